@@ -1,0 +1,389 @@
+//! Writing a [`Volume`] as a DICOM series in patient space: one 16-bit file per slice with
+//! ImagePositionPatient/ImageOrientationPatient of the grid, or one NM multi-frame object.
+//! Values are quantised with one rescale slope/intercept for the whole series so that they
+//! read back in the same physical units. Every file is written atomically.
+
+use std::path::{Path, PathBuf};
+
+use dicom_core::value::DataSetSequence;
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::InMemDicomObject;
+use thiserror::Error;
+
+use super::uid::new_uid;
+use crate::io::atomic::write_atomically;
+use crate::volume::geometry::{cross, normalize};
+use crate::volume::{Modality, Units, Volume};
+
+/// Why a series could not be written.
+#[derive(Debug, Error)]
+pub enum ExportError {
+    #[error("cannot create the output folder: {source} ({})", path.display())]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write: {source} ({})", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode DICOM: {reason}")]
+    Encode { reason: String },
+    #[error("only gray volumes can be written as DICOM series (this one has {0} channels)")]
+    NotGray(usize),
+    #[error("the volume holds no finite value")]
+    NoFiniteValue,
+}
+
+/// PET dose facts to record, so that readers can compute SUVbw from Bq/ml values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PetDoseTags {
+    pub injected_dose_bq: f64,
+    pub half_life_s: f64,
+    pub patient_weight_kg: f64,
+    /// Injection time of day, DICOM TM ("HHMMSS").
+    pub injection_time: String,
+    /// Series start time of day, DICOM TM.
+    pub series_time: String,
+}
+
+/// What to write besides the voxels.
+#[derive(Clone, Debug)]
+pub struct SeriesOptions {
+    pub study_instance_uid: String,
+    pub series_instance_uid: String,
+    pub frame_of_reference_uid: String,
+    pub patient_name: String,
+    pub patient_id: String,
+    pub study_date: String,
+    pub series_number: i32,
+    pub series_description: String,
+    /// Values are Bq/ml and these facts are written (PET only).
+    pub pet: Option<PetDoseTags>,
+    /// Write NM as one multi-frame object (NM Image Storage) instead of one file per slice.
+    pub nm_multi_frame: bool,
+    /// Replace existing files.
+    pub overwrite: bool,
+}
+
+impl SeriesOptions {
+    /// Options with fresh UIDs for a new study, series and frame of reference.
+    pub fn new_study(patient_name: &str, patient_id: &str, description: &str) -> Self {
+        Self {
+            study_instance_uid: new_uid(),
+            series_instance_uid: new_uid(),
+            frame_of_reference_uid: new_uid(),
+            patient_name: patient_name.into(),
+            patient_id: patient_id.into(),
+            study_date: "20260101".into(),
+            series_number: 1,
+            series_description: description.into(),
+            pet: None,
+            nm_multi_frame: false,
+            overwrite: false,
+        }
+    }
+}
+
+/// Stored 16-bit values and the rescale that maps them back.
+struct Quantised {
+    values: Vec<u16>,
+    signed: bool,
+    slope: f64,
+    intercept: f64,
+}
+
+/// Chooses a lossless mapping when the values are integers in 16 bits, else a linear one
+/// over the full unsigned range.
+fn quantise(data: &[f32]) -> Result<Quantised, ExportError> {
+    let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
+    for v in data.iter().filter(|v| v.is_finite()) {
+        min = min.min(*v);
+        max = max.max(*v);
+    }
+    if !min.is_finite() {
+        return Err(ExportError::NoFiniteValue);
+    }
+    let integral = data.iter().all(|v| !v.is_finite() || v.fract() == 0.0);
+    if integral && min >= f32::from(i16::MIN) && max <= f32::from(i16::MAX) {
+        let signed = min < 0.0;
+        let values = data
+            .iter()
+            .map(|v| {
+                let v = if v.is_finite() { *v } else { min };
+                if signed { (v as i16) as u16 } else { v as u16 }
+            })
+            .collect();
+        return Ok(Quantised {
+            values,
+            signed,
+            slope: 1.0,
+            intercept: 0.0,
+        });
+    }
+    let range = f64::from(max) - f64::from(min);
+    let slope = if range > 0.0 { range / 65535.0 } else { 1.0 };
+    let intercept = f64::from(min);
+    let values = data
+        .iter()
+        .map(|v| {
+            let v = if v.is_finite() { f64::from(*v) } else { intercept };
+            ((v - intercept) / slope).round().clamp(0.0, 65535.0) as u16
+        })
+        .collect();
+    Ok(Quantised {
+        values,
+        signed: false,
+        slope,
+        intercept,
+    })
+}
+
+/// Writes `volume` as a series into `folder` (created if needed); returns the files.
+pub fn write_series(
+    volume: &Volume,
+    folder: &Path,
+    options: &SeriesOptions,
+) -> Result<Vec<PathBuf>, ExportError> {
+    if volume.channels != 1 {
+        return Err(ExportError::NotGray(volume.channels));
+    }
+    std::fs::create_dir_all(folder).map_err(|source| ExportError::Folder {
+        path: folder.to_path_buf(),
+        source,
+    })?;
+    let q = quantise(&volume.data)?;
+    let [nx, ny, nz] = volume.geometry.dims;
+    let slice_len = nx * ny;
+    if options.nm_multi_frame {
+        let path = folder.join("NM000001.dcm");
+        let obj = build_object(volume, options, &q, ObjectPart::AllFrames)?;
+        write_file(obj, &path, options.overwrite)?;
+        return Ok(vec![path]);
+    }
+    let mut written = Vec::with_capacity(nz);
+    for k in 0..nz {
+        let path = folder.join(format!("IM{:06}.dcm", k + 1));
+        let obj = build_object(volume, options, &q, ObjectPart::Slice(k))?;
+        write_file(obj, &path, options.overwrite)?;
+        written.push(path);
+        debug_assert_eq!(q.values[k * slice_len..].len() >= slice_len, true);
+    }
+    Ok(written)
+}
+
+/// Which part of the volume an object carries.
+#[derive(Clone, Copy)]
+enum ObjectPart {
+    Slice(usize),
+    AllFrames,
+}
+
+fn element(tag: Tag, vr: VR, value: impl Into<PrimitiveValue>) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, vr, value.into())
+}
+
+fn decimal(value: f64) -> String {
+    let text = format!("{value:.6}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    // DS allows 16 characters.
+    if text.len() <= 16 {
+        text.to_string()
+    } else {
+        format!("{value:.9e}").chars().take(16).collect()
+    }
+}
+
+fn decimals(values: &[f64]) -> String {
+    values.iter().map(|v| decimal(*v)).collect::<Vec<_>>().join("\\")
+}
+
+fn sop_class(modality: &Modality, part: ObjectPart) -> &'static str {
+    match (modality, part) {
+        (_, ObjectPart::AllFrames) => uids::NUCLEAR_MEDICINE_IMAGE_STORAGE,
+        (Modality::Ct, _) => uids::CT_IMAGE_STORAGE,
+        (Modality::Mr, _) => uids::MR_IMAGE_STORAGE,
+        (Modality::Pet, _) => uids::POSITRON_EMISSION_TOMOGRAPHY_IMAGE_STORAGE,
+        _ => uids::SECONDARY_CAPTURE_IMAGE_STORAGE,
+    }
+}
+
+fn build_object(
+    volume: &Volume,
+    options: &SeriesOptions,
+    q: &Quantised,
+    part: ObjectPart,
+) -> Result<InMemDicomObject, ExportError> {
+    let g = &volume.geometry;
+    let [nx, ny, nz] = g.dims;
+    let slice_len = nx * ny;
+    let (first_slice, frames) = match part {
+        ObjectPart::Slice(k) => (k, 1),
+        ObjectPart::AllFrames => (0, nz),
+    };
+    let position = g.index_to_world([0.0, 0.0, first_slice as f64]);
+    let orientation = [
+        g.direction[0][0],
+        g.direction[0][1],
+        g.direction[0][2],
+        g.direction[1][0],
+        g.direction[1][1],
+        g.direction[1][2],
+    ];
+    let modality_code = match part {
+        ObjectPart::AllFrames => "NM",
+        ObjectPart::Slice(_) => volume.modality.code(),
+    };
+    let sop_instance_uid = new_uid();
+    let mut obj = InMemDicomObject::from_element_iter([
+        element(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192"),
+        element(tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY\\AXIAL"),
+        element(tags::SOP_CLASS_UID, VR::UI, sop_class(&volume.modality, part)),
+        element(tags::SOP_INSTANCE_UID, VR::UI, sop_instance_uid.as_str()),
+        element(tags::STUDY_DATE, VR::DA, options.study_date.as_str()),
+        element(tags::SERIES_DATE, VR::DA, options.study_date.as_str()),
+        element(tags::STUDY_TIME, VR::TM, "080000"),
+        element(tags::ACCESSION_NUMBER, VR::SH, ""),
+        element(tags::MODALITY, VR::CS, modality_code),
+        element(tags::MANUFACTURER, VR::LO, "dualmine"),
+        element(tags::REFERRING_PHYSICIAN_NAME, VR::PN, ""),
+        element(tags::SERIES_DESCRIPTION, VR::LO, options.series_description.as_str()),
+        element(tags::PATIENT_NAME, VR::PN, options.patient_name.as_str()),
+        element(tags::PATIENT_ID, VR::LO, options.patient_id.as_str()),
+        element(tags::PATIENT_BIRTH_DATE, VR::DA, ""),
+        element(tags::PATIENT_SEX, VR::CS, "O"),
+        element(tags::SLICE_THICKNESS, VR::DS, decimal(g.spacing[2])),
+        element(tags::STUDY_INSTANCE_UID, VR::UI, options.study_instance_uid.as_str()),
+        element(tags::SERIES_INSTANCE_UID, VR::UI, options.series_instance_uid.as_str()),
+        element(tags::STUDY_ID, VR::SH, "1"),
+        element(tags::SERIES_NUMBER, VR::IS, options.series_number.to_string()),
+        element(
+            tags::INSTANCE_NUMBER,
+            VR::IS,
+            (first_slice + 1).to_string(),
+        ),
+        element(tags::FRAME_OF_REFERENCE_UID, VR::UI, options.frame_of_reference_uid.as_str()),
+        element(tags::POSITION_REFERENCE_INDICATOR, VR::LO, ""),
+        element(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16)),
+        element(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"),
+        element(tags::ROWS, VR::US, PrimitiveValue::from(ny as u16)),
+        element(tags::COLUMNS, VR::US, PrimitiveValue::from(nx as u16)),
+        element(tags::PIXEL_SPACING, VR::DS, decimals(&[g.spacing[1], g.spacing[0]])),
+        element(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16)),
+        element(tags::BITS_STORED, VR::US, PrimitiveValue::from(16u16)),
+        element(tags::HIGH_BIT, VR::US, PrimitiveValue::from(15u16)),
+        element(
+            tags::PIXEL_REPRESENTATION,
+            VR::US,
+            PrimitiveValue::from(u16::from(q.signed)),
+        ),
+    ]);
+    let plane = [
+        element(tags::IMAGE_POSITION_PATIENT, VR::DS, decimals(&position)),
+        element(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, decimals(&orientation)),
+    ];
+    match part {
+        ObjectPart::Slice(k) => {
+            let normal = normalize(cross(g.direction[0], g.direction[1]));
+            let location: f64 = (0..3).map(|i| normal[i] * position[i]).sum();
+            for e in plane {
+                obj.put(e);
+            }
+            obj.put(element(tags::SLICE_LOCATION, VR::DS, decimal(location)));
+            obj.put(element(tags::RESCALE_INTERCEPT, VR::DS, decimal(q.intercept)));
+            obj.put(element(tags::RESCALE_SLOPE, VR::DS, decimal(q.slope)));
+            if volume.modality == Modality::Ct {
+                obj.put(element(tags::RESCALE_TYPE, VR::LO, "HU"));
+                obj.put(element(tags::KVP, VR::DS, ""));
+            }
+            if volume.modality == Modality::Mr {
+                for (tag, vr, value) in [
+                    (tags::SCANNING_SEQUENCE, VR::CS, "GR"),
+                    (tags::SEQUENCE_VARIANT, VR::CS, "NONE"),
+                    (tags::SCAN_OPTIONS, VR::CS, ""),
+                    (tags::MR_ACQUISITION_TYPE, VR::CS, "3D"),
+                    (tags::ECHO_TIME, VR::DS, ""),
+                    (tags::REPETITION_TIME, VR::DS, ""),
+                    (tags::ECHO_TRAIN_LENGTH, VR::IS, ""),
+                ] {
+                    obj.put(element(tag, vr, value));
+                }
+            }
+            let _ = k;
+        }
+        ObjectPart::AllFrames => {
+            let detector = InMemDicomObject::from_element_iter(plane);
+            obj.put(DataElement::new(
+                tags::DETECTOR_INFORMATION_SEQUENCE,
+                VR::SQ,
+                DataSetSequence::from(vec![detector]),
+            ));
+            obj.put(element(tags::NUMBER_OF_FRAMES, VR::IS, nz.to_string()));
+            obj.put(element(
+                tags::FRAME_INCREMENT_POINTER,
+                VR::AT,
+                PrimitiveValue::Tags([tags::SLICE_VECTOR].into_iter().collect()),
+            ));
+            obj.put(element(
+                tags::SLICE_VECTOR,
+                VR::US,
+                PrimitiveValue::U16((1..=nz as u16).collect()),
+            ));
+            obj.put(element(tags::NUMBER_OF_SLICES, VR::US, PrimitiveValue::from(nz as u16)));
+            obj.put(element(tags::SPACING_BETWEEN_SLICES, VR::DS, decimal(g.spacing[2])));
+            obj.put(element(tags::RESCALE_INTERCEPT, VR::DS, decimal(q.intercept)));
+            obj.put(element(tags::RESCALE_SLOPE, VR::DS, decimal(q.slope)));
+        }
+    }
+    if let Some(pet) = &options.pet {
+        let units = if volume.units == Units::SuvBw { "GML" } else { "BQML" };
+        let radiopharmaceutical = InMemDicomObject::from_element_iter([
+            element(tags::RADIOPHARMACEUTICAL_START_TIME, VR::TM, pet.injection_time.as_str()),
+            element(tags::RADIONUCLIDE_TOTAL_DOSE, VR::DS, decimal(pet.injected_dose_bq)),
+            element(tags::RADIONUCLIDE_HALF_LIFE, VR::DS, decimal(pet.half_life_s)),
+        ]);
+        obj.put(DataElement::new(
+            tags::RADIOPHARMACEUTICAL_INFORMATION_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![radiopharmaceutical]),
+        ));
+        for (tag, vr, value) in [
+            (tags::UNITS, VR::CS, units.to_string()),
+            (tags::DECAY_CORRECTION, VR::CS, "START".to_string()),
+            (tags::SERIES_TIME, VR::TM, pet.series_time.clone()),
+            (tags::ACQUISITION_TIME, VR::TM, pet.series_time.clone()),
+            (tags::PATIENT_WEIGHT, VR::DS, decimal(pet.patient_weight_kg)),
+            (tags::SERIES_TYPE, VR::CS, "STATIC\\IMAGE".to_string()),
+            (tags::CORRECTED_IMAGE, VR::CS, "DECY\\ATTN".to_string()),
+        ] {
+            obj.put(element(tag, vr, value));
+        }
+    } else {
+        obj.put(element(tags::SERIES_TIME, VR::TM, "080000"));
+    }
+    let start = first_slice * slice_len;
+    let bytes: Vec<u8> = q.values[start..start + frames * slice_len]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    obj.put(element(tags::PIXEL_DATA, VR::OW, bytes));
+    Ok(obj)
+}
+
+fn write_file(obj: InMemDicomObject, path: &Path, overwrite: bool) -> Result<(), ExportError> {
+    let file = obj
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
+        .map_err(|e| ExportError::Encode {
+            reason: e.to_string(),
+        })?;
+    write_atomically(path, overwrite, |out| {
+        file.write_all(out).map_err(std::io::Error::other)
+    })
+    .map_err(|source| ExportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}

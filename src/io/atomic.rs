@@ -1,0 +1,72 @@
+//! Writing files so that they are never half-written: write a temporary file in the target
+//! folder, flush it to disk, then rename it over the target.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Writes `path` through `write`, atomically. On any error the temporary file is removed
+/// and the target is untouched. Refuses to replace an existing file unless `overwrite`.
+pub fn write_atomically(
+    path: &Path,
+    overwrite: bool,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    if !overwrite && path.exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "the file exists (use --force to replace it)",
+        ));
+    }
+    let temp = temporary_name(path);
+    let result = (|| {
+        let file = File::create(&temp)?;
+        let mut out = BufWriter::new(file);
+        write(&mut out)?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// A hidden sibling name unique to this process and moment.
+fn temporary_name(path: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let unique = format!(
+        ".{name}.{}.{}.partial",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    path.with_file_name(unique)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_write_leaves_nothing_and_existing_files_are_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = dir.path().join("out.bin");
+        let failed = write_atomically(&target, false, |w| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
+        write_atomically(&target, false, |w| w.write_all(b"one")).expect("write");
+        assert!(write_atomically(&target, false, |w| w.write_all(b"two")).is_err());
+        assert_eq!(std::fs::read(&target).expect("read"), b"one");
+        write_atomically(&target, true, |w| w.write_all(b"two")).expect("overwrite");
+        assert_eq!(std::fs::read(&target).expect("read"), b"two");
+    }
+}

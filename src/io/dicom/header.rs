@@ -1,0 +1,339 @@
+//! What one DICOM image file says about itself: identity, pixel format and, for every frame,
+//! where the frame lies in patient space and how its stored values map to physical units.
+//!
+//! Handles classic single-frame images, enhanced multi-frame objects (shared and per-frame
+//! functional groups) and NM multi-frame objects (detector/frame vectors).
+
+use super::tags::{fixed, first_item, integer, items, number, text};
+use crate::volume::Vec3;
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+
+/// Placement and value mapping of one frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FramePlane {
+    /// ImagePositionPatient: centre of the first transmitted pixel.
+    pub position: Option<Vec3>,
+    /// ImageOrientationPatient: row direction, column direction.
+    pub orientation: Option<[Vec3; 2]>,
+    /// PixelSpacing: (between rows, between columns) in mm.
+    pub pixel_spacing: Option<[f64; 2]>,
+    /// Nominal slice thickness (mm).
+    pub slice_thickness: Option<f64>,
+    /// RescaleSlope, RescaleIntercept.
+    pub rescale: (f64, f64),
+}
+
+/// The radiopharmaceutical and patient facts needed for SUV.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PetDose {
+    /// Units (0054,1001): BQML, GML, CNTS, …
+    pub units: Option<String>,
+    /// DecayCorrection (0054,1102): START, ADMIN, NONE.
+    pub decay_correction: Option<String>,
+    pub patient_weight_kg: Option<f64>,
+    pub total_dose_bq: Option<f64>,
+    pub half_life_s: Option<f64>,
+    /// Injection date-time as (date, time) text.
+    pub injection: Option<(String, String)>,
+    /// Series date-time (acquisition start reference) as (date, time) text.
+    pub series: Option<(String, String)>,
+    /// Acquisition date-time as (date, time) text (earliest of the series is the reference
+    /// when the series time is missing).
+    pub acquisition: Option<(String, String)>,
+}
+
+/// Everything a series needs to know about one file, read without decoding pixels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageHeader {
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub transfer_syntax: String,
+    pub modality: String,
+    pub patient_name: String,
+    pub patient_id: String,
+    pub study_instance_uid: String,
+    pub study_description: String,
+    pub study_date: String,
+    pub series_instance_uid: String,
+    pub series_description: String,
+    pub series_number: Option<i32>,
+    pub frame_of_reference_uid: String,
+    pub instance_number: Option<i64>,
+    pub rows: u32,
+    pub columns: u32,
+    pub samples_per_pixel: u16,
+    pub bits_allocated: u16,
+    pub photometric: String,
+    pub number_of_frames: u32,
+    pub frames: Vec<FramePlane>,
+    /// Whether frame positions came from the file (false: guessed by stacking).
+    pub frames_positioned: bool,
+    pub pet: PetDose,
+}
+
+/// Reasons a file cannot describe an image.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HeaderProblem {
+    /// The object has no pixel data (a structured report, a plan, a DICOMDIR…).
+    NotAnImage,
+    /// A required attribute is missing or unreadable.
+    Missing(&'static str),
+    /// An attribute holds an impossible value.
+    Invalid(&'static str, String),
+}
+
+/// At most this many frames in one object: more is a lying header, not an image.
+const MAX_FRAMES: i64 = 1 << 16;
+
+impl ImageHeader {
+    /// Reads the header of an image object. `has_pixel_data` says whether the object holds
+    /// (or, when read only up to it, reached) the PixelData attribute.
+    pub fn from_object(
+        obj: &InMemDicomObject,
+        transfer_syntax: &str,
+        has_pixel_data: bool,
+    ) -> Result<Self, HeaderProblem> {
+        let rows = integer(obj, tags::ROWS);
+        let columns = integer(obj, tags::COLUMNS);
+        if !has_pixel_data && rows.is_none() {
+            return Err(HeaderProblem::NotAnImage);
+        }
+        let rows = rows.ok_or(HeaderProblem::Missing("Rows"))?;
+        let columns = columns.ok_or(HeaderProblem::Missing("Columns"))?;
+        if !(1..=65535).contains(&rows) || !(1..=65535).contains(&columns) {
+            return Err(HeaderProblem::Invalid(
+                "Rows/Columns",
+                format!("{rows}×{columns}"),
+            ));
+        }
+        let samples = integer(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+        if samples != 1 && samples != 3 {
+            return Err(HeaderProblem::Invalid(
+                "SamplesPerPixel",
+                samples.to_string(),
+            ));
+        }
+        let bits_allocated = integer(obj, tags::BITS_ALLOCATED)
+            .ok_or(HeaderProblem::Missing("BitsAllocated"))?;
+        if ![1, 8, 16, 32].contains(&bits_allocated) {
+            return Err(HeaderProblem::Invalid(
+                "BitsAllocated",
+                bits_allocated.to_string(),
+            ));
+        }
+        let number_of_frames = integer(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
+        if number_of_frames > MAX_FRAMES {
+            return Err(HeaderProblem::Invalid(
+                "NumberOfFrames",
+                number_of_frames.to_string(),
+            ));
+        }
+        let get = |tag| text(obj, tag).unwrap_or_default();
+        let (frames, frames_positioned) = frame_planes(obj, number_of_frames as usize);
+        Ok(Self {
+            sop_class_uid: get(tags::SOP_CLASS_UID),
+            sop_instance_uid: get(tags::SOP_INSTANCE_UID),
+            transfer_syntax: transfer_syntax.trim_end_matches('\0').to_string(),
+            modality: get(tags::MODALITY),
+            patient_name: get(tags::PATIENT_NAME),
+            patient_id: get(tags::PATIENT_ID),
+            study_instance_uid: get(tags::STUDY_INSTANCE_UID),
+            study_description: get(tags::STUDY_DESCRIPTION),
+            study_date: get(tags::STUDY_DATE),
+            series_instance_uid: get(tags::SERIES_INSTANCE_UID),
+            series_description: get(tags::SERIES_DESCRIPTION),
+            series_number: integer(obj, tags::SERIES_NUMBER).map(|n| n as i32),
+            frame_of_reference_uid: get(tags::FRAME_OF_REFERENCE_UID),
+            instance_number: integer(obj, tags::INSTANCE_NUMBER),
+            rows: rows as u32,
+            columns: columns as u32,
+            samples_per_pixel: samples as u16,
+            bits_allocated: bits_allocated as u16,
+            photometric: get(tags::PHOTOMETRIC_INTERPRETATION),
+            number_of_frames: number_of_frames as u32,
+            frames,
+            frames_positioned,
+            pet: pet_dose(obj),
+        })
+    }
+
+    /// Bytes the decoded pixel data of this object occupies.
+    pub fn decoded_bytes(&self) -> u64 {
+        u64::from(self.rows)
+            * u64::from(self.columns)
+            * u64::from(self.samples_per_pixel)
+            * u64::from(self.number_of_frames)
+            * u64::from(self.bits_allocated).div_ceil(8)
+    }
+
+    /// The orientation of the first frame, if any frame has one.
+    pub fn orientation(&self) -> Option<[Vec3; 2]> {
+        self.frames.iter().find_map(|f| f.orientation)
+    }
+}
+
+/// Geometry and rescale for each frame, plus whether positions were read (not guessed).
+fn frame_planes(obj: &InMemDicomObject, frames: usize) -> (Vec<FramePlane>, bool) {
+    let shared = first_item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE);
+    let per_frame = items(obj, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE);
+    let classic = classic_plane(obj);
+    if shared.is_some() || !per_frame.is_empty() {
+        let planes: Vec<FramePlane> = (0..frames)
+            .map(|f| functional_group_plane(per_frame.get(f), shared, &classic))
+            .collect();
+        let positioned = planes.iter().all(|p| p.position.is_some());
+        return (planes, positioned);
+    }
+    if frames > 1 {
+        if let Some(planes) = nm_planes(obj, frames, &classic) {
+            return (planes, true);
+        }
+        // Multi-frame with no per-frame geometry: stack along the normal, flagged as guessed.
+        return (vec![classic; frames], false);
+    }
+    let positioned = classic.position.is_some();
+    (vec![classic], positioned)
+}
+
+/// The classic (top-level) plane attributes.
+fn classic_plane(obj: &InMemDicomObject) -> FramePlane {
+    FramePlane {
+        position: fixed::<3>(obj, tags::IMAGE_POSITION_PATIENT),
+        orientation: orientation(obj),
+        pixel_spacing: fixed::<2>(obj, tags::PIXEL_SPACING)
+            .or_else(|| fixed::<2>(obj, tags::IMAGER_PIXEL_SPACING)),
+        slice_thickness: number(obj, tags::SLICE_THICKNESS),
+        rescale: (
+            number(obj, tags::RESCALE_SLOPE).unwrap_or(1.0),
+            number(obj, tags::RESCALE_INTERCEPT).unwrap_or(0.0),
+        ),
+    }
+}
+
+fn orientation(obj: &InMemDicomObject) -> Option<[Vec3; 2]> {
+    let v = fixed::<6>(obj, tags::IMAGE_ORIENTATION_PATIENT)?;
+    Some([[v[0], v[1], v[2]], [v[3], v[4], v[5]]])
+}
+
+/// A frame of an enhanced object: per-frame groups override shared groups, which override
+/// top-level attributes.
+fn functional_group_plane(
+    frame: Option<&InMemDicomObject>,
+    shared: Option<&InMemDicomObject>,
+    classic: &FramePlane,
+) -> FramePlane {
+    let lookup = |sequence, read: &dyn Fn(&InMemDicomObject) -> Option<FramePlaneField>| {
+        [frame, shared]
+            .into_iter()
+            .flatten()
+            .filter_map(|group| first_item(group, sequence))
+            .find_map(read)
+    };
+    let mut plane = classic.clone();
+    if let Some(FramePlaneField::Position(p)) = lookup(tags::PLANE_POSITION_SEQUENCE, &|o| {
+        fixed::<3>(o, tags::IMAGE_POSITION_PATIENT).map(FramePlaneField::Position)
+    }) {
+        plane.position = Some(p);
+    }
+    if let Some(FramePlaneField::Orientation(o)) =
+        lookup(tags::PLANE_ORIENTATION_SEQUENCE, &|o| {
+            orientation(o).map(FramePlaneField::Orientation)
+        })
+    {
+        plane.orientation = Some(o);
+    }
+    if let Some(FramePlaneField::Spacing(s)) = lookup(tags::PIXEL_MEASURES_SEQUENCE, &|o| {
+        fixed::<2>(o, tags::PIXEL_SPACING).map(FramePlaneField::Spacing)
+    }) {
+        plane.pixel_spacing = Some(s);
+    }
+    if let Some(FramePlaneField::Thickness(t)) = lookup(tags::PIXEL_MEASURES_SEQUENCE, &|o| {
+        number(o, tags::SLICE_THICKNESS).map(FramePlaneField::Thickness)
+    }) {
+        plane.slice_thickness = Some(t);
+    }
+    if let Some(FramePlaneField::Rescale(r)) =
+        lookup(tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, &|o| {
+            let slope = number(o, tags::RESCALE_SLOPE)?;
+            let intercept = number(o, tags::RESCALE_INTERCEPT).unwrap_or(0.0);
+            Some(FramePlaneField::Rescale((slope, intercept)))
+        })
+    {
+        plane.rescale = r;
+    }
+    plane
+}
+
+/// One field of a functional group, found by [`functional_group_plane`].
+enum FramePlaneField {
+    Position(Vec3),
+    Orientation([Vec3; 2]),
+    Spacing([f64; 2]),
+    Thickness(f64),
+    Rescale((f64, f64)),
+}
+
+/// NM multi-frame (tomographic) objects: the detector item gives the first frame's position
+/// and the orientation; frames step by SpacingBetweenSlices (which may be negative) along
+/// the normal.
+fn nm_planes(obj: &InMemDicomObject, frames: usize, classic: &FramePlane) -> Option<Vec<FramePlane>> {
+    let detector = first_item(obj, tags::DETECTOR_INFORMATION_SEQUENCE);
+    let position = classic
+        .position
+        .or_else(|| detector.and_then(|d| fixed::<3>(d, tags::IMAGE_POSITION_PATIENT)))?;
+    let orientation = classic
+        .orientation
+        .or_else(|| detector.and_then(orientation))?;
+    let step = number(obj, tags::SPACING_BETWEEN_SLICES).or(classic.slice_thickness)?;
+    let normal = crate::volume::geometry::normalize(crate::volume::geometry::cross(
+        orientation[0],
+        orientation[1],
+    ));
+    Some(
+        (0..frames)
+            .map(|f| FramePlane {
+                position: Some([
+                    position[0] + normal[0] * step * f as f64,
+                    position[1] + normal[1] * step * f as f64,
+                    position[2] + normal[2] * step * f as f64,
+                ]),
+                orientation: Some(orientation),
+                ..classic.clone()
+            })
+            .collect(),
+    )
+}
+
+/// PET dose facts, top level and from the radiopharmaceutical sequence.
+fn pet_dose(obj: &InMemDicomObject) -> PetDose {
+    let radiopharmaceutical = first_item(obj, tags::RADIOPHARMACEUTICAL_INFORMATION_SEQUENCE);
+    let injection = radiopharmaceutical.and_then(|r| {
+        text(r, tags::RADIOPHARMACEUTICAL_START_DATE_TIME)
+            .and_then(|dt| super::tags::split_datetime(&dt))
+            .or_else(|| {
+                let time = text(r, tags::RADIOPHARMACEUTICAL_START_TIME)?;
+                let date = text(obj, tags::SERIES_DATE)
+                    .or_else(|| text(obj, tags::ACQUISITION_DATE))
+                    .or_else(|| text(obj, tags::STUDY_DATE))?;
+                Some((date, time))
+            })
+    });
+    let pair = |date_tag, time_tag| -> Option<(String, String)> {
+        Some((text(obj, date_tag)?, text(obj, time_tag)?))
+    };
+    PetDose {
+        units: text(obj, tags::UNITS),
+        decay_correction: text(obj, tags::DECAY_CORRECTION),
+        patient_weight_kg: number(obj, tags::PATIENT_WEIGHT).filter(|w| *w > 0.0),
+        total_dose_bq: radiopharmaceutical
+            .and_then(|r| number(r, tags::RADIONUCLIDE_TOTAL_DOSE))
+            .filter(|d| *d > 0.0),
+        half_life_s: radiopharmaceutical
+            .and_then(|r| number(r, tags::RADIONUCLIDE_HALF_LIFE))
+            .filter(|h| *h > 0.0),
+        injection,
+        series: pair(tags::SERIES_DATE, tags::SERIES_TIME),
+        acquisition: pair(tags::ACQUISITION_DATE, tags::ACQUISITION_TIME),
+    }
+}

@@ -1,0 +1,253 @@
+//! Loading a scanned series into a [`Volume`]: lay the frames out in patient space, then
+//! decode each file straight into its slices of one preallocated buffer (in parallel), in
+//! physical units.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::assemble::{Layout, layout};
+use super::header::FramePlane;
+use super::open::open;
+use super::pixels::{DecodedFrames, PixelProblem, check_decodable};
+use super::scan::{Series, header_error};
+use super::units::unit_conversion;
+use crate::io::LoadError;
+use crate::volume::{Identity, Modality, Units, Volume};
+
+/// Largest volume accepted, in bytes of f32 voxels (16 GiB).
+pub const MAX_VOLUME_BYTES: u64 = 16 << 30;
+
+/// Loads a series. Files that fail to decode are left out (named in the volume's
+/// warnings) and the rest still loads; only when every file fails is it an error.
+pub fn load_series(series: &Series) -> Result<Volume, LoadError> {
+    let mut excluded: BTreeSet<usize> = BTreeSet::new();
+    let mut failures: Vec<LoadError> = Vec::new();
+    loop {
+        let kept: Vec<usize> = (0..series.files.len())
+            .filter(|i| !excluded.contains(i))
+            .collect();
+        if kept.is_empty() {
+            let first = failures.into_iter().next().ok_or_else(|| LoadError::Assembly {
+                reason: "the series has no files".into(),
+                series: series.first().series_instance_uid.clone(),
+            })?;
+            return Err(LoadError::AllFilesFailed {
+                first: Box::new(first),
+            });
+        }
+        match try_load(series, &kept)? {
+            Ok(mut volume) => {
+                volume.warnings.extend(
+                    failures
+                        .iter()
+                        .map(|e| format!("a file was left out: {e}")),
+                );
+                return Ok(volume);
+            }
+            Err(failed) => {
+                for (index, error) in failed {
+                    excluded.insert(index);
+                    failures.push(error);
+                }
+            }
+        }
+    }
+}
+
+/// One slice of the output and where its pixels come from.
+struct SliceSource {
+    file: usize,
+    frame: usize,
+    rescale: (f64, f64),
+}
+
+/// How a series' files become a volume: the grid, and where each slice comes from.
+struct Plan {
+    layout: Layout,
+    sources: Vec<SliceSource>,
+    conversion: super::units::UnitConversion,
+    channels: usize,
+}
+
+/// Lays out the frames of files `kept` and decides their units, reading no pixels.
+fn plan(series: &Series, kept: &[usize]) -> Result<Plan, LoadError> {
+    let first = &series.files[kept[0]].header;
+    // Frames in file order (files by instance number, for series without positions).
+    let mut files = kept.to_vec();
+    files.sort_by_key(|&i| (series.files[i].header.instance_number, i));
+    let mut planes: Vec<FramePlane> = Vec::new();
+    let mut sources: Vec<SliceSource> = Vec::new();
+    let mut positioned = true;
+    for &file in &files {
+        let header = &series.files[file].header;
+        positioned &= header.frames_positioned;
+        for (frame, plane) in header.frames.iter().enumerate() {
+            planes.push(plane.clone());
+            sources.push(SliceSource {
+                file,
+                frame,
+                rescale: plane.rescale,
+            });
+        }
+    }
+    let layout = layout(
+        &planes,
+        first.columns as usize,
+        first.rows as usize,
+        positioned,
+    )
+    .map_err(|reason| LoadError::Assembly {
+        reason,
+        series: first.series_instance_uid.clone(),
+    })?;
+    let modality = Modality::from_code(&first.modality);
+    let headers: Vec<_> = files.iter().map(|&i| &series.files[i].header).collect();
+    Ok(Plan {
+        layout,
+        sources,
+        conversion: unit_conversion(&modality, &headers),
+        channels: usize::from(first.samples_per_pixel),
+    })
+}
+
+/// The grid a series would load onto, from its headers alone.
+pub fn layout_of(series: &Series) -> Result<crate::volume::Geometry, LoadError> {
+    let all: Vec<usize> = (0..series.files.len()).collect();
+    Ok(plan(series, &all)?.layout.geometry)
+}
+
+/// The units a series would load in, from its headers alone.
+pub fn units_of(series: &Series) -> Units {
+    let modality = Modality::from_code(&series.first().modality);
+    let headers: Vec<_> = series.files.iter().map(|f| &f.header).collect();
+    if series.first().samples_per_pixel == 3 {
+        return Units::Other("RGB".into());
+    }
+    unit_conversion(&modality, &headers).units
+}
+
+/// Loads the files `kept`; `Ok(Err(..))` lists the files that failed to decode.
+#[allow(clippy::type_complexity)]
+fn try_load(
+    series: &Series,
+    kept: &[usize],
+) -> Result<Result<Volume, Vec<(usize, LoadError)>>, LoadError> {
+    let first = &series.files[kept[0]].header;
+    let Plan {
+        layout: Layout {
+            geometry,
+            order,
+            mut warnings,
+        },
+        sources,
+        conversion,
+        channels,
+    } = plan(series, kept)?;
+    let modality = Modality::from_code(&first.modality);
+    warnings.extend(conversion.note.clone());
+    let units = if channels == 3 {
+        Units::Other("RGB".into())
+    } else {
+        conversion.units.clone()
+    };
+
+    let slice_len = geometry.dims[0] * geometry.dims[1] * channels;
+    let bytes = (slice_len as u64) * (order.len() as u64) * 4;
+    if bytes > MAX_VOLUME_BYTES {
+        return Err(LoadError::TooLarge {
+            bytes,
+            limit: MAX_VOLUME_BYTES,
+        });
+    }
+    let mut data = vec![0f32; slice_len * order.len()];
+    // Hand each file the output slices it fills.
+    let mut per_file: Vec<Vec<(usize, (f64, f64), &mut [f32])>> =
+        (0..series.files.len()).map(|_| Vec::new()).collect();
+    for (slot, chunk) in order.iter().zip(data.chunks_mut(slice_len)) {
+        let source = &sources[*slot];
+        let (slope, intercept) = if channels == 3 {
+            (1.0, 0.0)
+        } else {
+            (
+                source.rescale.0 * conversion.factor,
+                source.rescale.1 * conversion.factor,
+            )
+        };
+        per_file[source.file].push((source.frame, (slope, intercept), chunk));
+    }
+    let failed: Vec<(usize, LoadError)> = per_file
+        .into_par_iter()
+        .enumerate()
+        .filter(|(_, slices)| !slices.is_empty())
+        .filter_map(|(file, slices)| {
+            fill_from_file(&series.files[file].path, &series.files[file].header, slices)
+                .err()
+                .map(|e| (file, e))
+        })
+        .collect();
+    if !failed.is_empty() {
+        return Ok(Err(failed));
+    }
+
+    let mut volume = Volume::with_channels(geometry, channels, data)?;
+    volume.modality = modality;
+    volume.units = units;
+    volume.identity = Identity {
+        patient_name: first.patient_name.clone(),
+        patient_id: first.patient_id.clone(),
+        study_instance_uid: first.study_instance_uid.clone(),
+        study_description: first.study_description.clone(),
+        study_date: first.study_date.clone(),
+        series_instance_uid: first.series_instance_uid.clone(),
+        series_description: first.series_description.clone(),
+        series_number: first.series_number,
+        frame_of_reference_uid: first.frame_of_reference_uid.clone(),
+    };
+    volume.warnings = warnings;
+    Ok(Ok(volume))
+}
+
+/// Decodes one file and writes the requested frames into their slices.
+fn fill_from_file(
+    path: &Path,
+    header: &super::header::ImageHeader,
+    slices: Vec<(usize, (f64, f64), &mut [f32])>,
+) -> Result<(), LoadError> {
+    let obj = open(path, false)?;
+    // Re-read the header from the full object: the file may have changed since the scan.
+    let ts = obj.meta().transfer_syntax().to_string();
+    let fresh = super::header::ImageHeader::from_object(&obj, &ts, true)
+        .map_err(|p| header_error(p, path))?;
+    if fresh.rows != header.rows
+        || fresh.columns != header.columns
+        || fresh.number_of_frames != header.number_of_frames
+        || fresh.samples_per_pixel != header.samples_per_pixel
+    {
+        return Err(LoadError::Decode {
+            reason: "the file changed since it was scanned".into(),
+            path: path.to_path_buf(),
+        });
+    }
+    let pixel_error = |problem| pixel_problem(problem, path);
+    check_decodable(&obj, &fresh).map_err(pixel_error)?;
+    let decoded = DecodedFrames::decode(&obj, &fresh).map_err(pixel_error)?;
+    for (frame, (slope, intercept), out) in slices {
+        decoded
+            .write_frame(frame, slope, intercept, out)
+            .map_err(pixel_error)?;
+    }
+    Ok(())
+}
+
+fn pixel_problem(problem: PixelProblem, path: &Path) -> LoadError {
+    let path = path.to_path_buf();
+    match problem {
+        PixelProblem::UnsupportedTransferSyntax { uid, name } => {
+            LoadError::UnsupportedTransferSyntax { uid, name, path }
+        }
+        PixelProblem::Implausible(reason) => LoadError::Implausible { reason, path },
+        PixelProblem::Decode(reason) => LoadError::Decode { reason, path },
+    }
+}

@@ -1,0 +1,87 @@
+//! Opening DICOM files: with or without preamble, and even without a file meta group
+//! (a bare data set, as some old archives hold), header only or whole. The bytes are
+//! pre-checked for lying lengths before the parser sees them.
+
+use std::path::Path;
+
+use dicom_dictionary_std::tags;
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
+use dicom_transfer_syntax_registry::entries;
+
+use super::precheck;
+use crate::io::LoadError;
+
+/// Files larger than this are not DICOM images we can hold (16 GiB).
+const MAX_FILE_BYTES: u64 = 16 << 30;
+
+/// Opens a DICOM file. With `header_only`, parses no further than the pixel data.
+pub fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject, LoadError> {
+    let not_dicom = |reason: String| LoadError::NotDicom {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let size = std::fs::metadata(path)
+        .map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    if size > MAX_FILE_BYTES {
+        return Err(not_dicom(format!("{size} bytes is too large")));
+    }
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    precheck::check(&bytes).map_err(|reason| LoadError::Implausible {
+        reason,
+        path: path.to_path_buf(),
+    })?;
+    let has_preamble = bytes.len() >= 132 && &bytes[128..132] == b"DICM";
+    let options = OpenFileOptions::new();
+    let options = if header_only {
+        options.read_until(tags::PIXEL_DATA)
+    } else {
+        options
+    };
+    let parsed = if has_preamble {
+        options.from_reader(&bytes[128..])
+    } else {
+        options.from_reader(&bytes[..])
+    };
+    match parsed {
+        Ok(obj) => Ok(obj),
+        Err(error) => open_bare_dataset(&bytes).ok_or_else(|| not_dicom(error.to_string())),
+    }
+}
+
+/// Reads bytes that hold a data set with no preamble and no meta group, guessing the
+/// encoding from the first element. `None` when they do not look like one.
+fn open_bare_dataset(bytes: &[u8]) -> Option<DefaultDicomObject> {
+    let head = bytes.get(..8)?;
+    // A bare data set starts with a low group (0008 usually) in a known byte order.
+    let little_group = u16::from_le_bytes([head[0], head[1]]);
+    let big_group = u16::from_be_bytes([head[0], head[1]]);
+    let vr_like = head[4].is_ascii_uppercase() && head[5].is_ascii_uppercase();
+    let ts = if (2..=0x0010).contains(&little_group) {
+        if vr_like {
+            entries::EXPLICIT_VR_LITTLE_ENDIAN.erased()
+        } else {
+            entries::IMPLICIT_VR_LITTLE_ENDIAN.erased()
+        }
+    } else if (2..=0x0010).contains(&big_group) && vr_like {
+        entries::EXPLICIT_VR_BIG_ENDIAN.erased()
+    } else {
+        return None;
+    };
+    let dataset = InMemDicomObject::read_dataset_with_ts(bytes, &ts).ok()?;
+    dataset.get(tags::SOP_CLASS_UID)?;
+    let meta = FileMetaTableBuilder::new().transfer_syntax(ts.uid());
+    let meta = if dataset.get(tags::SOP_INSTANCE_UID).is_none() {
+        meta.media_storage_sop_instance_uid("2.25.0")
+    } else {
+        meta
+    };
+    dataset.with_meta(meta).ok()
+}

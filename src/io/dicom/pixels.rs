@@ -1,0 +1,200 @@
+//! Decoding pixel data (native or compressed, through dicom-pixeldata's codecs) into
+//! stored values, frame by frame, without trusting the header's sizes.
+
+use dicom_dictionary_std::tags;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_object::DefaultDicomObject;
+use dicom_pixeldata::{
+    DecodedPixelData, PhotometricInterpretation, PixelDecoder, PixelRepresentation,
+    PlanarConfiguration,
+};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+use super::header::ImageHeader;
+
+/// Largest decoded pixel buffer accepted from a single object.
+pub const MAX_DECODED_BYTES: u64 = 8 << 30;
+
+/// Why pixels could not be decoded.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PixelProblem {
+    /// The transfer syntax is unknown or has no decoder here.
+    UnsupportedTransferSyntax { uid: String, name: String },
+    /// The header promises more data than the file could hold.
+    Implausible(String),
+    /// The codec failed, or the decoded buffer is malformed.
+    Decode(String),
+}
+
+/// Checks, before decoding, that the transfer syntax can be decoded and that the header's
+/// sizes are plausible for the stored data (a lying header must not cause a huge allocation).
+pub fn check_decodable(obj: &DefaultDicomObject, header: &ImageHeader) -> Result<(), PixelProblem> {
+    let uid = header.transfer_syntax.as_str();
+    let ts = TransferSyntaxRegistry
+        .get(uid)
+        .ok_or_else(|| PixelProblem::UnsupportedTransferSyntax {
+            uid: uid.to_string(),
+            name: "unknown".to_string(),
+        })?;
+    if !ts.can_decode_all() {
+        return Err(PixelProblem::UnsupportedTransferSyntax {
+            uid: uid.to_string(),
+            name: ts.name().to_string(),
+        });
+    }
+    let expected = header.decoded_bytes();
+    if expected > MAX_DECODED_BYTES {
+        return Err(PixelProblem::Implausible(format!(
+            "{expected} bytes of pixels declared"
+        )));
+    }
+    let pixel_data = obj
+        .get(tags::PIXEL_DATA)
+        .ok_or_else(|| PixelProblem::Decode("the file has no pixel data".into()))?;
+    if let Some(fragments) = pixel_data.value().fragments() {
+        let stored: u64 = fragments.iter().map(|f| f.len() as u64).sum();
+        if fragments.len() < header.number_of_frames as usize {
+            return Err(PixelProblem::Implausible(format!(
+                "{} frames declared but only {} compressed fragments stored",
+                header.number_of_frames,
+                fragments.len()
+            )));
+        }
+        // No codec in use compresses better than ~1000:1 on medical images.
+        if expected > stored.saturating_mul(1000).max(1 << 20) {
+            return Err(PixelProblem::Implausible(format!(
+                "{expected} decoded bytes declared from {stored} compressed bytes"
+            )));
+        }
+    } else {
+        let stored = pixel_data.value().to_bytes().map(|b| b.len() as u64).unwrap_or(0);
+        let needed = if header.bits_allocated == 1 {
+            expected.div_ceil(8)
+        } else {
+            expected
+        };
+        if stored < needed {
+            return Err(PixelProblem::Implausible(format!(
+                "pixel data holds {stored} bytes, {needed} needed for {}×{}×{} frames",
+                header.columns, header.rows, header.number_of_frames
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Decoded pixels of one object, ready to be read out frame by frame.
+pub struct DecodedFrames<'a> {
+    pixels: DecodedPixelData<'a>,
+    frame_samples: usize,
+}
+
+impl<'a> DecodedFrames<'a> {
+    /// Decodes every frame of `obj` (call [`check_decodable`] first).
+    pub fn decode(obj: &'a DefaultDicomObject, header: &ImageHeader) -> Result<Self, PixelProblem> {
+        let pixels = obj
+            .decode_pixel_data()
+            .map_err(|e| PixelProblem::Decode(e.to_string()))?;
+        let frame_samples = header.rows as usize
+            * header.columns as usize
+            * usize::from(pixels.samples_per_pixel());
+        let bytes_per_sample = usize::from(pixels.bits_allocated().div_ceil(8)).max(1);
+        let needed = frame_samples * bytes_per_sample * pixels.number_of_frames() as usize;
+        if pixels.data().len() < needed {
+            return Err(PixelProblem::Decode(format!(
+                "decoder returned {} bytes, {needed} expected",
+                pixels.data().len()
+            )));
+        }
+        if pixels.samples_per_pixel() == 3
+            && matches!(
+                pixels.photometric_interpretation(),
+                PhotometricInterpretation::YbrFull422 | PhotometricInterpretation::YbrPartial420
+            )
+        {
+            return Err(PixelProblem::Decode(format!(
+                "uncompressed {} colour is not supported",
+                pixels.photometric_interpretation()
+            )));
+        }
+        Ok(Self {
+            pixels,
+            frame_samples,
+        })
+    }
+
+    /// Number of frames decoded.
+    pub fn frame_count(&self) -> usize {
+        self.pixels.number_of_frames() as usize
+    }
+
+    /// Samples per pixel (1 or 3).
+    pub fn samples_per_pixel(&self) -> usize {
+        usize::from(self.pixels.samples_per_pixel())
+    }
+
+    /// Writes frame `frame`'s values, mapped by `value * slope + intercept`, into `out`
+    /// (interleaved RGB when 3 samples per pixel). Values stay as stored: MONOCHROME1 is a
+    /// display convention, not a change of physical value.
+    pub fn write_frame(
+        &self,
+        frame: usize,
+        slope: f64,
+        intercept: f64,
+        out: &mut [f32],
+    ) -> Result<(), PixelProblem> {
+        if out.len() != self.frame_samples || frame >= self.frame_count() {
+            return Err(PixelProblem::Decode(format!(
+                "frame {frame} does not fit the output"
+            )));
+        }
+        let p = &self.pixels;
+        let bytes = usize::from(p.bits_allocated().div_ceil(8)).max(1);
+        let start = frame * self.frame_samples * bytes;
+        let raw = &p.data()[start..start + self.frame_samples * bytes];
+        let signed = p.pixel_representation() == PixelRepresentation::Signed;
+        let stored = u32::from(p.bits_stored().clamp(1, 32));
+        let sample = |index: usize| -> f64 {
+            let b = &raw[index * bytes..(index + 1) * bytes];
+            let word: u32 = match bytes {
+                1 => u32::from(b[0]),
+                2 => u32::from(u16::from_le_bytes([b[0], b[1]])),
+                _ => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            };
+            if signed && stored < 32 {
+                let shift = 32 - stored;
+                f64::from(((word << shift) as i32) >> shift)
+            } else if signed {
+                f64::from(word as i32)
+            } else {
+                f64::from(word)
+            }
+        };
+        let spp = self.samples_per_pixel();
+        let planar = spp == 3 && p.planar_configuration() == PlanarConfiguration::PixelFirst;
+        let pixels_per_frame = self.frame_samples / spp.max(1);
+        for (index, value) in out.iter_mut().enumerate() {
+            let source = if planar {
+                let (pixel, channel) = (index / 3, index % 3);
+                channel * pixels_per_frame + pixel
+            } else {
+                index
+            };
+            *value = (sample(source) * slope + intercept) as f32;
+        }
+        if spp == 3 && *p.photometric_interpretation() == PhotometricInterpretation::YbrFull {
+            ybr_full_to_rgb(out);
+        }
+        Ok(())
+    }
+}
+
+/// In-place YCbCr (full range) to RGB, for uncompressed YBR_FULL data.
+fn ybr_full_to_rgb(values: &mut [f32]) {
+    for px in values.chunks_exact_mut(3) {
+        let (y, cb, cr) = (px[0], px[1] - 128.0, px[2] - 128.0);
+        px[0] = (y + 1.402 * cr).clamp(0.0, 255.0).round();
+        px[1] = (y - 0.344_136 * cb - 0.714_136 * cr).clamp(0.0, 255.0).round();
+        px[2] = (y + 1.772 * cb).clamp(0.0, 255.0).round();
+    }
+}

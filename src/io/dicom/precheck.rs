@@ -1,0 +1,254 @@
+//! A structural pre-check of a DICOM byte stream, run before the real parser: walks the
+//! element headers (recursing into sequences and items) and rejects any element whose
+//! declared length exceeds the bytes that remain. A lying length would otherwise make the
+//! parser reserve up to 4 GiB before discovering the file is short.
+//!
+//! It only rejects what is provably impossible; anything it does not understand is left to
+//! the parser to judge.
+
+use dicom_core::dictionary::{DataDictionary, VirtualVr};
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::StandardDataDictionary;
+
+/// How the data set is encoded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    ImplicitLittle,
+    ExplicitLittle,
+    ExplicitBig,
+}
+
+/// Nesting deeper than this is refused (and would exhaust the parser's stack anyway).
+const MAX_DEPTH: usize = 48;
+
+/// `Err` with a reason when a declared length cannot fit in the stream.
+pub fn check(bytes: &[u8]) -> Result<(), String> {
+    let mut pos = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        132
+    } else {
+        0
+    };
+    let mut transfer_syntax = None;
+    // File meta group: always explicit VR little endian.
+    while pos + 8 <= bytes.len() && u16::from_le_bytes([bytes[pos], bytes[pos + 1]]) == 0x0002 {
+        let header = element_header(bytes, pos, Encoding::ExplicitLittle)?;
+        let Some(header) = header else { return Ok(()) };
+        let value_start = pos + header.size;
+        let length = header.length as usize;
+        if header.length == u32::MAX || value_start + length > bytes.len() {
+            return Err(lying(header.tag, header.length, bytes.len().saturating_sub(value_start)));
+        }
+        if header.tag == Tag(0x0002, 0x0010) {
+            transfer_syntax = Some(
+                String::from_utf8_lossy(&bytes[value_start..value_start + length])
+                    .trim_matches(|c: char| c == '\0' || c.is_whitespace())
+                    .to_string(),
+            );
+        }
+        pos = value_start + length;
+    }
+    let encoding = match transfer_syntax.as_deref() {
+        Some("1.2.840.10008.1.2") => Encoding::ImplicitLittle,
+        Some("1.2.840.10008.1.2.2") => Encoding::ExplicitBig,
+        // Deflated data sets can only be checked after inflating; the parser does that.
+        Some("1.2.840.10008.1.2.1.99") => return Ok(()),
+        Some(_) => Encoding::ExplicitLittle,
+        None => {
+            let vr_like = bytes.len() >= pos + 6
+                && bytes[pos + 4].is_ascii_uppercase()
+                && bytes[pos + 5].is_ascii_uppercase();
+            if vr_like {
+                Encoding::ExplicitLittle
+            } else {
+                Encoding::ImplicitLittle
+            }
+        }
+    };
+    walk_elements(bytes, pos, bytes.len(), encoding, 0).map(|_| ())
+}
+
+struct ElementHeader {
+    tag: Tag,
+    sequence: bool,
+    length: u32,
+    size: usize,
+}
+
+fn lying(tag: Tag, length: u32, remaining: usize) -> String {
+    format!(
+        "element ({:04X},{:04X}) declares {length} bytes but only {remaining} remain",
+        tag.0, tag.1
+    )
+}
+
+fn read_u16(bytes: &[u8], pos: usize, encoding: Encoding) -> u16 {
+    let b = [bytes[pos], bytes[pos + 1]];
+    if encoding == Encoding::ExplicitBig {
+        u16::from_be_bytes(b)
+    } else {
+        u16::from_le_bytes(b)
+    }
+}
+
+fn read_u32(bytes: &[u8], pos: usize, encoding: Encoding) -> u32 {
+    let b = [bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]];
+    if encoding == Encoding::ExplicitBig {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    }
+}
+
+/// Reads an element header at `pos`; `Ok(None)` when too few bytes remain to tell.
+fn element_header(
+    bytes: &[u8],
+    pos: usize,
+    encoding: Encoding,
+) -> Result<Option<ElementHeader>, String> {
+    if pos + 8 > bytes.len() {
+        return Ok(None);
+    }
+    let tag = Tag(read_u16(bytes, pos, encoding), read_u16(bytes, pos + 2, encoding));
+    if tag.0 == 0xFFFE || encoding == Encoding::ImplicitLittle {
+        let sequence = tag.0 != 0xFFFE
+            && StandardDataDictionary
+                .by_tag(tag)
+                .is_some_and(|entry| matches!(entry.vr, VirtualVr::Exact(VR::SQ)));
+        return Ok(Some(ElementHeader {
+            tag,
+            sequence,
+            length: read_u32(bytes, pos + 4, encoding),
+            size: 8,
+        }));
+    }
+    let vr = [bytes[pos + 4], bytes[pos + 5]];
+    let long = matches!(
+        &vr,
+        b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR"
+            | b"UT" | b"UV"
+    );
+    if long {
+        if pos + 12 > bytes.len() {
+            return Ok(None);
+        }
+        Ok(Some(ElementHeader {
+            tag,
+            sequence: &vr == b"SQ",
+            length: read_u32(bytes, pos + 8, encoding),
+            size: 12,
+        }))
+    } else {
+        Ok(Some(ElementHeader {
+            tag,
+            sequence: false,
+            length: u32::from(read_u16(bytes, pos + 6, encoding)),
+            size: 8,
+        }))
+    }
+}
+
+/// Walks elements from `pos` to `end` (or to an item delimiter); returns where it stopped.
+fn walk_elements(
+    bytes: &[u8],
+    mut pos: usize,
+    end: usize,
+    encoding: Encoding,
+    depth: usize,
+) -> Result<usize, String> {
+    if depth > MAX_DEPTH {
+        return Err("sequences nested too deeply".into());
+    }
+    while pos < end {
+        let Some(header) = element_header(&bytes[..end], pos, encoding)? else {
+            return Ok(end);
+        };
+        if header.tag == Tag(0xFFFE, 0xE00D) {
+            return Ok(pos + 8);
+        }
+        let value_start = pos + header.size;
+        if header.length == u32::MAX {
+            // Undefined length: a sequence, encapsulated pixel data, or UN holding one.
+            pos = walk_items(bytes, value_start, end, encoding, depth + 1, header.sequence)?;
+            continue;
+        }
+        let length = header.length as usize;
+        if value_start + length > end {
+            return Err(lying(header.tag, header.length, end.saturating_sub(value_start)));
+        }
+        if header.sequence {
+            walk_items(bytes, value_start, value_start + length, encoding, depth + 1, true)?;
+        }
+        pos = value_start + length;
+    }
+    Ok(pos)
+}
+
+/// Walks the items of a sequence (or the fragments of encapsulated pixel data).
+fn walk_items(
+    bytes: &[u8],
+    mut pos: usize,
+    end: usize,
+    encoding: Encoding,
+    depth: usize,
+    data_set_items: bool,
+) -> Result<usize, String> {
+    if depth > MAX_DEPTH {
+        return Err("sequences nested too deeply".into());
+    }
+    // Items inside a UN element of an explicit file are implicit little endian.
+    let item_encoding = if data_set_items { encoding } else { Encoding::ImplicitLittle };
+    while pos + 8 <= end {
+        let tag = Tag(read_u16(bytes, pos, encoding), read_u16(bytes, pos + 2, encoding));
+        let length = read_u32(bytes, pos + 4, encoding);
+        match tag {
+            Tag(0xFFFE, 0xE0DD) => return Ok(pos + 8),
+            Tag(0xFFFE, 0xE000) if length == u32::MAX => {
+                pos = walk_elements(bytes, pos + 8, end, item_encoding, depth + 1)?;
+            }
+            Tag(0xFFFE, 0xE000) => {
+                let start = pos + 8;
+                if start + length as usize > end {
+                    return Err(lying(tag, length, end.saturating_sub(start)));
+                }
+                if data_set_items {
+                    walk_elements(bytes, start, start + length as usize, item_encoding, depth + 1)?;
+                }
+                pos = start + length as usize;
+            }
+            // Anything else: not ours to judge.
+            _ => return Ok(end),
+        }
+    }
+    Ok(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn explicit_element(group: u16, element: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&group.to_le_bytes());
+        out.extend_from_slice(&element.to_le_bytes());
+        out.extend_from_slice(vr);
+        out.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        out.extend_from_slice(value);
+        out
+    }
+
+    #[test]
+    fn accepts_consistent_lengths_and_rejects_lies() {
+        let mut file = vec![0u8; 128];
+        file.extend_from_slice(b"DICM");
+        file.extend(explicit_element(0x0002, 0x0010, b"UI", b"1.2.840.10008.1.2.1\0"));
+        file.extend(explicit_element(0x0010, 0x0010, b"PN", b"DOE^JOHN"));
+        assert_eq!(check(&file), Ok(()));
+        // A long-VR element claiming 4 GiB.
+        let mut lie = file.clone();
+        lie.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00]);
+        lie.extend_from_slice(b"OW\0\0");
+        lie.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        lie.extend_from_slice(&[0u8; 16]);
+        assert!(check(&lie).expect_err("lying length").contains("(7FE0,0010)"));
+    }
+}

@@ -1,0 +1,15 @@
+//! dualmine: a radiology viewer that fuses two studies with the W-DUALMINE network.
+//!
+//! Layers, each importing only those below it (see ARCHITECTURE.md):
+//! - [`volume`]: volumes in patient space (no framework);
+//! - [`io`]: DICOM, NIfTI and PNG readers into volumes;
+//! - [`export`]: writers of derived DICOM series;
+//! - [`phantom`]: the procedural multi-modal head phantom (the built-in demo);
+//! - [`app`]: the eframe/egui viewer.
+
+#[cfg(feature = "app")]
+pub mod app;
+pub mod export;
+pub mod io;
+pub mod phantom;
+pub mod volume;

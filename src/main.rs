@@ -1,0 +1,221 @@
+//! The `dualmine` command line: inspect, convert and generate studies.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[cfg(feature = "app")]
+use dualmine::app::{Source, ViewerApp};
+use dualmine::io::{self, dicom};
+use dualmine::phantom::{self, PhantomSize};
+use dualmine::volume::stats;
+
+#[derive(Parser)]
+#[command(name = "dualmine", version, about = "Fuse two medical studies with W-DUALMINE")]
+struct Cli {
+    /// What to do; with none, the viewer opens on the built-in phantom demo.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Open studies in the viewer (no study: the built-in phantom demo, MR + PET).
+    #[cfg(feature = "app")]
+    View { studies: Vec<PathBuf> },
+    /// List the image series under a folder (or describe a NIfTI/PNG file).
+    Info {
+        path: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load a series (DICOM folder, NIfTI or PNG) and write it as NIfTI (.nii or .nii.gz).
+    Convert {
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Which series (1-based, as `info` numbers them) when the folder holds several.
+        #[arg(long)]
+        series: Option<usize>,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write the procedural head phantom (CT, MR T1, PET, SPECT) as DICOM series.
+    Phantom {
+        folder: PathBuf,
+        /// A small phantom (48² × 16) instead of the demo size (128² × 48).
+        #[arg(long)]
+        small: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    env_logger::init();
+    let Some(command) = Cli::parse().command.or_else(default_command) else {
+        bail!("built without the viewer: give a command (see --help)");
+    };
+    match command {
+        #[cfg(feature = "app")]
+        Command::View { studies } => view(studies),
+        Command::Info { path, json } => info(&path, json),
+        Command::Convert {
+            input,
+            output,
+            series,
+            force,
+        } => convert(&input, &output, series, force),
+        Command::Phantom { folder, small } => {
+            let size = if small {
+                PhantomSize::SMALL
+            } else {
+                PhantomSize::DEMO
+            };
+            let studies = phantom::write_demo(&folder, size).context("writing the phantom")?;
+            println!(
+                "wrote {}, {}, {}, {}",
+                studies.ct.display(),
+                studies.mr.display(),
+                studies.pet.display(),
+                studies.spect.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// With no command: the viewer on the demo (when built with it).
+fn default_command() -> Option<Command> {
+    #[cfg(feature = "app")]
+    return Some(Command::View { studies: vec![] });
+    #[cfg(not(feature = "app"))]
+    return None;
+}
+
+#[cfg(feature = "app")]
+fn view(studies: Vec<PathBuf>) -> Result<()> {
+    let studies = if studies.is_empty() {
+        let folder = std::env::temp_dir().join("dualmine-demo");
+        let demo = phantom::write_demo(&folder, PhantomSize::DEMO).context("writing the demo")?;
+        vec![demo.mr, demo.pet]
+    } else {
+        studies
+    };
+    let sources = studies.into_iter().map(Source::Path).collect();
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size([1280.0, 720.0])
+            .with_title("dualmine"),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "dualmine",
+        options,
+        Box::new(|_cc| Ok(Box::new(ViewerApp::new(sources)))),
+    )
+    .map_err(|e| anyhow::anyhow!("the viewer could not start: {e}"))
+}
+
+fn info(path: &Path, json: bool) -> Result<()> {
+    if io::input_kind(path) != io::InputKind::Dicom {
+        let volume = io::load(path, None)?;
+        let g = &volume.geometry;
+        println!(
+            "{}: {}×{}×{} voxels, {} channel(s), spacing {:.4}×{:.4}×{:.4} mm, orientation {}",
+            path.display(),
+            g.dims[0],
+            g.dims[1],
+            g.dims[2],
+            volume.channels,
+            g.spacing[0],
+            g.spacing[1],
+            g.spacing[2],
+            g.orientation_code()
+        );
+        return Ok(());
+    }
+    let report = dicom::scan(path)?;
+    if json {
+        let rows: Vec<_> = report.series.iter().map(|s| s.summary()).collect();
+        let failed: Vec<String> = report.failed.iter().map(|e| e.to_string()).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "series": rows,
+                "failed": failed,
+                "ignored": report.ignored,
+            }))?
+        );
+        return Ok(());
+    }
+    if report.series.is_empty() {
+        if let Some(first) = report.failed.first() {
+            bail!("no image series found; {} file(s) failed, e.g. {first}", report.failed.len());
+        }
+        bail!("no image series found under {}", path.display());
+    }
+    println!(
+        "{:>3}  {:<4} {:<28} {:>6} {:>9}  {:<17} {:<8} {:<12} frame of reference",
+        "#", "mod", "description", "slices", "size", "spacing (mm)", "units", "syntax"
+    );
+    for (index, series) in report.series.iter().enumerate() {
+        let summary = series.summary();
+        // Slice spacing needs the layout: load the headers' geometry only.
+        let spacing = dicom::layout_of(series)
+            .map(|g| format!("{:.3}×{:.3}×{:.3}", g.spacing[0], g.spacing[1], g.spacing[2]))
+            .unwrap_or_else(|e| format!("({e})"));
+        let units = dicom::units_of(series);
+        println!(
+            "{:>3}  {:<4} {:<28} {:>6} {:>9}  {:<17} {:<8} {:<12} {}",
+            index + 1,
+            summary.modality,
+            truncate(&summary.description, 28),
+            summary.frames,
+            format!("{}×{}", summary.columns, summary.rows),
+            spacing,
+            units,
+            truncate(&summary.transfer_syntax, 12),
+            summary.frame_of_reference_uid
+        );
+    }
+    if !report.failed.is_empty() {
+        println!("{} file(s) could not be read:", report.failed.len());
+        for error in &report.failed {
+            println!("  {error}");
+        }
+    }
+    Ok(())
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut short: String = text.chars().take(width - 1).collect();
+        short.push('…');
+        short
+    }
+}
+
+fn convert(input: &Path, output: &Path, series: Option<usize>, force: bool) -> Result<()> {
+    let volume = io::load(input, series)?;
+    for warning in &volume.warnings {
+        eprintln!("warning: {warning}");
+    }
+    io::nifti::write(&volume, output, force)?;
+    let g = &volume.geometry;
+    let range = stats::stats(&volume)
+        .map(|s| format!("{:.2}..{:.2} {}", s.min, s.max, volume.units))
+        .unwrap_or_default();
+    println!(
+        "wrote {}: {}×{}×{} {} {range}",
+        output.display(),
+        g.dims[0],
+        g.dims[1],
+        g.dims[2],
+        volume.modality
+    );
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! Helpers shared by the integration tests: where the shared third-party data lives.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The shared data folder (`$DUALMINE_DATA`, else `../shared/data` beside the project), or
+/// `None` with a printed reason so that a test can skip.
+pub fn shared_data(sub: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("DUALMINE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    let path = root.join(sub);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!(
+            "skipped: {} is absent (set DUALMINE_DATA to the shared data folder)",
+            path.display()
+        );
+        None
+    }
+}
+
+/// Every regular file under `root`, sorted.
+pub fn files_under(root: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
