@@ -7,6 +7,9 @@
 //! - [`phantom`]: the procedural multi-modal head phantom (the built-in demo);
 //! - [`app`]: the eframe/egui viewer.
 
+// Small fixed-size matrix code reads best with index loops.
+#![allow(clippy::needless_range_loop)]
+
 #[cfg(feature = "app")]
 pub mod app;
 pub mod export;

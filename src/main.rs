@@ -12,7 +12,11 @@ use dualmine::phantom::{self, PhantomSize};
 use dualmine::volume::stats;
 
 #[derive(Parser)]
-#[command(name = "dualmine", version, about = "Fuse two medical studies with W-DUALMINE")]
+#[command(
+    name = "dualmine",
+    version,
+    about = "Fuse two medical studies with W-DUALMINE"
+)]
 struct Cli {
     /// What to do; with none, the viewer opens on the built-in phantom demo.
     #[command(subcommand)]
@@ -152,7 +156,10 @@ fn info(path: &Path, json: bool) -> Result<()> {
     }
     if report.series.is_empty() {
         if let Some(first) = report.failed.first() {
-            bail!("no image series found; {} file(s) failed, e.g. {first}", report.failed.len());
+            bail!(
+                "no image series found; {} file(s) failed, e.g. {first}",
+                report.failed.len()
+            );
         }
         bail!("no image series found under {}", path.display());
     }
@@ -164,7 +171,12 @@ fn info(path: &Path, json: bool) -> Result<()> {
         let summary = series.summary();
         // Slice spacing needs the layout: load the headers' geometry only.
         let spacing = dicom::layout_of(series)
-            .map(|g| format!("{:.3}×{:.3}×{:.3}", g.spacing[0], g.spacing[1], g.spacing[2]))
+            .map(|g| {
+                format!(
+                    "{:.3}×{:.3}×{:.3}",
+                    g.spacing[0], g.spacing[1], g.spacing[2]
+                )
+            })
             .unwrap_or_else(|e| format!("({e})"));
         let units = dicom::units_of(series);
         println!(

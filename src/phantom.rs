@@ -75,7 +75,9 @@ fn spect_counts(tissue: Tissue) -> f32 {
 /// The tissue at a patient-space point (mm, LPS; the head is centred on the origin).
 pub fn tissue_at(p: Vec3) -> Tissue {
     let ellipsoid = |c: Vec3, r: Vec3| -> f64 {
-        ((p[0] - c[0]) / r[0]).powi(2) + ((p[1] - c[1]) / r[1]).powi(2) + ((p[2] - c[2]) / r[2]).powi(2)
+        ((p[0] - c[0]) / r[0]).powi(2)
+            + ((p[1] - c[1]) / r[1]).powi(2)
+            + ((p[2] - c[2]) / r[2]).powi(2)
     };
     let head = ellipsoid([0.0; 3], [72.0, 92.0, 80.0]);
     if head > 1.0 {
@@ -150,7 +152,10 @@ pub fn head_grid(n: usize, slices: usize, spacing: f64, slice_spacing: f64) -> G
 
 /// The phantom's CT on `geometry`, in HU (integers, as a scanner stores them).
 pub fn ct(geometry: &Geometry) -> Volume {
-    let data = render(geometry, ct_hu, 6.0, 1).into_iter().map(f32::round).collect();
+    let data = render(geometry, ct_hu, 6.0, 1)
+        .into_iter()
+        .map(f32::round)
+        .collect();
     Volume::new(geometry.clone(), data)
         .expect("render fills the grid")
         .with_kind(Modality::Ct, Units::Hounsfield)
@@ -204,7 +209,8 @@ pub fn pet_dose() -> PetDoseTags {
 /// Bq/ml that corresponds to 1 SUVbw under `dose` (decay corrected to the series start).
 pub fn bq_per_ml_per_suv(dose: &PetDoseTags) -> f64 {
     let elapsed = 3600.0; // series_time − injection_time of pet_dose()
-    let decayed = dose.injected_dose_bq * (-(std::f64::consts::LN_2) * elapsed / dose.half_life_s).exp();
+    let decayed =
+        dose.injected_dose_bq * (-(std::f64::consts::LN_2) * elapsed / dose.half_life_s).exp();
     decayed / (dose.patient_weight_kg * 1000.0)
 }
 
@@ -270,7 +276,11 @@ pub fn write_demo(folder: &Path, size: PhantomSize) -> Result<DemoStudies, Expor
         spect: folder.join("SPECT"),
     };
     write_series(&ct(&anatomy), &paths.ct, &series(1, "Phantom CT head"))?;
-    write_series(&mr_t1_volume(&anatomy), &paths.mr, &series(2, "Phantom T1 MR"))?;
+    write_series(
+        &mr_t1_volume(&anatomy),
+        &paths.mr,
+        &series(2, "Phantom T1 MR"),
+    )?;
 
     let dose = pet_dose();
     let mut pet = pet_suv_volume(&functional);

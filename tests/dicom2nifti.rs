@@ -17,8 +17,12 @@ fn compare(series: &Path, truth: &Path, scratch: &Path) -> Result<(), String> {
     io::nifti::write(&ours, &written, true).map_err(|e| format!("write: {e}"))?;
     let ours = io::nifti::read(&written).map_err(|e| format!("read back: {e}"))?;
     let truth = io::nifti::read(truth).map_err(|e| format!("ground truth: {e}"))?;
-    let map = AxisMap::between(&ours.geometry, &truth.geometry)
-        .ok_or_else(|| format!("axes do not match: {:?} vs {:?}", ours.geometry, truth.geometry))?;
+    let map = AxisMap::between(&ours.geometry, &truth.geometry).ok_or_else(|| {
+        format!(
+            "axes do not match: {:?} vs {:?}",
+            ours.geometry, truth.geometry
+        )
+    })?;
     let ours = reorient::apply(&ours, map);
     if ours.geometry.dims != truth.geometry.dims || ours.channels != truth.channels {
         return Err(format!(
@@ -66,7 +70,10 @@ fn every_series_with_a_ground_truth_matches_it() {
         }
         checked += 1;
         match compare(series, &truth, scratch.path()) {
-            Ok(()) => println!("ok   {}", series.strip_prefix(&root).unwrap_or(series).display()),
+            Ok(()) => println!(
+                "ok   {}",
+                series.strip_prefix(&root).unwrap_or(series).display()
+            ),
             Err(problem) => failures.push(format!(
                 "{}: {problem}",
                 series.strip_prefix(&root).unwrap_or(series).display()
@@ -74,5 +81,10 @@ fn every_series_with_a_ground_truth_matches_it() {
         }
     }
     assert!(checked >= 15, "only {checked} ground truths found");
-    assert!(failures.is_empty(), "{} of {checked} differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

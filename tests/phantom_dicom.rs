@@ -20,7 +20,12 @@ fn scan_finds_four_series_sharing_a_frame_of_reference() {
     let frames: Vec<_> = report.series.iter().map(|s| s.summary().frames).collect();
     assert_eq!(frames, vec![16, 16, 8, 8]);
     let for_uid = &report.series[0].summary().frame_of_reference_uid;
-    assert!(report.series.iter().all(|s| &s.summary().frame_of_reference_uid == for_uid));
+    assert!(
+        report
+            .series
+            .iter()
+            .all(|s| &s.summary().frame_of_reference_uid == for_uid)
+    );
 }
 
 #[test]
@@ -35,7 +40,11 @@ fn ct_reads_back_in_hounsfield_with_the_written_geometry() {
         assert!((volume.geometry.spacing[a] - expected.spacing[a]).abs() < 1e-4);
         assert!((volume.geometry.origin[a] - expected.origin[a]).abs() < 1e-4);
     }
-    assert_eq!(volume.data, phantom::ct(&expected).data, "CT is stored losslessly");
+    assert_eq!(
+        volume.data,
+        phantom::ct(&expected).data,
+        "CT is stored losslessly"
+    );
     // Air in the corner, soft tissue inside the head.
     assert!((volume.value(0, 0, 0) + 1000.0).abs() < 20.0);
     assert!(volume.warnings.is_empty(), "{:?}", volume.warnings);
@@ -45,7 +54,12 @@ fn ct_reads_back_in_hounsfield_with_the_written_geometry() {
 fn pet_in_bq_per_ml_with_dose_reads_as_the_known_suv() {
     let (_dir, studies) = write_small();
     let volume = io::load(&studies.pet, None).expect("load PET");
-    assert_eq!(volume.units, Units::SuvBw, "warnings: {:?}", volume.warnings);
+    assert_eq!(
+        volume.units,
+        Units::SuvBw,
+        "warnings: {:?}",
+        volume.warnings
+    );
     let grid = phantom::head_grid(24, 8, 8.0, 21.0);
     let truth = phantom::pet_suv_volume(&grid);
     let max_error = volume
@@ -57,7 +71,9 @@ fn pet_in_bq_per_ml_with_dose_reads_as_the_known_suv() {
     // Only 16-bit quantisation separates them.
     assert!(max_error < 1e-3, "max SUV error {max_error}");
     let s = stats::stats(&volume).expect("finite");
-    assert!(s.max > 0.8 * phantom::pet_suv(Tissue::Lesion) || s.max > phantom::pet_suv(Tissue::Grey));
+    assert!(
+        s.max > 0.8 * phantom::pet_suv(Tissue::Lesion) || s.max > phantom::pet_suv(Tissue::Grey)
+    );
 }
 
 #[test]
@@ -86,7 +102,10 @@ fn convert_to_nifti_keeps_values_and_world_positions() {
             assert!((a[r][c] - b[r][c]).abs() < 1e-3);
         }
     }
-    assert!(io::nifti::write(&volume, &out, false).is_err(), "no silent overwrite");
+    assert!(
+        io::nifti::write(&volume, &out, false).is_err(),
+        "no silent overwrite"
+    );
 }
 
 #[test]
@@ -105,7 +124,10 @@ fn a_corrupt_slice_is_left_out_and_the_rest_loads() {
     let volume = io::load(&studies.ct, None).expect("the rest still loads");
     assert!(volume.geometry.dims[2] == 15 || volume.geometry.dims[2] == 16);
     assert!(
-        volume.warnings.iter().any(|w| w.contains("left out") || w.contains("not read")),
+        volume
+            .warnings
+            .iter()
+            .any(|w| w.contains("left out") || w.contains("not read")),
         "{:?}",
         volume.warnings
     );

@@ -30,7 +30,10 @@ fn every_shared_dicom_file_loads_or_fails_cleanly() {
             Err(_) => panics.push(file.display().to_string()),
         }
     }
-    println!("{} files: {loaded} loaded, {errors} clear errors", files.len());
+    println!(
+        "{} files: {loaded} loaded, {errors} clear errors",
+        files.len()
+    );
     assert!(panics.is_empty(), "panicked on: {panics:?}");
     assert!(loaded > 300, "only {loaded} files loaded");
 }
@@ -40,7 +43,9 @@ fn every_shared_folder_scans_and_its_series_load_or_fail_cleanly() {
     let Some(root) = common::shared_data("dicom") else {
         return;
     };
-    let report = catch_unwind(|| dicom::scan(&root)).expect("scan must not panic").expect("scan");
+    let report = catch_unwind(|| dicom::scan(&root))
+        .expect("scan must not panic")
+        .expect("scan");
     let mut panics = 0;
     for series in &report.series {
         match catch_unwind(AssertUnwindSafe(|| dicom::load_series(series))) {
@@ -49,6 +54,10 @@ fn every_shared_folder_scans_and_its_series_load_or_fail_cleanly() {
             Err(_) => panics += 1,
         }
     }
-    println!("{} series, {} unreadable files", report.series.len(), report.failed.len());
+    println!(
+        "{} series, {} unreadable files",
+        report.series.len(),
+        report.failed.len()
+    );
     assert_eq!(panics, 0);
 }

@@ -26,8 +26,16 @@ fn sts_series_have_the_right_grids_and_units() {
         let volume = io::load(&root.join(folder), None).unwrap_or_else(|e| panic!("{folder}: {e}"));
         let g = &volume.geometry;
         assert_eq!(g.dims, [columns, rows, slices], "{folder}");
-        assert!((g.spacing[0] - spacing).abs() < 1e-4, "{folder}: {:?}", g.spacing);
-        assert!((g.spacing[2] - 3.27).abs() < 1e-3, "{folder}: {:?}", g.spacing);
+        assert!(
+            (g.spacing[0] - spacing).abs() < 1e-4,
+            "{folder}: {:?}",
+            g.spacing
+        );
+        assert!(
+            (g.spacing[2] - 3.27).abs() < 1e-3,
+            "{folder}: {:?}",
+            g.spacing
+        );
         let s = stats::stats(&volume).expect("finite values");
         match volume.modality {
             Modality::Ct => {
@@ -35,17 +43,31 @@ fn sts_series_have_the_right_grids_and_units() {
                 assert_eq!(s.min, -1000.0, "{folder}: air is -1000 HU");
                 // Soft tissue (muscle, fat, water) around the tumour sits near 0 HU.
                 let median = stats::percentile(&volume, 50.0).expect("values");
-                assert!((-200.0..100.0).contains(&median), "{folder}: median {median} HU");
+                assert!(
+                    (-200.0..100.0).contains(&median),
+                    "{folder}: median {median} HU"
+                );
             }
             Modality::Pet => {
                 assert_eq!(volume.units, Units::SuvBw);
-                assert!(s.min >= 0.0 && (5.0..40.0).contains(&s.max), "{folder}: SUV {s:?}");
-                assert!((0.1..3.0).contains(&s.mean), "{folder}: mean SUV {}", s.mean);
+                assert!(
+                    s.min >= 0.0 && (5.0..40.0).contains(&s.max),
+                    "{folder}: SUV {s:?}"
+                );
+                assert!(
+                    (0.1..3.0).contains(&s.mean),
+                    "{folder}: mean SUV {}",
+                    s.mean
+                );
             }
             Modality::Mr => assert_eq!(volume.units, Units::Signal),
             ref other => panic!("{folder}: unexpected modality {other}"),
         }
-        assert!(volume.warnings.is_empty(), "{folder}: {:?}", volume.warnings);
+        assert!(
+            volume.warnings.is_empty(),
+            "{folder}: {:?}",
+            volume.warnings
+        );
     }
 }
 

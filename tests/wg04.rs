@@ -4,7 +4,7 @@
 
 mod common;
 
-use dualmine::io::{self, LoadError};
+use dualmine::io::{self, LoadError, dicom};
 
 const IMAGES: [&str; 7] = ["CT1", "CT2", "MR1", "MR2", "MR3", "MR4", "NM1"];
 
@@ -27,7 +27,11 @@ fn lossless_variants_are_pixel_identical() {
                 .data;
             let expected = reference(&root, image);
             assert_eq!(decoded.len(), expected.len(), "{variant} {image}");
-            let differing = decoded.iter().zip(&expected).filter(|(a, b)| a != b).count();
+            let differing = decoded
+                .iter()
+                .zip(&expected)
+                .filter(|(a, b)| a != b)
+                .count();
             assert_eq!(differing, 0, "{variant} {image}: {differing} pixels differ");
             println!("{variant} {image}: identical ({} pixels)", decoded.len());
         }
@@ -69,13 +73,27 @@ fn lossy_variants_stay_close_or_are_reported_unsupported() {
                         "{variant} {image}: RMS error {rms:.3} ({:.3}% of range), max {worst}",
                         100.0 * rms / range
                     );
-                    assert!(rms / range < 0.02, "{variant} {image}: RMS {rms} of range {range}");
+                    // J2KI is compressed up to ~190:1; pydicom + OpenJPEG give the same
+                    // errors (e.g. MR3: RMS 36.26 of range 1476).
+                    assert!(
+                        rms / range < 0.03,
+                        "{variant} {image}: RMS {rms} of range {range}"
+                    );
                     if variant == "JLSN" {
-                        // Near-lossless JPEG-LS bounds every error by its NEAR parameter.
-                        assert!(worst <= 10.0, "{variant} {image}: max error {worst}");
+                        // Near-lossless JPEG-LS bounds every error by its NEAR parameter (4 here),
+                        // in stored values: times the rescale slope in physical units.
+                        let report = dicom::scan(&path).expect("scan");
+                        let slope = report.series[0].first().frames[0].rescale.0 as f32;
+                        assert!(
+                            worst <= 4.0 * slope.abs() + 1e-3,
+                            "{variant} {image}: max error {worst}"
+                        );
                     }
                 }
-                Err(error @ (LoadError::UnsupportedTransferSyntax { .. } | LoadError::Decode { .. })) => {
+                Err(
+                    error
+                    @ (LoadError::UnsupportedTransferSyntax { .. } | LoadError::Decode { .. }),
+                ) => {
                     println!("{variant} {image}: not decoded: {error}");
                     assert!(variant == "JPLY", "{variant} {image}: {error}");
                 }

@@ -2,8 +2,8 @@
 //! with right-drag window/level and the value under the cursor in physical units.
 
 use super::window_level::Window;
-use crate::volume::geometry::{cross, dot, normalize};
 use crate::volume::Volume;
+use crate::volume::geometry::{cross, dot, normalize};
 
 /// A study shown in the viewer.
 pub struct Viewport {
@@ -115,11 +115,12 @@ impl Viewport {
             (g.dims[1] as f64 * g.spacing[1]) as f32,
         );
         let available = ui.available_size();
-        let scale = (available.x / physical.x).min(available.y / physical.y).max(0.01);
+        let scale = (available.x / physical.x)
+            .min(available.y / physical.y)
+            .max(0.01);
         let texture = self.texture.as_ref()?;
         let response = ui.add(
-            egui::Image::new((texture.id(), physical * scale))
-                .sense(egui::Sense::click_and_drag()),
+            egui::Image::new((texture.id(), physical * scale)).sense(egui::Sense::click_and_drag()),
         );
         if response.dragged_by(egui::PointerButton::Secondary) {
             let delta = response.drag_delta();
@@ -133,7 +134,10 @@ impl Viewport {
             let j = (local.y * g.dims[1] as f32) as usize;
             if i < g.dims[0] && j < g.dims[1] {
                 let value = v.value(i, j, self.slice);
-                response.on_hover_text(format!("({i}, {j}, {}) = {value:.2} {}", self.slice, v.units));
+                response.on_hover_text(format!(
+                    "({i}, {j}, {}) = {value:.2} {}",
+                    self.slice, v.units
+                ));
             }
             let wheel = ui.input(|i| i.smooth_scroll_delta.y);
             if wheel.abs() > 0.0 {

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
-use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::InMemDicomObject;
+use dicom_object::meta::FileMetaTableBuilder;
 use thiserror::Error;
 
 use super::uid::new_uid;
@@ -130,7 +130,11 @@ fn quantise(data: &[f32]) -> Result<Quantised, ExportError> {
     let values = data
         .iter()
         .map(|v| {
-            let v = if v.is_finite() { f64::from(*v) } else { intercept };
+            let v = if v.is_finite() {
+                f64::from(*v)
+            } else {
+                intercept
+            };
             ((v - intercept) / slope).round().clamp(0.0, 65535.0) as u16
         })
         .collect();
@@ -156,8 +160,7 @@ pub fn write_series(
         source,
     })?;
     let q = quantise(&volume.data)?;
-    let [nx, ny, nz] = volume.geometry.dims;
-    let slice_len = nx * ny;
+    let nz = volume.geometry.dims[2];
     if options.nm_multi_frame {
         let path = folder.join("NM000001.dcm");
         let obj = build_object(volume, options, &q, ObjectPart::AllFrames)?;
@@ -170,7 +173,6 @@ pub fn write_series(
         let obj = build_object(volume, options, &q, ObjectPart::Slice(k))?;
         write_file(obj, &path, options.overwrite)?;
         written.push(path);
-        debug_assert_eq!(q.values[k * slice_len..].len() >= slice_len, true);
     }
     Ok(written)
 }
@@ -198,7 +200,11 @@ fn decimal(value: f64) -> String {
 }
 
 fn decimals(values: &[f64]) -> String {
-    values.iter().map(|v| decimal(*v)).collect::<Vec<_>>().join("\\")
+    values
+        .iter()
+        .map(|v| decimal(*v))
+        .collect::<Vec<_>>()
+        .join("\\")
 }
 
 fn sop_class(modality: &Modality, part: ObjectPart) -> &'static str {
@@ -241,7 +247,11 @@ fn build_object(
     let mut obj = InMemDicomObject::from_element_iter([
         element(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192"),
         element(tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY\\AXIAL"),
-        element(tags::SOP_CLASS_UID, VR::UI, sop_class(&volume.modality, part)),
+        element(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            sop_class(&volume.modality, part),
+        ),
         element(tags::SOP_INSTANCE_UID, VR::UI, sop_instance_uid.as_str()),
         element(tags::STUDY_DATE, VR::DA, options.study_date.as_str()),
         element(tags::SERIES_DATE, VR::DA, options.study_date.as_str()),
@@ -250,28 +260,48 @@ fn build_object(
         element(tags::MODALITY, VR::CS, modality_code),
         element(tags::MANUFACTURER, VR::LO, "dualmine"),
         element(tags::REFERRING_PHYSICIAN_NAME, VR::PN, ""),
-        element(tags::SERIES_DESCRIPTION, VR::LO, options.series_description.as_str()),
+        element(
+            tags::SERIES_DESCRIPTION,
+            VR::LO,
+            options.series_description.as_str(),
+        ),
         element(tags::PATIENT_NAME, VR::PN, options.patient_name.as_str()),
         element(tags::PATIENT_ID, VR::LO, options.patient_id.as_str()),
         element(tags::PATIENT_BIRTH_DATE, VR::DA, ""),
         element(tags::PATIENT_SEX, VR::CS, "O"),
         element(tags::SLICE_THICKNESS, VR::DS, decimal(g.spacing[2])),
-        element(tags::STUDY_INSTANCE_UID, VR::UI, options.study_instance_uid.as_str()),
-        element(tags::SERIES_INSTANCE_UID, VR::UI, options.series_instance_uid.as_str()),
-        element(tags::STUDY_ID, VR::SH, "1"),
-        element(tags::SERIES_NUMBER, VR::IS, options.series_number.to_string()),
         element(
-            tags::INSTANCE_NUMBER,
-            VR::IS,
-            (first_slice + 1).to_string(),
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            options.study_instance_uid.as_str(),
         ),
-        element(tags::FRAME_OF_REFERENCE_UID, VR::UI, options.frame_of_reference_uid.as_str()),
+        element(
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            options.series_instance_uid.as_str(),
+        ),
+        element(tags::STUDY_ID, VR::SH, "1"),
+        element(
+            tags::SERIES_NUMBER,
+            VR::IS,
+            options.series_number.to_string(),
+        ),
+        element(tags::INSTANCE_NUMBER, VR::IS, (first_slice + 1).to_string()),
+        element(
+            tags::FRAME_OF_REFERENCE_UID,
+            VR::UI,
+            options.frame_of_reference_uid.as_str(),
+        ),
         element(tags::POSITION_REFERENCE_INDICATOR, VR::LO, ""),
         element(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16)),
         element(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"),
         element(tags::ROWS, VR::US, PrimitiveValue::from(ny as u16)),
         element(tags::COLUMNS, VR::US, PrimitiveValue::from(nx as u16)),
-        element(tags::PIXEL_SPACING, VR::DS, decimals(&[g.spacing[1], g.spacing[0]])),
+        element(
+            tags::PIXEL_SPACING,
+            VR::DS,
+            decimals(&[g.spacing[1], g.spacing[0]]),
+        ),
         element(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16)),
         element(tags::BITS_STORED, VR::US, PrimitiveValue::from(16u16)),
         element(tags::HIGH_BIT, VR::US, PrimitiveValue::from(15u16)),
@@ -283,17 +313,25 @@ fn build_object(
     ]);
     let plane = [
         element(tags::IMAGE_POSITION_PATIENT, VR::DS, decimals(&position)),
-        element(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, decimals(&orientation)),
+        element(
+            tags::IMAGE_ORIENTATION_PATIENT,
+            VR::DS,
+            decimals(&orientation),
+        ),
     ];
     match part {
-        ObjectPart::Slice(k) => {
+        ObjectPart::Slice(_) => {
             let normal = normalize(cross(g.direction[0], g.direction[1]));
             let location: f64 = (0..3).map(|i| normal[i] * position[i]).sum();
             for e in plane {
                 obj.put(e);
             }
             obj.put(element(tags::SLICE_LOCATION, VR::DS, decimal(location)));
-            obj.put(element(tags::RESCALE_INTERCEPT, VR::DS, decimal(q.intercept)));
+            obj.put(element(
+                tags::RESCALE_INTERCEPT,
+                VR::DS,
+                decimal(q.intercept),
+            ));
             obj.put(element(tags::RESCALE_SLOPE, VR::DS, decimal(q.slope)));
             if volume.modality == Modality::Ct {
                 obj.put(element(tags::RESCALE_TYPE, VR::LO, "HU"));
@@ -312,7 +350,6 @@ fn build_object(
                     obj.put(element(tag, vr, value));
                 }
             }
-            let _ = k;
         }
         ObjectPart::AllFrames => {
             let detector = InMemDicomObject::from_element_iter(plane);
@@ -332,18 +369,46 @@ fn build_object(
                 VR::US,
                 PrimitiveValue::U16((1..=nz as u16).collect()),
             ));
-            obj.put(element(tags::NUMBER_OF_SLICES, VR::US, PrimitiveValue::from(nz as u16)));
-            obj.put(element(tags::SPACING_BETWEEN_SLICES, VR::DS, decimal(g.spacing[2])));
-            obj.put(element(tags::RESCALE_INTERCEPT, VR::DS, decimal(q.intercept)));
+            obj.put(element(
+                tags::NUMBER_OF_SLICES,
+                VR::US,
+                PrimitiveValue::from(nz as u16),
+            ));
+            obj.put(element(
+                tags::SPACING_BETWEEN_SLICES,
+                VR::DS,
+                decimal(g.spacing[2]),
+            ));
+            obj.put(element(
+                tags::RESCALE_INTERCEPT,
+                VR::DS,
+                decimal(q.intercept),
+            ));
             obj.put(element(tags::RESCALE_SLOPE, VR::DS, decimal(q.slope)));
         }
     }
     if let Some(pet) = &options.pet {
-        let units = if volume.units == Units::SuvBw { "GML" } else { "BQML" };
+        let units = if volume.units == Units::SuvBw {
+            "GML"
+        } else {
+            "BQML"
+        };
         let radiopharmaceutical = InMemDicomObject::from_element_iter([
-            element(tags::RADIOPHARMACEUTICAL_START_TIME, VR::TM, pet.injection_time.as_str()),
-            element(tags::RADIONUCLIDE_TOTAL_DOSE, VR::DS, decimal(pet.injected_dose_bq)),
-            element(tags::RADIONUCLIDE_HALF_LIFE, VR::DS, decimal(pet.half_life_s)),
+            element(
+                tags::RADIOPHARMACEUTICAL_START_TIME,
+                VR::TM,
+                pet.injection_time.as_str(),
+            ),
+            element(
+                tags::RADIONUCLIDE_TOTAL_DOSE,
+                VR::DS,
+                decimal(pet.injected_dose_bq),
+            ),
+            element(
+                tags::RADIONUCLIDE_HALF_LIFE,
+                VR::DS,
+                decimal(pet.half_life_s),
+            ),
         ]);
         obj.put(DataElement::new(
             tags::RADIOPHARMACEUTICAL_INFORMATION_SEQUENCE,

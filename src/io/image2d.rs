@@ -23,27 +23,36 @@ pub fn read(path: &Path) -> Result<Volume, LoadError> {
         })?
         .with_guessed_format()
         .map_err(|e| bad(e.to_string()))?;
-    let (width, height) = reader
-        .into_dimensions()
-        .map_err(|e| bad(e.to_string()))?;
+    let (width, height) = reader.into_dimensions().map_err(|e| bad(e.to_string()))?;
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(bad(format!("{width}×{height} pixels is too large")));
     }
     let image = image::open(path).map_err(|e| bad(e.to_string()))?;
-    let geometry = Geometry::axis_aligned(
-        [width as usize, height as usize, 1],
-        [1.0; 3],
-        [0.0; 3],
-    );
+    let geometry = Geometry::axis_aligned([width as usize, height as usize, 1], [1.0; 3], [0.0; 3]);
     let volume = if image.color().has_color() {
         let rgb = image.to_rgb8();
-        Volume::with_channels(geometry, 3, rgb.into_raw().into_iter().map(f32::from).collect())?
-    } else if image.color().bytes_per_pixel() > 2 || matches!(image.color(), image::ColorType::L16 | image::ColorType::La16) {
+        Volume::with_channels(
+            geometry,
+            3,
+            rgb.into_raw().into_iter().map(f32::from).collect(),
+        )?
+    } else if image.color().bytes_per_pixel() > 2
+        || matches!(
+            image.color(),
+            image::ColorType::L16 | image::ColorType::La16
+        )
+    {
         let gray = image.to_luma16();
-        Volume::new(geometry, gray.into_raw().into_iter().map(f32::from).collect())?
+        Volume::new(
+            geometry,
+            gray.into_raw().into_iter().map(f32::from).collect(),
+        )?
     } else {
         let gray = image.to_luma8();
-        Volume::new(geometry, gray.into_raw().into_iter().map(f32::from).collect())?
+        Volume::new(
+            geometry,
+            gray.into_raw().into_iter().map(f32::from).collect(),
+        )?
     };
     Ok(volume.with_kind(Modality::Other("OT".into()), Units::Signal))
 }

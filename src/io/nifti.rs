@@ -72,7 +72,9 @@ pub fn read(path: &Path) -> Result<Volume, LoadError> {
             needed
         )));
     }
-    header.into_volume(&raw[start..start + needed as usize]).map_err(bad)
+    header
+        .into_volume(&raw[start..start + needed as usize])
+        .map_err(bad)
 }
 
 /// Writes `volume` as NIfTI-1 (gzip when the name ends in `.gz`), atomically.
@@ -248,9 +250,21 @@ impl Header {
             let [b, c, d, x, y, z] = self.quatern.map(f64::from);
             let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
             let r = [
-                [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
-                [2.0 * (b * c + a * d), a * a + c * c - b * b - d * d, 2.0 * (c * d - a * b)],
-                [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a + d * d - c * c - b * b],
+                [
+                    a * a + b * b - c * c - d * d,
+                    2.0 * (b * c - a * d),
+                    2.0 * (b * d + a * c),
+                ],
+                [
+                    2.0 * (b * c + a * d),
+                    a * a + c * c - b * b - d * d,
+                    2.0 * (c * d - a * b),
+                ],
+                [
+                    2.0 * (b * d - a * c),
+                    2.0 * (c * d + a * b),
+                    a * a + d * d - c * c - b * b,
+                ],
             ];
             let qfac = if self.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
             let scale = [spacing(1), spacing(2), spacing(3) * qfac];
@@ -281,7 +295,11 @@ impl Header {
         let (slope, intercept) = if self.slope != 0.0 && self.slope.is_finite() {
             (
                 f64::from(self.slope),
-                if self.intercept.is_finite() { f64::from(self.intercept) } else { 0.0 },
+                if self.intercept.is_finite() {
+                    f64::from(self.intercept)
+                } else {
+                    0.0
+                },
             )
         } else {
             (1.0, 0.0)
@@ -334,34 +352,58 @@ impl Header {
 }
 
 fn bytes4(raw: &[u8], offset: usize) -> [u8; 4] {
-    [raw[offset], raw[offset + 1], raw[offset + 2], raw[offset + 3]]
+    [
+        raw[offset],
+        raw[offset + 1],
+        raw[offset + 2],
+        raw[offset + 3],
+    ]
 }
 
 /// A little-endian NIfTI-1 header (plus the 4-byte empty extension block).
 fn encode_header(volume: &Volume) -> Vec<u8> {
     let mut h = vec![0u8; DATA_OFFSET];
     let put_i16 = |h: &mut Vec<u8>, o: usize, v: i16| h[o..o + 2].copy_from_slice(&v.to_le_bytes());
-    let put_f32 = |h: &mut Vec<u8>, o: usize, v: f64| {
-        h[o..o + 4].copy_from_slice(&(v as f32).to_le_bytes())
-    };
+    let put_f32 =
+        |h: &mut Vec<u8>, o: usize, v: f64| h[o..o + 4].copy_from_slice(&(v as f32).to_le_bytes());
     h[0..4].copy_from_slice(&348i32.to_le_bytes());
     h[38] = b'r';
     let g = &volume.geometry;
     put_i16(&mut h, 40, 3);
     for axis in 0..3 {
-        put_i16(&mut h, 42 + 2 * axis, g.dims[axis].min(i16::MAX as usize) as i16);
+        put_i16(
+            &mut h,
+            42 + 2 * axis,
+            g.dims[axis].min(i16::MAX as usize) as i16,
+        );
     }
     for axis in 3..7 {
         put_i16(&mut h, 42 + 2 * axis, 1);
     }
-    let (datatype, bitpix) = if volume.channels == 3 { (128, 24) } else { (16, 32) };
+    let (datatype, bitpix) = if volume.channels == 3 {
+        (128, 24)
+    } else {
+        (16, 32)
+    };
     put_i16(&mut h, 70, datatype);
     put_i16(&mut h, 72, bitpix);
     let ras = g.affine_ras();
     let rotation = [
-        [ras[0][0] / g.spacing[0], ras[0][1] / g.spacing[1], ras[0][2] / g.spacing[2]],
-        [ras[1][0] / g.spacing[0], ras[1][1] / g.spacing[1], ras[1][2] / g.spacing[2]],
-        [ras[2][0] / g.spacing[0], ras[2][1] / g.spacing[1], ras[2][2] / g.spacing[2]],
+        [
+            ras[0][0] / g.spacing[0],
+            ras[0][1] / g.spacing[1],
+            ras[0][2] / g.spacing[2],
+        ],
+        [
+            ras[1][0] / g.spacing[0],
+            ras[1][1] / g.spacing[1],
+            ras[1][2] / g.spacing[2],
+        ],
+        [
+            ras[2][0] / g.spacing[0],
+            ras[2][1] / g.spacing[1],
+            ras[2][2] / g.spacing[2],
+        ],
     ];
     let quaternion = rotation_to_quaternion(&rotation);
     put_f32(&mut h, 76, quaternion.map_or(1.0, |q| q.3));
@@ -458,7 +500,10 @@ mod tests {
             direction: [
                 normalize([0.98, 0.2, 0.0]),
                 normalize([-0.2, 0.98, 0.1]),
-                normalize(cross(normalize([0.98, 0.2, 0.0]), normalize([-0.2, 0.98, 0.1]))),
+                normalize(cross(
+                    normalize([0.98, 0.2, 0.0]),
+                    normalize([-0.2, 0.98, 0.1]),
+                )),
             ],
         };
         let data = (0..60).map(|v| v as f32 * 1.5 - 7.0).collect();

@@ -116,7 +116,11 @@ impl Geometry {
     /// non-zero for gantry-tilted acquisitions.
     pub fn shear_degrees(&self) -> f64 {
         let normal = normalize(cross(self.direction[0], self.direction[1]));
-        dot(normal, self.direction[2]).abs().clamp(-1.0, 1.0).acos().to_degrees()
+        dot(normal, self.direction[2])
+            .abs()
+            .clamp(-1.0, 1.0)
+            .acos()
+            .to_degrees()
     }
 
     /// True when every axis is within `tolerance` of a patient axis.

@@ -17,7 +17,9 @@ use thiserror::Error;
 #[derive(Debug, Error, PartialEq)]
 pub enum VolumeError {
     /// The voxel buffer does not hold `dims × channels` values.
-    #[error("voxel buffer holds {actual} values but the grid {dims:?} × {channels} needs {expected}")]
+    #[error(
+        "voxel buffer holds {actual} values but the grid {dims:?} × {channels} needs {expected}"
+    )]
     SizeMismatch {
         dims: [usize; 3],
         channels: usize,
@@ -157,11 +159,7 @@ impl Volume {
                 geometry.dims
             )));
         }
-        if geometry
-            .spacing
-            .iter()
-            .any(|s| !s.is_finite() || *s <= 0.0)
-        {
+        if geometry.spacing.iter().any(|s| !s.is_finite() || *s <= 0.0) {
             return Err(VolumeError::InvalidGrid(format!(
                 "spacing {:?} must be positive",
                 geometry.spacing

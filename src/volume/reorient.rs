@@ -4,8 +4,8 @@
 //! changes. Used to compare volumes written in different axis orders and to show any
 //! acquisition in the radiological axial/coronal/sagittal frame.
 
-use super::geometry::{Geometry, dot};
 use super::Volume;
+use super::geometry::{Geometry, dot};
 
 /// How to reorder axes: output axis `a` is input axis `perm[a]`, reversed when `flip[a]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +56,11 @@ pub fn map_geometry(geometry: &Geometry, map: AxisMap) -> Geometry {
         out.dims[a] = geometry.dims[b];
         out.spacing[a] = geometry.spacing[b];
         let d = geometry.direction[b];
-        out.direction[a] = if map.flip[a] { [-d[0], -d[1], -d[2]] } else { d };
+        out.direction[a] = if map.flip[a] {
+            [-d[0], -d[1], -d[2]]
+        } else {
+            d
+        };
         if map.flip[a] {
             start[b] = (geometry.dims[b] - 1) as f64;
         }
@@ -127,7 +131,10 @@ mod tests {
             let q = q.map(|x| x.round() as usize);
             assert_eq!(r.value(q[0], q[1], q[2]), v.value(i, j, k));
         }
-        let back = apply(&r, AxisMap::between(&r.geometry, &v.geometry).expect("match"));
+        let back = apply(
+            &r,
+            AxisMap::between(&r.geometry, &v.geometry).expect("match"),
+        );
         assert_eq!(back.data, v.data);
         for (a, b) in back.geometry.origin.iter().zip(v.geometry.origin) {
             assert!((a - b).abs() < 1e-9);

@@ -78,9 +78,7 @@ pub fn layout(
 
     let positions: Option<Vec<Vec3>> = frames.iter().map(|f| f.position).collect();
     let (order, origin, slice_dir, slice_spacing) = match positions.filter(|_| positioned) {
-        Some(positions) => {
-            stack_by_position(&positions, normal, thickness, &mut warnings)?
-        }
+        Some(positions) => stack_by_position(&positions, normal, thickness, &mut warnings)?,
         None => {
             if frames.len() > 1 {
                 warnings.push(
@@ -161,7 +159,9 @@ fn stack_by_position(
     if max - min > tolerance {
         let gaps = steps
             .iter()
-            .filter(|s| (*s / median).round() >= 2.0 && (*s / median - (*s / median).round()).abs() < 0.1)
+            .filter(|s| {
+                (*s / median).round() >= 2.0 && (*s / median - (*s / median).round()).abs() < 0.1
+            })
             .count();
         if gaps > 0 {
             warnings.push(format!(

@@ -4,7 +4,7 @@
 //! Handles classic single-frame images, enhanced multi-frame objects (shared and per-frame
 //! functional groups) and NM multi-frame objects (detector/frame vectors).
 
-use super::tags::{fixed, first_item, integer, items, number, text};
+use super::tags::{first_item, fixed, integer, items, number, text};
 use crate::volume::Vec3;
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
@@ -114,8 +114,8 @@ impl ImageHeader {
                 samples.to_string(),
             ));
         }
-        let bits_allocated = integer(obj, tags::BITS_ALLOCATED)
-            .ok_or(HeaderProblem::Missing("BitsAllocated"))?;
+        let bits_allocated =
+            integer(obj, tags::BITS_ALLOCATED).ok_or(HeaderProblem::Missing("BitsAllocated"))?;
         if ![1, 8, 16, 32].contains(&bits_allocated) {
             return Err(HeaderProblem::Invalid(
                 "BitsAllocated",
@@ -236,11 +236,9 @@ fn functional_group_plane(
     }) {
         plane.position = Some(p);
     }
-    if let Some(FramePlaneField::Orientation(o)) =
-        lookup(tags::PLANE_ORIENTATION_SEQUENCE, &|o| {
-            orientation(o).map(FramePlaneField::Orientation)
-        })
-    {
+    if let Some(FramePlaneField::Orientation(o)) = lookup(tags::PLANE_ORIENTATION_SEQUENCE, &|o| {
+        orientation(o).map(FramePlaneField::Orientation)
+    }) {
         plane.orientation = Some(o);
     }
     if let Some(FramePlaneField::Spacing(s)) = lookup(tags::PIXEL_MEASURES_SEQUENCE, &|o| {
@@ -277,7 +275,11 @@ enum FramePlaneField {
 /// NM multi-frame (tomographic) objects: the detector item gives the first frame's position
 /// and the orientation; frames step by SpacingBetweenSlices (which may be negative) along
 /// the normal.
-fn nm_planes(obj: &InMemDicomObject, frames: usize, classic: &FramePlane) -> Option<Vec<FramePlane>> {
+fn nm_planes(
+    obj: &InMemDicomObject,
+    frames: usize,
+    classic: &FramePlane,
+) -> Option<Vec<FramePlane>> {
     let detector = first_item(obj, tags::DETECTOR_INFORMATION_SEQUENCE);
     let position = classic
         .position

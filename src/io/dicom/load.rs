@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::assemble::{Layout, layout};
 use super::header::FramePlane;
 use super::open::open;
-use super::pixels::{DecodedFrames, PixelProblem, check_decodable};
+use super::pixels::{DecodedFrames, PixelProblem, check_decodable, strip_jpeg_ls_padding};
 use super::scan::{Series, header_error};
 use super::units::unit_conversion;
 use crate::io::LoadError;
@@ -29,21 +29,26 @@ pub fn load_series(series: &Series) -> Result<Volume, LoadError> {
             .filter(|i| !excluded.contains(i))
             .collect();
         if kept.is_empty() {
-            let first = failures.into_iter().next().ok_or_else(|| LoadError::Assembly {
-                reason: "the series has no files".into(),
-                series: series.first().series_instance_uid.clone(),
-            })?;
+            let first = failures
+                .into_iter()
+                .next()
+                .ok_or_else(|| LoadError::Assembly {
+                    reason: "the series has no files".into(),
+                    series: series.first().series_instance_uid.clone(),
+                })?;
+            // One file: its own error says it best.
+            if series.files.len() == 1 {
+                return Err(first);
+            }
             return Err(LoadError::AllFilesFailed {
                 first: Box::new(first),
             });
         }
         match try_load(series, &kept)? {
             Ok(mut volume) => {
-                volume.warnings.extend(
-                    failures
-                        .iter()
-                        .map(|e| format!("a file was left out: {e}")),
-                );
+                volume
+                    .warnings
+                    .extend(failures.iter().map(|e| format!("a file was left out: {e}")));
                 return Ok(volume);
             }
             Err(failed) => {
@@ -136,11 +141,12 @@ fn try_load(
 ) -> Result<Result<Volume, Vec<(usize, LoadError)>>, LoadError> {
     let first = &series.files[kept[0]].header;
     let Plan {
-        layout: Layout {
-            geometry,
-            order,
-            mut warnings,
-        },
+        layout:
+            Layout {
+                geometry,
+                order,
+                mut warnings,
+            },
         sources,
         conversion,
         channels,
@@ -215,7 +221,7 @@ fn fill_from_file(
     header: &super::header::ImageHeader,
     slices: Vec<(usize, (f64, f64), &mut [f32])>,
 ) -> Result<(), LoadError> {
-    let obj = open(path, false)?;
+    let mut obj = open(path, false)?;
     // Re-read the header from the full object: the file may have changed since the scan.
     let ts = obj.meta().transfer_syntax().to_string();
     let fresh = super::header::ImageHeader::from_object(&obj, &ts, true)
@@ -232,11 +238,25 @@ fn fill_from_file(
     }
     let pixel_error = |problem| pixel_problem(problem, path);
     check_decodable(&obj, &fresh).map_err(pixel_error)?;
-    let decoded = DecodedFrames::decode(&obj, &fresh).map_err(pixel_error)?;
+    let first_problem = match DecodedFrames::decode(&obj, &fresh) {
+        Ok(decoded) => return write_frames(&decoded, slices).map_err(pixel_error),
+        Err(problem) => problem,
+    };
+    // A known encoder quirk can be repaired; then decode once more.
+    if !strip_jpeg_ls_padding(&mut obj, fresh.number_of_frames) {
+        return Err(pixel_error(first_problem));
+    }
+    let decoded = DecodedFrames::decode(&obj, &fresh).map_err(|_| pixel_error(first_problem))?;
+    write_frames(&decoded, slices).map_err(pixel_error)
+}
+
+/// Writes the requested frames of a decoded object into their output slices.
+fn write_frames(
+    decoded: &DecodedFrames<'_>,
+    slices: Vec<(usize, (f64, f64), &mut [f32])>,
+) -> Result<(), PixelProblem> {
     for (frame, (slope, intercept), out) in slices {
-        decoded
-            .write_frame(frame, slope, intercept, out)
-            .map_err(pixel_error)?;
+        decoded.write_frame(frame, slope, intercept, out)?;
     }
     Ok(())
 }

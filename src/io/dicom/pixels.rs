@@ -1,6 +1,8 @@
 //! Decoding pixel data (native or compressed, through dicom-pixeldata's codecs) into
 //! stored values, frame by frame, without trusting the header's sizes.
 
+use dicom_core::value::{PixelFragmentSequence, Value};
+use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::DefaultDicomObject;
@@ -30,12 +32,13 @@ pub enum PixelProblem {
 /// sizes are plausible for the stored data (a lying header must not cause a huge allocation).
 pub fn check_decodable(obj: &DefaultDicomObject, header: &ImageHeader) -> Result<(), PixelProblem> {
     let uid = header.transfer_syntax.as_str();
-    let ts = TransferSyntaxRegistry
-        .get(uid)
-        .ok_or_else(|| PixelProblem::UnsupportedTransferSyntax {
-            uid: uid.to_string(),
-            name: "unknown".to_string(),
-        })?;
+    let ts =
+        TransferSyntaxRegistry
+            .get(uid)
+            .ok_or_else(|| PixelProblem::UnsupportedTransferSyntax {
+                uid: uid.to_string(),
+                name: "unknown".to_string(),
+            })?;
     if !ts.can_decode_all() {
         return Err(PixelProblem::UnsupportedTransferSyntax {
             uid: uid.to_string(),
@@ -67,7 +70,11 @@ pub fn check_decodable(obj: &DefaultDicomObject, header: &ImageHeader) -> Result
             )));
         }
     } else {
-        let stored = pixel_data.value().to_bytes().map(|b| b.len() as u64).unwrap_or(0);
+        let stored = pixel_data
+            .value()
+            .to_bytes()
+            .map(|b| b.len() as u64)
+            .unwrap_or(0);
         let needed = if header.bits_allocated == 1 {
             expected.div_ceil(8)
         } else {
@@ -94,7 +101,7 @@ impl<'a> DecodedFrames<'a> {
     pub fn decode(obj: &'a DefaultDicomObject, header: &ImageHeader) -> Result<Self, PixelProblem> {
         let pixels = obj
             .decode_pixel_data()
-            .map_err(|e| PixelProblem::Decode(e.to_string()))?;
+            .map_err(|e| PixelProblem::Decode(error_chain(&e)))?;
         let frame_samples = header.rows as usize
             * header.columns as usize
             * usize::from(pixels.samples_per_pixel());
@@ -189,12 +196,72 @@ impl<'a> DecodedFrames<'a> {
     }
 }
 
+/// Repairs a known encoder quirk before a second decoding attempt: some JPEG-LS streams
+/// (WG04 `MR1_JLSL` among them) carry one `0x00` byte between the entropy-coded data and
+/// the EOI marker, which CharLS ≥ 2.3 rejects. Strips that byte from each frame's last
+/// fragment when frames map 1:1 to fragments (or there is one frame). Returns whether
+/// anything changed.
+pub fn strip_jpeg_ls_padding(obj: &mut DefaultDicomObject, frames: u32) -> bool {
+    let ts = obj.meta().transfer_syntax().trim_end_matches('\0');
+    if ts != "1.2.840.10008.1.2.4.80" && ts != "1.2.840.10008.1.2.4.81" {
+        return false;
+    }
+    let Some(fragments) = obj
+        .get(tags::PIXEL_DATA)
+        .and_then(|e| e.value().fragments())
+    else {
+        return false;
+    };
+    let single_frame = frames == 1;
+    if !single_frame && fragments.len() != frames as usize {
+        return false;
+    }
+    let mut fragments: Vec<Vec<u8>> = fragments.to_vec();
+    let last_index = fragments.len().saturating_sub(1);
+    let mut changed = false;
+    for (index, fragment) in fragments.iter_mut().enumerate() {
+        if single_frame && index != last_index {
+            continue;
+        }
+        let n = fragment.len();
+        if n >= 4 && fragment[n - 3..] == [0x00, 0xFF, 0xD9] && fragment[n - 4] != 0xFF {
+            fragment.remove(n - 3);
+            changed = true;
+        }
+    }
+    if changed {
+        obj.put(DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OB,
+            Value::PixelSequence(PixelFragmentSequence::new_fragments(fragments)),
+        ));
+    }
+    changed
+}
+
+/// An error and its sources, joined: codec errors hide the useful part in a source.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let part = inner.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = inner.source();
+    }
+    text
+}
+
 /// In-place YCbCr (full range) to RGB, for uncompressed YBR_FULL data.
 fn ybr_full_to_rgb(values: &mut [f32]) {
     for px in values.chunks_exact_mut(3) {
         let (y, cb, cr) = (px[0], px[1] - 128.0, px[2] - 128.0);
         px[0] = (y + 1.402 * cr).clamp(0.0, 255.0).round();
-        px[1] = (y - 0.344_136 * cb - 0.714_136 * cr).clamp(0.0, 255.0).round();
+        px[1] = (y - 0.344_136 * cb - 0.714_136 * cr)
+            .clamp(0.0, 255.0)
+            .round();
         px[2] = (y + 1.772 * cb).clamp(0.0, 255.0).round();
     }
 }

@@ -36,7 +36,11 @@ pub fn check(bytes: &[u8]) -> Result<(), String> {
         let value_start = pos + header.size;
         let length = header.length as usize;
         if header.length == u32::MAX || value_start + length > bytes.len() {
-            return Err(lying(header.tag, header.length, bytes.len().saturating_sub(value_start)));
+            return Err(lying(
+                header.tag,
+                header.length,
+                bytes.len().saturating_sub(value_start),
+            ));
         }
         if header.tag == Tag(0x0002, 0x0010) {
             transfer_syntax = Some(
@@ -108,7 +112,10 @@ fn element_header(
     if pos + 8 > bytes.len() {
         return Ok(None);
     }
-    let tag = Tag(read_u16(bytes, pos, encoding), read_u16(bytes, pos + 2, encoding));
+    let tag = Tag(
+        read_u16(bytes, pos, encoding),
+        read_u16(bytes, pos + 2, encoding),
+    );
     if tag.0 == 0xFFFE || encoding == Encoding::ImplicitLittle {
         let sequence = tag.0 != 0xFFFE
             && StandardDataDictionary
@@ -124,8 +131,19 @@ fn element_header(
     let vr = [bytes[pos + 4], bytes[pos + 5]];
     let long = matches!(
         &vr,
-        b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR"
-            | b"UT" | b"UV"
+        b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"SQ"
+            | b"SV"
+            | b"UC"
+            | b"UN"
+            | b"UR"
+            | b"UT"
+            | b"UV"
     );
     if long {
         if pos + 12 > bytes.len() {
@@ -168,15 +186,33 @@ fn walk_elements(
         let value_start = pos + header.size;
         if header.length == u32::MAX {
             // Undefined length: a sequence, encapsulated pixel data, or UN holding one.
-            pos = walk_items(bytes, value_start, end, encoding, depth + 1, header.sequence)?;
+            pos = walk_items(
+                bytes,
+                value_start,
+                end,
+                encoding,
+                depth + 1,
+                header.sequence,
+            )?;
             continue;
         }
         let length = header.length as usize;
         if value_start + length > end {
-            return Err(lying(header.tag, header.length, end.saturating_sub(value_start)));
+            return Err(lying(
+                header.tag,
+                header.length,
+                end.saturating_sub(value_start),
+            ));
         }
         if header.sequence {
-            walk_items(bytes, value_start, value_start + length, encoding, depth + 1, true)?;
+            walk_items(
+                bytes,
+                value_start,
+                value_start + length,
+                encoding,
+                depth + 1,
+                true,
+            )?;
         }
         pos = value_start + length;
     }
@@ -196,9 +232,16 @@ fn walk_items(
         return Err("sequences nested too deeply".into());
     }
     // Items inside a UN element of an explicit file are implicit little endian.
-    let item_encoding = if data_set_items { encoding } else { Encoding::ImplicitLittle };
+    let item_encoding = if data_set_items {
+        encoding
+    } else {
+        Encoding::ImplicitLittle
+    };
     while pos + 8 <= end {
-        let tag = Tag(read_u16(bytes, pos, encoding), read_u16(bytes, pos + 2, encoding));
+        let tag = Tag(
+            read_u16(bytes, pos, encoding),
+            read_u16(bytes, pos + 2, encoding),
+        );
         let length = read_u32(bytes, pos + 4, encoding);
         match tag {
             Tag(0xFFFE, 0xE0DD) => return Ok(pos + 8),
@@ -211,7 +254,13 @@ fn walk_items(
                     return Err(lying(tag, length, end.saturating_sub(start)));
                 }
                 if data_set_items {
-                    walk_elements(bytes, start, start + length as usize, item_encoding, depth + 1)?;
+                    walk_elements(
+                        bytes,
+                        start,
+                        start + length as usize,
+                        item_encoding,
+                        depth + 1,
+                    )?;
                 }
                 pos = start + length as usize;
             }
@@ -240,7 +289,12 @@ mod tests {
     fn accepts_consistent_lengths_and_rejects_lies() {
         let mut file = vec![0u8; 128];
         file.extend_from_slice(b"DICM");
-        file.extend(explicit_element(0x0002, 0x0010, b"UI", b"1.2.840.10008.1.2.1\0"));
+        file.extend(explicit_element(
+            0x0002,
+            0x0010,
+            b"UI",
+            b"1.2.840.10008.1.2.1\0",
+        ));
         file.extend(explicit_element(0x0010, 0x0010, b"PN", b"DOE^JOHN"));
         assert_eq!(check(&file), Ok(()));
         // A long-VR element claiming 4 GiB.
@@ -249,6 +303,10 @@ mod tests {
         lie.extend_from_slice(b"OW\0\0");
         lie.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
         lie.extend_from_slice(&[0u8; 16]);
-        assert!(check(&lie).expect_err("lying length").contains("(7FE0,0010)"));
+        assert!(
+            check(&lie)
+                .expect_err("lying length")
+                .contains("(7FE0,0010)")
+        );
     }
 }

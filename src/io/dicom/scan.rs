@@ -59,7 +59,11 @@ impl Series {
             series_instance_uid: h.series_instance_uid.clone(),
             frame_of_reference_uid: h.frame_of_reference_uid.clone(),
             files: self.files.len(),
-            frames: self.files.iter().map(|f| f.header.number_of_frames as usize).sum(),
+            frames: self
+                .files
+                .iter()
+                .map(|f| f.header.number_of_frames as usize)
+                .sum(),
             columns: h.columns,
             rows: h.rows,
             pixel_spacing: h.frames.iter().find_map(|f| f.pixel_spacing),
@@ -98,7 +102,10 @@ pub fn scan(path: &Path) -> Result<ScanReport, LoadError> {
     let mut groups: BTreeMap<String, Vec<SeriesFile>> = BTreeMap::new();
     for outcome in outcomes {
         match outcome {
-            Ok(file) => groups.entry(group_key(&file.header)).or_default().push(file),
+            Ok(file) => groups
+                .entry(group_key(&file.header))
+                .or_default()
+                .push(file),
             Err(LoadError::NotAnImage { .. }) => report.ignored += 1,
             Err(LoadError::NotDicom { path, .. }) if !looks_like_dicom(&path) => {
                 report.ignored += 1
@@ -109,11 +116,16 @@ pub fn scan(path: &Path) -> Result<ScanReport, LoadError> {
     report.series = groups.into_values().map(|files| Series { files }).collect();
     report.series.sort_by(|a, b| {
         let (a, b) = (a.first(), b.first());
-        (a.series_number, &a.series_description, &a.series_instance_uid).cmp(&(
-            b.series_number,
-            &b.series_description,
-            &b.series_instance_uid,
-        ))
+        (
+            a.series_number,
+            &a.series_description,
+            &a.series_instance_uid,
+        )
+            .cmp(&(
+                b.series_number,
+                &b.series_description,
+                &b.series_instance_uid,
+            ))
     });
     Ok(report)
 }

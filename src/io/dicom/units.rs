@@ -56,10 +56,10 @@ pub fn unit_conversion(modality: &Modality, headers: &[&ImageHeader]) -> UnitCon
 /// injection time and the dose is used as given.
 fn suv_factor(headers: &[&ImageHeader]) -> Result<f64, String> {
     let pet = &headers[0].pet;
-    let weight = pet
-        .patient_weight_kg
-        .ok_or("PatientWeight is missing")?;
-    let dose = pet.total_dose_bq.ok_or("RadionuclideTotalDose is missing")?;
+    let weight = pet.patient_weight_kg.ok_or("PatientWeight is missing")?;
+    let dose = pet
+        .total_dose_bq
+        .ok_or("RadionuclideTotalDose is missing")?;
     let correction = pet
         .decay_correction
         .as_deref()
@@ -78,9 +78,7 @@ fn suv_factor(headers: &[&ImageHeader]) -> Result<f64, String> {
             let start = series_start(headers).ok_or("the series time is missing")?;
             let elapsed = start - injection;
             if !(0.0..=7.0 * 86_400.0).contains(&elapsed) {
-                return Err(format!(
-                    "the series starts {elapsed:.0} s after injection"
-                ));
+                return Err(format!("the series starts {elapsed:.0} s after injection"));
             }
             dose * (-(std::f64::consts::LN_2) * elapsed / half_life).exp()
         }
