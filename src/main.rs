@@ -149,7 +149,7 @@ fn info(path: &Path, json: bool) -> Result<()> {
             serde_json::to_string_pretty(&serde_json::json!({
                 "series": rows,
                 "failed": failed,
-                "ignored": report.ignored,
+                "ignored": report.ignored.len(),
             }))?
         );
         return Ok(());
@@ -164,8 +164,8 @@ fn info(path: &Path, json: bool) -> Result<()> {
         bail!("no image series found under {}", path.display());
     }
     println!(
-        "{:>3}  {:<4} {:<28} {:>6} {:>9}  {:<17} {:<8} {:<12} frame of reference",
-        "#", "mod", "description", "slices", "size", "spacing (mm)", "units", "syntax"
+        "{:>3}  {:<4} {:<28} {:>6} {:>9}  {:<19} {:<7} {:<24} frame of reference",
+        "#", "mod", "description", "slices", "size", "spacing (mm)", "units", "transfer syntax"
     );
     for (index, series) in report.series.iter().enumerate() {
         let summary = series.summary();
@@ -180,15 +180,15 @@ fn info(path: &Path, json: bool) -> Result<()> {
             .unwrap_or_else(|e| format!("({e})"));
         let units = dicom::units_of(series);
         println!(
-            "{:>3}  {:<4} {:<28} {:>6} {:>9}  {:<17} {:<8} {:<12} {}",
+            "{:>3}  {:<4} {:<28} {:>6} {:>9}  {:<19} {:<7} {:<24} {}",
             index + 1,
             summary.modality,
             truncate(&summary.description, 28),
             summary.frames,
             format!("{}×{}", summary.columns, summary.rows),
             spacing,
-            units,
-            truncate(&summary.transfer_syntax, 12),
+            units.to_string(),
+            truncate(&summary.transfer_syntax_name, 24),
             summary.frame_of_reference_uid
         );
     }

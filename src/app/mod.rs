@@ -142,7 +142,7 @@ impl eframe::App for ViewerApp {
                     ui.label("loading studies…");
                 } else if let Some(position) = self.slice_position {
                     ui.label(format!(
-                        "{} studies · slice position {position:.1} mm · wheel/↑↓ scroll · right-drag W/L",
+                        "{} studies · slice position {position:.1} mm · wheel, Up/Down, PgUp/PgDn scroll · right-drag W/L",
                         self.viewports.len()
                     ));
                 }

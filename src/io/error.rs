@@ -32,6 +32,8 @@ pub enum LoadError {
         name: String,
         path: PathBuf,
     },
+    #[error("corrupt or truncated DICOM: {reason} ({})", path.display())]
+    Corrupt { reason: String, path: PathBuf },
     #[error("implausible image size: {reason} ({})", path.display())]
     Implausible { reason: String, path: PathBuf },
     #[error("cannot decode pixel data: {reason} ({})", path.display())]

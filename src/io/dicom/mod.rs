@@ -26,13 +26,17 @@ pub fn load_path(path: &Path, choice: Option<usize>) -> Result<Volume, LoadError
     let count = report.series.len();
     let series = match (count, choice) {
         (0, _) => {
+            let nothing = LoadError::NoSeries {
+                path: path.to_path_buf(),
+            };
+            // For a single file, why it is not an image says more than "no series".
+            let ignored = report.ignored.into_iter().next().filter(|_| path.is_file());
             return Err(report
                 .failed
                 .into_iter()
                 .next()
-                .unwrap_or(LoadError::NoSeries {
-                    path: path.to_path_buf(),
-                }));
+                .or(ignored)
+                .unwrap_or(nothing));
         }
         (1, None) => &report.series[0],
         (_, Some(n)) if (1..=count).contains(&n) => &report.series[n - 1],

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use dicom_dictionary_std::tags;
+use dicom_encoding::TransferSyntax;
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use dicom_transfer_syntax_registry::entries;
@@ -34,11 +35,18 @@ pub fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject, LoadEr
         path: path.to_path_buf(),
         source,
     })?;
-    precheck::check(&bytes).map_err(|reason| LoadError::Implausible {
+    let has_preamble = bytes.len() >= 132 && &bytes[128..132] == b"DICM";
+    let starts_with_meta = bytes.starts_with(b"DICM") || bytes.starts_with(&[0x02, 0x00]);
+    let bare = bare_encoding(&bytes);
+    if !has_preamble && !starts_with_meta && bare.is_none() {
+        return Err(not_dicom(
+            "no DICOM preamble, meta header or recognisable data set".into(),
+        ));
+    }
+    precheck::check(&bytes).map_err(|reason| LoadError::Corrupt {
         reason,
         path: path.to_path_buf(),
     })?;
-    let has_preamble = bytes.len() >= 132 && &bytes[128..132] == b"DICM";
     let options = OpenFileOptions::new();
     let options = if header_only {
         options.read_until(tags::PIXEL_DATA)
@@ -50,31 +58,37 @@ pub fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject, LoadEr
     } else {
         options.from_reader(&bytes[..])
     };
-    match parsed {
-        Ok(obj) => Ok(obj),
-        Err(error) => open_bare_dataset(&bytes).ok_or_else(|| not_dicom(error.to_string())),
+    match (parsed, bare) {
+        (Ok(obj), _) => Ok(obj),
+        (Err(error), Some(ts)) => {
+            open_bare_dataset(&bytes, ts).ok_or_else(|| not_dicom(error.to_string()))
+        }
+        (Err(error), None) => Err(not_dicom(error.to_string())),
     }
 }
 
-/// Reads bytes that hold a data set with no preamble and no meta group, guessing the
-/// encoding from the first element. `None` when they do not look like one.
-fn open_bare_dataset(bytes: &[u8]) -> Option<DefaultDicomObject> {
+/// The encoding of bytes that start with a bare data set (no preamble, no meta group),
+/// guessed from the first element: a low group (0008 usually) in a known byte order.
+pub(super) fn bare_encoding(bytes: &[u8]) -> Option<TransferSyntax> {
     let head = bytes.get(..8)?;
-    // A bare data set starts with a low group (0008 usually) in a known byte order.
     let little_group = u16::from_le_bytes([head[0], head[1]]);
     let big_group = u16::from_be_bytes([head[0], head[1]]);
     let vr_like = head[4].is_ascii_uppercase() && head[5].is_ascii_uppercase();
-    let ts = if (2..=0x0010).contains(&little_group) {
-        if vr_like {
+    if (3..=0x0010).contains(&little_group) {
+        Some(if vr_like {
             entries::EXPLICIT_VR_LITTLE_ENDIAN.erased()
         } else {
             entries::IMPLICIT_VR_LITTLE_ENDIAN.erased()
-        }
-    } else if (2..=0x0010).contains(&big_group) && vr_like {
-        entries::EXPLICIT_VR_BIG_ENDIAN.erased()
+        })
+    } else if (3..=0x0010).contains(&big_group) && vr_like {
+        Some(entries::EXPLICIT_VR_BIG_ENDIAN.erased())
     } else {
-        return None;
-    };
+        None
+    }
+}
+
+/// Reads bytes that hold a bare data set in encoding `ts`.
+fn open_bare_dataset(bytes: &[u8], ts: TransferSyntax) -> Option<DefaultDicomObject> {
     let dataset = InMemDicomObject::read_dataset_with_ts(bytes, &ts).ok()?;
     dataset.get(tags::SOP_CLASS_UID)?;
     let meta = FileMetaTableBuilder::new().transfer_syntax(ts.uid());

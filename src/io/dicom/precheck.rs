@@ -57,16 +57,11 @@ pub fn check(bytes: &[u8]) -> Result<(), String> {
         // Deflated data sets can only be checked after inflating; the parser does that.
         Some("1.2.840.10008.1.2.1.99") => return Ok(()),
         Some(_) => Encoding::ExplicitLittle,
-        None => {
-            let vr_like = bytes.len() >= pos + 6
-                && bytes[pos + 4].is_ascii_uppercase()
-                && bytes[pos + 5].is_ascii_uppercase();
-            if vr_like {
-                Encoding::ExplicitLittle
-            } else {
-                Encoding::ImplicitLittle
-            }
-        }
+        None => match super::open::bare_encoding(&bytes[pos..]).map(|ts| ts.uid()) {
+            Some("1.2.840.10008.1.2") => Encoding::ImplicitLittle,
+            Some("1.2.840.10008.1.2.2") => Encoding::ExplicitBig,
+            _ => Encoding::ExplicitLittle,
+        },
     };
     walk_elements(bytes, pos, bytes.len(), encoding, 0).map(|_| ())
 }

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -39,6 +41,8 @@ pub struct SeriesSummary {
     pub rows: u32,
     pub pixel_spacing: Option<[f64; 2]>,
     pub transfer_syntax: String,
+    /// The transfer syntax's name ("unknown" when not registered).
+    pub transfer_syntax_name: String,
     pub units: Option<String>,
     pub folder: PathBuf,
 }
@@ -68,6 +72,10 @@ impl Series {
             rows: h.rows,
             pixel_spacing: h.frames.iter().find_map(|f| f.pixel_spacing),
             transfer_syntax: h.transfer_syntax.clone(),
+            transfer_syntax_name: TransferSyntaxRegistry
+                .get(&h.transfer_syntax)
+                .map_or("unknown", |ts| ts.name())
+                .to_string(),
             units: h.pet.units.clone(),
             folder: self.files[0]
                 .path
@@ -84,8 +92,8 @@ pub struct ScanReport {
     pub series: Vec<Series>,
     /// DICOM-looking files that failed, with the reason.
     pub failed: Vec<LoadError>,
-    /// Files that are not DICOM images at all (text, NIfTI, DICOMDIR, reports…).
-    pub ignored: usize,
+    /// Files that are not DICOM images at all (text, NIfTI, DICOMDIR, reports…), with why.
+    pub ignored: Vec<LoadError>,
 }
 
 /// Folders nested deeper than this are not searched (guards against link loops).
@@ -106,9 +114,9 @@ pub fn scan(path: &Path) -> Result<ScanReport, LoadError> {
                 .entry(group_key(&file.header))
                 .or_default()
                 .push(file),
-            Err(LoadError::NotAnImage { .. }) => report.ignored += 1,
-            Err(LoadError::NotDicom { path, .. }) if !looks_like_dicom(&path) => {
-                report.ignored += 1
+            Err(error @ LoadError::NotAnImage { .. }) => report.ignored.push(error),
+            Err(LoadError::NotDicom { path, reason }) if !looks_like_dicom(&path) => {
+                report.ignored.push(LoadError::NotDicom { path, reason })
             }
             Err(error) => report.failed.push(error),
         }
