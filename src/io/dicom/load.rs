@@ -10,7 +10,10 @@ use rayon::prelude::*;
 use super::assemble::{Layout, layout};
 use super::header::FramePlane;
 use super::open::open;
-use super::pixels::{DecodedFrames, PixelProblem, check_decodable, strip_jpeg_ls_padding};
+use super::pixels::{
+    DecodedFrames, PixelProblem, check_decodable, is_sequential_jpeg, strip_jpeg_ls_padding,
+    write_frames_jpeg12,
+};
 use super::scan::{Series, header_error};
 use super::units::unit_conversion;
 use crate::io::LoadError;
@@ -242,6 +245,18 @@ fn fill_from_file(
         Ok(decoded) => return write_frames(&decoded, slices).map_err(pixel_error),
         Err(problem) => problem,
     };
+    // 12-bit JPEG: dicom-pixeldata's codec rejects it; ours decodes it.
+    if is_sequential_jpeg(&fresh.transfer_syntax) && fresh.samples_per_pixel == 1 {
+        return write_frames_jpeg12(&obj, &fresh, slices).map_err(|reason| {
+            let first = match first_problem {
+                PixelProblem::Decode(text) => text,
+                other => format!("{other:?}"),
+            };
+            pixel_error(PixelProblem::Decode(format!(
+                "{first}; the fallback decoder failed too: {reason}"
+            )))
+        });
+    }
     // A known encoder quirk can be repaired; then decode once more.
     if !strip_jpeg_ls_padding(&mut obj, fresh.number_of_frames) {
         return Err(pixel_error(first_problem));

@@ -2,6 +2,7 @@
 
 mod assemble;
 pub mod header;
+mod jpeg12;
 mod load;
 mod open;
 mod pixels;

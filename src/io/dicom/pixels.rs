@@ -13,6 +13,7 @@ use dicom_pixeldata::{
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use super::header::ImageHeader;
+use super::tags::integer;
 
 /// Largest decoded pixel buffer accepted from a single object.
 pub const MAX_DECODED_BYTES: u64 = 8 << 30;
@@ -194,6 +195,61 @@ impl<'a> DecodedFrames<'a> {
         }
         Ok(())
     }
+}
+
+/// Whether `ts` is JPEG baseline (process 1) or extended (processes 2 & 4).
+pub fn is_sequential_jpeg(ts: &str) -> bool {
+    matches!(
+        ts.trim_end_matches('\0'),
+        "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51"
+    )
+}
+
+/// Decodes gray sequential JPEG frames (12-bit included) with [`super::jpeg12`] and writes
+/// them into their slices: the fallback for what dicom-pixeldata's JPEG codec rejects.
+pub fn write_frames_jpeg12(
+    obj: &DefaultDicomObject,
+    header: &ImageHeader,
+    slices: Vec<(usize, (f64, f64), &mut [f32])>,
+) -> Result<(), String> {
+    let fragments = obj
+        .get(tags::PIXEL_DATA)
+        .and_then(|e| e.value().fragments())
+        .ok_or("pixel data is not encapsulated")?;
+    let frames = header.number_of_frames as usize;
+    let stream = |frame: usize| -> Result<Vec<u8>, String> {
+        if frames == 1 {
+            Ok(fragments.concat())
+        } else if fragments.len() == frames {
+            Ok(fragments[frame].clone())
+        } else {
+            Err("frames spread over several fragments".into())
+        }
+    };
+    let signed = integer(obj, tags::PIXEL_REPRESENTATION) == Some(1);
+    let stored = integer(obj, tags::BITS_STORED).unwrap_or(16).clamp(1, 16) as u32;
+    for (frame, (slope, intercept), out) in slices {
+        let image = super::jpeg12::decode(&stream(frame)?)?;
+        if image.width != header.columns as usize || image.height != header.rows as usize {
+            return Err(format!(
+                "the JPEG stream is {}×{}, the header says {}×{}",
+                image.width, image.height, header.columns, header.rows
+            ));
+        }
+        if out.len() != image.samples.len() {
+            return Err("frame size mismatch".into());
+        }
+        for (value, sample) in out.iter_mut().zip(&image.samples) {
+            let raw = if signed && stored < 32 {
+                let shift = 32 - stored;
+                f64::from(((u32::from(*sample) << shift) as i32) >> shift)
+            } else {
+                f64::from(*sample)
+            };
+            *value = (raw * slope + intercept) as f32;
+        }
+    }
+    Ok(())
 }
 
 /// Repairs a known encoder quirk before a second decoding attempt: some JPEG-LS streams
