@@ -11,8 +11,8 @@ use super::assemble::{Layout, layout};
 use super::header::FramePlane;
 use super::open::open;
 use super::pixels::{
-    DecodedFrames, PixelProblem, check_decodable, is_sequential_jpeg, strip_jpeg_ls_padding,
-    write_frames_jpeg12,
+    DecodedFrames, PixelProblem, check_decodable, is_rle, is_sequential_jpeg,
+    strip_jpeg_ls_padding, write_frames_jpeg12, write_frames_rle,
 };
 use super::scan::{Series, header_error};
 use super::units::unit_conversion;
@@ -241,6 +241,9 @@ fn fill_from_file(
     }
     let pixel_error = |problem| pixel_problem(problem, path);
     check_decodable(&obj, &fresh).map_err(pixel_error)?;
+    if is_rle(&fresh.transfer_syntax) {
+        return write_frames_rle(&obj, &fresh, slices).map_err(pixel_error);
+    }
     let first_problem = match DecodedFrames::decode(&obj, &fresh) {
         Ok(decoded) => return write_frames(&decoded, slices).map_err(pixel_error),
         Err(problem) => problem,

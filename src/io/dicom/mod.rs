@@ -7,6 +7,7 @@ mod load;
 mod open;
 mod pixels;
 mod precheck;
+mod rle;
 mod scan;
 mod tags;
 mod units;

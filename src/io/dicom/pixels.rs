@@ -100,9 +100,11 @@ pub struct DecodedFrames<'a> {
 impl<'a> DecodedFrames<'a> {
     /// Decodes every frame of `obj` (call [`check_decodable`] first).
     pub fn decode(obj: &'a DefaultDicomObject, header: &ImageHeader) -> Result<Self, PixelProblem> {
-        let pixels = obj
-            .decode_pixel_data()
-            .map_err(|e| PixelProblem::Decode(error_chain(&e)))?;
+        // Third-party codecs can panic on malformed streams; that must stay an error here.
+        let pixels =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data()))
+                .map_err(|_| PixelProblem::Decode("the codec failed on malformed data".into()))?
+                .map_err(|e| PixelProblem::Decode(error_chain(&e)))?;
         let frame_samples = header.rows as usize
             * header.columns as usize
             * usize::from(pixels.samples_per_pixel());
@@ -160,41 +162,117 @@ impl<'a> DecodedFrames<'a> {
         let bytes = usize::from(p.bits_allocated().div_ceil(8)).max(1);
         let start = frame * self.frame_samples * bytes;
         let raw = &p.data()[start..start + self.frame_samples * bytes];
-        let signed = p.pixel_representation() == PixelRepresentation::Signed;
-        let stored = u32::from(p.bits_stored().clamp(1, 32));
-        let sample = |index: usize| -> f64 {
-            let b = &raw[index * bytes..(index + 1) * bytes];
-            let word: u32 = match bytes {
-                1 => u32::from(b[0]),
-                2 => u32::from(u16::from_le_bytes([b[0], b[1]])),
-                _ => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            };
-            if signed && stored < 32 {
-                let shift = 32 - stored;
-                f64::from(((word << shift) as i32) >> shift)
-            } else if signed {
-                f64::from(word as i32)
-            } else {
-                f64::from(word)
-            }
+        let format = SampleFormat {
+            bytes,
+            signed: p.pixel_representation() == PixelRepresentation::Signed,
+            stored: u32::from(p.bits_stored().clamp(1, 32)),
+            samples_per_pixel: self.samples_per_pixel(),
+            planar: p.planar_configuration() == PlanarConfiguration::PixelFirst,
+            ybr_full: *p.photometric_interpretation() == PhotometricInterpretation::YbrFull,
         };
-        let spp = self.samples_per_pixel();
-        let planar = spp == 3 && p.planar_configuration() == PlanarConfiguration::PixelFirst;
-        let pixels_per_frame = self.frame_samples / spp.max(1);
-        for (index, value) in out.iter_mut().enumerate() {
-            let source = if planar {
-                let (pixel, channel) = (index / 3, index % 3);
-                channel * pixels_per_frame + pixel
-            } else {
-                index
-            };
-            *value = (sample(source) * slope + intercept) as f32;
-        }
-        if spp == 3 && *p.photometric_interpretation() == PhotometricInterpretation::YbrFull {
-            ybr_full_to_rgb(out);
-        }
+        write_samples(raw, &format, slope, intercept, out);
         Ok(())
     }
+}
+
+/// How stored samples are laid out in decoded bytes (little endian).
+struct SampleFormat {
+    bytes: usize,
+    signed: bool,
+    stored: u32,
+    samples_per_pixel: usize,
+    /// Colour planes stored one after another (PlanarConfiguration 1).
+    planar: bool,
+    /// Uncompressed YCbCr that must become RGB.
+    ybr_full: bool,
+}
+
+/// The value of a stored sample word: sign-extended from `stored` bits when signed.
+fn stored_value(word: u32, signed: bool, stored: u32) -> f64 {
+    if signed && stored < 32 {
+        let shift = 32 - stored;
+        f64::from(((word << shift) as i32) >> shift)
+    } else if signed {
+        f64::from(word as i32)
+    } else {
+        f64::from(word)
+    }
+}
+
+/// Converts one frame of stored samples into `value * slope + intercept`, interleaved.
+fn write_samples(raw: &[u8], format: &SampleFormat, slope: f64, intercept: f64, out: &mut [f32]) {
+    let bytes = format.bytes;
+    let sample = |index: usize| -> f64 {
+        let b = &raw[index * bytes..(index + 1) * bytes];
+        let word: u32 = match bytes {
+            1 => u32::from(b[0]),
+            2 => u32::from(u16::from_le_bytes([b[0], b[1]])),
+            _ => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        };
+        stored_value(word, format.signed, format.stored)
+    };
+    let spp = format.samples_per_pixel.max(1);
+    let planar = spp == 3 && format.planar;
+    let pixels_per_frame = out.len() / spp;
+    for (index, value) in out.iter_mut().enumerate() {
+        let source = if planar {
+            let (pixel, channel) = (index / 3, index % 3);
+            channel * pixels_per_frame + pixel
+        } else {
+            index
+        };
+        *value = (sample(source) * slope + intercept) as f32;
+    }
+    if spp == 3 && format.ybr_full {
+        ybr_full_to_rgb(out);
+    }
+}
+
+/// Whether `ts` is RLE Lossless.
+pub fn is_rle(ts: &str) -> bool {
+    ts.trim_end_matches('\0') == "1.2.840.10008.1.2.5"
+}
+
+/// Decodes RLE Lossless frames with [`super::rle`] and writes them into their slices.
+pub fn write_frames_rle(
+    obj: &DefaultDicomObject,
+    header: &ImageHeader,
+    slices: Vec<(usize, (f64, f64), &mut [f32])>,
+) -> Result<(), PixelProblem> {
+    let fragments = obj
+        .get(tags::PIXEL_DATA)
+        .and_then(|e| e.value().fragments())
+        .ok_or_else(|| PixelProblem::Decode("RLE pixel data is not encapsulated".into()))?;
+    if fragments.len() != header.number_of_frames as usize {
+        return Err(PixelProblem::Decode(format!(
+            "{} RLE fragments for {} frames",
+            fragments.len(),
+            header.number_of_frames
+        )));
+    }
+    let bytes = usize::from(header.bits_allocated.div_ceil(8)).max(1);
+    let format = SampleFormat {
+        bytes,
+        signed: integer(obj, tags::PIXEL_REPRESENTATION) == Some(1),
+        stored: integer(obj, tags::BITS_STORED)
+            .unwrap_or(i64::from(header.bits_allocated))
+            .clamp(1, 32) as u32,
+        samples_per_pixel: usize::from(header.samples_per_pixel),
+        // RLE segments are decoded into interleaved pixels whatever the header says.
+        planar: false,
+        ybr_full: header.photometric == "YBR_FULL",
+    };
+    let pixels = header.rows as usize * header.columns as usize;
+    for (frame, (slope, intercept), out) in slices {
+        let raw =
+            super::rle::decode_frame(&fragments[frame], pixels, format.samples_per_pixel, bytes)
+                .map_err(PixelProblem::Decode)?;
+        if out.len() * bytes != raw.len() {
+            return Err(PixelProblem::Decode("RLE frame size mismatch".into()));
+        }
+        write_samples(&raw, &format, slope, intercept, out);
+    }
+    Ok(())
 }
 
 /// Whether `ts` is JPEG baseline (process 1) or extended (processes 2 & 4).
@@ -240,13 +318,7 @@ pub fn write_frames_jpeg12(
             return Err("frame size mismatch".into());
         }
         for (value, sample) in out.iter_mut().zip(&image.samples) {
-            let raw = if signed && stored < 32 {
-                let shift = 32 - stored;
-                f64::from(((u32::from(*sample) << shift) as i32) >> shift)
-            } else {
-                f64::from(*sample)
-            };
-            *value = (raw * slope + intercept) as f32;
+            *value = (stored_value(u32::from(*sample), signed, stored) * slope + intercept) as f32;
         }
     }
     Ok(())
