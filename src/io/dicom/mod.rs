@@ -1,6 +1,7 @@
 //! DICOM input: scan folders into series, load a series into a patient-space volume.
 
 mod assemble;
+mod codestream;
 pub mod header;
 mod jpeg12;
 mod load;

@@ -64,6 +64,27 @@ pub fn check_decodable(obj: &DefaultDicomObject, header: &ImageHeader) -> Result
                 fragments.len()
             )));
         }
+        // Each frame's codestream must declare the header's size, or a codec would allocate
+        // for whatever the stream claims.
+        let frames = header.number_of_frames as usize;
+        let starts: Vec<usize> = if fragments.len() == frames {
+            (0..frames).collect()
+        } else {
+            vec![0]
+        };
+        for index in starts {
+            let declared = fragments
+                .get(index)
+                .and_then(|f| super::codestream::dimensions(f));
+            if let Some((width, height)) = declared
+                && (width != header.columns as usize || height != header.rows as usize)
+            {
+                return Err(PixelProblem::Implausible(format!(
+                    "the compressed frame is {width}×{height}, the header says {}×{}",
+                    header.columns, header.rows
+                )));
+            }
+        }
         // No codec in use compresses better than ~1000:1 on medical images.
         if expected > stored.saturating_mul(1000).max(1 << 20) {
             return Err(PixelProblem::Implausible(format!(

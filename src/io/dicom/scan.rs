@@ -143,10 +143,39 @@ pub fn read_header(path: &Path) -> Result<SeriesFile, LoadError> {
     let obj = open(path, true)?;
     let ts = obj.meta().transfer_syntax().to_string();
     let header = ImageHeader::from_object(&obj, &ts, false).map_err(|p| header_error(p, path))?;
+    check_size_plausible(&header, path)?;
     Ok(SeriesFile {
         path: path.to_path_buf(),
         header,
     })
+}
+
+/// Refuses headers that declare far more pixels than the file could hold: uncompressed
+/// pixels must fit in the file; compressed ones within 1000:1.
+fn check_size_plausible(header: &ImageHeader, path: &Path) -> Result<(), LoadError> {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let declared = header.decoded_bytes();
+    let compressed = header.transfer_syntax.trim_end_matches('\0') == "1.2.840.10008.1.2.1.99"
+        || TransferSyntaxRegistry
+            .get(&header.transfer_syntax)
+            .is_none_or(|ts| ts.is_encapsulated_pixel_data());
+    let limit = if compressed {
+        size.saturating_mul(1000).max(1 << 20)
+    } else if header.bits_allocated == 1 {
+        size.saturating_mul(8)
+    } else {
+        size
+    };
+    if declared > limit {
+        return Err(LoadError::Implausible {
+            reason: format!(
+                "{}×{}×{} frames declared in a file of {size} bytes",
+                header.columns, header.rows, header.number_of_frames
+            ),
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
 }
 
 /// Turns a header problem into a load error naming the file.
