@@ -180,15 +180,10 @@ fn walk_elements(
         }
         let value_start = pos + header.size;
         if header.length == u32::MAX {
-            // Undefined length: a sequence, encapsulated pixel data, or UN holding one.
-            pos = walk_items(
-                bytes,
-                value_start,
-                end,
-                encoding,
-                depth + 1,
-                header.sequence,
-            )?;
+            // Undefined length: a sequence, a UN holding one (its items are data sets), or
+            // encapsulated pixel data (its items are fragments).
+            let data_set_items = header.tag != Tag(0x7FE0, 0x0010);
+            pos = walk_items(bytes, value_start, end, encoding, depth + 1, data_set_items)?;
             continue;
         }
         let length = header.length as usize;
@@ -226,12 +221,9 @@ fn walk_items(
     if depth > MAX_DEPTH {
         return Err("sequences nested too deeply".into());
     }
-    // Items inside a UN element of an explicit file are implicit little endian.
-    let item_encoding = if data_set_items {
-        encoding
-    } else {
-        Encoding::ImplicitLittle
-    };
+    // The parser reads the items of an undefined-length UN element in the file's own
+    // encoding, so they are checked in it too.
+    let item_encoding = encoding;
     while pos + 8 <= end {
         let tag = Tag(
             read_u16(bytes, pos, encoding),
@@ -240,9 +232,11 @@ fn walk_items(
         let length = read_u32(bytes, pos + 4, encoding);
         match tag {
             Tag(0xFFFE, 0xE0DD) => return Ok(pos + 8),
-            Tag(0xFFFE, 0xE000) if length == u32::MAX => {
+            Tag(0xFFFE, 0xE000) if length == u32::MAX && data_set_items => {
                 pos = walk_elements(bytes, pos + 8, end, item_encoding, depth + 1)?;
             }
+            // An undefined-length pixel fragment: not ours to judge.
+            Tag(0xFFFE, 0xE000) if length == u32::MAX => return Ok(end),
             Tag(0xFFFE, 0xE000) => {
                 let start = pos + 8;
                 if start + length as usize > end {
