@@ -23,6 +23,21 @@ use std::path::Path;
 use crate::io::LoadError;
 use crate::volume::Volume;
 
+/// An error and its sources, joined: codec errors hide the useful part in a source.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let part = inner.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = inner.source();
+    }
+    text
+}
+
 /// Loads the one series under `path` (or series number `choice`, 1-based, in scan order).
 pub fn load_path(path: &Path, choice: Option<usize>) -> Result<Volume, LoadError> {
     let report = scan(path)?;

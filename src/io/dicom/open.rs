@@ -61,9 +61,9 @@ pub fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject, LoadEr
     match (parsed, bare) {
         (Ok(obj), _) => Ok(obj),
         (Err(error), Some(ts)) => {
-            open_bare_dataset(&bytes, ts).ok_or_else(|| not_dicom(error.to_string()))
+            open_bare_dataset(&bytes, ts).ok_or_else(|| not_dicom(super::error_chain(&error)))
         }
-        (Err(error), None) => Err(not_dicom(error.to_string())),
+        (Err(error), None) => Err(not_dicom(super::error_chain(&error))),
     }
 }
 

@@ -125,7 +125,7 @@ impl<'a> DecodedFrames<'a> {
         let pixels =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data()))
                 .map_err(|_| PixelProblem::Decode("the codec failed on malformed data".into()))?
-                .map_err(|e| PixelProblem::Decode(error_chain(&e)))?;
+                .map_err(|e| PixelProblem::Decode(super::error_chain(&e)))?;
         let frame_samples = header.rows as usize
             * header.columns as usize
             * usize::from(pixels.samples_per_pixel());
@@ -386,21 +386,6 @@ pub fn strip_jpeg_ls_padding(obj: &mut DefaultDicomObject, frames: u32) -> bool 
         ));
     }
     changed
-}
-
-/// An error and its sources, joined: codec errors hide the useful part in a source.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        let part = inner.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = inner.source();
-    }
-    text
 }
 
 /// In-place YCbCr (full range) to RGB, for uncompressed YBR_FULL data.

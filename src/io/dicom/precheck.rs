@@ -172,10 +172,23 @@ fn walk_elements(
         return Err("sequences nested too deeply".into());
     }
     while pos < end {
-        let Some(header) = element_header(&bytes[..end], pos, encoding)? else {
+        // Read the header from the whole stream, as the parser does: one that crosses the
+        // end of its item would be read, and its length trusted, before the item ends.
+        let Some(header) = element_header(bytes, pos, encoding)? else {
             return Ok(end);
         };
+        if pos + header.size > end {
+            return Err(format!(
+                "element ({:04X},{:04X}) crosses the end of its item",
+                header.tag.0, header.tag.1
+            ));
+        }
         if header.tag == Tag(0xFFFE, 0xE00D) {
+            if depth == 0 {
+                // The parser skips a stray item delimiter outside any sequence.
+                pos += 8;
+                continue;
+            }
             return Ok(pos + 8);
         }
         let value_start = pos + header.size;
@@ -224,7 +237,13 @@ fn walk_items(
     // The parser reads the items of an undefined-length UN element in the file's own
     // encoding, so they are checked in it too.
     let item_encoding = encoding;
-    while pos + 8 <= end {
+    while pos < end {
+        if pos + 8 > end {
+            if end < bytes.len() {
+                return Err("an item header crosses the end of its sequence".into());
+            }
+            return Ok(end);
+        }
         let tag = Tag(
             read_u16(bytes, pos, encoding),
             read_u16(bytes, pos + 2, encoding),
