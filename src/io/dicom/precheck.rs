@@ -54,8 +54,12 @@ pub fn check(bytes: &[u8]) -> Result<(), String> {
     let encoding = match transfer_syntax.as_deref() {
         Some("1.2.840.10008.1.2") => Encoding::ImplicitLittle,
         Some("1.2.840.10008.1.2.2") => Encoding::ExplicitBig,
-        // Deflated data sets can only be checked after inflating; the parser does that.
-        Some("1.2.840.10008.1.2.1.99") => return Ok(()),
+        // A deflated data set is checked as the parser will read it: inflated.
+        Some("1.2.840.10008.1.2.1.99") => {
+            let inflated = inflate(&bytes[pos..])?;
+            return walk_elements(&inflated, 0, inflated.len(), Encoding::ExplicitLittle, 0)
+                .map(|_| ());
+        }
         Some(_) => Encoding::ExplicitLittle,
         None => match super::open::bare_encoding(&bytes[pos..]).map(|ts| ts.uid()) {
             Some("1.2.840.10008.1.2") => Encoding::ImplicitLittle,
@@ -64,6 +68,30 @@ pub fn check(bytes: &[u8]) -> Result<(), String> {
         },
     };
     walk_elements(bytes, pos, bytes.len(), encoding, 0).map(|_| ())
+}
+
+/// A deflated data set may expand to at most this many bytes.
+const MAX_INFLATED: u64 = 1 << 30;
+
+/// Inflates raw deflate data, keeping what was inflated before any corruption (the parser
+/// would read that much too).
+fn inflate(deflated: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut decoder = flate2::read::DeflateDecoder::new(deflated).take(MAX_INFLATED + 1);
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 1 << 16];
+    loop {
+        match decoder.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+        }
+    }
+    if out.len() as u64 > MAX_INFLATED {
+        return Err(format!(
+            "the deflated data set expands beyond {MAX_INFLATED} bytes"
+        ));
+    }
+    Ok(out)
 }
 
 struct ElementHeader {
