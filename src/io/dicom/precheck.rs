@@ -152,22 +152,33 @@ fn element_header(
         }));
     }
     let vr = [bytes[pos + 4], bytes[pos + 5]];
-    let long = matches!(
+    // Like the parser: the short-form VRs have a 2-byte length; every other VR, unknown
+    // bytes included (read as UN), has 2 reserved bytes and a 4-byte length.
+    let short = matches!(
         &vr,
-        b"OB"
-            | b"OD"
-            | b"OF"
-            | b"OL"
-            | b"OV"
-            | b"OW"
-            | b"SQ"
-            | b"SV"
-            | b"UC"
-            | b"UN"
-            | b"UR"
-            | b"UT"
-            | b"UV"
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FL"
+            | b"FD"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SS"
+            | b"ST"
+            | b"TM"
+            | b"UI"
+            | b"UL"
+            | b"US"
     );
+    let long = !short;
     if long {
         if pos + 12 > bytes.len() {
             return Ok(None);
