@@ -89,6 +89,8 @@ pub(super) fn bare_encoding(bytes: &[u8]) -> Option<TransferSyntax> {
 
 /// Reads bytes that hold a bare data set in encoding `ts`.
 fn open_bare_dataset(bytes: &[u8], ts: TransferSyntax) -> Option<DefaultDicomObject> {
+    // The main check read these bytes with a meta group in mind; check them as read here.
+    precheck::check_bare(bytes, ts.uid()).ok()?;
     let dataset = InMemDicomObject::read_dataset_with_ts(bytes, &ts).ok()?;
     dataset.get(tags::SOP_CLASS_UID)?;
     let meta = FileMetaTableBuilder::new().transfer_syntax(ts.uid());

@@ -94,6 +94,17 @@ fn inflate(deflated: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Checks bytes that hold a bare data set (no preamble, no meta group) in the transfer
+/// syntax `uid`, as the fallback reader will parse them.
+pub fn check_bare(bytes: &[u8], uid: &str) -> Result<(), String> {
+    let encoding = match uid {
+        "1.2.840.10008.1.2" => Encoding::ImplicitLittle,
+        "1.2.840.10008.1.2.2" => Encoding::ExplicitBig,
+        _ => Encoding::ExplicitLittle,
+    };
+    walk_elements(bytes, 0, bytes.len(), encoding, 0).map(|_| ())
+}
+
 struct ElementHeader {
     tag: Tag,
     sequence: bool,
