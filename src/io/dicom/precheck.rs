@@ -108,8 +108,30 @@ pub fn check_bare(bytes: &[u8], uid: &str) -> Result<(), String> {
 struct ElementHeader {
     tag: Tag,
     sequence: bool,
+    /// Bytes per value: the parser reads `length / unit` whole values and moves on from
+    /// there, so an odd length under a 2-, 4- or 8-byte VR shifts the stream.
+    unit: usize,
     length: u32,
     size: usize,
+}
+
+/// The VR the parser uses for a dictionary entry in implicit VR.
+fn relaxed(vr: VirtualVr) -> VR {
+    match vr {
+        VirtualVr::Exact(vr) => vr,
+        VirtualVr::Xs => VR::US,
+        _ => VR::OW,
+    }
+}
+
+/// Bytes per value of a VR as the parser reads it.
+fn value_unit(vr: VR) -> usize {
+    match vr {
+        VR::US | VR::OW | VR::SS => 2,
+        VR::AT | VR::FL | VR::OF | VR::SL | VR::OL | VR::UL => 4,
+        VR::FD | VR::OD | VR::SV | VR::OV | VR::UV => 8,
+        _ => 1,
+    }
 }
 
 fn lying(tag: Tag, length: u32, remaining: usize) -> String {
@@ -151,13 +173,17 @@ fn element_header(
         read_u16(bytes, pos + 2, encoding),
     );
     if tag.0 == 0xFFFE || encoding == Encoding::ImplicitLittle {
-        let sequence = tag.0 != 0xFFFE
-            && StandardDataDictionary
+        let vr = if tag.0 == 0xFFFE {
+            VR::UN
+        } else {
+            StandardDataDictionary
                 .by_tag(tag)
-                .is_some_and(|entry| matches!(entry.vr, VirtualVr::Exact(VR::SQ)));
+                .map_or(VR::UN, |entry| relaxed(entry.vr))
+        };
         return Ok(Some(ElementHeader {
             tag,
-            sequence,
+            sequence: vr == VR::SQ,
+            unit: value_unit(vr),
             length: read_u32(bytes, pos + 4, encoding),
             size: 8,
         }));
@@ -197,6 +223,7 @@ fn element_header(
         Ok(Some(ElementHeader {
             tag,
             sequence: &vr == b"SQ",
+            unit: VR::from_binary(vr).map_or(1, value_unit),
             length: read_u32(bytes, pos + 8, encoding),
             size: 12,
         }))
@@ -204,6 +231,7 @@ fn element_header(
         Ok(Some(ElementHeader {
             tag,
             sequence: false,
+            unit: VR::from_binary(vr).map_or(1, value_unit),
             length: u32::from(read_u16(bytes, pos + 6, encoding)),
             size: 8,
         }))
@@ -249,7 +277,13 @@ fn walk_elements(
             pos = walk_items(bytes, value_start, end, encoding, depth + 1, data_set_items)?;
             continue;
         }
-        let length = header.length as usize;
+        let declared = header.length as usize;
+        // The parser reads whole values only, and continues right after them.
+        let length = if header.sequence {
+            declared
+        } else {
+            declared - declared % header.unit
+        };
         if value_start + length > end {
             return Err(lying(
                 header.tag,
