@@ -25,17 +25,38 @@ const MAX_DEPTH: usize = 48;
 pub fn check(bytes: &[u8]) -> Result<(), String> {
     let mut pos = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
         132
+    } else if bytes.starts_with(b"DICM") {
+        4
     } else {
-        0
+        // No meta group: the parser refuses the file at once, and the bare data-set
+        // fallback is checked on its own (`check_bare`).
+        return Ok(());
     };
+    // File meta group, read as the parser reads it: explicit VR little endian, a group
+    // length first, then elements (of any group) until that many bytes are consumed.
+    let group_length = match element_header(bytes, pos, Encoding::ExplicitLittle)? {
+        Some(h)
+            if h.tag == Tag(0x0002, 0x0000) && h.length == 4 && pos + h.size + 4 <= bytes.len() =>
+        {
+            let at = pos + h.size;
+            pos = at + 4;
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize
+        }
+        // Without a group length the parser refuses the meta group before reading values.
+        _ => return Ok(()),
+    };
+    let meta_start = pos;
     let mut transfer_syntax = None;
-    // File meta group: always explicit VR little endian.
-    while pos + 8 <= bytes.len() && u16::from_le_bytes([bytes[pos], bytes[pos + 1]]) == 0x0002 {
-        let header = element_header(bytes, pos, Encoding::ExplicitLittle)?;
-        let Some(header) = header else { return Ok(()) };
+    while pos - meta_start < group_length {
+        let Some(header) = element_header(bytes, pos, Encoding::ExplicitLittle)? else {
+            return Ok(());
+        };
+        if header.length == u32::MAX {
+            return Ok(());
+        }
         let value_start = pos + header.size;
         let length = header.length as usize;
-        if header.length == u32::MAX || value_start + length > bytes.len() {
+        if value_start + length > bytes.len() {
             return Err(lying(
                 header.tag,
                 header.length,
@@ -61,11 +82,8 @@ pub fn check(bytes: &[u8]) -> Result<(), String> {
                 .map(|_| ());
         }
         Some(_) => Encoding::ExplicitLittle,
-        None => match super::open::bare_encoding(&bytes[pos..]).map(|ts| ts.uid()) {
-            Some("1.2.840.10008.1.2") => Encoding::ImplicitLittle,
-            Some("1.2.840.10008.1.2.2") => Encoding::ExplicitBig,
-            _ => Encoding::ExplicitLittle,
-        },
+        // Without a transfer syntax the parser refuses the meta group.
+        None => return Ok(()),
     };
     walk_elements(bytes, pos, bytes.len(), encoding, 0).map(|_| ())
 }
@@ -381,12 +399,10 @@ mod tests {
     fn accepts_consistent_lengths_and_rejects_lies() {
         let mut file = vec![0u8; 128];
         file.extend_from_slice(b"DICM");
-        file.extend(explicit_element(
-            0x0002,
-            0x0010,
-            b"UI",
-            b"1.2.840.10008.1.2.1\0",
-        ));
+        let syntax = explicit_element(0x0002, 0x0010, b"UI", b"1.2.840.10008.1.2.1\0");
+        let group_length = (syntax.len() as u32).to_le_bytes();
+        file.extend(explicit_element(0x0002, 0x0000, b"UL", &group_length));
+        file.extend(syntax);
         file.extend(explicit_element(0x0010, 0x0010, b"PN", b"DOE^JOHN"));
         assert_eq!(check(&file), Ok(()));
         // A long-VR element claiming 4 GiB.
