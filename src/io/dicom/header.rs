@@ -5,7 +5,7 @@
 //! functional groups) and NM multi-frame objects (detector/frame vectors).
 
 use super::tags::{first_item, fixed, integer, items, number, text};
-use crate::volume::Vec3;
+use crate::volume::{Identity, Vec3};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
@@ -50,15 +50,8 @@ pub struct ImageHeader {
     pub sop_instance_uid: String,
     pub transfer_syntax: String,
     pub modality: String,
-    pub patient_name: String,
-    pub patient_id: String,
-    pub study_instance_uid: String,
-    pub study_description: String,
-    pub study_date: String,
-    pub series_instance_uid: String,
-    pub series_description: String,
-    pub series_number: Option<i32>,
-    pub frame_of_reference_uid: String,
+    /// Patient, study and series identity (shared by every file of a series).
+    pub identity: Identity,
     pub instance_number: Option<i64>,
     pub rows: u32,
     pub columns: u32,
@@ -136,15 +129,17 @@ impl ImageHeader {
             sop_instance_uid: get(tags::SOP_INSTANCE_UID),
             transfer_syntax: transfer_syntax.trim_end_matches('\0').to_string(),
             modality: get(tags::MODALITY),
-            patient_name: get(tags::PATIENT_NAME),
-            patient_id: get(tags::PATIENT_ID),
-            study_instance_uid: get(tags::STUDY_INSTANCE_UID),
-            study_description: get(tags::STUDY_DESCRIPTION),
-            study_date: get(tags::STUDY_DATE),
-            series_instance_uid: get(tags::SERIES_INSTANCE_UID),
-            series_description: get(tags::SERIES_DESCRIPTION),
-            series_number: integer(obj, tags::SERIES_NUMBER).map(|n| n as i32),
-            frame_of_reference_uid: get(tags::FRAME_OF_REFERENCE_UID),
+            identity: Identity {
+                patient_name: get(tags::PATIENT_NAME),
+                patient_id: get(tags::PATIENT_ID),
+                study_instance_uid: get(tags::STUDY_INSTANCE_UID),
+                study_description: get(tags::STUDY_DESCRIPTION),
+                study_date: get(tags::STUDY_DATE),
+                series_instance_uid: get(tags::SERIES_INSTANCE_UID),
+                series_description: get(tags::SERIES_DESCRIPTION),
+                series_number: integer(obj, tags::SERIES_NUMBER).map(|n| n as i32),
+                frame_of_reference_uid: get(tags::FRAME_OF_REFERENCE_UID),
+            },
             instance_number: integer(obj, tags::INSTANCE_NUMBER),
             rows: rows as u32,
             columns: columns as u32,

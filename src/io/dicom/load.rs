@@ -17,7 +17,7 @@ use super::pixels::{
 use super::scan::{Series, header_error};
 use super::units::unit_conversion;
 use crate::io::LoadError;
-use crate::volume::{Identity, Modality, Units, Volume};
+use crate::volume::{Modality, Units, Volume};
 
 /// Largest volume accepted, in bytes of f32 voxels (16 GiB).
 pub const MAX_VOLUME_BYTES: u64 = 16 << 30;
@@ -37,7 +37,7 @@ pub fn load_series(series: &Series) -> Result<Volume, LoadError> {
                 .next()
                 .ok_or_else(|| LoadError::Assembly {
                     reason: "the series has no files".into(),
-                    series: series.first().series_instance_uid.clone(),
+                    series: series.first().identity.series_instance_uid.clone(),
                 })?;
             // One file: its own error says it best.
             if series.files.len() == 1 {
@@ -108,7 +108,7 @@ fn plan(series: &Series, kept: &[usize]) -> Result<Plan, LoadError> {
     )
     .map_err(|reason| LoadError::Assembly {
         reason,
-        series: first.series_instance_uid.clone(),
+        series: first.identity.series_instance_uid.clone(),
     })?;
     let modality = Modality::from_code(&first.modality);
     let headers: Vec<_> = files.iter().map(|&i| &series.files[i].header).collect();
@@ -203,17 +203,7 @@ fn try_load(
     let mut volume = Volume::with_channels(geometry, channels, data)?;
     volume.modality = modality;
     volume.units = units;
-    volume.identity = Identity {
-        patient_name: first.patient_name.clone(),
-        patient_id: first.patient_id.clone(),
-        study_instance_uid: first.study_instance_uid.clone(),
-        study_description: first.study_description.clone(),
-        study_date: first.study_date.clone(),
-        series_instance_uid: first.series_instance_uid.clone(),
-        series_description: first.series_description.clone(),
-        series_number: first.series_number,
-        frame_of_reference_uid: first.frame_of_reference_uid.clone(),
-    };
+    volume.identity = first.identity.clone();
     volume.warnings = warnings;
     Ok(Ok(volume))
 }

@@ -254,16 +254,20 @@ pub fn is_rle(ts: &str) -> bool {
     ts.trim_end_matches('\0') == "1.2.840.10008.1.2.5"
 }
 
+/// The compressed fragments of an object's pixel data.
+fn encapsulated_fragments(obj: &DefaultDicomObject) -> Result<&[Vec<u8>], String> {
+    obj.get(tags::PIXEL_DATA)
+        .and_then(|e| e.value().fragments())
+        .ok_or_else(|| "pixel data is not encapsulated".to_string())
+}
+
 /// Decodes RLE Lossless frames with [`super::rle`] and writes them into their slices.
 pub fn write_frames_rle(
     obj: &DefaultDicomObject,
     header: &ImageHeader,
     slices: Vec<(usize, (f64, f64), &mut [f32])>,
 ) -> Result<(), PixelProblem> {
-    let fragments = obj
-        .get(tags::PIXEL_DATA)
-        .and_then(|e| e.value().fragments())
-        .ok_or_else(|| PixelProblem::Decode("RLE pixel data is not encapsulated".into()))?;
+    let fragments = encapsulated_fragments(obj).map_err(PixelProblem::Decode)?;
     if fragments.len() != header.number_of_frames as usize {
         return Err(PixelProblem::Decode(format!(
             "{} RLE fragments for {} frames",
@@ -311,10 +315,7 @@ pub fn write_frames_jpeg12(
     header: &ImageHeader,
     slices: Vec<(usize, (f64, f64), &mut [f32])>,
 ) -> Result<(), String> {
-    let fragments = obj
-        .get(tags::PIXEL_DATA)
-        .and_then(|e| e.value().fragments())
-        .ok_or("pixel data is not encapsulated")?;
+    let fragments = encapsulated_fragments(obj)?;
     let frames = header.number_of_frames as usize;
     let stream = |frame: usize| -> Result<Vec<u8>, String> {
         if frames == 1 {

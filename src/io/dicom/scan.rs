@@ -58,10 +58,10 @@ impl Series {
         let h = self.first();
         SeriesSummary {
             modality: h.modality.clone(),
-            description: h.series_description.clone(),
-            series_number: h.series_number,
-            series_instance_uid: h.series_instance_uid.clone(),
-            frame_of_reference_uid: h.frame_of_reference_uid.clone(),
+            description: h.identity.series_description.clone(),
+            series_number: h.identity.series_number,
+            series_instance_uid: h.identity.series_instance_uid.clone(),
+            frame_of_reference_uid: h.identity.frame_of_reference_uid.clone(),
             files: self.files.len(),
             frames: self
                 .files
@@ -125,14 +125,14 @@ pub fn scan(path: &Path) -> Result<ScanReport, LoadError> {
     report.series.sort_by(|a, b| {
         let (a, b) = (a.first(), b.first());
         (
-            a.series_number,
-            &a.series_description,
-            &a.series_instance_uid,
+            a.identity.series_number,
+            &a.identity.series_description,
+            &a.identity.series_instance_uid,
         )
             .cmp(&(
-                b.series_number,
-                &b.series_description,
-                &b.series_instance_uid,
+                b.identity.series_number,
+                &b.identity.series_description,
+                &b.identity.series_instance_uid,
             ))
     });
     Ok(report)
@@ -222,8 +222,8 @@ fn group_key(h: &ImageHeader) -> String {
         .unwrap_or_default();
     format!(
         "{}|{}|{}x{}x{}|{}",
-        h.series_instance_uid,
-        h.frame_of_reference_uid,
+        h.identity.series_instance_uid,
+        h.identity.frame_of_reference_uid,
         h.columns,
         h.rows,
         h.samples_per_pixel,
