@@ -5,6 +5,7 @@
 mod common;
 
 use dualmine::io;
+use dualmine::volume::resample::{Interpolation, onto_reference};
 use dualmine::volume::{Modality, Units, stats};
 
 /// (series folder, slices, columns, rows, pixel spacing)
@@ -82,4 +83,36 @@ fn lu177_spect_loads_all_199_slices_in_suv() {
     assert_eq!(volume.units, Units::SuvBw, "{:?}", volume.warnings);
     let s = stats::stats(&volume).expect("finite");
     assert!(s.min >= 0.0 && s.max > 1.0 && s.max < 1000.0, "{s:?}");
+}
+
+#[test]
+fn pet_resamples_onto_the_mr_grid_through_patient_space() {
+    let Some(root) = common::shared_data("dicom/sts/STS_001") else {
+        return;
+    };
+    let mr = io::load(&root.join("MR_T1"), None).expect("MR loads");
+    let pet = io::load(&root.join("PET"), None).expect("PET loads");
+    let on_mr = onto_reference(&pet, &mr, Interpolation::Linear).expect("same frame of reference");
+    assert_eq!(on_mr.geometry, mr.geometry);
+    assert_eq!(on_mr.units, Units::SuvBw);
+    let (before, after) = (
+        stats::stats(&pet).expect("finite"),
+        stats::stats(&on_mr).expect("finite"),
+    );
+    // Interpolation never leaves the source's range, and the uptake is still there.
+    assert!(after.min >= before.min && after.max <= before.max + 1e-4);
+    assert!(after.max > 0.5 * before.max, "{after:?} vs {before:?}");
+    // The same patient point has (nearly) the same SUV in both grids.
+    let centre = mr.geometry.index_to_world([87.0, 79.0, 29.0]);
+    let p = pet
+        .geometry
+        .world_to_index(centre)
+        .expect("invertible")
+        .map(|x| x.round() as usize);
+    let nearest = pet.value(p[0], p[1], p[2]);
+    let resampled = on_mr.value(87, 79, 29);
+    assert!(
+        (nearest - resampled).abs() <= 0.5 * before.max,
+        "{nearest} vs {resampled}"
+    );
 }

@@ -5,6 +5,7 @@
 
 pub mod geometry;
 pub mod reorient;
+pub mod resample;
 pub mod stats;
 
 pub use geometry::{Geometry, Vec3};
