@@ -5,7 +5,6 @@
 //! studies on different grids are never paired by slice index.
 
 mod viewport;
-pub mod window_level;
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, sync_channel};

@@ -1,9 +1,9 @@
 //! One study's viewport: the current axial slice, windowed and colour-mapped into a texture,
 //! with right-drag window/level and the value under the cursor in physical units.
 
-use super::window_level::Window;
 use crate::volume::Volume;
 use crate::volume::geometry::{cross, dot, normalize};
+use crate::volume::intensity::Window;
 
 /// A study shown in the viewer.
 pub struct Viewport {

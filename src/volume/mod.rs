@@ -3,7 +3,9 @@
 //! This layer depends on no framework: everything above it (io, fusion, export, app) trades
 //! in [`Volume`]s.
 
+pub mod colour;
 pub mod geometry;
+pub mod intensity;
 pub mod reorient;
 pub mod resample;
 pub mod stats;

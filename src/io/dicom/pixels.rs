@@ -392,11 +392,9 @@ pub fn strip_jpeg_ls_padding(obj: &mut DefaultDicomObject, frames: u32) -> bool 
 /// In-place YCbCr (full range) to RGB, for uncompressed YBR_FULL data.
 fn ybr_full_to_rgb(values: &mut [f32]) {
     for px in values.chunks_exact_mut(3) {
-        let (y, cb, cr) = (px[0], px[1] - 128.0, px[2] - 128.0);
-        px[0] = (y + 1.402 * cr).clamp(0.0, 255.0).round();
-        px[1] = (y - 0.344_136 * cb - 0.714_136 * cr)
-            .clamp(0.0, 255.0)
-            .round();
-        px[2] = (y + 1.772 * cb).clamp(0.0, 255.0).round();
+        let rgb = crate::volume::colour::ycbcr_to_rgb([px[0], px[1], px[2]]);
+        for (out, v) in px.iter_mut().zip(rgb) {
+            *out = v.round();
+        }
     }
 }

@@ -1,0 +1,108 @@
+//! Intensity windows: which physical values map to 0..1, for display and for the network.
+//!
+//! One default per modality (ARCHITECTURE.md: "what the user sees is what was fused"):
+//! CT brain window in HU; PET/NM 0 to the 99.5th percentile (an SUV window is only applied to
+//! SUV values); MR and anything else the 0.5th–99.5th percentile.
+
+use super::{Modality, Units, Volume, stats};
+
+/// A display window: values `center ± width/2` span 0..1 (black to white).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Window {
+    pub center: f32,
+    pub width: f32,
+}
+
+impl Window {
+    /// A window from its lowest and highest value.
+    pub fn from_range(low: f32, high: f32) -> Self {
+        Self {
+            center: (low + high) / 2.0,
+            width: (high - low).max(1e-6),
+        }
+    }
+
+    /// Maps a value to 0..=1.
+    pub fn normalise(&self, value: f32) -> f32 {
+        ((value - (self.center - self.width / 2.0)) / self.width.max(1e-6)).clamp(0.0, 1.0)
+    }
+
+    /// The default window for a volume (see the module documentation).
+    pub fn default_for(volume: &Volume) -> Self {
+        match (&volume.modality, &volume.units) {
+            (Modality::Ct, Units::Hounsfield) => Self::CT_BRAIN,
+            (Modality::Pet | Modality::Nm, _) | (_, Units::SuvBw) => {
+                let high = stats::percentile(volume, 99.5).unwrap_or(1.0);
+                Self::from_range(0.0, high.max(1e-3))
+            }
+            _ => {
+                let low = stats::percentile(volume, 0.5).unwrap_or(0.0);
+                let high = stats::percentile(volume, 99.5).unwrap_or(1.0);
+                Self::from_range(low, high.max(low + 1e-3))
+            }
+        }
+    }
+
+    /// The whole volume (first channel) mapped through this window.
+    pub fn normalised(&self, volume: &Volume) -> Vec<f32> {
+        volume
+            .data
+            .iter()
+            .step_by(volume.channels)
+            .map(|v| self.normalise(*v))
+            .collect()
+    }
+
+    pub const CT_BRAIN: Self = Self {
+        center: 40.0,
+        width: 80.0,
+    };
+    pub const CT_BONE: Self = Self {
+        center: 500.0,
+        width: 2000.0,
+    };
+    pub const CT_SOFT_TISSUE: Self = Self {
+        center: 50.0,
+        width: 400.0,
+    };
+    pub const CT_LUNG: Self = Self {
+        center: -600.0,
+        width: 1500.0,
+    };
+    /// PET SUV 0–6.
+    pub const PET_SUV: Self = Self {
+        center: 3.0,
+        width: 6.0,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::Geometry;
+
+    #[test]
+    fn window_maps_its_range_to_unit_interval() {
+        let w = Window::CT_BRAIN;
+        assert_eq!(w.normalise(0.0), 0.0);
+        assert_eq!(w.normalise(40.0), 0.5);
+        assert_eq!(w.normalise(80.0), 1.0);
+        assert_eq!(w.normalise(1000.0), 1.0);
+    }
+
+    #[test]
+    fn defaults_follow_the_modality() {
+        let g = Geometry::axis_aligned([201, 1, 1], [1.0; 3], [0.0; 3]);
+        let ramp: Vec<f32> = (0..201).map(|v| v as f32 / 10.0).collect();
+        let pet = Volume::new(g.clone(), ramp.clone())
+            .expect("valid")
+            .with_kind(Modality::Pet, Units::SuvBw);
+        let w = Window::default_for(&pet);
+        assert_eq!(w.normalise(0.0), 0.0);
+        assert!((w.center * 2.0 - 19.9).abs() < 0.11, "{w:?}");
+        let ct = Volume::new(g, ramp)
+            .expect("valid")
+            .with_kind(Modality::Ct, Units::Hounsfield);
+        assert_eq!(Window::default_for(&ct), Window::CT_BRAIN);
+    }
+}
