@@ -13,6 +13,8 @@
 #[cfg(feature = "app")]
 pub mod app;
 pub mod export;
+#[cfg(feature = "fusion")]
+pub mod fusion;
 pub mod io;
 pub mod phantom;
 pub mod volume;
