@@ -1,6 +1,9 @@
 //! The fusion layer (burn): W-DUALMINE's building blocks. Only this layer imports burn.
 //!
-//! So far: the fixed Haar filters of the wavelet expert. The network, the Fuser engine and
-//! training are issue 3 and 4 work still to come.
+//! So far, W-DUALMINE's fixed and learnable parts with their properties tested: the Haar
+//! filters of the wavelet expert, the per-scale reliability head and the soft gradient mixer.
+//! The encoder/experts/decoder assembly, the Fuser engine and training are still to come.
 
 pub mod haar;
+pub mod mixer;
+pub mod reliability;
