@@ -76,7 +76,7 @@ mod tests {
         }
         let guide = Tensor::<4>::from_data(TensorData::new(values, [1, 1, 8, 8]), &device);
         let alpha = mixer.weights(guide);
-        let data: Vec<f32> = alpha.into_data().to_vec().expect("f32 data");
+        let data: Vec<f32> = alpha.into_data().try_to_vec::<f32>().expect("f32 data");
         assert!(data.iter().all(|a| (0.0..=1.0).contains(a)));
         let at = |row: usize, col: usize| data[row * 8 + col];
         assert!(
@@ -89,7 +89,7 @@ mod tests {
         let data: Vec<f32> = mixer
             .weights(random)
             .into_data()
-            .to_vec()
+            .try_to_vec::<f32>()
             .expect("f32 data");
         assert!(data.iter().all(|a| (0.0..=1.0).contains(a)));
     }
@@ -100,7 +100,7 @@ mod tests {
         let ones = Tensor::<4>::ones([1, 2, 2, 2], &device);
         let alpha = Tensor::<4>::full([1, 1, 2, 2], 0.25, &device);
         let mixed = SoftGradientMixer::mix(alpha, ones.clone() * 4.0, ones);
-        let data: Vec<f32> = mixed.into_data().to_vec().expect("f32 data");
+        let data: Vec<f32> = mixed.into_data().try_to_vec::<f32>().expect("f32 data");
         assert!(data.iter().all(|v| (v - 1.75).abs() < 1e-6));
     }
 }

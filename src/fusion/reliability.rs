@@ -56,9 +56,12 @@ mod tests {
         let b = Tensor::<4>::random([2, 8, 6, 5], Distribution::Normal(0.0, 1.0), &device);
         let (w_a, w_b) = head.forward(a, b);
         assert_eq!(w_a.dims(), [2, 1, 6, 5]);
-        let sum: Vec<f32> = (w_a.clone() + w_b).into_data().to_vec().expect("f32");
+        let sum: Vec<f32> = (w_a.clone() + w_b)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
         assert!(sum.iter().all(|s| (s - 1.0).abs() < 1e-5));
-        let w_a: Vec<f32> = w_a.into_data().to_vec().expect("f32");
+        let w_a: Vec<f32> = w_a.into_data().try_to_vec::<f32>().expect("f32");
         assert!(
             w_a.iter().all(|w| (w - 0.5).abs() < 1e-6),
             "zero-initialised head"
