@@ -6,6 +6,7 @@
 //! The encoder/experts/decoder assembly, the Fuser engine and training are still to come.
 
 pub mod encoder;
+pub mod experts;
 pub mod haar;
 pub mod mixer;
 pub mod reliability;
