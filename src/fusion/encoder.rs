@@ -22,7 +22,10 @@ fn conv3x3(input: usize, output: usize, stride: usize, device: &Device) -> Conv2
 /// Group normalisation with up to 8 groups (batch-size independent, so one slice fuses the
 /// same alone or in a batch).
 fn norm(channels: usize, device: &Device) -> GroupNorm {
-    let groups = (1..=8).rev().find(|g| channels.is_multiple_of(*g)).unwrap_or(1);
+    let groups = (1..=8)
+        .rev()
+        .find(|g| channels.is_multiple_of(*g))
+        .unwrap_or(1);
     GroupNormConfig::new(groups, channels).init(device)
 }
 

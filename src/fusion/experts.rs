@@ -50,7 +50,10 @@ impl GlobalContext {
             .reshape([n, c, 1, 1]);
         let squeezed = self.squeeze.forward(context);
         let hidden = squeezed.dims()[1];
-        let normed = self.norm.forward(squeezed.reshape([n, hidden])).reshape([n, hidden, 1, 1]);
+        let normed = self
+            .norm
+            .forward(squeezed.reshape([n, hidden]))
+            .reshape([n, hidden, 1, 1]);
         x + self.expand.forward(relu(normed))
     }
 }
@@ -89,7 +92,9 @@ impl WaveletExpert {
     pub fn new(channels: usize, device: &Device) -> Self {
         Self {
             low: conv(2 * channels, channels, 1, device),
-            details: (0..3).map(|_| conv(3 * channels, channels, 3, device)).collect(),
+            details: (0..3)
+                .map(|_| conv(3 * channels, channels, 3, device))
+                .collect(),
         }
     }
 
@@ -100,7 +105,9 @@ impl WaveletExpert {
             conv.forward(Tensor::cat(vec![x, y, contrast], 1))
         };
         idwt(HaarBands {
-            ll: self.low.forward(Tensor::cat(vec![bands_a.ll, bands_b.ll], 1)),
+            ll: self
+                .low
+                .forward(Tensor::cat(vec![bands_a.ll, bands_b.ll], 1)),
             lh: detail(&self.details[0], bands_a.lh, bands_b.lh),
             hl: detail(&self.details[1], bands_a.hl, bands_b.hl),
             hh: detail(&self.details[2], bands_a.hh, bands_b.hh),

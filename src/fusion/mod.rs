@@ -5,8 +5,10 @@
 //! and the soft gradient mixer.
 //! The encoder/experts/decoder assembly, the Fuser engine and training are still to come.
 
+pub mod decoder;
 pub mod encoder;
 pub mod experts;
 pub mod haar;
 pub mod mixer;
+pub mod model;
 pub mod reliability;

@@ -1,0 +1,179 @@
+//! W-DUALMINE assembled (MODEL.md): shared encoder → per scale a reliability head, the
+//! spatial and wavelet experts and the soft gradient mixer → residual-to-average decoder.
+//!
+//! Inputs A and B `[N, 1, H, W]` in [0, 1], any H and W (padded to a multiple of 2^S by edge
+//! replication, cropped back). Outputs at the input size: the fused image, the reliability
+//! map of each modality per scale and the mixer weight α per scale.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
+use burn::tensor::{Device, Tensor};
+
+use super::decoder::Decoder;
+use super::encoder::Encoder;
+use super::experts::{SpatialExpert, WaveletExpert};
+use super::mixer::SoftGradientMixer;
+use super::reliability::ReliabilityHead;
+
+/// Network size: channels per encoder scale.
+#[derive(Config, Debug)]
+pub struct DualMineConfig {
+    pub channels: Vec<usize>,
+}
+
+impl DualMineConfig {
+    /// S = 3, channels 16/32/64: trainable on 2 CPU cores.
+    pub fn tiny() -> Self {
+        Self::new(vec![16, 32, 64])
+    }
+
+    /// S = 4, channels 32/64/128/256.
+    pub fn base() -> Self {
+        Self::new(vec![32, 64, 128, 256])
+    }
+
+    pub fn init(&self, device: &Device) -> DualMine {
+        DualMine {
+            encoder: Encoder::new(&self.channels, device),
+            reliability: self
+                .channels
+                .iter()
+                .map(|&c| ReliabilityHead::new(c, device))
+                .collect(),
+            spatial: self
+                .channels
+                .iter()
+                .map(|&c| SpatialExpert::new(c, device))
+                .collect(),
+            wavelet: self
+                .channels
+                .iter()
+                .map(|&c| WaveletExpert::new(c, device))
+                .collect(),
+            mixers: self
+                .channels
+                .iter()
+                .map(|_| SoftGradientMixer::new(device))
+                .collect(),
+            decoder: Decoder::new(&self.channels, device),
+        }
+    }
+}
+
+/// The network.
+#[derive(Module, Debug)]
+pub struct DualMine {
+    encoder: Encoder,
+    reliability: Vec<ReliabilityHead>,
+    spatial: Vec<SpatialExpert>,
+    wavelet: Vec<WaveletExpert>,
+    mixers: Vec<SoftGradientMixer>,
+    decoder: Decoder,
+}
+
+/// What the network produces, all `[N, 1, H, W]` at the input size.
+#[derive(Debug, Clone)]
+pub struct FusionOutput {
+    pub fused: Tensor<4>,
+    /// Reliability of A per scale (that of B is `1 −` it).
+    pub reliability_a: Vec<Tensor<4>>,
+    pub reliability_b: Vec<Tensor<4>>,
+    /// Mixer weight α per scale (1: wavelet expert, 0: spatial expert).
+    pub alpha: Vec<Tensor<4>>,
+}
+
+impl DualMine {
+    /// Number of scales S.
+    pub fn scales(&self) -> usize {
+        self.reliability.len()
+    }
+
+    /// Fuses `a` and `b` (`[N, 1, H, W]`, values in [0, 1]).
+    pub fn forward(&self, a: Tensor<4>, b: Tensor<4>) -> FusionOutput {
+        let [_, _, h, w] = a.dims();
+        let multiple = 1usize << self.scales();
+        let (ph, pw) = (
+            h.div_ceil(multiple) * multiple - h,
+            w.div_ceil(multiple) * multiple - w,
+        );
+        let pad = |x: Tensor<4>| {
+            if ph == 0 && pw == 0 {
+                x
+            } else {
+                x.pad((0, pw, 0, ph), PadMode::Edge)
+            }
+        };
+        let (pa, pb) = (pad(a.clone()), pad(b.clone()));
+        let (features_a, features_b) = (self.encoder.forward(pa), self.encoder.forward(pb));
+        let mut fused = Vec::with_capacity(self.scales());
+        let (mut rel_a, mut rel_b, mut alphas) = (Vec::new(), Vec::new(), Vec::new());
+        let full = |x: Tensor<4>| {
+            let x = interpolate(
+                x,
+                InterpolateOptions::new(InterpolateMode::Bilinear)
+                    .with_output_size([h + ph, w + pw]),
+            );
+            let [n, c, _, _] = x.dims();
+            x.slice([0..n, 0..c, 0..h, 0..w])
+        };
+        for s in 0..self.scales() {
+            let (fa, fb) = (features_a[s].clone(), features_b[s].clone());
+            let (wa, wb) = self.reliability[s].forward(fa.clone(), fb.clone());
+            let (weighted_a, weighted_b) = (fa * wa.clone(), fb * wb.clone());
+            let spatial = self.spatial[s].forward(weighted_a.clone(), weighted_b.clone());
+            let wavelet = self.wavelet[s].forward(weighted_a.clone(), weighted_b.clone());
+            let guide = (weighted_a + weighted_b).mean_dim(1);
+            let alpha = self.mixers[s].weights(guide);
+            fused.push(SoftGradientMixer::mix(alpha.clone(), wavelet, spatial));
+            rel_a.push(full(wa));
+            rel_b.push(full(wb));
+            alphas.push(full(alpha));
+        }
+        let residual = self.decoder.residual(&fused);
+        let [n, c, _, _] = residual.dims();
+        let residual = residual.slice([0..n, 0..c, 0..h, 0..w]);
+        FusionOutput {
+            fused: ((a + b) * 0.5 + residual).clamp(0.0, 1.0),
+            reliability_a: rel_a,
+            reliability_b: rel_b,
+            alpha: alphas,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn values(t: Tensor<4>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().expect("f32")
+    }
+
+    #[test]
+    fn untrained_model_is_exactly_the_average_on_odd_sizes() {
+        let device = Device::flex();
+        let model = DualMineConfig::tiny().init(&device);
+        let a = Tensor::<4>::random([1, 1, 25, 31], Distribution::Uniform(0.0, 1.0), &device);
+        let b = Tensor::<4>::random([1, 1, 25, 31], Distribution::Uniform(0.0, 1.0), &device);
+        let out = model.forward(a.clone(), b.clone());
+        assert_eq!(out.fused.dims(), [1, 1, 25, 31]);
+        let average = values((a + b) * 0.5);
+        for (f, m) in values(out.fused).iter().zip(&average) {
+            assert_eq!(f, m);
+        }
+        assert_eq!(out.alpha.len(), 3);
+        for s in 0..3 {
+            assert_eq!(out.reliability_a[s].dims(), [1, 1, 25, 31]);
+            let sum = values(out.reliability_a[s].clone() + out.reliability_b[s].clone());
+            assert!(sum.iter().all(|v| (v - 1.0).abs() < 1e-5));
+            assert!(
+                values(out.alpha[s].clone())
+                    .iter()
+                    .all(|v| (0.0..=1.0).contains(v))
+            );
+        }
+    }
+}
