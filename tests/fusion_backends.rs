@@ -1,0 +1,52 @@
+//! The same W-DUALMINE weights give the same outputs on burn-wgpu (Mesa lavapipe in CI, a
+//! real GPU elsewhere) and on the CPU backend, within 1e-3. Skips with a printed reason when
+//! no wgpu adapter exists.
+
+#![cfg(feature = "fusion")]
+
+use burn::module::Module;
+use burn::tensor::{Device, Distribution, Tensor};
+use dualmine::fusion::model::DualMineConfig;
+
+fn values(t: Tensor<4>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().expect("f32")
+}
+
+#[test]
+fn wgpu_and_cpu_agree_on_the_same_weights() {
+    let gpu = match Device::wgpu_options().init() {
+        Ok(device) => device,
+        Err(error) => {
+            eprintln!("skipped: no wgpu adapter ({error})");
+            return;
+        }
+    };
+    let cpu = Device::flex();
+    let model = DualMineConfig::tiny().init(&cpu);
+    let a = Tensor::<4>::random([1, 1, 24, 20], Distribution::Uniform(0.0, 1.0), &cpu);
+    let b = Tensor::<4>::random([1, 1, 24, 20], Distribution::Uniform(0.0, 1.0), &cpu);
+    let on_cpu = model.forward(a.clone(), b.clone());
+    let model_gpu = model.to_device(&gpu);
+    let on_gpu = model_gpu.forward(a.to_device(&gpu), b.to_device(&gpu));
+    let compare = |x: Tensor<4>, y: Tensor<4>, what: &str| {
+        let worst = values(x)
+            .iter()
+            .zip(values(y.to_device(&cpu)))
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-3, "{what}: CPU and wgpu differ by {worst}");
+    };
+    compare(on_cpu.fused, on_gpu.fused, "fused");
+    for s in 0..3 {
+        compare(
+            on_cpu.alpha[s].clone(),
+            on_gpu.alpha[s].clone(),
+            "mixer weights",
+        );
+        compare(
+            on_cpu.reliability_a[s].clone(),
+            on_gpu.reliability_a[s].clone(),
+            "reliability",
+        );
+    }
+}
