@@ -12,3 +12,4 @@ pub mod haar;
 pub mod mixer;
 pub mod model;
 pub mod reliability;
+pub mod weights;
