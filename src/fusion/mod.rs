@@ -8,6 +8,7 @@
 pub mod decoder;
 pub mod encoder;
 pub mod experts;
+pub mod fuser;
 pub mod haar;
 pub mod mixer;
 pub mod model;

@@ -1,0 +1,263 @@
+//! The Fuser engine: runs W-DUALMINE on the best device available and fuses slice pairs or
+//! whole volume pairs (in batches of slices, with progress and cancel).
+//!
+//! Device choice: `Auto` takes burn-wgpu on a hardware (discrete or integrated) GPU and
+//! otherwise burn's CPU backend (`flex`) — a software Vulkan adapter is slower than `flex`,
+//! so it is only used when asked for (`Gpu`). Inputs are mapped to [0, 1] with each study's
+//! default window (`volume::intensity`), the same mapping the viewer shows by default.
+
+use std::panic::catch_unwind;
+use std::path::Path;
+
+use burn::tensor::{Device, DeviceKind, Tensor, TensorData};
+use thiserror::Error;
+
+use super::model::{DualMine, DualMineConfig};
+use super::weights::{WeightsError, load};
+use crate::volume::intensity::Window;
+use crate::volume::{Modality, Units, Volume};
+
+/// Which device to run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A hardware GPU through wgpu when one exists, else the CPU.
+    Auto,
+    /// wgpu on whatever adapter it finds (a software one included).
+    Gpu,
+    /// burn's CPU backend.
+    Cpu,
+}
+
+/// Why fusion could not run.
+#[derive(Debug, Error)]
+pub enum FuserError {
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error("no GPU could be initialised: {0}")]
+    NoGpu(String),
+    #[error(
+        "the studies are on different grids ({a:?} and {b:?} voxels): resample the second onto \
+         the first before fusing"
+    )]
+    GridMismatch { a: [usize; 3], b: [usize; 3] },
+    #[error("only gray studies can be fused (a study has {0} channels)")]
+    NotGray(usize),
+    #[error("fusion was cancelled")]
+    Cancelled,
+    #[error("the device returned unusable results: {0}")]
+    Device(String),
+}
+
+/// The network's outputs for a volume pair, all on the first study's grid.
+#[derive(Debug)]
+pub struct FusionResult {
+    /// The fused image, 0..1.
+    pub fused: Volume,
+    /// Reliability of each study per scale (finest first), 0..1, summing to 1.
+    pub reliability_a: Vec<Volume>,
+    pub reliability_b: Vec<Volume>,
+    /// Mixer weight α per scale (1: wavelet expert, 0: spatial expert).
+    pub alpha: Vec<Volume>,
+}
+
+/// W-DUALMINE ready to run on a device.
+pub struct Fuser {
+    model: DualMine,
+    device: Device,
+    description: String,
+}
+
+/// A wgpu device of the given kind, if it can be initialised.
+fn try_wgpu(kind: DeviceKind) -> Result<Device, String> {
+    catch_unwind(|| Device::wgpu_options().device_kind(kind).init())
+        .map_err(|_| "the wgpu runtime failed to start".to_string())?
+        .map_err(|e| e.to_string())
+}
+
+impl Fuser {
+    /// Loads `config` weights from `weights` onto the chosen device.
+    pub fn new(
+        config: &DualMineConfig,
+        weights: &Path,
+        backend: Backend,
+    ) -> Result<Self, FuserError> {
+        let (device, description) = match backend {
+            Backend::Cpu => (Device::flex(), "CPU (burn flex)".to_string()),
+            Backend::Gpu => (
+                try_wgpu(DeviceKind::DefaultDevice).map_err(FuserError::NoGpu)?,
+                "GPU (burn wgpu)".to_string(),
+            ),
+            Backend::Auto => match try_wgpu(DeviceKind::DiscreteGpu(0))
+                .or_else(|_| try_wgpu(DeviceKind::IntegratedGpu(0)))
+            {
+                Ok(device) => (device, "GPU (burn wgpu)".to_string()),
+                Err(_) => (
+                    Device::flex(),
+                    "CPU (burn flex): no hardware GPU adapter found".to_string(),
+                ),
+            },
+        };
+        let model = load(config, weights, &device)?;
+        Ok(Self {
+            model,
+            device,
+            description,
+        })
+    }
+
+    /// Which device runs the network, in words (for the one-line notice and status bar).
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Fuses two volumes on the same grid, `batch` slices at a time. `progress(done, total)`
+    /// is called after each batch; returning `false` cancels.
+    pub fn fuse_volumes(
+        &self,
+        a: &Volume,
+        b: &Volume,
+        batch: usize,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<FusionResult, FuserError> {
+        if a.geometry.dims != b.geometry.dims {
+            return Err(FuserError::GridMismatch {
+                a: a.geometry.dims,
+                b: b.geometry.dims,
+            });
+        }
+        for v in [a, b] {
+            if v.channels != 1 {
+                return Err(FuserError::NotGray(v.channels));
+            }
+        }
+        let (norm_a, norm_b) = (
+            Window::default_for(a).normalised(a),
+            Window::default_for(b).normalised(b),
+        );
+        let [nx, ny, nz] = a.geometry.dims;
+        let slice = nx * ny;
+        let scales = self.model.scales();
+        let mut fused = Vec::with_capacity(slice * nz);
+        let mut rel_a = vec![Vec::with_capacity(slice * nz); scales];
+        let mut rel_b = vec![Vec::with_capacity(slice * nz); scales];
+        let mut alpha = vec![Vec::with_capacity(slice * nz); scales];
+        let batch = batch.max(1);
+        let mut done = 0;
+        while done < nz {
+            let count = batch.min(nz - done);
+            let range = done * slice..(done + count) * slice;
+            let tensor = |values: &[f32]| {
+                Tensor::<4>::from_data(
+                    TensorData::new(values.to_vec(), [count, 1, ny, nx]),
+                    &self.device,
+                )
+            };
+            let out = self
+                .model
+                .forward(tensor(&norm_a[range.clone()]), tensor(&norm_b[range]));
+            fused.extend(host(out.fused)?);
+            for s in 0..scales {
+                rel_a[s].extend(host(out.reliability_a[s].clone())?);
+                rel_b[s].extend(host(out.reliability_b[s].clone())?);
+                alpha[s].extend(host(out.alpha[s].clone())?);
+            }
+            done += count;
+            if !progress(done, nz) && done < nz {
+                return Err(FuserError::Cancelled);
+            }
+        }
+        let volume = |data: Vec<f32>, units: &str| -> Result<Volume, FuserError> {
+            let mut v = Volume::new(a.geometry.clone(), data)
+                .map_err(|e| FuserError::Device(e.to_string()))?;
+            v.modality = Modality::Other("FUSED".into());
+            v.units = Units::Other(units.into());
+            v.identity = a.identity.clone();
+            Ok(v)
+        };
+        let volumes = |maps: Vec<Vec<f32>>, units: &str| -> Result<Vec<Volume>, FuserError> {
+            maps.into_iter().map(|d| volume(d, units)).collect()
+        };
+        Ok(FusionResult {
+            fused: volume(fused, "fused 0..1")?,
+            reliability_a: volumes(rel_a, "reliability")?,
+            reliability_b: volumes(rel_b, "reliability")?,
+            alpha: volumes(alpha, "mixer α")?,
+        })
+    }
+}
+
+/// A tensor's values on the host.
+fn host(t: Tensor<4>) -> Result<Vec<f32>, FuserError> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| FuserError::Device(format!("{e:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fusion::weights::save;
+    use crate::volume::Geometry;
+
+    fn pair() -> (Volume, Volume) {
+        let g = Geometry::axis_aligned([20, 12, 5], [1.0; 3], [0.0; 3]);
+        let a: Vec<f32> = (0..1200).map(|i| (i % 37) as f32).collect();
+        let b: Vec<f32> = (0..1200).map(|i| (i % 23) as f32 * 2.0).collect();
+        (
+            Volume::new(g.clone(), a)
+                .expect("valid")
+                .with_kind(Modality::Mr, Units::Signal),
+            Volume::new(g, b)
+                .expect("valid")
+                .with_kind(Modality::Mr, Units::Signal),
+        )
+    }
+
+    #[test]
+    fn fuses_volumes_in_batches_with_progress_and_cancel() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let weights = dir.path().join("tiny.bpk");
+        save(&DualMineConfig::tiny().init(&Device::flex()), &weights).expect("save");
+        let fuser = Fuser::new(&DualMineConfig::tiny(), &weights, Backend::Cpu).expect("fuser");
+        assert!(fuser.description().contains("CPU"));
+        let (a, b) = pair();
+        let mut calls = Vec::new();
+        let result = fuser
+            .fuse_volumes(&a, &b, 2, &mut |done, total| {
+                calls.push((done, total));
+                true
+            })
+            .expect("fused");
+        assert_eq!(calls, vec![(2, 5), (4, 5), (5, 5)]);
+        // Untrained weights: the fused image is the average of the windowed inputs.
+        let (wa, wb) = (
+            Window::default_for(&a).normalised(&a),
+            Window::default_for(&b).normalised(&b),
+        );
+        for ((f, x), y) in result.fused.data.iter().zip(&wa).zip(&wb) {
+            assert!((f - (x + y) / 2.0).abs() < 1e-6);
+        }
+        assert_eq!(result.alpha.len(), 3);
+        assert_eq!(result.reliability_a[0].geometry, a.geometry);
+        let cancelled = fuser.fuse_volumes(&a, &b, 2, &mut |_, _| false);
+        assert!(matches!(cancelled, Err(FuserError::Cancelled)));
+        let small = Volume::new(
+            Geometry::axis_aligned([4, 4, 1], [1.0; 3], [0.0; 3]),
+            vec![0.0; 16],
+        )
+        .expect("valid");
+        assert!(matches!(
+            fuser.fuse_volumes(&a, &small, 2, &mut |_, _| true),
+            Err(FuserError::GridMismatch { .. })
+        ));
+        assert!(matches!(
+            Fuser::new(
+                &DualMineConfig::tiny(),
+                &dir.path().join("none.bpk"),
+                Backend::Cpu
+            ),
+            Err(FuserError::Weights(WeightsError::Missing { .. }))
+        ));
+    }
+}
