@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+
+#[cfg(feature = "fusion")]
+mod fuse;
 use clap::{Parser, Subcommand};
 
 #[cfg(feature = "app")]
@@ -47,6 +50,31 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Fuse two studies with W-DUALMINE: two PNG images → a fused PNG; two DICOM series or
+    /// NIfTI volumes (sharing a frame of reference) → the second resampled onto the first's
+    /// grid and a fused NIfTI volume.
+    #[cfg(feature = "fusion")]
+    Fuse {
+        a: PathBuf,
+        b: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Trained weights (Burnpack file).
+        #[arg(long)]
+        weights: PathBuf,
+        /// Network size the weights were trained for.
+        #[arg(long, default_value = "tiny", value_parser = ["tiny", "base"])]
+        config: String,
+        /// Device: a hardware GPU when present (auto), or force gpu / cpu.
+        #[arg(long, default_value = "auto", value_parser = ["auto", "gpu", "cpu"])]
+        backend: String,
+        /// Also write the reliability maps and the mixer weights of every scale.
+        #[arg(long)]
+        maps: bool,
+        /// Replace existing outputs.
+        #[arg(long)]
+        force: bool,
+    },
     /// Write the procedural head phantom (CT, MR T1, PET, SPECT) as DICOM series.
     Phantom {
         folder: PathBuf,
@@ -82,6 +110,26 @@ fn run() -> Result<()> {
             series,
             force,
         } => convert(&input, &output, series, force),
+        #[cfg(feature = "fusion")]
+        Command::Fuse {
+            a,
+            b,
+            output,
+            weights,
+            config,
+            backend,
+            maps,
+            force,
+        } => fuse::run(&fuse::FuseArgs {
+            a,
+            b,
+            output,
+            weights,
+            config,
+            backend,
+            maps,
+            force,
+        }),
         Command::Phantom { folder, small } => {
             let size = if small {
                 PhantomSize::SMALL

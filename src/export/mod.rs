@@ -2,6 +2,7 @@
 //! multi-frame NM object).
 
 pub mod dicom_series;
+pub mod png;
 pub mod uid;
 
 pub use dicom_series::{ExportError, PetDoseTags, SeriesOptions, write_series};

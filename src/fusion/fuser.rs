@@ -60,6 +60,15 @@ pub struct FusionResult {
     pub alpha: Vec<Volume>,
 }
 
+/// The network's outputs as plain values, x fastest then rows then slices.
+#[derive(Debug)]
+pub struct FusionMaps {
+    pub fused: Vec<f32>,
+    pub reliability_a: Vec<Vec<f32>>,
+    pub reliability_b: Vec<Vec<f32>>,
+    pub alpha: Vec<Vec<f32>>,
+}
+
 /// W-DUALMINE ready to run on a device.
 pub struct Fuser {
     model: DualMine,
@@ -134,13 +143,50 @@ impl Fuser {
             Window::default_for(a).normalised(a),
             Window::default_for(b).normalised(b),
         );
-        let [nx, ny, nz] = a.geometry.dims;
+        let maps = self.fuse_normalised(&norm_a, &norm_b, a.geometry.dims, batch, progress)?;
+        let volume = |data: Vec<f32>, units: &str| -> Result<Volume, FuserError> {
+            let mut v = Volume::new(a.geometry.clone(), data)
+                .map_err(|e| FuserError::Device(e.to_string()))?;
+            v.modality = Modality::Other("FUSED".into());
+            v.units = Units::Other(units.into());
+            v.identity = a.identity.clone();
+            Ok(v)
+        };
+        let volumes = |maps: Vec<Vec<f32>>, units: &str| -> Result<Vec<Volume>, FuserError> {
+            maps.into_iter().map(|d| volume(d, units)).collect()
+        };
+        Ok(FusionResult {
+            fused: volume(maps.fused, "fused 0..1")?,
+            reliability_a: volumes(maps.reliability_a, "reliability")?,
+            reliability_b: volumes(maps.reliability_b, "reliability")?,
+            alpha: volumes(maps.alpha, "mixer α")?,
+        })
+    }
+
+    /// Runs the network on inputs already mapped to [0, 1] (`dims` = columns, rows, slices),
+    /// `batch` slices at a time; `progress(done, total)` returning `false` cancels.
+    pub fn fuse_normalised(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        dims: [usize; 3],
+        batch: usize,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<FusionMaps, FuserError> {
+        let [nx, ny, nz] = dims;
         let slice = nx * ny;
+        if a.len() != slice * nz || b.len() != slice * nz {
+            return Err(FuserError::Device(
+                "input sizes do not match their grid".into(),
+            ));
+        }
         let scales = self.model.scales();
-        let mut fused = Vec::with_capacity(slice * nz);
-        let mut rel_a = vec![Vec::with_capacity(slice * nz); scales];
-        let mut rel_b = vec![Vec::with_capacity(slice * nz); scales];
-        let mut alpha = vec![Vec::with_capacity(slice * nz); scales];
+        let mut maps = FusionMaps {
+            fused: Vec::with_capacity(slice * nz),
+            reliability_a: vec![Vec::with_capacity(slice * nz); scales],
+            reliability_b: vec![Vec::with_capacity(slice * nz); scales],
+            alpha: vec![Vec::with_capacity(slice * nz); scales],
+        };
         let batch = batch.max(1);
         let mut done = 0;
         while done < nz {
@@ -154,35 +200,19 @@ impl Fuser {
             };
             let out = self
                 .model
-                .forward(tensor(&norm_a[range.clone()]), tensor(&norm_b[range]));
-            fused.extend(host(out.fused)?);
+                .forward(tensor(&a[range.clone()]), tensor(&b[range]));
+            maps.fused.extend(host(out.fused)?);
             for s in 0..scales {
-                rel_a[s].extend(host(out.reliability_a[s].clone())?);
-                rel_b[s].extend(host(out.reliability_b[s].clone())?);
-                alpha[s].extend(host(out.alpha[s].clone())?);
+                maps.reliability_a[s].extend(host(out.reliability_a[s].clone())?);
+                maps.reliability_b[s].extend(host(out.reliability_b[s].clone())?);
+                maps.alpha[s].extend(host(out.alpha[s].clone())?);
             }
             done += count;
             if !progress(done, nz) && done < nz {
                 return Err(FuserError::Cancelled);
             }
         }
-        let volume = |data: Vec<f32>, units: &str| -> Result<Volume, FuserError> {
-            let mut v = Volume::new(a.geometry.clone(), data)
-                .map_err(|e| FuserError::Device(e.to_string()))?;
-            v.modality = Modality::Other("FUSED".into());
-            v.units = Units::Other(units.into());
-            v.identity = a.identity.clone();
-            Ok(v)
-        };
-        let volumes = |maps: Vec<Vec<f32>>, units: &str| -> Result<Vec<Volume>, FuserError> {
-            maps.into_iter().map(|d| volume(d, units)).collect()
-        };
-        Ok(FusionResult {
-            fused: volume(fused, "fused 0..1")?,
-            reliability_a: volumes(rel_a, "reliability")?,
-            reliability_b: volumes(rel_b, "reliability")?,
-            alpha: volumes(alpha, "mixer α")?,
-        })
+        Ok(maps)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod encoder;
 pub mod experts;
 pub mod fuser;
 pub mod haar;
+pub mod images;
 pub mod mixer;
 pub mod model;
 pub mod reliability;

@@ -1,0 +1,125 @@
+//! `dualmine fuse`: fuse a PNG pair into a PNG, or two volumes into a NIfTI volume.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use dualmine::export::png::write_png;
+use dualmine::fusion::fuser::{Backend, Fuser};
+use dualmine::fusion::images::fuse_image_pair;
+use dualmine::fusion::model::DualMineConfig;
+use dualmine::io::{self, InputKind};
+use dualmine::volume::Modality;
+use dualmine::volume::resample::{Interpolation, onto_reference};
+
+/// The command's arguments.
+pub struct FuseArgs {
+    pub a: PathBuf,
+    pub b: PathBuf,
+    pub output: PathBuf,
+    pub weights: PathBuf,
+    pub config: String,
+    pub backend: String,
+    pub maps: bool,
+    pub force: bool,
+}
+
+/// `OUT.png` + `_suffix` → `OUT_suffix.png` (same for `.nii.gz`).
+fn sibling(output: &Path, suffix: &str) -> PathBuf {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (stem, extension) = match name.find('.') {
+        Some(dot) => (&name[..dot], &name[dot..]),
+        None => (name.as_str(), ""),
+    };
+    output.with_file_name(format!("{stem}_{suffix}{extension}"))
+}
+
+pub fn run(args: &FuseArgs) -> Result<()> {
+    let config = if args.config == "base" {
+        DualMineConfig::base()
+    } else {
+        DualMineConfig::tiny()
+    };
+    let backend = match args.backend.as_str() {
+        "gpu" => Backend::Gpu,
+        "cpu" => Backend::Cpu,
+        _ => Backend::Auto,
+    };
+    let fuser = Fuser::new(&config, &args.weights, backend)?;
+    eprintln!("fusing on {}", fuser.description());
+    let images = [&args.a, &args.b]
+        .iter()
+        .all(|p| io::input_kind(p) == InputKind::Image);
+    if images {
+        let a = io::load(&args.a, None)?;
+        let b = io::load(&args.b, None)?;
+        let fused = fuse_image_pair(&fuser, &a, &b)?;
+        write_png(&fused.image, &args.output, args.force)?;
+        if args.maps {
+            let mut map = fused.image.clone();
+            let mut write_map = |values: &[f32], suffix: &str| -> Result<()> {
+                map.channels = 1;
+                map.data = values.iter().map(|v| v * 255.0).collect();
+                write_png(&map, &sibling(&args.output, suffix), args.force)?;
+                Ok(())
+            };
+            for s in 0..fused.maps.alpha.len() {
+                write_map(
+                    &fused.maps.reliability_a[s],
+                    &format!("reliability_a_scale{s}"),
+                )?;
+                write_map(
+                    &fused.maps.reliability_b[s],
+                    &format!("reliability_b_scale{s}"),
+                )?;
+                write_map(&fused.maps.alpha[s], &format!("alpha_scale{s}"))?;
+            }
+        }
+        println!("wrote {}", args.output.display());
+        return Ok(());
+    }
+    let first = io::load(&args.a, None).with_context(|| "loading the first study")?;
+    let second = io::load(&args.b, None).with_context(|| "loading the second study")?;
+    if first.channels != 1 || second.channels != 1 {
+        bail!("volume fusion needs gray studies");
+    }
+    // The first study is the reference grid; the second is resampled onto it.
+    let second = onto_reference(&second, &first, Interpolation::Linear)?;
+    // The network takes the functional or CT study as A and the MR as B.
+    let (a, b) = if first.modality == Modality::Mr && second.modality != Modality::Mr {
+        (&second, &first)
+    } else {
+        (&first, &second)
+    };
+    let total = a.geometry.dims[2];
+    let result = fuser.fuse_volumes(a, b, 4, &mut |done, _| {
+        eprint!("\rfused {done}/{total} slices");
+        true
+    })?;
+    eprintln!();
+    io::nifti::write(&result.fused, &args.output, args.force)?;
+    if args.maps {
+        for s in 0..result.alpha.len() {
+            io::nifti::write(
+                &result.reliability_a[s],
+                &sibling(&args.output, &format!("reliability_a_scale{s}")),
+                args.force,
+            )?;
+            io::nifti::write(
+                &result.reliability_b[s],
+                &sibling(&args.output, &format!("reliability_b_scale{s}")),
+                args.force,
+            )?;
+            io::nifti::write(
+                &result.alpha[s],
+                &sibling(&args.output, &format!("alpha_scale{s}")),
+                args.force,
+            )?;
+        }
+    }
+    println!("wrote {}", args.output.display());
+    Ok(())
+}

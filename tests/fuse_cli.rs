@@ -1,0 +1,174 @@
+//! `dualmine fuse` end to end, with untrained weights written by the test (so the fused
+//! result must be the plain average): a PNG pair (gray + RGB pseudo-colour) and the phantom's
+//! MR + PET series (PET resampled onto the MR grid). Real data when present: an AANLIB pair
+//! and STS_001 MR_T1 + PET.
+
+#![cfg(feature = "fusion")]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use burn::tensor::Device;
+use dualmine::fusion::model::DualMineConfig;
+use dualmine::fusion::weights::save;
+use dualmine::io;
+
+fn untrained_weights(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("tiny.bpk");
+    save(&DualMineConfig::tiny().init(&Device::flex()), &path).expect("save weights");
+    path
+}
+
+fn fuse(args: &[&Path], extra: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dualmine"));
+    command
+        .arg("fuse")
+        .args(args)
+        .args(extra)
+        .args(["--backend", "cpu"]);
+    command.output().expect("dualmine runs")
+}
+
+#[test]
+fn fuses_a_gray_and_a_colour_png_into_their_average_with_maps() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let weights = untrained_weights(dir.path());
+    let (a, b, out) = (
+        dir.path().join("mr.png"),
+        dir.path().join("pet.png"),
+        dir.path().join("fused.png"),
+    );
+    image::GrayImage::from_fn(20, 12, |x, y| image::Luma([(x * 10 + y) as u8]))
+        .save(&a)
+        .expect("png");
+    image::RgbImage::from_fn(20, 12, |x, _| {
+        image::Rgb([(100 + x * 2) as u8, (90 + x) as u8, 80])
+    })
+    .save(&b)
+    .expect("png");
+    let result = fuse(
+        &[&a, &b],
+        &[
+            "-o",
+            out.to_str().expect("utf8"),
+            "--weights",
+            weights.to_str().expect("utf8"),
+            "--maps",
+        ],
+    );
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let fused = io::load(&out, None).expect("fused PNG");
+    assert_eq!((fused.geometry.dims, fused.channels), ([20, 12, 1], 3));
+    assert!(dir.path().join("fused_alpha_scale0.png").exists());
+    assert!(dir.path().join("fused_reliability_a_scale2.png").exists());
+    // Untrained: Y of the result is the average of the gray image and the PET's Y.
+    let gray = io::load(&a, None).expect("gray");
+    let colour = io::load(&b, None).expect("colour");
+    let y = |p: &[f32]| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+    for i in 0..240 {
+        let expected = (gray.data[i] + y(&colour.data[3 * i..3 * i + 3])) / 2.0;
+        let got = y(&fused.data[3 * i..3 * i + 3]);
+        assert!(
+            (got - expected).abs() < 2.5,
+            "pixel {i}: {got} vs {expected}"
+        );
+    }
+    // No silent overwrite.
+    let again = fuse(
+        &[&a, &b],
+        &[
+            "-o",
+            out.to_str().expect("utf8"),
+            "--weights",
+            weights.to_str().expect("utf8"),
+        ],
+    );
+    assert!(!again.status.success());
+}
+
+#[test]
+fn fuses_phantom_mr_and_pet_series_on_the_mr_grid() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let weights = untrained_weights(dir.path());
+    let studies = dualmine::phantom::write_demo(
+        &dir.path().join("demo"),
+        dualmine::phantom::PhantomSize::SMALL,
+    )
+    .expect("phantom");
+    let out = dir.path().join("fused.nii.gz");
+    let result = fuse(
+        &[&studies.mr, &studies.pet],
+        &[
+            "-o",
+            out.to_str().expect("utf8"),
+            "--weights",
+            weights.to_str().expect("utf8"),
+        ],
+    );
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let fused = io::load(&out, None).expect("fused volume");
+    let mr = io::load(&studies.mr, None).expect("MR");
+    assert_eq!(fused.geometry.dims, mr.geometry.dims);
+    assert!(fused.data.iter().all(|v| (0.0..=1.0).contains(v)));
+    assert!(String::from_utf8_lossy(&result.stderr).contains("CPU"));
+}
+
+#[test]
+fn fuses_real_pairs_when_present() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    if let Some(root) = common::shared_data("aanlib/PET-MRI/test") {
+        let weights = untrained_weights(dir.path());
+        let out = dir.path().join("aanlib.png");
+        let result = fuse(
+            &[&root.join("PET/25015.png"), &root.join("MRI/25015.png")],
+            &[
+                "-o",
+                out.to_str().expect("utf8"),
+                "--weights",
+                weights.to_str().expect("utf8"),
+            ],
+        );
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        assert_eq!(
+            io::load(&out, None).expect("fused").geometry.dims,
+            [256, 256, 1]
+        );
+    }
+    if let Some(root) = common::shared_data("dicom/sts/STS_001") {
+        let weights = untrained_weights(dir.path());
+        let out = dir.path().join("sts.nii");
+        let result = fuse(
+            &[&root.join("MR_T1"), &root.join("PET")],
+            &[
+                "-o",
+                out.to_str().expect("utf8"),
+                "--weights",
+                weights.to_str().expect("utf8"),
+                "--force",
+            ],
+        );
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        assert_eq!(
+            io::load(&out, None).expect("fused").geometry.dims,
+            [174, 158, 59]
+        );
+    }
+}
