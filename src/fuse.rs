@@ -13,14 +13,26 @@ use dualmine::volume::Modality;
 use dualmine::volume::resample::{Interpolation, onto_reference};
 
 /// The command's arguments.
+#[derive(clap::Args)]
 pub struct FuseArgs {
     pub a: PathBuf,
     pub b: PathBuf,
+    #[arg(short, long)]
     pub output: PathBuf,
+    /// Trained weights (Burnpack file).
+    #[arg(long)]
     pub weights: PathBuf,
+    /// Network size the weights were trained for.
+    #[arg(long, default_value = "tiny", value_parser = ["tiny", "base"])]
     pub config: String,
+    /// Device: a hardware GPU when present (auto), or force gpu / cpu.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "gpu", "cpu"])]
     pub backend: String,
+    /// Also write the reliability maps and the mixer weights of every scale.
+    #[arg(long)]
     pub maps: bool,
+    /// Replace existing outputs.
+    #[arg(long)]
     pub force: bool,
 }
 

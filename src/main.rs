@@ -54,27 +54,7 @@ enum Command {
     /// NIfTI volumes (sharing a frame of reference) → the second resampled onto the first's
     /// grid and a fused NIfTI volume.
     #[cfg(feature = "fusion")]
-    Fuse {
-        a: PathBuf,
-        b: PathBuf,
-        #[arg(short, long)]
-        output: PathBuf,
-        /// Trained weights (Burnpack file).
-        #[arg(long)]
-        weights: PathBuf,
-        /// Network size the weights were trained for.
-        #[arg(long, default_value = "tiny", value_parser = ["tiny", "base"])]
-        config: String,
-        /// Device: a hardware GPU when present (auto), or force gpu / cpu.
-        #[arg(long, default_value = "auto", value_parser = ["auto", "gpu", "cpu"])]
-        backend: String,
-        /// Also write the reliability maps and the mixer weights of every scale.
-        #[arg(long)]
-        maps: bool,
-        /// Replace existing outputs.
-        #[arg(long)]
-        force: bool,
-    },
+    Fuse(fuse::FuseArgs),
     /// Write the procedural head phantom (CT, MR T1, PET, SPECT) as DICOM series.
     Phantom {
         folder: PathBuf,
@@ -111,25 +91,7 @@ fn run() -> Result<()> {
             force,
         } => convert(&input, &output, series, force),
         #[cfg(feature = "fusion")]
-        Command::Fuse {
-            a,
-            b,
-            output,
-            weights,
-            config,
-            backend,
-            maps,
-            force,
-        } => fuse::run(&fuse::FuseArgs {
-            a,
-            b,
-            output,
-            weights,
-            config,
-            backend,
-            maps,
-            force,
-        }),
+        Command::Fuse(args) => fuse::run(&args),
         Command::Phantom { folder, small } => {
             let size = if small {
                 PhantomSize::SMALL

@@ -21,14 +21,34 @@ fn untrained_weights(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-fn fuse(args: &[&Path], extra: &[&str]) -> std::process::Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dualmine"));
-    command
+/// Runs `dualmine fuse INPUTS -o OUT --weights W --backend cpu EXTRA…`; asserts success
+/// when `must_succeed`.
+fn fuse(
+    inputs: [&Path; 2],
+    out: &Path,
+    weights: &Path,
+    extra: &[&str],
+    must_succeed: bool,
+) -> std::process::Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_dualmine"))
         .arg("fuse")
-        .args(args)
+        .args(inputs)
+        .arg("-o")
+        .arg(out)
+        .arg("--weights")
+        .arg(weights)
+        .args(["--backend", "cpu"])
         .args(extra)
-        .args(["--backend", "cpu"]);
-    command.output().expect("dualmine runs")
+        .output()
+        .expect("dualmine runs");
+    if must_succeed {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    output
 }
 
 #[test]
@@ -48,21 +68,7 @@ fn fuses_a_gray_and_a_colour_png_into_their_average_with_maps() {
     })
     .save(&b)
     .expect("png");
-    let result = fuse(
-        &[&a, &b],
-        &[
-            "-o",
-            out.to_str().expect("utf8"),
-            "--weights",
-            weights.to_str().expect("utf8"),
-            "--maps",
-        ],
-    );
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    fuse([&a, &b], &out, &weights, &["--maps"], true);
     let fused = io::load(&out, None).expect("fused PNG");
     assert_eq!((fused.geometry.dims, fused.channels), ([20, 12, 1], 3));
     assert!(dir.path().join("fused_alpha_scale0.png").exists());
@@ -80,15 +86,7 @@ fn fuses_a_gray_and_a_colour_png_into_their_average_with_maps() {
         );
     }
     // No silent overwrite.
-    let again = fuse(
-        &[&a, &b],
-        &[
-            "-o",
-            out.to_str().expect("utf8"),
-            "--weights",
-            weights.to_str().expect("utf8"),
-        ],
-    );
+    let again = fuse([&a, &b], &out, &weights, &[], false);
     assert!(!again.status.success());
 }
 
@@ -102,20 +100,7 @@ fn fuses_phantom_mr_and_pet_series_on_the_mr_grid() {
     )
     .expect("phantom");
     let out = dir.path().join("fused.nii.gz");
-    let result = fuse(
-        &[&studies.mr, &studies.pet],
-        &[
-            "-o",
-            out.to_str().expect("utf8"),
-            "--weights",
-            weights.to_str().expect("utf8"),
-        ],
-    );
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    let result = fuse([&studies.mr, &studies.pet], &out, &weights, &[], true);
     let fused = io::load(&out, None).expect("fused volume");
     let mr = io::load(&studies.mr, None).expect("MR");
     assert_eq!(fused.geometry.dims, mr.geometry.dims);
@@ -129,19 +114,12 @@ fn fuses_real_pairs_when_present() {
     if let Some(root) = common::shared_data("aanlib/PET-MRI/test") {
         let weights = untrained_weights(dir.path());
         let out = dir.path().join("aanlib.png");
-        let result = fuse(
-            &[&root.join("PET/25015.png"), &root.join("MRI/25015.png")],
-            &[
-                "-o",
-                out.to_str().expect("utf8"),
-                "--weights",
-                weights.to_str().expect("utf8"),
-            ],
-        );
-        assert!(
-            result.status.success(),
-            "{}",
-            String::from_utf8_lossy(&result.stderr)
+        fuse(
+            [&root.join("PET/25015.png"), &root.join("MRI/25015.png")],
+            &out,
+            &weights,
+            &[],
+            true,
         );
         assert_eq!(
             io::load(&out, None).expect("fused").geometry.dims,
@@ -151,20 +129,12 @@ fn fuses_real_pairs_when_present() {
     if let Some(root) = common::shared_data("dicom/sts/STS_001") {
         let weights = untrained_weights(dir.path());
         let out = dir.path().join("sts.nii");
-        let result = fuse(
-            &[&root.join("MR_T1"), &root.join("PET")],
-            &[
-                "-o",
-                out.to_str().expect("utf8"),
-                "--weights",
-                weights.to_str().expect("utf8"),
-                "--force",
-            ],
-        );
-        assert!(
-            result.status.success(),
-            "{}",
-            String::from_utf8_lossy(&result.stderr)
+        fuse(
+            [&root.join("MR_T1"), &root.join("PET")],
+            &out,
+            &weights,
+            &["--force"],
+            true,
         );
         assert_eq!(
             io::load(&out, None).expect("fused").geometry.dims,
