@@ -208,7 +208,8 @@ pub fn pet_dose() -> PetDoseTags {
 
 /// Bq/ml that corresponds to 1 SUVbw under `dose` (decay corrected to the series start).
 pub fn bq_per_ml_per_suv(dose: &PetDoseTags) -> f64 {
-    let elapsed = 3600.0; // series_time − injection_time of pet_dose()
+    let seconds = |tm: &str| crate::io::dicom::parse_time_seconds(tm).unwrap_or(0.0);
+    let elapsed = seconds(&dose.series_time) - seconds(&dose.injection_time);
     let decayed =
         dose.injected_dose_bq * (-(std::f64::consts::LN_2) * elapsed / dose.half_life_s).exp();
     decayed / (dose.patient_weight_kg * 1000.0)

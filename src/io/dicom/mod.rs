@@ -17,6 +17,7 @@ pub use assemble::{Layout, layout};
 pub use header::{FramePlane, ImageHeader};
 pub use load::{MAX_VOLUME_BYTES, layout_of, load_series, units_of};
 pub use scan::{ScanReport, Series, SeriesFile, SeriesSummary, scan};
+pub use tags::parse_time_seconds;
 
 use std::path::Path;
 

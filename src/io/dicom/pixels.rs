@@ -85,8 +85,7 @@ pub fn check_decodable(obj: &DefaultDicomObject, header: &ImageHeader) -> Result
                 )));
             }
         }
-        // No codec in use compresses better than ~1000:1 on medical images.
-        if expected > stored.saturating_mul(1000).max(1 << 20) {
+        if expected > max_decoded_from(stored) {
             return Err(PixelProblem::Implausible(format!(
                 "{expected} decoded bytes declared from {stored} compressed bytes"
             )));
@@ -110,6 +109,12 @@ pub fn check_decodable(obj: &DefaultDicomObject, header: &ImageHeader) -> Result
         }
     }
     Ok(())
+}
+
+/// No codec in use compresses medical images better than ~1000:1; anything claiming more
+/// (beyond 1 MiB) is a lying header.
+pub fn max_decoded_from(compressed_bytes: u64) -> u64 {
+    compressed_bytes.saturating_mul(1000).max(1 << 20)
 }
 
 /// Decoded pixels of one object, ready to be read out frame by frame.

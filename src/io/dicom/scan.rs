@@ -160,7 +160,7 @@ fn check_size_plausible(header: &ImageHeader, path: &Path) -> Result<(), LoadErr
             .get(&header.transfer_syntax)
             .is_none_or(|ts| ts.is_encapsulated_pixel_data());
     let limit = if compressed {
-        size.saturating_mul(1000).max(1 << 20)
+        super::pixels::max_decoded_from(size)
     } else if header.bits_allocated == 1 {
         size.saturating_mul(8)
     } else {
