@@ -12,9 +12,11 @@
 
 #[cfg(feature = "app")]
 pub mod app;
+pub mod baselines;
 pub mod export;
 #[cfg(feature = "fusion")]
 pub mod fusion;
 pub mod io;
+pub mod metrics;
 pub mod phantom;
 pub mod volume;

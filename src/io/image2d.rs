@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::LoadError;
+use crate::metrics::GrayImage;
 use crate::volume::{Geometry, Modality, Units, Volume};
 
 /// Largest image accepted (pixels).
@@ -55,4 +56,25 @@ pub fn read(path: &Path) -> Result<Volume, LoadError> {
         )?
     };
     Ok(volume.with_kind(Modality::Other("OT".into()), Units::Signal))
+}
+
+/// Reads an 8-bit PNG as the gray image the fusion metrics score: colour images are turned
+/// to gray the MATLAB way ([`GrayImage::from_rgb`]).
+pub fn read_gray8(path: &Path) -> Result<GrayImage, LoadError> {
+    let volume = read(path)?;
+    let [width, height, _] = volume.geometry.dims;
+    let bad = |reason: String| LoadError::Image {
+        reason,
+        path: path.to_path_buf(),
+    };
+    if volume.data.iter().any(|&v| v > 255.0) {
+        return Err(bad("a 16-bit image cannot be scored as 8-bit".into()));
+    }
+    let bytes: Vec<u8> = volume.data.iter().map(|&v| v as u8).collect();
+    let image = if volume.channels == 3 {
+        GrayImage::from_rgb(width, height, &bytes)
+    } else {
+        GrayImage::new(width, height, bytes)
+    };
+    image.map_err(|e| bad(e.to_string()))
 }

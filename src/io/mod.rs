@@ -1,5 +1,6 @@
 //! Readers: DICOM series, NIfTI volumes and 2-D images, all into [`Volume`]s.
 
+pub mod aanlib;
 pub mod atomic;
 pub mod dicom;
 mod error;

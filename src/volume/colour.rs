@@ -21,6 +21,42 @@ pub fn ycbcr_to_rgb([y, cb, cr]: [f32; 3]) -> [f32; 3] {
     ]
 }
 
+/// The Y channel (0..1) of an 8-bit gray or RGB image, and its chroma (Cb, Cr) when colour.
+pub fn luminance(data: &[f32], channels: usize) -> (Vec<f32>, Option<Vec<[f32; 2]>>) {
+    if channels == 3 {
+        let ycc: Vec<[f32; 3]> = data
+            .chunks_exact(3)
+            .map(|p| rgb_to_ycbcr([p[0], p[1], p[2]]))
+            .collect();
+        (
+            ycc.iter().map(|p| p[0] / 255.0).collect(),
+            Some(ycc.iter().map(|p| [p[1], p[2]]).collect()),
+        )
+    } else {
+        (data.iter().map(|v| v / 255.0).collect(), None)
+    }
+}
+
+/// Rebuilds an 8-bit image (rounded) from a fused Y (0..1) and the chroma of the colour
+/// source, if any: returns (channels, values).
+pub fn from_luminance(y: &[f32], chroma: Option<&[[f32; 2]]>) -> (usize, Vec<f32>) {
+    match chroma {
+        Some(chroma) => (
+            3,
+            y.iter()
+                .zip(chroma)
+                .flat_map(|(y, [cb, cr])| ycbcr_to_rgb([y * 255.0, *cb, *cr]).map(f32::round))
+                .collect(),
+        ),
+        None => (
+            1,
+            y.iter()
+                .map(|v| (v * 255.0).round().clamp(0.0, 255.0))
+                .collect(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
