@@ -55,11 +55,7 @@ pub fn run(args: &FuseArgs) -> Result<()> {
     } else {
         DualMineConfig::tiny()
     };
-    let backend = match args.backend.as_str() {
-        "gpu" => Backend::Gpu,
-        "cpu" => Backend::Cpu,
-        _ => Backend::Auto,
-    };
+    let backend = Backend::parse(&args.backend);
     let fuser = Fuser::new(&config, &args.weights, backend)?;
     eprintln!("fusing on {}", fuser.description());
     let images = [&args.a, &args.b]

@@ -1,11 +1,15 @@
-//! The `dualmine` command line: inspect, convert and generate studies.
+//! The `dualmine` command line: view, inspect, convert, generate, fuse, train and evaluate.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
 #[cfg(feature = "fusion")]
+mod eval;
+#[cfg(feature = "fusion")]
 mod fuse;
+#[cfg(feature = "fusion")]
+mod train;
 use clap::{Parser, Subcommand};
 
 #[cfg(feature = "app")]
@@ -55,6 +59,13 @@ enum Command {
     /// grid and a fused NIfTI volume.
     #[cfg(feature = "fusion")]
     Fuse(fuse::FuseArgs),
+    /// Train W-DUALMINE on the AANLIB training pairs (composite loss of MODEL.md).
+    #[cfg(feature = "fusion")]
+    Train(train::TrainArgs),
+    /// Score W-DUALMINE, the classical baselines and the published peers on the AANLIB test
+    /// pairs (MODEL.md's protocol) and print markdown tables.
+    #[cfg(feature = "fusion")]
+    Eval(eval::EvalArgs),
     /// Write the procedural head phantom (CT, MR T1, PET, SPECT) as DICOM series.
     Phantom {
         folder: PathBuf,
@@ -92,6 +103,10 @@ fn run() -> Result<()> {
         } => convert(&input, &output, series, force),
         #[cfg(feature = "fusion")]
         Command::Fuse(args) => fuse::run(&args),
+        #[cfg(feature = "fusion")]
+        Command::Train(args) => train::run(&args),
+        #[cfg(feature = "fusion")]
+        Command::Eval(args) => eval::run(&args),
         Command::Phantom { folder, small } => {
             let size = if small {
                 PhantomSize::SMALL

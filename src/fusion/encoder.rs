@@ -88,6 +88,17 @@ impl Encoder {
     }
 
     /// Features at every scale, finest first.
+    /// Output channels per scale (finest first).
+    pub fn channels(&self) -> Vec<usize> {
+        let mut channels = vec![self.stem.weight.val().dims()[0]];
+        for scale in self.scales.iter().skip(1) {
+            if let Some(down) = &scale.down {
+                channels.push(down.weight.val().dims()[0]);
+            }
+        }
+        channels
+    }
+
     pub fn forward(&self, image: Tensor<4>) -> Vec<Tensor<4>> {
         let mut x = self.stem.forward(image);
         let mut features = Vec::with_capacity(self.scales.len());

@@ -83,6 +83,37 @@ fn try_wgpu(kind: DeviceKind) -> Result<Device, String> {
         .map_err(|e| e.to_string())
 }
 
+impl Backend {
+    /// `gpu`, `cpu`, anything else `auto`.
+    pub fn parse(name: &str) -> Backend {
+        match name {
+            "gpu" => Backend::Gpu,
+            "cpu" => Backend::Cpu,
+            _ => Backend::Auto,
+        }
+    }
+}
+
+/// The device for `backend`, and a description of it in words.
+pub fn pick_device(backend: Backend) -> Result<(Device, String), FuserError> {
+    Ok(match backend {
+        Backend::Cpu => (Device::flex(), "CPU (burn flex)".to_string()),
+        Backend::Gpu => (
+            try_wgpu(DeviceKind::DefaultDevice).map_err(FuserError::NoGpu)?,
+            "GPU (burn wgpu)".to_string(),
+        ),
+        Backend::Auto => match try_wgpu(DeviceKind::DiscreteGpu(0))
+            .or_else(|_| try_wgpu(DeviceKind::IntegratedGpu(0)))
+        {
+            Ok(device) => (device, "GPU (burn wgpu)".to_string()),
+            Err(_) => (
+                Device::flex(),
+                "CPU (burn flex): no hardware GPU adapter found".to_string(),
+            ),
+        },
+    })
+}
+
 impl Fuser {
     /// Loads `config` weights from `weights` onto the chosen device.
     pub fn new(
@@ -90,28 +121,22 @@ impl Fuser {
         weights: &Path,
         backend: Backend,
     ) -> Result<Self, FuserError> {
-        let (device, description) = match backend {
-            Backend::Cpu => (Device::flex(), "CPU (burn flex)".to_string()),
-            Backend::Gpu => (
-                try_wgpu(DeviceKind::DefaultDevice).map_err(FuserError::NoGpu)?,
-                "GPU (burn wgpu)".to_string(),
-            ),
-            Backend::Auto => match try_wgpu(DeviceKind::DiscreteGpu(0))
-                .or_else(|_| try_wgpu(DeviceKind::IntegratedGpu(0)))
-            {
-                Ok(device) => (device, "GPU (burn wgpu)".to_string()),
-                Err(_) => (
-                    Device::flex(),
-                    "CPU (burn flex): no hardware GPU adapter found".to_string(),
-                ),
-            },
-        };
+        let (device, description) = pick_device(backend)?;
         let model = load(config, weights, &device)?;
         Ok(Self {
             model,
             device,
             description,
         })
+    }
+
+    /// Wraps a model already on `device` (e.g. one just trained).
+    pub fn from_model(model: DualMine, device: Device, description: String) -> Self {
+        Self {
+            model,
+            device,
+            description,
+        }
     }
 
     /// Which device runs the network, in words (for the one-line notice and status bar).

@@ -1,9 +1,6 @@
-//! The fusion layer (burn): W-DUALMINE's building blocks. Only this layer imports burn.
-//!
-//! So far, W-DUALMINE's fixed and learnable parts with their properties tested: the Haar
-//! filters of the wavelet expert, the shared ResBlock encoder, the per-scale reliability head
-//! and the soft gradient mixer.
-//! The encoder/experts/decoder assembly, the Fuser engine and training are still to come.
+//! The fusion layer (burn), the only layer that imports burn: W-DUALMINE's parts and the
+//! assembled model, its weights, the Fuser engine (device choice, batched volume fusion),
+//! image-pair fusion, and training (loss, batch sampler, trainer with checkpoints).
 
 pub mod decoder;
 pub mod encoder;
@@ -11,7 +8,10 @@ pub mod experts;
 pub mod fuser;
 pub mod haar;
 pub mod images;
+pub mod loss;
 pub mod mixer;
 pub mod model;
 pub mod reliability;
+pub mod sampler;
+pub mod train;
 pub mod weights;

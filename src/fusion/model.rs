@@ -92,6 +92,16 @@ impl DualMine {
 
     /// Fuses `a` and `b` (`[N, 1, H, W]`, values in [0, 1]).
     pub fn forward(&self, a: Tensor<4>, b: Tensor<4>) -> FusionOutput {
+        self.forward_with_features(a, b).0
+    }
+
+    /// [`forward`](Self::forward), also returning the finest encoder features of A and of B
+    /// (`[N, C0, H, W]`, cropped to the input size) for the training reconstruction head.
+    pub fn forward_with_features(
+        &self,
+        a: Tensor<4>,
+        b: Tensor<4>,
+    ) -> (FusionOutput, [Tensor<4>; 2]) {
         let [_, _, h, w] = a.dims();
         let multiple = 1usize << self.scales();
         let (ph, pw) = (
@@ -131,15 +141,24 @@ impl DualMine {
             rel_b.push(full(wb));
             alphas.push(full(alpha));
         }
-        let residual = self.decoder.residual(&fused);
-        let [n, c, _, _] = residual.dims();
-        let residual = residual.slice([0..n, 0..c, 0..h, 0..w]);
-        FusionOutput {
+        let crop = |x: Tensor<4>| {
+            let [n, c, _, _] = x.dims();
+            x.slice([0..n, 0..c, 0..h, 0..w])
+        };
+        let residual = crop(self.decoder.residual(&fused));
+        let fine = [crop(features_a[0].clone()), crop(features_b[0].clone())];
+        let output = FusionOutput {
             fused: ((a + b) * 0.5 + residual).clamp(0.0, 1.0),
             reliability_a: rel_a,
             reliability_b: rel_b,
             alpha: alphas,
-        }
+        };
+        (output, fine)
+    }
+
+    /// Channels of the finest encoder scale.
+    pub fn fine_channels(&self) -> usize {
+        self.encoder.channels()[0]
     }
 }
 

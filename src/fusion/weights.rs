@@ -24,7 +24,7 @@ pub enum WeightsError {
 }
 
 /// Writes `model`'s weights to `path` (atomically; an existing file is replaced).
-pub fn save(model: &DualMine, path: &Path) -> Result<(), WeightsError> {
+pub fn save<M: ModuleSnapshot>(model: &M, path: &Path) -> Result<(), WeightsError> {
     let write_error = |reason: String| WeightsError::Write {
         reason,
         path: path.to_path_buf(),
@@ -54,12 +54,17 @@ pub fn load(
     path: &Path,
     device: &Device,
 ) -> Result<DualMine, WeightsError> {
+    load_into(config.init(device), path)
+}
+
+/// Loads the weights at `path` into `model` (any module); every tensor must be present with
+/// the right shape.
+pub fn load_into<M: ModuleSnapshot>(mut model: M, path: &Path) -> Result<M, WeightsError> {
     if !path.is_file() {
         return Err(WeightsError::Missing {
             path: path.to_path_buf(),
         });
     }
-    let mut model = config.init(device);
     let mut store = BurnpackStore::from_file(path).auto_extension(false);
     // The store may panic on some malformed inputs; that must stay an error here.
     let result =

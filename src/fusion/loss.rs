@@ -1,0 +1,156 @@
+//! The composite training loss of MODEL.md:
+//! `L = λ_avg·L_avg + λ_grad·L_grad + λ_cc·L_cc + λ_mi·L_mi + λ_rec·L_rec`, with
+//! - `L_avg  = |F − (A+B)/2|₁`,
+//! - `L_grad = | |∇F| − max(|∇A|, |∇B|) |₁` (Sobel magnitudes),
+//! - `L_cc   = 1 − ½(cc(F,A) + cc(F,B))`, Pearson per image,
+//! - `L_mi   = −½(MI(F,A) + MI(F,B))` from a differentiable soft histogram (Gaussian bins),
+//! - `L_rec  = |D(E(A)) − A|₁ + |D(E(B)) − B|₁` through a light reconstruction head.
+//!
+//! All images are `[N, 1, H, W]` in [0, 1]; every term is a scalar tensor `[1]`.
+
+use burn::config::Config;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::mixer::sobel_magnitude;
+
+/// The λ of each loss term.
+#[derive(Config, Debug, PartialEq)]
+pub struct LossWeights {
+    #[config(default = 1.0)]
+    pub average: f32,
+    #[config(default = 10.0)]
+    pub gradient: f32,
+    #[config(default = 1.0)]
+    pub correlation: f32,
+    #[config(default = 0.1)]
+    pub mutual_information: f32,
+    #[config(default = 1.0)]
+    pub reconstruction: f32,
+}
+
+/// Bins of the soft histogram and how many pixels it samples per image.
+pub const MI_BINS: usize = 32;
+pub const MI_SAMPLES: usize = 4096;
+
+/// The loss and its terms (unweighted), each `[1]`.
+#[derive(Clone, Debug)]
+pub struct LossTerms {
+    pub total: Tensor<1>,
+    pub average: Tensor<1>,
+    pub gradient: Tensor<1>,
+    pub correlation: Tensor<1>,
+    pub mutual_information: Tensor<1>,
+    pub reconstruction: Tensor<1>,
+}
+
+/// Everything the loss looks at for one batch.
+pub struct LossInputs {
+    pub a: Tensor<4>,
+    pub b: Tensor<4>,
+    pub fused: Tensor<4>,
+    pub reconstructed_a: Tensor<4>,
+    pub reconstructed_b: Tensor<4>,
+}
+
+/// The composite loss; `sample` picks the pixels of the MI histogram (indices < H·W).
+pub fn composite(inputs: LossInputs, weights: &LossWeights, sample: &[i64]) -> LossTerms {
+    let LossInputs {
+        a,
+        b,
+        fused,
+        reconstructed_a,
+        reconstructed_b,
+    } = inputs;
+    let average = (fused.clone() - (a.clone() + b.clone()) * 0.5).abs().mean();
+    let strongest = sobel_magnitude(a.clone()).max_pair(sobel_magnitude(b.clone()));
+    let gradient = (sobel_magnitude(fused.clone()) - strongest).abs().mean();
+    let correlation =
+        -(pearson(fused.clone(), a.clone()) + pearson(fused.clone(), b.clone())).mean() * 0.5 + 1.0;
+    let mutual_information = -(soft_mutual_information(fused.clone(), a.clone(), sample)
+        + soft_mutual_information(fused, b.clone(), sample))
+    .mean()
+        * 0.5;
+    let reconstruction = (reconstructed_a - a).abs().mean() + (reconstructed_b - b).abs().mean();
+    let total = average.clone() * weights.average
+        + gradient.clone() * weights.gradient
+        + correlation.clone() * weights.correlation
+        + mutual_information.clone() * weights.mutual_information
+        + reconstruction.clone() * weights.reconstruction;
+    LossTerms {
+        total,
+        average,
+        gradient,
+        correlation,
+        mutual_information,
+        reconstruction,
+    }
+}
+
+/// Pearson correlation of each image pair: `[N]`.
+pub fn pearson(x: Tensor<4>, y: Tensor<4>) -> Tensor<1> {
+    let [n, c, h, w] = x.dims();
+    let flat = |t: Tensor<4>| {
+        let t = t.reshape([n, c * h * w]);
+        t.clone() - t.mean_dim(1)
+    };
+    let (x, y) = (flat(x), flat(y));
+    let covariance = (x.clone() * y.clone()).sum_dim(1);
+    let spread = ((x.clone() * x).sum_dim(1) * (y.clone() * y).sum_dim(1) + 1e-12).sqrt();
+    (covariance / spread).reshape([n])
+}
+
+/// Mutual information (bits) of each image pair from a soft joint histogram over the
+/// sampled pixels: each value spreads over [`MI_BINS`] Gaussian bins (σ = one bin): `[N]`.
+pub fn soft_mutual_information(x: Tensor<4>, y: Tensor<4>, sample: &[i64]) -> Tensor<1> {
+    let [n, c, h, w] = x.dims();
+    let device = x.device();
+    let indices =
+        Tensor::<1, Int>::from_data(TensorData::new(sample.to_vec(), [sample.len()]), &device);
+    let memberships = |t: Tensor<4>| {
+        let values = t.reshape([n, c * h * w]).select(1, indices.clone());
+        let centres = bin_centres(&device);
+        let sigma = 1.0 / MI_BINS as f32;
+        let distance = values.unsqueeze_dim::<3>(2) - centres;
+        // softmax over bins of −d²/2σ² = normalised Gaussian memberships.
+        softmax(-(distance.clone() * distance) / (2.0 * sigma * sigma), 2)
+    };
+    let (mx, my) = (memberships(x), memberships(y));
+    let samples = sample.len() as f32;
+    let joint = mx.swap_dims(1, 2).matmul(my) / samples;
+    let px = joint.clone().sum_dim(2);
+    let py = joint.clone().sum_dim(1);
+    let eps = 1e-10;
+    let ratio = (joint.clone() + eps).log() - (px * py + eps).log();
+    ((joint * ratio).sum_dim(2).sum_dim(1) / std::f32::consts::LN_2).reshape([n])
+}
+
+fn bin_centres(device: &Device) -> Tensor<3> {
+    let centres: Vec<f32> = (0..MI_BINS)
+        .map(|k| (k as f32 + 0.5) / MI_BINS as f32)
+        .collect();
+    Tensor::<3>::from_data(TensorData::new(centres, [1, 1, MI_BINS]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn scalar(t: Tensor<1>) -> f32 {
+        t.into_data().try_to_vec::<f32>().expect("f32")[0]
+    }
+
+    #[test]
+    fn correlation_and_mutual_information_behave() {
+        let device = Device::flex();
+        let x = Tensor::<4>::random([2, 1, 32, 32], Distribution::Uniform(0.0, 1.0), &device);
+        let noise = Tensor::<4>::random([2, 1, 32, 32], Distribution::Uniform(0.0, 1.0), &device);
+        let sample: Vec<i64> = (0..1024).collect();
+        assert!((scalar(pearson(x.clone(), x.clone() * 0.5 + 0.2).mean()) - 1.0).abs() < 1e-4);
+        assert!(scalar(pearson(x.clone(), noise.clone()).mean()).abs() < 0.2);
+        let same = scalar(soft_mutual_information(x.clone(), x.clone(), &sample).mean());
+        let unrelated = scalar(soft_mutual_information(x, noise, &sample).mean());
+        assert!(same > 2.0 && unrelated < 0.5, "{same} {unrelated}");
+    }
+}

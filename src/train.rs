@@ -1,0 +1,183 @@
+//! `dualmine train`: trains W-DUALMINE on the AANLIB training pairs of one task or all, with
+//! a progress line per step (each loss term), checkpoints it can resume from, and the final
+//! weights written atomically.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+
+use dualmine::fusion::fuser::{Backend, pick_device};
+use dualmine::fusion::loss::LossWeights;
+use dualmine::fusion::model::DualMineConfig;
+use dualmine::fusion::sampler::TrainingPair;
+use dualmine::fusion::train::{TrainConfig, Trainer};
+use dualmine::fusion::weights::save;
+use dualmine::io::aanlib::{Task, pairs};
+use dualmine::io::image2d;
+use dualmine::volume::colour::luminance;
+
+/// The command's arguments.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// ct-mri, pet-mri, spect-mri, or all (one model for the three).
+    #[arg(long)]
+    pub task: String,
+    /// The AANLIB folder (holds CT-MRI/, PET-MRI/, SPECT-MRI/).
+    #[arg(long, default_value = "../shared/data/aanlib")]
+    pub data: PathBuf,
+    /// Where the trained weights go.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Checkpoint folder (written every --checkpoint-every steps and at the end).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Go on from the checkpoint (its own settings are used).
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long, default_value_t = 2000)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 128)]
+    pub crop: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// λ of L_avg, L_grad, L_cc, L_mi, L_rec.
+    #[arg(long, default_value = "1,10,1,0.1,1")]
+    pub lambda: String,
+    #[arg(long, default_value = "tiny", value_parser = ["tiny", "base"])]
+    pub config: String,
+    #[arg(long, default_value = "cpu", value_parser = ["auto", "gpu", "cpu"])]
+    pub backend: String,
+    #[arg(long, default_value_t = 100)]
+    pub checkpoint_every: usize,
+}
+
+/// The training pairs of the chosen tasks as Y planes in [0, 1].
+pub fn training_pairs(data: &std::path::Path, tasks: &[Task]) -> Result<Vec<TrainingPair>> {
+    let mut out = Vec::new();
+    for &task in tasks {
+        for pair in pairs(data, task, "train")? {
+            let a = image2d::read(&pair.a)?;
+            let b = image2d::read(&pair.b)?;
+            if a.geometry.dims != b.geometry.dims {
+                bail!("{}: the two images differ in size", pair.name);
+            }
+            let [width, height, _] = a.geometry.dims;
+            out.push(TrainingPair {
+                width,
+                height,
+                a: luminance(&a.data, a.channels).0,
+                b: luminance(&b.data, b.channels).0,
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub fn tasks_named(name: &str) -> Result<Vec<Task>> {
+    if name.eq_ignore_ascii_case("all") {
+        return Ok(Task::ALL.to_vec());
+    }
+    Task::parse(name)
+        .map(|t| vec![t])
+        .with_context(|| format!("unknown task {name:?} (ct-mri, pet-mri, spect-mri or all)"))
+}
+
+fn loss_weights(text: &str) -> Result<LossWeights> {
+    let values: Vec<f32> = text
+        .split(',')
+        .map(|v| v.trim().parse::<f32>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--lambda {text:?}: five numbers separated by commas"))?;
+    let [
+        average,
+        gradient,
+        correlation,
+        mutual_information,
+        reconstruction,
+    ] = values[..]
+    else {
+        bail!(
+            "--lambda needs five numbers (avg, grad, cc, mi, rec), got {}",
+            values.len()
+        );
+    };
+    Ok(LossWeights {
+        average,
+        gradient,
+        correlation,
+        mutual_information,
+        reconstruction,
+    })
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let backend = Backend::parse(&args.backend);
+    let (device, description) = pick_device(backend)?;
+    let tasks = tasks_named(&args.task)?;
+    let data = training_pairs(&args.data, &tasks)?;
+    if data.is_empty() {
+        bail!("no training pairs under {}", args.data.display());
+    }
+    let mut trainer = if args.resume {
+        Trainer::resume(&args.checkpoint, &device)?
+    } else {
+        let network = if args.config == "base" {
+            DualMineConfig::base()
+        } else {
+            DualMineConfig::tiny()
+        };
+        let config = TrainConfig::new(network, loss_weights(&args.lambda)?)
+            .with_steps(args.steps)
+            .with_batch(args.batch)
+            .with_crop(args.crop)
+            .with_learning_rate(args.lr)
+            .with_seed(args.seed);
+        Trainer::new(config, &device)
+    };
+    let total = trainer.config.steps;
+    eprintln!(
+        "training {} on {} pairs ({}), {description}, from step {}",
+        args.config,
+        data.len(),
+        args.task,
+        trainer.step()
+    );
+    let terminal = std::io::stderr().is_terminal();
+    let mut seconds = 0.0;
+    while trainer.step() < total {
+        let report = trainer.train_step(&data)?;
+        seconds += report.seconds;
+        let done = report.step;
+        let eta_minutes = (total - done) as f64 * seconds / done.max(1) as f64 / 60.0;
+        let line = format!(
+            "step {done}/{total} loss {:.4} [avg {:.4} grad {:.4} cc {:.4} mi {:.3} rec {:.4}] lr {:.1e} {:.2} s/step ETA {eta_minutes:.0} min",
+            report.total,
+            report.average,
+            report.gradient,
+            report.correlation,
+            report.mutual_information,
+            report.reconstruction,
+            report.learning_rate,
+            report.seconds,
+        );
+        if terminal {
+            eprint!("\r{line}\x1b[K");
+        } else if done % 10 == 0 || done == total {
+            eprintln!("{line}");
+        }
+        if done % args.checkpoint_every == 0 || done == total {
+            trainer.save_checkpoint(&args.checkpoint)?;
+        }
+    }
+    if terminal {
+        eprintln!();
+    }
+    save(&trainer.network(), &args.output)?;
+    println!("wrote {}", args.output.display());
+    Ok(())
+}
