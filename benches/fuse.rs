@@ -1,12 +1,31 @@
-//! W-DUALMINE inference speed: one 256×256 pair through `tiny` and `base` on burn's CPU
-//! backend (flex) and on burn-wgpu (whatever adapter exists: lavapipe here, a GPU elsewhere).
-//! The PyTorch yardstick for `tiny` on this 2-core machine is 151 ms per pair.
+//! W-DUALMINE inference speed:
+//! - one 256×256 pair through `tiny` and `base` on burn's CPU backend (flex) and on burn-wgpu
+//!   (whatever adapter exists: lavapipe here, a GPU elsewhere); the PyTorch yardstick for
+//!   `tiny` on this 2-core machine is 151 ms per pair;
+//! - a whole volume pair end to end on the CPU: STS_001 MR T1 + PET (59 slices) from the shared
+//!   data when present, else the phantom's MR + PET — load both DICOM series, resample the
+//!   PET onto the MR grid, fuse every slice with `tiny`.
+//!
+//! `DUALMINE_BENCH=pair` or `=volume` runs one group only.
+
+use std::path::PathBuf;
 
 use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
+use dualmine::fusion::fuser::Fuser;
 use dualmine::fusion::model::DualMineConfig;
+use dualmine::io;
+use dualmine::phantom::{self, PhantomSize};
+use dualmine::volume::resample::{Interpolation, onto_reference};
+
+fn wanted(group: &str) -> bool {
+    std::env::var("DUALMINE_BENCH").map_or(true, |g| g == group)
+}
 
 fn pair(c: &mut Criterion) {
+    if !wanted("pair") {
+        return;
+    }
     let mut devices = vec![("flex", Device::flex())];
     match Device::wgpu_options().init() {
         Ok(device) => devices.push(("wgpu", device)),
@@ -32,5 +51,47 @@ fn pair(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pair);
+/// The MR and PET series to fuse, and what they are.
+fn volume_pair() -> (String, PathBuf, PathBuf, Option<tempfile::TempDir>) {
+    let root = std::env::var_os("DUALMINE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    let sts = root.join("dicom/sts/STS_001");
+    if sts.join("MR_T1").is_dir() && sts.join("PET").is_dir() {
+        return (
+            "STS_001 MR_T1 + PET".into(),
+            sts.join("MR_T1"),
+            sts.join("PET"),
+            None,
+        );
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo = phantom::write_demo(dir.path(), PhantomSize::DEMO).expect("phantom");
+    ("phantom MR + PET".into(), demo.mr, demo.pet, Some(dir))
+}
+
+fn volume(c: &mut Criterion) {
+    if !wanted("volume") {
+        return;
+    }
+    let (name, mr, pet, _keep) = volume_pair();
+    let device = Device::flex();
+    let fuser = Fuser::from_model(DualMineConfig::tiny().init(&device), device, "flex".into());
+    let mut group = c.benchmark_group("fuse_volume_pair");
+    group.sample_size(10);
+    group.bench_function(format!("{name}/tiny/flex"), |bench| {
+        bench.iter(|| {
+            let reference = io::load(&mr, None).expect("MR");
+            let moving = io::load(&pet, None).expect("PET");
+            let moving =
+                onto_reference(&moving, &reference, Interpolation::Linear).expect("resample");
+            fuser
+                .fuse_volumes(&moving, &reference, 8, &mut |_, _| true)
+                .expect("fusion")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, pair, volume);
 criterion_main!(benches);

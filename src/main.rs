@@ -144,16 +144,32 @@ fn view(studies: Vec<PathBuf>) -> Result<()> {
         studies
     };
     let sources = studies.into_iter().map(Source::Path).collect();
-    let options = eframe::NativeOptions {
+    let mut options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1280.0, 720.0])
             .with_title("dualmine"),
         ..Default::default()
     };
+    // A hardware GPU is created once, by burn, and handed to eframe as well.
+    let (device, description) = match dualmine::app::gpu::share_hardware_gpu() {
+        Some(shared) => {
+            options.wgpu_options.wgpu_setup = shared.setup;
+            (shared.device, shared.description)
+        }
+        None => (
+            burn::tensor::Device::flex(),
+            "CPU (burn flex): no hardware GPU adapter found".to_string(),
+        ),
+    };
+    eprintln!("fusion runs on {description}");
     eframe::run_native(
         "dualmine",
         options,
-        Box::new(|_cc| Ok(Box::new(ViewerApp::new(sources)))),
+        Box::new(|_cc| {
+            Ok(Box::new(
+                ViewerApp::new(sources).with_compute(device, description),
+            ))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("the viewer could not start: {e}"))
 }

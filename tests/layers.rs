@@ -4,7 +4,19 @@
 use std::path::Path;
 
 /// Crates and layers above it that each layer must not import.
-const RULES: [(&str, &[&str]); 5] = [
+const RULES: [(&str, &[&str]); 7] = [
+    (
+        "src/metrics",
+        &[
+            "dicom_", "burn", "egui", "eframe", "rfd", "wgpu", "image", "crate::",
+        ],
+    ),
+    (
+        "src/baselines",
+        &[
+            "dicom_", "burn", "egui", "eframe", "rfd", "wgpu", "image", "crate::",
+        ],
+    ),
     (
         "src/volume",
         &[

@@ -4,6 +4,7 @@
 //! shows the slice of its own study nearest to the shared patient-space position, so two
 //! studies on different grids are never paired by slice index.
 
+pub mod gpu;
 mod viewport;
 
 use std::path::PathBuf;
@@ -27,6 +28,8 @@ pub struct ViewerApp {
     error: Option<String>,
     /// Patient-space position along the first study's slice axis (mm).
     slice_position: Option<f64>,
+    /// The device fusion runs on (shared with the drawing when it is a hardware GPU).
+    compute: Option<(burn::tensor::Device, String)>,
 }
 
 impl ViewerApp {
@@ -48,7 +51,14 @@ impl ViewerApp {
             pending: Some(receiver),
             error,
             slice_position: None,
+            compute: None,
         }
+    }
+
+    /// Sets the device fusion runs on and how the status bar names it.
+    pub fn with_compute(mut self, device: burn::tensor::Device, description: String) -> Self {
+        self.compute = Some((device, description));
+        self
     }
 
     /// The loaded studies' viewports (empty while loading).
@@ -144,6 +154,10 @@ impl eframe::App for ViewerApp {
                         "{} studies · slice position {position:.1} mm · wheel, Up/Down, PgUp/PgDn scroll · right-drag W/L",
                         self.viewports.len()
                     ));
+                }
+                if let Some((_, description)) = &self.compute {
+                    ui.separator();
+                    ui.label(format!("fusion: {description}"));
                 }
             });
         });

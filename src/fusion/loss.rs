@@ -30,8 +30,8 @@ pub struct LossWeights {
 }
 
 /// Bins of the soft histogram and how many pixels it samples per image.
-pub const MI_BINS: usize = 32;
-pub const MI_SAMPLES: usize = 4096;
+pub const MI_BINS: usize = 64;
+pub const MI_SAMPLES: usize = 8192;
 
 /// The loss and its terms (unweighted), each `[1]`.
 #[derive(Clone, Debug)]

@@ -175,17 +175,17 @@ mod tests {
     fn untrained_model_is_exactly_the_average_on_odd_sizes() {
         let device = Device::flex();
         let model = DualMineConfig::tiny().init(&device);
-        let a = Tensor::<4>::random([1, 1, 25, 31], Distribution::Uniform(0.0, 1.0), &device);
-        let b = Tensor::<4>::random([1, 1, 25, 31], Distribution::Uniform(0.0, 1.0), &device);
+        let a = Tensor::<4>::random([1, 1, 255, 301], Distribution::Uniform(0.0, 1.0), &device);
+        let b = Tensor::<4>::random([1, 1, 255, 301], Distribution::Uniform(0.0, 1.0), &device);
         let out = model.forward(a.clone(), b.clone());
-        assert_eq!(out.fused.dims(), [1, 1, 25, 31]);
+        assert_eq!(out.fused.dims(), [1, 1, 255, 301]);
         let average = values((a + b) * 0.5);
         for (f, m) in values(out.fused).iter().zip(&average) {
             assert_eq!(f, m);
         }
         assert_eq!(out.alpha.len(), 3);
         for s in 0..3 {
-            assert_eq!(out.reliability_a[s].dims(), [1, 1, 25, 31]);
+            assert_eq!(out.reliability_a[s].dims(), [1, 1, 255, 301]);
             let sum = values(out.reliability_a[s].clone() + out.reliability_b[s].clone());
             assert!(sum.iter().all(|v| (v - 1.0).abs() < 1e-5));
             assert!(

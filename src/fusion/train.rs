@@ -101,6 +101,8 @@ pub struct Trainer {
 }
 
 const MODEL_FILE: &str = "model.bpk";
+/// The network's weights alone in a checkpoint folder.
+pub const NETWORK_FILE: &str = "network.bpk";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
 const STATE_FILE: &str = "state.json";
 const CONFIG_FILE: &str = "config.json";
@@ -214,6 +216,8 @@ impl Trainer {
         };
         std::fs::create_dir_all(dir).map_err(|e| failed("folder", e.to_string()))?;
         save(&self.model, &dir.join(MODEL_FILE))?;
+        // The network alone, loadable by `fuse` and `eval` while training goes on.
+        save(&self.network(), &dir.join(NETWORK_FILE))?;
         let optimizer_tmp = dir.join(format!(".{OPTIMIZER_FILE}.partial"));
         self.optimizer
             .save(&optimizer_tmp)
