@@ -47,6 +47,9 @@ pub struct EvalArgs {
     /// Leave out FMI (the slowest metric, indicative only).
     #[arg(long)]
     pub no_fmi: bool,
+    /// Write a grid of example pairs (two per task): A, B, fused, reliability and α maps.
+    #[arg(long)]
+    pub figure: Option<PathBuf>,
 }
 
 /// One row of a task's table.
@@ -190,6 +193,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         MetricSet::All
     };
     let mut csv = String::from("task,method,metric,mean,std\n");
+    let mut figure_rows = Vec::new();
     for task in tasks_named(&args.task)? {
         let fuser = match weights_for(&args.weights, &args.config, task) {
             Some(path) => {
@@ -212,6 +216,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             }
         };
         let rows = evaluate_task(&args.data, task, fuser.as_ref(), set)?;
+        if let (Some(fuser), Some(_)) = (&fuser, &args.figure) {
+            for pair in pairs(&args.data.join("aanlib"), task, "test")?
+                .iter()
+                .take(2)
+            {
+                let (a, b) = (read(&pair.a)?, read(&pair.b)?);
+                let fused = fuse_image_pair(fuser, &a, &b)?;
+                figure_rows.push((a, b, fused));
+            }
+        }
         println!("{}", markdown(task, &rows, set));
         for row in &rows {
             let summary = Summary::of(&row.scores);
@@ -225,6 +239,18 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                     summary.std[i]
                 );
             }
+        }
+    }
+    if let Some(path) = &args.figure {
+        if figure_rows.is_empty() {
+            eprintln!("no figure: it needs trained weights");
+        } else {
+            crate::figure::write(&figure_rows, path)?;
+            eprintln!(
+                "wrote {} (columns: {})",
+                path.display(),
+                crate::figure::COLUMNS.join(", ")
+            );
         }
     }
     if let Some(path) = &args.csv {

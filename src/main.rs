@@ -7,6 +7,8 @@ use anyhow::{Context, Result, bail};
 #[cfg(feature = "fusion")]
 mod eval;
 #[cfg(feature = "fusion")]
+mod figure;
+#[cfg(feature = "fusion")]
 mod fuse;
 #[cfg(feature = "fusion")]
 mod train;
