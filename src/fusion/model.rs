@@ -145,7 +145,10 @@ impl DualMine {
             let [n, c, _, _] = x.dims();
             x.slice([0..n, 0..c, 0..h, 0..w])
         };
-        let residual = crop(self.decoder.residual(&fused));
+        let correction = self.decoder.correction(&fused);
+        let residual = crop(correction.gain_a) * a.clone()
+            + crop(correction.gain_b) * b.clone()
+            + crop(correction.offset);
         let fine = [crop(features_a[0].clone()), crop(features_b[0].clone())];
         let output = FusionOutput {
             fused: ((a + b) * 0.5 + residual).clamp(0.0, 1.0),
