@@ -5,7 +5,9 @@
 //!
 //! [ours, changed by measurement] R is not a free per-pixel image but
 //! `R = g_A·A + g_B·B + h`: three *smooth* fields (gain of A, gain of B, offset; each
-//! `β·tanh(·)`, predicted at full size then averaged over 8×8 blocks and interpolated back).
+//! `β·tanh(·)`, predicted at full size then smoothed by two 9×9 box filters — a tent about
+//! 17 pixels wide; box filters because burn's GPU backend has no bilinear-upsampling
+//! gradient).
 //! Locally F is then a linear mix of A and B, so it stays a near-deterministic function of
 //! the two intensities — which is what the protocol's 256-bin MI and CC reward — while the
 //! gains still sharpen edges where a modality carries them (Qabf, SSIM). A free per-pixel R
@@ -23,8 +25,8 @@ use burn::tensor::{Device, Tensor};
 /// Largest gain or offset the decoder can apply (β).
 pub const RESIDUAL_SCALE: f32 = 0.5;
 
-/// Side of the blocks the correction fields are averaged over (their smoothness).
-pub const FIELD_BLOCK: usize = 8;
+/// Radius of each of the two box filters that smooth the correction fields.
+pub const FIELD_RADIUS: usize = 4;
 
 /// The decoder's smooth correction fields, each `[N, 1, H, W]` at the (padded) input size.
 pub struct Correction {
@@ -71,8 +73,7 @@ impl Decoder {
         }
     }
 
-    /// The correction fields from fused features (finest first); the input size must be a
-    /// multiple of [`FIELD_BLOCK`] (the model pads to 2^S ≥ 8).
+    /// The correction fields from fused features (finest first), at the finest size.
     pub fn correction(&self, fused: &[Tensor<4>]) -> Correction {
         let mut x = fused[fused.len() - 1].clone();
         for (stage, skip) in self.stages.iter().zip(fused.iter().rev().skip(1)) {
@@ -85,25 +86,21 @@ impl Decoder {
             x = relu(stage.conv1.forward(x));
             x = relu(stage.conv2.forward(x));
         }
-        let fields = self.head.forward(x);
-        let [n, _, h, w] = fields.dims();
-        let block = FIELD_BLOCK.min(h).min(w).max(1);
-        let pooled = avg_pool2d(
-            fields,
-            AvgPoolOptions {
-                kernel_size: [block, block],
-                stride: [block, block],
-                padding: [(0, 0); 2],
-                count_include_pad: true,
-                ceil_mode: false,
-            },
-        );
-        let smooth = interpolate(
-            pooled,
-            InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size([h, w]),
-        )
-        .tanh()
-            * RESIDUAL_SCALE;
+        let box_filter = |t: Tensor<4>| {
+            let side = 2 * FIELD_RADIUS + 1;
+            avg_pool2d(
+                t,
+                AvgPoolOptions {
+                    kernel_size: [side, side],
+                    stride: [1, 1],
+                    padding: [(FIELD_RADIUS, FIELD_RADIUS); 2],
+                    count_include_pad: false,
+                    ceil_mode: false,
+                },
+            )
+        };
+        let smooth = box_filter(box_filter(self.head.forward(x))).tanh() * RESIDUAL_SCALE;
+        let [n, _, h, w] = smooth.dims();
         let field = |c: usize| smooth.clone().slice([0..n, c..c + 1, 0..h, 0..w]);
         Correction {
             gain_a: field(0),
