@@ -1,6 +1,6 @@
 //! The same W-DUALMINE weights give the same outputs on burn-wgpu (Mesa lavapipe in CI, a
 //! real GPU elsewhere) and on the CPU backend, within 1e-3. Skips with a printed reason when
-//! no wgpu adapter exists.
+//! no wgpu adapter exists. Training steps (autodiff through every layer) run on wgpu too.
 
 #![cfg(feature = "fusion")]
 
@@ -61,4 +61,41 @@ fn auto_backend_picks_a_device_and_says_which() {
     let fuser = Fuser::new(&DualMineConfig::tiny(), &weights, Backend::Auto).expect("a device");
     println!("auto backend: {}", fuser.description());
     assert!(fuser.description().starts_with("GPU") || fuser.description().starts_with("CPU"));
+}
+
+#[test]
+fn training_steps_run_on_wgpu_too() {
+    use dualmine::fusion::loss::LossWeights;
+    use dualmine::fusion::sampler::TrainingPair;
+    use dualmine::fusion::train::{TrainConfig, Trainer};
+    let gpu = match Device::wgpu_options().init() {
+        Ok(device) => device,
+        Err(error) => {
+            eprintln!("skipped: no wgpu adapter ({error})");
+            return;
+        }
+    };
+    let side = 24;
+    let a: Vec<f32> = (0..side * side)
+        .map(|i| ((i % side) as f32 / side as f32))
+        .collect();
+    let b: Vec<f32> = (0..side * side)
+        .map(|i| ((i / side) as f32 / side as f32))
+        .collect();
+    let pairs = vec![TrainingPair {
+        width: side,
+        height: side,
+        a,
+        b,
+    }];
+    let config = TrainConfig::new(DualMineConfig::tiny(), LossWeights::new())
+        .with_steps(2)
+        .with_batch(1)
+        .with_crop(16)
+        .with_warmup(1);
+    let mut trainer = Trainer::new(config, &gpu);
+    for _ in 0..2 {
+        let report = trainer.train_step(&pairs).expect("a training step on wgpu");
+        assert!(report.total.is_finite(), "{report:?}");
+    }
 }
