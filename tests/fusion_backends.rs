@@ -77,10 +77,10 @@ fn training_steps_run_on_wgpu_too() {
     };
     let side = 24;
     let a: Vec<f32> = (0..side * side)
-        .map(|i| ((i % side) as f32 / side as f32))
+        .map(|i| (i % side) as f32 / side as f32)
         .collect();
     let b: Vec<f32> = (0..side * side)
-        .map(|i| ((i / side) as f32 / side as f32))
+        .map(|i| (i / side) as f32 / side as f32)
         .collect();
     let pairs = vec![TrainingPair {
         width: side,
