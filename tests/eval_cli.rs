@@ -1,0 +1,62 @@
+//! `dualmine eval` end to end on the shared AANLIB CT–MRI test pairs, with untrained weights
+//! written by the test: the untrained network returns exactly the average, so its row must
+//! equal the Average baseline's row number for number, and the peers' rows must carry
+//! MODEL.md's published means. Also `--csv` and `--figure`.
+
+#![cfg(feature = "fusion")]
+
+mod common;
+
+use std::process::Command;
+
+use burn::tensor::Device;
+use dualmine::fusion::model::DualMineConfig;
+use dualmine::fusion::weights::save;
+
+#[test]
+fn eval_prints_peers_baselines_and_the_model() {
+    let Some(aanlib) = common::shared_data("aanlib") else {
+        return;
+    };
+    let data = aanlib.parent().expect("shared data folder").to_path_buf();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let weights = dir.path().join("tiny.bpk");
+    save(&DualMineConfig::tiny().init(&Device::flex()), &weights).expect("save weights");
+    let (csv, figure) = (dir.path().join("scores.csv"), dir.path().join("figure.png"));
+    let output = Command::new(env!("CARGO_BIN_EXE_dualmine"))
+        .args(["eval", "--task", "ct-mri", "--no-fmi", "--backend", "cpu"])
+        .arg("--data")
+        .arg(&data)
+        .arg("--weights")
+        .arg(&weights)
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--figure")
+        .arg(&figure)
+        .output()
+        .expect("dualmine runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let row = |method: &str| -> String {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {method} |")))
+            .unwrap_or_else(|| panic!("no {method} row in:\n{stdout}"));
+        line[method.len() + 4..].to_string()
+    };
+    assert_eq!(row("W-DUALMINE (this project)"), row("Average"));
+    assert!(row("AdaFuse").starts_with(" 5.0592 ± 0.235 | 3.3570 ± 0.198 | 0.8306"));
+    assert!(row("ASFE-Fusion").starts_with(" 5.4855 ± 0.273 | 3.1463 ± 0.161 | 0.8302"));
+    for baseline in ["Laplacian pyramid", "DWT max-detail", "GFF"] {
+        row(baseline);
+    }
+    let table = std::fs::read_to_string(&csv).expect("csv written");
+    assert!(table.starts_with("task,method,metric,mean,std\n"));
+    assert_eq!(table.lines().count(), 1 + 7 * 12);
+    let image = image::open(&figure).expect("figure readable");
+    assert_eq!((image.width(), image.height()), (7 * 260 - 4, 2 * 260 - 4));
+}
