@@ -43,6 +43,9 @@ pub struct TrainArgs {
     pub crop: usize,
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// Steps of linear learning-rate warm-up.
+    #[arg(long, default_value_t = 100)]
+    pub warmup: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// λ of L_avg, L_grad, L_cc, L_mi, L_rec.
@@ -136,6 +139,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             .with_batch(args.batch)
             .with_crop(args.crop)
             .with_learning_rate(args.lr)
+            .with_warmup(args.warmup)
             .with_seed(args.seed);
         Trainer::new(config, &device)
     };
