@@ -11,13 +11,13 @@ use rayon::prelude::*;
 
 use dualmine::baselines::{Baseline, Plane};
 use dualmine::fusion::fuser::{Backend, Fuser};
-use dualmine::fusion::images::fuse_image_pair;
+use dualmine::fusion::images::{FusedImage, fuse_image_pair};
 use dualmine::fusion::model::DualMineConfig;
 use dualmine::io::aanlib::{Pair, Task, pairs};
-use dualmine::io::image2d::{read, read_gray8};
+use dualmine::io::image2d::{read, read_gray8, to_gray8};
 use dualmine::metrics::{GrayImage, METRIC_NAMES, MetricSet, Scores, Summary, score};
 use dualmine::volume::Volume;
-use dualmine::volume::colour::{from_luminance, luminance};
+use dualmine::volume::colour::fuse_luminance;
 
 use crate::train::tasks_named;
 
@@ -69,30 +69,24 @@ pub fn weights_for(weights: &Path, config: &str, task: Task) -> Option<PathBuf> 
         .find(|p| p.is_file())
 }
 
-/// An 8-bit gray or RGB volume (0..255) as the gray image the metrics score.
-fn gray_of(image: &Volume) -> Result<GrayImage> {
-    let [w, h, _] = image.geometry.dims;
-    let bytes: Vec<u8> = image
-        .data
-        .iter()
-        .map(|v| v.round().clamp(0.0, 255.0) as u8)
-        .collect();
-    Ok(if image.channels == 3 {
-        GrayImage::from_rgb(w, h, &bytes)?
-    } else {
-        GrayImage::new(w, h, bytes)?
-    })
-}
-
 /// A baseline applied with the same YCbCr protocol as the network.
 fn fuse_baseline(method: Baseline, a: &Volume, b: &Volume) -> Result<GrayImage> {
     let [w, h, _] = a.geometry.dims;
-    let (ya, chroma_a) = luminance(&a.data, a.channels);
-    let (yb, chroma_b) = luminance(&b.data, b.channels);
-    let fused = method.fuse(&Plane::new(w, h, ya), &Plane::new(w, h, yb));
-    let (channels, data) = from_luminance(&fused.data, chroma_a.or(chroma_b).as_deref());
-    let image = Volume::with_channels(a.geometry.clone(), channels, data)?;
-    gray_of(&image)
+    let (image, ()) = fuse_luminance(a, b, |ya, yb| {
+        let fused = method.fuse(
+            &Plane::new(w, h, ya.to_vec()),
+            &Plane::new(w, h, yb.to_vec()),
+        );
+        Ok::<_, anyhow::Error>((fused.data, ()))
+    })?;
+    Ok(to_gray8(&image)?)
+}
+
+/// A task's scored rows, and the network's results on its first `examples` pairs (with the
+/// sources) for the figure.
+pub struct TaskResult {
+    pub rows: Vec<Row>,
+    pub examples: Vec<(Volume, Volume, FusedImage)>,
 }
 
 /// Scores every test pair of `task` for the peers, the baselines and (when given) the model.
@@ -101,17 +95,16 @@ pub fn evaluate_task(
     task: Task,
     fuser: Option<&Fuser>,
     set: MetricSet,
-) -> Result<Vec<Row>> {
+    examples: usize,
+) -> Result<TaskResult> {
     let test = pairs(&data.join("aanlib"), task, "test")?;
+    // Each source is read once; the gray image the metrics score is derived from it.
     let sources: Vec<(Volume, Volume, GrayImage, GrayImage)> = test
         .iter()
         .map(|p: &Pair| -> Result<_> {
-            Ok((
-                read(&p.a)?,
-                read(&p.b)?,
-                read_gray8(&p.a)?,
-                read_gray8(&p.b)?,
-            ))
+            let (a, b) = (read(&p.a)?, read(&p.b)?);
+            let (ga, gb) = (to_gray8(&a)?, to_gray8(&b)?);
+            Ok((a, b, ga, gb))
         })
         .collect::<Result<_>>()?;
     let score_all = |fused: Vec<GrayImage>| -> Result<Vec<Scores>> {
@@ -144,17 +137,25 @@ pub fn evaluate_task(
             scores: score_all(fused)?,
         });
     }
+    let mut kept = Vec::new();
     if let Some(fuser) = fuser {
-        let fused: Vec<GrayImage> = sources
-            .iter()
-            .map(|(a, b, _, _)| gray_of(&fuse_image_pair(fuser, a, b)?.image))
-            .collect::<Result<_>>()?;
+        let mut fused = Vec::with_capacity(sources.len());
+        for (i, (a, b, _, _)) in sources.iter().enumerate() {
+            let result = fuse_image_pair(fuser, a, b)?;
+            fused.push(to_gray8(&result.image)?);
+            if i < examples {
+                kept.push((a.clone(), b.clone(), result));
+            }
+        }
         rows.push(Row {
             method: "W-DUALMINE (this project)".to_string(),
             scores: score_all(fused)?,
         });
     }
-    Ok(rows)
+    Ok(TaskResult {
+        rows,
+        examples: kept,
+    })
 }
 
 /// The markdown table of one task.
@@ -182,11 +183,7 @@ pub fn markdown(task: Task, rows: &[Row], set: MetricSet) -> String {
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
-    let config = if args.config == "base" {
-        DualMineConfig::base()
-    } else {
-        DualMineConfig::tiny()
-    };
+    let config = DualMineConfig::named(&args.config);
     let set = if args.no_fmi {
         MetricSet::WithoutFmi
     } else {
@@ -215,17 +212,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 None
             }
         };
-        let rows = evaluate_task(&args.data, task, fuser.as_ref(), set)?;
-        if let (Some(fuser), Some(_)) = (&fuser, &args.figure) {
-            for pair in pairs(&args.data.join("aanlib"), task, "test")?
-                .iter()
-                .take(2)
-            {
-                let (a, b) = (read(&pair.a)?, read(&pair.b)?);
-                let fused = fuse_image_pair(fuser, &a, &b)?;
-                figure_rows.push((a, b, fused));
-            }
-        }
+        let examples = if args.figure.is_some() { 2 } else { 0 };
+        let TaskResult { rows, examples } =
+            evaluate_task(&args.data, task, fuser.as_ref(), set, examples)?;
+        figure_rows.extend(examples);
         println!("{}", markdown(task, &rows, set));
         for row in &rows {
             let summary = Summary::of(&row.scores);

@@ -50,11 +50,7 @@ fn sibling(output: &Path, suffix: &str) -> PathBuf {
 }
 
 pub fn run(args: &FuseArgs) -> Result<()> {
-    let config = if args.config == "base" {
-        DualMineConfig::base()
-    } else {
-        DualMineConfig::tiny()
-    };
+    let config = DualMineConfig::named(&args.config);
     let backend = Backend::parse(&args.backend);
     let fuser = Fuser::new(&config, &args.weights, backend)?;
     eprintln!("fusing on {}", fuser.description());

@@ -129,11 +129,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut trainer = if args.resume {
         Trainer::resume(&args.checkpoint, &device)?
     } else {
-        let network = if args.config == "base" {
-            DualMineConfig::base()
-        } else {
-            DualMineConfig::tiny()
-        };
+        let network = DualMineConfig::named(&args.config);
         let config = TrainConfig::new(network, loss_weights(&args.lambda)?)
             .with_steps(args.steps)
             .with_batch(args.batch)

@@ -15,7 +15,7 @@ use thiserror::Error;
 use super::model::{DualMine, DualMineConfig};
 use super::weights::{WeightsError, load};
 use crate::volume::intensity::Window;
-use crate::volume::{Modality, Units, Volume};
+use crate::volume::{Modality, Units, Volume, VolumeError};
 
 /// Which device to run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,8 @@ pub enum FuserError {
     Cancelled,
     #[error("the device returned unusable results: {0}")]
     Device(String),
+    #[error(transparent)]
+    Volume(#[from] VolumeError),
 }
 
 /// The network's outputs for a volume pair, all on the first study's grid.
@@ -170,8 +172,7 @@ impl Fuser {
         );
         let maps = self.fuse_normalised(&norm_a, &norm_b, a.geometry.dims, batch, progress)?;
         let volume = |data: Vec<f32>, units: &str| -> Result<Volume, FuserError> {
-            let mut v = Volume::new(a.geometry.clone(), data)
-                .map_err(|e| FuserError::Device(e.to_string()))?;
+            let mut v = Volume::new(a.geometry.clone(), data)?;
             v.modality = Modality::Other("FUSED".into());
             v.units = Units::Other(units.into());
             v.identity = a.identity.clone();

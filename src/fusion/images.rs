@@ -4,7 +4,7 @@
 
 use super::fuser::{Fuser, FuserError, FusionMaps};
 use crate::volume::Volume;
-use crate::volume::colour::{from_luminance, luminance};
+use crate::volume::colour::fuse_luminance;
 
 /// A fused image pair.
 #[derive(Debug)]
@@ -23,12 +23,9 @@ pub fn fuse_image_pair(fuser: &Fuser, a: &Volume, b: &Volume) -> Result<FusedIma
             b: b.geometry.dims,
         });
     }
-    let (ya, chroma_a) = luminance(&a.data, a.channels);
-    let (yb, chroma_b) = luminance(&b.data, b.channels);
-    let maps = fuser.fuse_normalised(&ya, &yb, a.geometry.dims, 1, &mut |_, _| true)?;
-    let (channels, data) = from_luminance(&maps.fused, chroma_a.or(chroma_b).as_deref());
-    let mut image = Volume::with_channels(a.geometry.clone(), channels, data)
-        .map_err(|e| FuserError::Device(e.to_string()))?;
-    image.modality = a.modality.clone();
+    let (image, maps) = fuse_luminance(a, b, |ya, yb| {
+        let maps = fuser.fuse_normalised(ya, yb, a.geometry.dims, 1, &mut |_, _| true)?;
+        Ok::<_, FuserError>((maps.fused.clone(), maps))
+    })?;
     Ok(FusedImage { image, maps })
 }

@@ -34,6 +34,15 @@ impl DualMineConfig {
         Self::new(vec![32, 64, 128, 256])
     }
 
+    /// `base` for "base", else `tiny` (the command line's `--config`).
+    pub fn named(name: &str) -> Self {
+        if name == "base" {
+            Self::base()
+        } else {
+            Self::tiny()
+        }
+    }
+
     pub fn init(&self, device: &Device) -> DualMine {
         DualMine {
             encoder: Encoder::new(&self.channels, device),
@@ -92,7 +101,7 @@ impl DualMine {
 
     /// Fuses `a` and `b` (`[N, 1, H, W]`, values in [0, 1]).
     pub fn forward(&self, a: Tensor<4>, b: Tensor<4>) -> FusionOutput {
-        self.forward_with_features(a, b).0
+        self.run(a, b).0
     }
 
     /// [`forward`](Self::forward), also returning the finest encoder features of A and of B
@@ -102,6 +111,18 @@ impl DualMine {
         a: Tensor<4>,
         b: Tensor<4>,
     ) -> (FusionOutput, [Tensor<4>; 2]) {
+        let [n, _, h, w] = a.dims();
+        let (output, padded) = self.run(a, b);
+        let crop = |x: Tensor<4>| {
+            let c = x.dims()[1];
+            x.slice([0..n, 0..c, 0..h, 0..w])
+        };
+        let [fine_a, fine_b] = padded;
+        (output, [crop(fine_a), crop(fine_b)])
+    }
+
+    /// The forward pass; also returns the finest encoder features at the padded size.
+    fn run(&self, a: Tensor<4>, b: Tensor<4>) -> (FusionOutput, [Tensor<4>; 2]) {
         let [_, _, h, w] = a.dims();
         let multiple = 1usize << self.scales();
         let (ph, pw) = (
@@ -149,7 +170,7 @@ impl DualMine {
         let residual = crop(correction.gain_a) * a.clone()
             + crop(correction.gain_b) * b.clone()
             + crop(correction.offset);
-        let fine = [crop(features_a[0].clone()), crop(features_b[0].clone())];
+        let fine = [features_a[0].clone(), features_b[0].clone()];
         let output = FusionOutput {
             fused: ((a + b) * 0.5 + residual).clamp(0.0, 1.0),
             reliability_a: rel_a,

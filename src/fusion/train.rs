@@ -17,7 +17,7 @@ use thiserror::Error;
 use super::loss::{LossInputs, LossTerms, LossWeights, MI_SAMPLES, composite};
 use super::model::{DualMine, DualMineConfig};
 use super::sampler::{Rng, TrainingPair, draw_batch};
-use super::weights::{WeightsError, load_into, save};
+use super::weights::{WeightsError, load_into, replace_atomically, save};
 
 /// Everything that defines a training run (saved with every checkpoint).
 #[derive(Config, Debug)]
@@ -218,21 +218,17 @@ impl Trainer {
         save(&self.model, &dir.join(MODEL_FILE))?;
         // The network alone, loadable by `fuse` and `eval` while training goes on.
         save(&self.network(), &dir.join(NETWORK_FILE))?;
-        let optimizer_tmp = dir.join(format!(".{OPTIMIZER_FILE}.partial"));
-        self.optimizer
-            .save(&optimizer_tmp)
-            .map_err(|e| failed("optimizer state", e.to_string()))?;
-        std::fs::rename(&optimizer_tmp, dir.join(OPTIMIZER_FILE))
-            .map_err(|e| failed("optimizer state", e.to_string()))?;
+        replace_atomically(&dir.join(OPTIMIZER_FILE), |temporary| {
+            self.optimizer.save(temporary).map_err(|e| e.to_string())
+        })?;
         let state = serde_json::json!({ "step": self.step, "rng": self.rng.0 });
         for (name, text) in [
             (STATE_FILE, state.to_string()),
             (CONFIG_FILE, self.config.to_string()),
         ] {
-            let tmp = dir.join(format!(".{name}.partial"));
-            std::fs::write(&tmp, text)
-                .and_then(|()| std::fs::rename(&tmp, dir.join(name)))
-                .map_err(|e| failed("progress", e.to_string()))?;
+            replace_atomically(&dir.join(name), |temporary| {
+                std::fs::write(temporary, text).map_err(|e| e.to_string())
+            })?;
         }
         Ok(())
     }

@@ -23,8 +23,12 @@ pub enum WeightsError {
     Write { reason: String, path: PathBuf },
 }
 
-/// Writes `model`'s weights to `path` (atomically; an existing file is replaced).
-pub fn save<M: ModuleSnapshot>(model: &M, path: &Path) -> Result<(), WeightsError> {
+/// Writes a file through `write(temporary_path)` and renames it onto `path` when complete,
+/// so `path` is never half-written; the temporary file is removed on failure.
+pub fn replace_atomically(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), WeightsError> {
     let write_error = |reason: String| WeightsError::Write {
         reason,
         path: path.to_path_buf(),
@@ -34,17 +38,23 @@ pub fn save<M: ModuleSnapshot>(model: &M, path: &Path) -> Result<(), WeightsErro
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "weights".into());
     let temporary = path.with_file_name(format!(".{file_name}.{}.partial", std::process::id()));
-    let mut store = BurnpackStore::from_file(&temporary)
-        .auto_extension(false)
-        .overwrite(true);
-    let saved = model
-        .save_into(&mut store)
-        .map_err(|e| write_error(e.to_string()))
+    let written = write(&temporary)
+        .map_err(write_error)
         .and_then(|()| std::fs::rename(&temporary, path).map_err(|e| write_error(e.to_string())));
-    if saved.is_err() {
+    if written.is_err() {
         let _ = std::fs::remove_file(&temporary);
     }
-    saved
+    written
+}
+
+/// Writes `model`'s weights to `path` (atomically; an existing file is replaced).
+pub fn save<M: ModuleSnapshot>(model: &M, path: &Path) -> Result<(), WeightsError> {
+    replace_atomically(path, |temporary| {
+        let mut store = BurnpackStore::from_file(temporary)
+            .auto_extension(false)
+            .overwrite(true);
+        model.save_into(&mut store).map_err(|e| e.to_string())
+    })
 }
 
 /// Builds a `config` network on `device` and loads its weights from `path`; every tensor

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::LoadError;
-use crate::metrics::GrayImage;
+use crate::metrics::{GrayImage, MetricsError};
 use crate::volume::{Geometry, Modality, Units, Volume};
 
 /// Largest image accepted (pixels).
@@ -58,11 +58,9 @@ pub fn read(path: &Path) -> Result<Volume, LoadError> {
     Ok(volume.with_kind(Modality::Other("OT".into()), Units::Signal))
 }
 
-/// Reads an 8-bit PNG as the gray image the fusion metrics score: colour images are turned
-/// to gray the MATLAB way ([`GrayImage::from_rgb`]).
+/// Reads an 8-bit PNG as the gray image the fusion metrics score ([`to_gray8`]).
 pub fn read_gray8(path: &Path) -> Result<GrayImage, LoadError> {
     let volume = read(path)?;
-    let [width, height, _] = volume.geometry.dims;
     let bad = |reason: String| LoadError::Image {
         reason,
         path: path.to_path_buf(),
@@ -70,11 +68,21 @@ pub fn read_gray8(path: &Path) -> Result<GrayImage, LoadError> {
     if volume.data.iter().any(|&v| v > 255.0) {
         return Err(bad("a 16-bit image cannot be scored as 8-bit".into()));
     }
-    let bytes: Vec<u8> = volume.data.iter().map(|&v| v as u8).collect();
-    let image = if volume.channels == 3 {
+    to_gray8(&volume).map_err(|e| bad(e.to_string()))
+}
+
+/// A one-slice 8-bit image (values 0..255, rounded and clamped) as the gray image the
+/// fusion metrics score: colour is turned to gray the MATLAB way ([`GrayImage::from_rgb`]).
+pub fn to_gray8(image: &Volume) -> Result<GrayImage, MetricsError> {
+    let [width, height, _] = image.geometry.dims;
+    let bytes: Vec<u8> = image
+        .data
+        .iter()
+        .map(|v| v.round().clamp(0.0, 255.0) as u8)
+        .collect();
+    if image.channels == 3 {
         GrayImage::from_rgb(width, height, &bytes)
     } else {
         GrayImage::new(width, height, bytes)
-    };
-    image.map_err(|e| bad(e.to_string()))
+    }
 }

@@ -86,6 +86,11 @@ pub(super) fn convolve_same_3x3(
     out
 }
 
+/// Element-wise product of two equally long value lists.
+pub(super) fn product(x: &[f64], y: &[f64]) -> Vec<f64> {
+    x.iter().zip(y).map(|(a, b)| a * b).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,15 +2,13 @@
 //! Gaussian window with σ = 1.5, K = (0.01, 0.03), L = 255, mean over the 'valid' map.
 
 use super::GrayImage;
-use super::filter::{filter_valid, gaussian};
+use super::filter::{filter_valid, gaussian, product};
 
 /// SSIM of two images of the same size.
 pub fn ssim(x: &GrayImage, y: &GrayImage) -> f64 {
     let window = gaussian(11, 1.5);
     let (w, h) = (x.width, x.height);
     let (vx, vy) = (x.values(), y.values());
-    let product =
-        |p: &[f64], q: &[f64]| -> Vec<f64> { p.iter().zip(q).map(|(a, b)| a * b).collect() };
     let (mu_x, _, _) = filter_valid(&vx, w, h, &window);
     let (mu_y, _, _) = filter_valid(&vy, w, h, &window);
     let (xx, _, _) = filter_valid(&product(&vx, &vx), w, h, &window);

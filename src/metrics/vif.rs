@@ -3,7 +3,7 @@
 //! is scored as `VIF(A, F) + VIF(B, F)`, the form the fusion literature's evaluators use.
 
 use super::GrayImage;
-use super::filter::{filter_valid, gaussian};
+use super::filter::{filter_valid, gaussian, product};
 
 /// VIF of `distorted` with respect to `reference`.
 pub fn vif(reference: &GrayImage, distorted: &GrayImage) -> f64 {
@@ -27,8 +27,6 @@ pub fn vif(reference: &GrayImage, distorted: &GrayImage) -> f64 {
             d = keep(&df);
             (w, h) = (fw.div_ceil(2), fh.div_ceil(2));
         }
-        let product =
-            |p: &[f64], q: &[f64]| -> Vec<f64> { p.iter().zip(q).map(|(a, b)| a * b).collect() };
         let (mu1, _, _) = filter_valid(&r, w, h, &window);
         let (mu2, _, _) = filter_valid(&d, w, h, &window);
         let (rr, _, _) = filter_valid(&product(&r, &r), w, h, &window);

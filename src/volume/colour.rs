@@ -2,6 +2,8 @@
 //! on their Y channel and their Cb/Cr put back (the protocol of every published peer), and
 //! uncompressed YBR_FULL DICOM is turned into RGB.
 
+use super::{Volume, VolumeError};
+
 /// (Y, Cb, Cr) of an RGB triple, all 0..255.
 pub fn rgb_to_ycbcr([r, g, b]: [f32; 3]) -> [f32; 3] {
     [
@@ -39,7 +41,7 @@ pub fn luminance(data: &[f32], channels: usize) -> (Vec<f32>, Option<Vec<[f32; 2
 
 /// Rebuilds an 8-bit image (rounded) from a fused Y (0..1) and the chroma of the colour
 /// source, if any: returns (channels, values).
-pub fn from_luminance(y: &[f32], chroma: Option<&[[f32; 2]]>) -> (usize, Vec<f32>) {
+fn from_luminance(y: &[f32], chroma: Option<&[[f32; 2]]>) -> (usize, Vec<f32>) {
     match chroma {
         Some(chroma) => (
             3,
@@ -55,6 +57,23 @@ pub fn from_luminance(y: &[f32], chroma: Option<&[[f32; 2]]>) -> (usize, Vec<f32
                 .collect(),
         ),
     }
+}
+
+/// Fuses two 8-bit images (gray or RGB, same grid) on their Y channel — the protocol of the
+/// published peers: `fuse(Y_A, Y_B)` (0..1) returns the fused Y and anything else it made;
+/// the result is gray, or RGB with the colour source's Cb/Cr put back, on A's grid.
+pub fn fuse_luminance<T, E: From<VolumeError>>(
+    a: &Volume,
+    b: &Volume,
+    fuse: impl FnOnce(&[f32], &[f32]) -> Result<(Vec<f32>, T), E>,
+) -> Result<(Volume, T), E> {
+    let (ya, chroma_a) = luminance(&a.data, a.channels);
+    let (yb, chroma_b) = luminance(&b.data, b.channels);
+    let (fused, extra) = fuse(&ya, &yb)?;
+    let (channels, data) = from_luminance(&fused, chroma_a.or(chroma_b).as_deref());
+    let mut image = Volume::with_channels(a.geometry.clone(), channels, data)?;
+    image.modality = a.modality.clone();
+    Ok((image, extra))
 }
 
 #[cfg(test)]
