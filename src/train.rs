@@ -51,6 +51,9 @@ pub struct TrainArgs {
     /// λ of L_avg, L_grad, L_cc, L_mi, L_rec.
     #[arg(long, default_value = "1,10,1,0.1,1")]
     pub lambda: String,
+    /// L_grad penalises F's gradients below this fraction of the stronger source's.
+    #[arg(long, default_value_t = 0.7)]
+    pub gradient_target: f32,
     #[arg(long, default_value = "tiny", value_parser = ["tiny", "base"])]
     pub config: String,
     #[arg(long, default_value = "cpu", value_parser = ["auto", "gpu", "cpu"])]
@@ -70,11 +73,17 @@ pub fn training_pairs(data: &std::path::Path, tasks: &[Task]) -> Result<Vec<Trai
                 bail!("{}: the two images differ in size", pair.name);
             }
             let [width, height, _] = a.geometry.dims;
-            out.push(TrainingPair {
+            let (y_a, chroma) = luminance(&a.data, a.channels);
+            let pair = TrainingPair {
                 width,
                 height,
-                a: luminance(&a.data, a.channels).0,
+                a: y_a,
                 b: luminance(&b.data, b.channels).0,
+                chroma: None,
+            };
+            out.push(match chroma {
+                Some(chroma) => pair.with_chroma(&chroma),
+                None => pair,
             });
         }
     }
@@ -90,7 +99,7 @@ pub fn tasks_named(name: &str) -> Result<Vec<Task>> {
         .with_context(|| format!("unknown task {name:?} (ct-mri, pet-mri, spect-mri or all)"))
 }
 
-fn loss_weights(text: &str) -> Result<LossWeights> {
+fn loss_weights(text: &str, gradient_target: f32) -> Result<LossWeights> {
     let values: Vec<f32> = text
         .split(',')
         .map(|v| v.trim().parse::<f32>())
@@ -115,6 +124,7 @@ fn loss_weights(text: &str) -> Result<LossWeights> {
         correlation,
         mutual_information,
         reconstruction,
+        gradient_target,
     })
 }
 
@@ -130,7 +140,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         Trainer::resume(&args.checkpoint, &device)?
     } else {
         let network = DualMineConfig::named(&args.config);
-        let config = TrainConfig::new(network, loss_weights(&args.lambda)?)
+        let config = TrainConfig::new(network, loss_weights(&args.lambda, args.gradient_target)?)
             .with_steps(args.steps)
             .with_batch(args.batch)
             .with_crop(args.crop)

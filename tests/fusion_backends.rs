@@ -87,6 +87,7 @@ fn training_steps_run_on_wgpu_too() {
         height: side,
         a,
         b,
+        chroma: None,
     }];
     let config = TrainConfig::new(DualMineConfig::tiny(), LossWeights::new())
         .with_steps(2)

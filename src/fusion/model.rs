@@ -162,14 +162,9 @@ impl DualMine {
             rel_b.push(full(wb));
             alphas.push(full(alpha));
         }
-        let crop = |x: Tensor<4>| {
-            let [n, c, _, _] = x.dims();
-            x.slice([0..n, 0..c, 0..h, 0..w])
-        };
         let correction = self.decoder.correction(&fused);
-        let residual = crop(correction.gain_a) * a.clone()
-            + crop(correction.gain_b) * b.clone()
-            + crop(correction.offset);
+        let residual =
+            correction.gain_a * a.clone() + correction.gain_b * b.clone() + correction.offset;
         let fine = [features_a[0].clone(), features_b[0].clone()];
         let output = FusionOutput {
             fused: ((a + b) * 0.5 + residual).clamp(0.0, 1.0),

@@ -1,13 +1,24 @@
 //! Training batches from registered image pairs: a seeded random pair, one of the 8
 //! flips/90° rotations (the same for A and B), and a square crop that holds some anatomy.
 
-/// A registered pair of Y planes in [0, 1] (x fastest).
+/// A registered pair of Y planes in [0, 1] (x fastest), with A's chroma when A is a
+/// colour (PET/SPECT) image: Cb and Cr planes centred on 0, in the same units as Y.
 #[derive(Clone, Debug)]
 pub struct TrainingPair {
     pub width: usize,
     pub height: usize,
     pub a: Vec<f32>,
     pub b: Vec<f32>,
+    pub chroma: Option<[Vec<f32>; 2]>,
+}
+
+impl TrainingPair {
+    /// Sets A's chroma from 8-bit (Cb, Cr) pairs (centred on 128).
+    pub fn with_chroma(mut self, chroma: &[[f32; 2]]) -> Self {
+        let plane = |i: usize| chroma.iter().map(|c| (c[i] - 128.0) / 255.0).collect();
+        self.chroma = Some([plane(0), plane(1)]);
+        self
+    }
 }
 
 /// A small, seeded, reproducible generator (SplitMix64).
@@ -29,13 +40,16 @@ impl Rng {
     }
 }
 
-/// A batch: A and B crops, `count × side × side` values each.
+/// A batch: A and B crops and A's chroma (zero for gray sources), `count × side × side`
+/// values each.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Batch {
     pub count: usize,
     pub side: usize,
     pub a: Vec<f32>,
     pub b: Vec<f32>,
+    pub cb: Vec<f32>,
+    pub cr: Vec<f32>,
 }
 
 /// Mean of a crop below which it is mostly background and is drawn again (up to 8 times).
@@ -48,6 +62,8 @@ pub fn draw_batch(pairs: &[TrainingPair], count: usize, side: usize, rng: &mut R
         side,
         a: Vec::with_capacity(count * side * side),
         b: Vec::with_capacity(count * side * side),
+        cb: Vec::with_capacity(count * side * side),
+        cr: Vec::with_capacity(count * side * side),
     };
     for _ in 0..count {
         let pair = &pairs[rng.below(pairs.len())];
@@ -62,14 +78,24 @@ pub fn draw_batch(pairs: &[TrainingPair], count: usize, side: usize, rng: &mut R
             );
             let content = a.iter().chain(&b).sum::<f32>() / (2 * side * side) as f32;
             let good = content >= MIN_CONTENT;
-            chosen = Some((a, b));
+            chosen = Some((a, b, x0, y0));
             if good {
                 break;
             }
         }
-        if let Some((a, b)) = chosen {
+        if let Some((a, b, x0, y0)) = chosen {
             batch.a.extend(a);
             batch.b.extend(b);
+            match &pair.chroma {
+                Some([cb, cr]) => {
+                    batch.cb.extend(crop(cb, pair, x0, y0, side, transform));
+                    batch.cr.extend(crop(cr, pair, x0, y0, side, transform));
+                }
+                None => {
+                    batch.cb.extend(std::iter::repeat_n(0.0, side * side));
+                    batch.cr.extend(std::iter::repeat_n(0.0, side * side));
+                }
+            }
         }
     }
     batch
@@ -112,12 +138,21 @@ mod tests {
         let (w, h) = (40, 30);
         let a: Vec<f32> = (0..w * h).map(|i| (i % w) as f32 / w as f32).collect();
         let b: Vec<f32> = a.iter().map(|v| 1.0 - v).collect();
-        let pairs = vec![TrainingPair {
-            width: w,
-            height: h,
-            a,
-            b,
-        }];
+        // Cb = 128 + 255·A and Cr = 128 − 255·A in 8-bit units: centred, ±A.
+        let chroma: Vec<[f32; 2]> = a
+            .iter()
+            .map(|v| [128.0 + 255.0 * v, 128.0 - 255.0 * v])
+            .collect();
+        let pairs = vec![
+            TrainingPair {
+                width: w,
+                height: h,
+                a,
+                b,
+                chroma: None,
+            }
+            .with_chroma(&chroma),
+        ];
         let first = draw_batch(&pairs, 3, 16, &mut Rng(7));
         assert_eq!(first, draw_batch(&pairs, 3, 16, &mut Rng(7)));
         assert_ne!(first, draw_batch(&pairs, 3, 16, &mut Rng(8)));
@@ -130,5 +165,16 @@ mod tests {
                 .zip(&first.b)
                 .all(|(x, y)| (x + y - 1.0).abs() < 1e-6)
         );
+        // The chroma planes travel with A through the same crop and symmetry.
+        for ((a, cb), cr) in first.a.iter().zip(&first.cb).zip(&first.cr) {
+            assert!((cb - a).abs() < 1e-6 && (cr + a).abs() < 1e-6);
+        }
+        let gray = TrainingPair {
+            chroma: None,
+            ..pairs[0].clone()
+        };
+        let plain = draw_batch(&[gray], 2, 8, &mut Rng(1));
+        assert!(plain.cb.iter().chain(&plain.cr).all(|v| *v == 0.0));
+        assert_eq!(plain.cb.len(), 2 * 8 * 8);
     }
 }

@@ -158,11 +158,12 @@ impl Trainer {
             Tensor::<4>::from_data(TensorData::new(v, [count, 1, side, side]), &self.device)
         };
         let (a, b) = (tensor(batch.a), tensor(batch.b));
+        let chroma = [tensor(batch.cb), tensor(batch.cr)];
         let pixels = side * side;
         let sample: Vec<i64> = (0..MI_SAMPLES.min(pixels))
             .map(|_| self.rng.below(pixels) as i64)
             .collect();
-        let terms = self.losses(a, b, &sample);
+        let terms = self.losses(a, b, chroma, &sample);
         let total = scalar(terms.total.clone());
         if !total.is_finite() {
             return Err(TrainError::Diverged(total, self.step));
@@ -186,7 +187,13 @@ impl Trainer {
         })
     }
 
-    fn losses(&self, a: Tensor<4>, b: Tensor<4>, sample: &[i64]) -> LossTerms {
+    fn losses(
+        &self,
+        a: Tensor<4>,
+        b: Tensor<4>,
+        chroma: [Tensor<4>; 2],
+        sample: &[i64],
+    ) -> LossTerms {
         let (output, [fine_a, fine_b]) = self
             .model
             .network
@@ -197,6 +204,7 @@ impl Trainer {
             reconstructed_b: reconstruct(fine_b),
             a,
             b,
+            chroma,
             fused: output.fused,
         };
         composite(inputs, &self.config.loss, sample)
@@ -288,6 +296,7 @@ mod tests {
             height: side,
             a,
             b,
+            chroma: None,
         }]
     }
 
