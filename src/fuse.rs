@@ -8,9 +8,10 @@ use dualmine::export::png::write_png;
 use dualmine::fusion::fuser::{Backend, Fuser};
 use dualmine::fusion::images::fuse_image_pair;
 use dualmine::fusion::model::DualMineConfig;
+use dualmine::fusion::shipped;
 use dualmine::io::{self, InputKind};
-use dualmine::volume::Modality;
 use dualmine::volume::resample::{Interpolation, onto_reference};
+use dualmine::volume::{Modality, Volume};
 
 /// The command's arguments.
 #[derive(clap::Args)]
@@ -19,10 +20,14 @@ pub struct FuseArgs {
     pub b: PathBuf,
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Trained weights (Burnpack file).
+    /// Trained weights (Burnpack file); without it, the weights built into the program.
     #[arg(long)]
-    pub weights: PathBuf,
-    /// Network size the weights were trained for.
+    pub weights: Option<PathBuf>,
+    /// Which built-in model to use without `--weights`: ct-mri, pet-mri, spect-mri, or auto
+    /// (from the studies' modalities; for a PNG pair: gray → ct-mri, colour → pet-mri).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "ct-mri", "pet-mri", "spect-mri"])]
+    pub task: String,
+    /// Network size the `--weights` file was trained for.
     #[arg(long, default_value = "tiny", value_parser = ["tiny", "base"])]
     pub config: String,
     /// Device: a hardware GPU when present (auto), or force gpu / cpu.
@@ -49,17 +54,47 @@ fn sibling(output: &Path, suffix: &str) -> PathBuf {
     output.with_file_name(format!("{stem}_{suffix}{extension}"))
 }
 
+/// The built-in model for `requested` ("auto": the non-MR study's modality — CT, PT or NM;
+/// a colour image is PET-like, a gray one CT-like).
+fn shipped_task(requested: &str, studies: [&Volume; 2]) -> &'static str {
+    let by_name = shipped::TASKS.iter().find(|t| **t == requested);
+    if let Some(task) = by_name {
+        return task;
+    }
+    let mut task = "ct-mri";
+    for study in studies {
+        match study.modality {
+            Modality::Pet => return "pet-mri",
+            Modality::Nm => return "spect-mri",
+            _ if study.channels == 3 => task = "pet-mri",
+            _ => {}
+        }
+    }
+    task
+}
+
 pub fn run(args: &FuseArgs) -> Result<()> {
     let config = DualMineConfig::named(&args.config);
     let backend = Backend::parse(&args.backend);
-    let fuser = Fuser::new(&config, &args.weights, backend)?;
-    eprintln!("fusing on {}", fuser.description());
+    let make_fuser = |studies: [&Volume; 2]| -> Result<Fuser> {
+        let fuser = match &args.weights {
+            Some(weights) => Fuser::new(&config, weights, backend)?,
+            None => {
+                let task = shipped_task(&args.task, studies);
+                eprintln!("built-in {task} weights");
+                Fuser::shipped(task, backend)?
+            }
+        };
+        eprintln!("fusing on {}", fuser.description());
+        Ok(fuser)
+    };
     let images = [&args.a, &args.b]
         .iter()
         .all(|p| io::input_kind(p) == InputKind::Image);
     if images {
         let a = io::load(&args.a, None)?;
         let b = io::load(&args.b, None)?;
+        let fuser = make_fuser([&a, &b])?;
         let fused = fuse_image_pair(&fuser, &a, &b)?;
         write_png(&fused.image, &args.output, args.force)?;
         if args.maps {
@@ -92,6 +127,7 @@ pub fn run(args: &FuseArgs) -> Result<()> {
     }
     // The first study is the reference grid; the second is resampled onto it.
     let second = onto_reference(&second, &first, Interpolation::Linear)?;
+    let fuser = make_fuser([&first, &second])?;
     // The network takes the functional or CT study as A and the MR as B.
     let (a, b) = if first.modality == Modality::Mr && second.modality != Modality::Mr {
         (&second, &first)

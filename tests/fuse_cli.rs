@@ -14,6 +14,8 @@ use burn::tensor::Device;
 use dualmine::fusion::model::DualMineConfig;
 use dualmine::fusion::weights::save;
 use dualmine::io;
+use dualmine::io::image2d::read_gray8;
+use dualmine::metrics::{MetricSet, score};
 
 fn untrained_weights(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("tiny.bpk");
@@ -21,12 +23,12 @@ fn untrained_weights(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-/// Runs `dualmine fuse INPUTS -o OUT --weights W --backend cpu EXTRA…`; asserts success
-/// when `must_succeed`.
+/// Runs `dualmine fuse INPUTS -o OUT [--weights W] --backend cpu EXTRA…` (no weights: the
+/// built-in ones); asserts success when `must_succeed`.
 fn fuse(
     inputs: [&Path; 2],
     out: &Path,
-    weights: &Path,
+    weights: Option<&Path>,
     extra: &[&str],
     must_succeed: bool,
 ) -> std::process::Output {
@@ -35,8 +37,7 @@ fn fuse(
         .args(inputs)
         .arg("-o")
         .arg(out)
-        .arg("--weights")
-        .arg(weights)
+        .args(weights.iter().flat_map(|w| [Path::new("--weights"), w]))
         .args(["--backend", "cpu"])
         .args(extra)
         .output()
@@ -68,7 +69,7 @@ fn fuses_a_gray_and_a_colour_png_into_their_average_with_maps() {
     })
     .save(&b)
     .expect("png");
-    fuse([&a, &b], &out, &weights, &["--maps"], true);
+    fuse([&a, &b], &out, Some(&weights), &["--maps"], true);
     let fused = io::load(&out, None).expect("fused PNG");
     assert_eq!((fused.geometry.dims, fused.channels), ([20, 12, 1], 3));
     assert!(dir.path().join("fused_alpha_scale0.png").exists());
@@ -86,7 +87,7 @@ fn fuses_a_gray_and_a_colour_png_into_their_average_with_maps() {
         );
     }
     // No silent overwrite.
-    let again = fuse([&a, &b], &out, &weights, &[], false);
+    let again = fuse([&a, &b], &out, Some(&weights), &[], false);
     assert!(!again.status.success());
 }
 
@@ -100,7 +101,7 @@ fn fuses_phantom_mr_and_pet_series_on_the_mr_grid() {
     )
     .expect("phantom");
     let out = dir.path().join("fused.nii.gz");
-    let result = fuse([&studies.mr, &studies.pet], &out, &weights, &[], true);
+    let result = fuse([&studies.mr, &studies.pet], &out, Some(&weights), &[], true);
     let fused = io::load(&out, None).expect("fused volume");
     let mr = io::load(&studies.mr, None).expect("MR");
     assert_eq!(fused.geometry.dims, mr.geometry.dims);
@@ -112,18 +113,27 @@ fn fuses_phantom_mr_and_pet_series_on_the_mr_grid() {
 fn fuses_real_pairs_when_present() {
     let dir = tempfile::tempdir().expect("temp dir");
     if let Some(root) = common::shared_data("aanlib/PET-MRI/test") {
+        // Untrained weights give the average; the built-in (trained) weights must carry
+        // more of the sources' edges (Qabf) on a real pair.
+        let (pet, mri) = (root.join("PET/25015.png"), root.join("MRI/25015.png"));
         let weights = untrained_weights(dir.path());
-        let out = dir.path().join("aanlib.png");
-        fuse(
-            [&root.join("PET/25015.png"), &root.join("MRI/25015.png")],
-            &out,
-            &weights,
-            &[],
-            true,
-        );
-        assert_eq!(
-            io::load(&out, None).expect("fused").geometry.dims,
-            [256, 256, 1]
+        let qabf = |weights: Option<&Path>, name: &str| {
+            let out = dir.path().join(name);
+            fuse([&pet, &mri], &out, weights, &[], true);
+            let fused = read_gray8(&out).expect("fused");
+            let (a, b) = (
+                read_gray8(&pet).expect("PET"),
+                read_gray8(&mri).expect("MRI"),
+            );
+            score(&a, &b, &fused, MetricSet::WithoutFmi)
+                .expect("scores")
+                .qabf
+        };
+        let average = qabf(Some(&weights), "average.png");
+        let trained = qabf(None, "built_in.png");
+        assert!(
+            trained > average + 0.05,
+            "Qabf {trained} vs average {average}"
         );
     }
     if let Some(root) = common::shared_data("dicom/sts/STS_001") {
@@ -132,7 +142,7 @@ fn fuses_real_pairs_when_present() {
         fuse(
             [&root.join("MR_T1"), &root.join("PET")],
             &out,
-            &weights,
+            Some(&weights),
             &["--force"],
             true,
         );

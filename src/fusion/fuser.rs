@@ -132,6 +132,14 @@ impl Fuser {
         })
     }
 
+    /// The weights that ship with the program for `task` ([`super::shipped`]) on the
+    /// chosen device.
+    pub fn shipped(task: &str, backend: Backend) -> Result<Self, FuserError> {
+        let (device, description) = pick_device(backend)?;
+        let model = super::shipped::load(task, &device)?;
+        Ok(Self::from_model(model, device, description))
+    }
+
     /// Wraps a model already on `device` (e.g. one just trained).
     pub fn from_model(model: DualMine, device: Device, description: String) -> Self {
         Self {

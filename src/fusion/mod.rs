@@ -13,5 +13,6 @@ pub mod mixer;
 pub mod model;
 pub mod reliability;
 pub mod sampler;
+pub mod shipped;
 pub mod train;
 pub mod weights;

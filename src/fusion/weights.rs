@@ -69,13 +69,36 @@ pub fn load(
 
 /// Loads the weights at `path` into `model` (any module); every tensor must be present with
 /// the right shape.
-pub fn load_into<M: ModuleSnapshot>(mut model: M, path: &Path) -> Result<M, WeightsError> {
+pub fn load_into<M: ModuleSnapshot>(model: M, path: &Path) -> Result<M, WeightsError> {
     if !path.is_file() {
         return Err(WeightsError::Missing {
             path: path.to_path_buf(),
         });
     }
-    let mut store = BurnpackStore::from_file(path).auto_extension(false);
+    let store = BurnpackStore::from_file(path).auto_extension(false);
+    load_from_store(model, store, path)
+}
+
+/// Builds a `config` network on `device` from weights held in memory (`name` says where
+/// they came from in errors).
+pub fn load_static(
+    config: &DualMineConfig,
+    bytes: &'static [u8],
+    name: &str,
+    device: &Device,
+) -> Result<DualMine, WeightsError> {
+    load_from_store(
+        config.init(device),
+        BurnpackStore::from_static(bytes),
+        Path::new(name),
+    )
+}
+
+fn load_from_store<M: ModuleSnapshot>(
+    mut model: M,
+    mut store: BurnpackStore,
+    path: &Path,
+) -> Result<M, WeightsError> {
     // The store may panic on some malformed inputs; that must stay an error here.
     let result =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.load_from(&mut store)))
