@@ -35,6 +35,9 @@ pub struct TrainArgs {
     /// Go on from the checkpoint (its own settings are used).
     #[arg(long)]
     pub resume: bool,
+    /// Start the network from these weights (fine-tuning) instead of the untrained one.
+    #[arg(long, conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
     #[arg(long, default_value_t = 2000)]
     pub steps: usize,
     #[arg(long, default_value_t = 4)]
@@ -147,7 +150,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             .with_learning_rate(args.lr)
             .with_warmup(args.warmup)
             .with_seed(args.seed);
-        Trainer::new(config, &device)
+        let mut trainer = Trainer::new(config, &device);
+        if let Some(weights) = &args.init {
+            trainer.start_from(weights)?;
+        }
+        trainer
     };
     let total = trainer.config.steps;
     eprintln!(

@@ -1,6 +1,6 @@
 //! The trained weights that ship inside the program (`assets/`), one model per pairing
 //! (CT, PET or SPECT with MRI — the loss weights that reach the bar differ by task, see
-//! `assets/MODEL_CARD.md`), so `fuse`, `eval` and the viewer work without a weights file.
+//! `assets/MODEL_CARD.md`), so `fuse` works without a weights file.
 
 use burn::tensor::Device;
 

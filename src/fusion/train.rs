@@ -130,6 +130,14 @@ impl Trainer {
         }
     }
 
+    /// Starts the network from trained weights (fine-tuning a shipped model, e.g. for one
+    /// task); the reconstruction head and the optimiser start fresh.
+    pub fn start_from(&mut self, weights: &Path) -> Result<(), TrainError> {
+        let network = self.model.network.clone();
+        self.model.network = load_into(network, weights)?;
+        Ok(())
+    }
+
     /// Steps done so far.
     pub fn step(&self) -> usize {
         self.step
@@ -326,5 +334,41 @@ mod tests {
             resumed.train_step(&pairs).expect("step"),
         );
         assert!((x.total - y.total).abs() < 1e-5, "{x:?} vs {y:?}");
+    }
+
+    #[test]
+    fn a_run_can_start_from_saved_network_weights() {
+        let config = || {
+            TrainConfig::new(DualMineConfig::tiny(), LossWeights::new())
+                .with_batch(1)
+                .with_crop(16)
+                .with_learning_rate(1e-2)
+        };
+        let pairs = phantom_pairs();
+        let mut trained = Trainer::new(config(), &Device::flex());
+        for _ in 0..3 {
+            trained.train_step(&pairs).expect("step");
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let weights = dir.path().join("network.bpk");
+        save(&trained.network(), &weights).expect("save");
+        let mut started = Trainer::new(config(), &Device::flex());
+        started.start_from(&weights).expect("start from weights");
+        assert_eq!(started.step(), 0);
+        let input = || Tensor::<4>::full([1, 1, 16, 16], 0.3, &Device::flex());
+        let output = |t: &Trainer| {
+            t.network()
+                .forward(input(), input() * 2.0)
+                .fused
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32")
+        };
+        assert_eq!(output(&trained), output(&started));
+        assert!(
+            Trainer::new(config(), &Device::flex())
+                .start_from(&dir.path().join("absent.bpk"))
+                .is_err()
+        );
     }
 }
