@@ -18,7 +18,7 @@
 //! All images are `[N, 1, H, W]` in [0, 1]; every term is a scalar tensor `[1]`.
 
 use burn::config::Config;
-use burn::tensor::activation::{relu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::mixer::sobel_magnitude;
@@ -82,8 +82,9 @@ pub fn composite(inputs: LossInputs, weights: &LossWeights, sample: &[i64]) -> L
         (reconstructed_a - a.clone()).abs().mean() + (reconstructed_b - b.clone()).abs().mean();
     let (a, fused) = (scored_gray(a, chroma.clone()), scored_gray(fused, chroma));
     let strongest = sobel_magnitude(a.clone()).max_pair(sobel_magnitude(b.clone()));
-    let gradient =
-        relu(strongest * weights.gradient_target - sobel_magnitude(fused.clone())).mean();
+    let gradient = (strongest * weights.gradient_target - sobel_magnitude(fused.clone()))
+        .clamp_min(0.0)
+        .mean();
     let correlation =
         -(pearson(fused.clone(), a.clone()) + pearson(fused.clone(), b.clone())).mean() * 0.5 + 1.0;
     let mutual_information = -(soft_mutual_information(fused.clone(), a.clone(), sample)
