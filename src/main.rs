@@ -15,7 +15,7 @@ mod train;
 use clap::{Parser, Subcommand};
 
 #[cfg(feature = "app")]
-use dualmine::app::{Source, ViewerApp};
+use dualmine::app::{Benchmark, Source, ViewerApp};
 use dualmine::io::{self, dicom};
 use dualmine::phantom::{self, PhantomSize};
 use dualmine::volume::stats;
@@ -36,7 +36,19 @@ struct Cli {
 enum Command {
     /// Open studies in the viewer (no study: the built-in phantom demo, MR + PET).
     #[cfg(feature = "app")]
-    View { studies: Vec<PathBuf> },
+    View {
+        studies: Vec<PathBuf>,
+        /// Measure frame times: scroll one slice per frame for N frames, print the median
+        /// and worst frame time while fusing and after, and close.
+        #[arg(long, value_name = "N")]
+        benchmark_frames: Option<usize>,
+        /// With --benchmark-frames: wait for fusion to finish before scrolling.
+        #[arg(long)]
+        benchmark_after_fusion: bool,
+        /// Overlays to show, e.g. `fused,reliability-a,alpha` (layer names as in the panel).
+        #[arg(long, value_delimiter = ',')]
+        overlays: Vec<String>,
+    },
     /// List the image series under a folder (or describe a NIfTI/PNG file).
     Info {
         path: PathBuf,
@@ -95,7 +107,19 @@ fn run() -> Result<()> {
     };
     match command {
         #[cfg(feature = "app")]
-        Command::View { studies } => view(studies),
+        Command::View {
+            studies,
+            benchmark_frames,
+            benchmark_after_fusion,
+            overlays,
+        } => view(
+            studies,
+            benchmark_frames.map(|frames| Benchmark {
+                frames,
+                after_fusion: benchmark_after_fusion,
+            }),
+            overlays,
+        ),
         Command::Info { path, json } => info(&path, json),
         Command::Convert {
             input,
@@ -131,13 +155,18 @@ fn run() -> Result<()> {
 /// With no command: the viewer on the demo (when built with it).
 fn default_command() -> Option<Command> {
     #[cfg(feature = "app")]
-    return Some(Command::View { studies: vec![] });
+    return Some(Command::View {
+        studies: vec![],
+        benchmark_frames: None,
+        benchmark_after_fusion: false,
+        overlays: vec![],
+    });
     #[cfg(not(feature = "app"))]
     return None;
 }
 
 #[cfg(feature = "app")]
-fn view(studies: Vec<PathBuf>) -> Result<()> {
+fn view(studies: Vec<PathBuf>, benchmark: Option<Benchmark>, overlays: Vec<String>) -> Result<()> {
     let studies = if studies.is_empty() {
         let folder = std::env::temp_dir().join("dualmine-demo");
         let demo = phantom::write_demo(&folder, PhantomSize::DEMO).context("writing the demo")?;
@@ -167,10 +196,14 @@ fn view(studies: Vec<PathBuf>) -> Result<()> {
     eframe::run_native(
         "dualmine",
         options,
-        Box::new(|_cc| {
-            Ok(Box::new(
-                ViewerApp::new(sources).with_compute(device, description),
-            ))
+        Box::new(move |cc| {
+            let mut app = ViewerApp::new(cc, sources)
+                .with_compute(device, description)
+                .with_overlays(overlays);
+            if let Some(benchmark) = benchmark {
+                app = app.with_benchmark(benchmark);
+            }
+            Ok(Box::new(app))
         }),
     )
     .map_err(|e| anyhow::anyhow!("the viewer could not start: {e}"))

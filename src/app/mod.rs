@@ -1,58 +1,99 @@
-//! The desktop viewer (eframe/egui): two studies side by side, linked through patient space.
+//! The desktop viewer (eframe/egui): open two studies, read their fusion and inspect where
+//! the network trusted which study and which expert it chose.
 //!
-//! Loading runs on a named background thread; the UI keeps drawing meanwhile. Each viewport
-//! shows the slice of its own study nearest to the shared patient-space position, so two
-//! studies on different grids are never paired by slice index.
+//! Modules, one job each: [`studies`] opens and pairs studies (off the UI thread),
+//! [`session`] holds what is open, [`layers`] the layers and their styles,
+//! [`fusion_job`] runs the network in the background, [`pane`] draws and drives one view,
+//! [`render`] is the GPU side (WGSL under `shaders/`), [`panels`] the side panels, and
+//! [`gpu`] shares one wgpu device between burn and eframe.
 
+pub mod fusion_job;
 pub mod gpu;
-mod viewport;
+pub mod layers;
+pub mod pane;
+mod panels;
+pub mod render;
+pub mod session;
+pub mod studies;
 
-use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::Duration;
 
-use crate::io;
-use crate::volume::Volume;
-use viewport::Viewport;
+use egui::{Color32, Key, Rect, Vec2};
 
-/// What the viewer was asked to open.
-#[derive(Clone, Debug)]
-pub enum Source {
-    /// A study on disk (DICOM folder, NIfTI or PNG).
-    Path(PathBuf),
+use crate::io::dicom::SeriesSummary;
+use crate::volume::plane::Orientation;
+use layers::LayerId;
+use pane::{Layout, PaneKind, ViewSettings};
+use session::Session;
+pub use studies::Source;
+use studies::{LoadOutcome, Side};
+
+/// A folder with several series waiting for the user's choice.
+struct Picker {
+    index: usize,
+    series: Vec<SeriesSummary>,
+}
+
+/// Frame times of the last frames, for the status bar and the scroll benchmark.
+#[derive(Default)]
+pub struct FrameTimes {
+    pub during_fusion: Vec<f32>,
+    pub idle: Vec<f32>,
+}
+
+/// A scripted scroll through the study (the `--benchmark-frames` option): one slice per
+/// frame for `frames` frames, then the app closes.
+#[derive(Clone, Copy, Debug)]
+pub struct Benchmark {
+    pub frames: usize,
+    /// Wait for fusion to finish before scrolling.
+    pub after_fusion: bool,
 }
 
 /// The viewer application.
 pub struct ViewerApp {
-    viewports: Vec<Viewport>,
-    pending: Option<Receiver<Result<Vec<Volume>, String>>>,
+    sources: Vec<Source>,
+    loading: Option<Receiver<LoadOutcome>>,
+    picker: Option<Picker>,
     error: Option<String>,
-    /// Patient-space position along the first study's slice axis (mm).
-    slice_position: Option<f64>,
-    /// The device fusion runs on (shared with the drawing when it is a hardware GPU).
+    session: Option<Session>,
+    pub settings: ViewSettings,
+    help_open: bool,
+    /// The device fusion runs on, and its name.
     compute: Option<(burn::tensor::Device, String)>,
+    render_state: Option<egui_wgpu::RenderState>,
+    pub frame_times: FrameTimes,
+    benchmark: Option<(Benchmark, usize, i64)>,
+    auto_fuse: bool,
+    /// Overlays to switch on once they exist (`--overlays`).
+    overlays: Vec<String>,
 }
 
 impl ViewerApp {
-    /// Starts loading `sources` in the background.
-    pub fn new(sources: Vec<Source>) -> Self {
-        let (sender, receiver) = sync_channel(1);
-        let spawned = std::thread::Builder::new()
-            .name("load studies".into())
-            .spawn(move || {
-                let result = sources
-                    .iter()
-                    .map(|Source::Path(path)| io::load(path, None).map_err(|e| e.to_string()))
-                    .collect::<Result<Vec<_>, _>>();
-                let _ = sender.send(result);
-            });
-        let error = spawned.err().map(|e| format!("cannot start loading: {e}"));
-        Self {
-            viewports: Vec::new(),
-            pending: Some(receiver),
-            error,
-            slice_position: None,
-            compute: None,
+    /// The viewer, loading `sources` in the background; drawing on `cc`'s wgpu device.
+    pub fn new(cc: &eframe::CreationContext<'_>, sources: Vec<Source>) -> Self {
+        let render_state = cc.wgpu_render_state.clone();
+        if let Some(state) = &render_state {
+            render::install(state);
         }
+        let mut app = Self {
+            sources: Vec::new(),
+            loading: None,
+            picker: None,
+            error: None,
+            session: None,
+            settings: ViewSettings::default(),
+            help_open: false,
+            compute: None,
+            render_state,
+            frame_times: FrameTimes::default(),
+            benchmark: None,
+            auto_fuse: true,
+            overlays: Vec::new(),
+        };
+        app.open(sources);
+        app
     }
 
     /// Sets the device fusion runs on and how the status bar names it.
@@ -61,126 +102,540 @@ impl ViewerApp {
         self
     }
 
-    /// The loaded studies' viewports (empty while loading).
-    pub fn study_count(&self) -> usize {
-        self.viewports.len()
+    /// Whether fusion starts by itself once two studies are open (default: yes).
+    pub fn with_auto_fuse(mut self, auto_fuse: bool) -> Self {
+        self.auto_fuse = auto_fuse;
+        self
     }
 
-    /// Slice index shown by viewport `index`.
-    pub fn shown_slice(&self, index: usize) -> Option<usize> {
-        self.viewports.get(index).map(|v| v.slice)
+    /// Overlays to show once they exist: `fused`, `study` (the other study over the
+    /// reference), `reliability-a[-S]`, `reliability-b[-S]`, `alpha[-S]` (S: scale, 0 when
+    /// left out). Any other name is reported in the status bar.
+    pub fn with_overlays(mut self, names: Vec<String>) -> Self {
+        self.overlays = names;
+        self
     }
 
-    fn poll_loading(&mut self) {
-        let Some(receiver) = &self.pending else {
+    /// Switches on the overlays asked for with [`Self::with_overlays`].
+    fn apply_overlays(&mut self) {
+        let Some(session) = &mut self.session else {
             return;
         };
-        match receiver.try_recv() {
-            Ok(Ok(volumes)) => {
-                self.viewports = volumes.into_iter().map(Viewport::new).collect();
-                if let Some(first) = self.viewports.first() {
-                    self.slice_position = Some(first.position_of(first.slice));
+        for name in &self.overlays {
+            let (stem, scale) = match name.rsplit_once('-') {
+                Some((stem, s)) if s.parse::<usize>().is_ok() => {
+                    (stem, s.parse::<usize>().unwrap_or(0))
                 }
-                self.pending = None;
-            }
-            Ok(Err(error)) => {
-                self.error = Some(error);
-                self.pending = None;
-            }
-            Err(std::sync::mpsc::TryRecvError::Empty) => {}
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                self.error = Some("the loading thread stopped".into());
-                self.pending = None;
+                _ => (name.as_str(), 0),
+            };
+            let id = match stem {
+                "fused" => LayerId::Fused,
+                "study" => LayerId::Study(session.pair.reference.other()),
+                "reliability-a" => LayerId::Reliability(Side::A, scale),
+                "reliability-b" => LayerId::Reliability(Side::B, scale),
+                "alpha" => LayerId::Alpha(scale),
+                _ => {
+                    self.error = Some(format!("unknown overlay \"{name}\""));
+                    continue;
+                }
+            };
+            if let Some(layer) = session.layer_mut(id) {
+                layer.style.visible = true;
             }
         }
     }
 
-    /// Moves the shared position by `steps` slices of the first study.
-    fn scroll(&mut self, steps: i64) {
-        let Some(first) = self.viewports.first() else {
+    /// Scrolls through the study one slice per frame and closes (frame-time measurement).
+    pub fn with_benchmark(mut self, benchmark: Benchmark) -> Self {
+        self.benchmark = Some((benchmark, 0, 1));
+        self
+    }
+
+    /// Opens `sources` (replacing what is open).
+    pub fn open(&mut self, sources: Vec<Source>) {
+        self.sources = sources.clone();
+        self.error = None;
+        self.picker = None;
+        if sources.is_empty() {
+            return;
+        }
+        match studies::load_in_background(sources) {
+            Ok(receiver) => self.loading = Some(receiver),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    pub fn session_mut(&mut self) -> Option<&mut Session> {
+        self.session.as_mut()
+    }
+
+    pub fn is_loading(&self) -> bool {
+        self.loading.is_some()
+    }
+
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// The series summaries the picker offers, while it is open.
+    pub fn picker_series(&self) -> Option<&[SeriesSummary]> {
+        self.picker.as_ref().map(|p| p.series.as_slice())
+    }
+
+    /// Starts (or restarts) fusion of the open pair.
+    pub fn start_fusion(&mut self) {
+        let (Some(session), Some((device, description))) = (&mut self.session, &self.compute)
+        else {
             return;
         };
-        let last = first.slice_count() as i64 - 1;
-        let slice = (first.slice as i64 + steps).clamp(0, last.max(0)) as usize;
-        let position = first.position_of(slice);
-        self.slice_position = Some(position);
-        for viewport in &mut self.viewports {
-            viewport.go_to_position(position);
+        if let Err(e) = session.start_fusion(device.clone(), description.clone()) {
+            self.error = Some(e);
+        }
+        self.apply_overlays();
+    }
+
+    fn poll_loading(&mut self) {
+        let Some(receiver) = &self.loading else {
+            return;
+        };
+        let outcome = match receiver.try_recv() {
+            Ok(outcome) => outcome,
+            Err(TryRecvError::Empty) => return,
+            Err(TryRecvError::Disconnected) => {
+                LoadOutcome::Failed("the loading thread stopped".into())
+            }
+        };
+        self.loading = None;
+        match outcome {
+            LoadOutcome::Loaded(volumes) => match studies::pair(volumes) {
+                Ok(pair) => {
+                    self.session = Some(Session::new(pair));
+                    self.settings = ViewSettings::default();
+                    self.apply_overlays();
+                    if self.auto_fuse && self.session.as_ref().is_some_and(|s| s.fusion_allowed) {
+                        self.start_fusion();
+                    }
+                }
+                Err(e) => self.error = Some(e),
+            },
+            LoadOutcome::NeedsChoice { index, series } => {
+                self.picker = Some(Picker { index, series });
+            }
+            LoadOutcome::Failed(e) => self.error = Some(e),
+        }
+    }
+
+    /// Keyboard shortcuts (see [`panels::SHORTCUTS`]).
+    fn keyboard(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        let orientation = self.settings.orientation;
+        let (steps, toggles) = ctx.input(|i| {
+            let mut steps = 0i64;
+            let pressed = |k| i.key_pressed(k);
+            steps += pressed(Key::ArrowUp) as i64 - pressed(Key::ArrowDown) as i64;
+            steps += 10 * (pressed(Key::PageUp) as i64 - pressed(Key::PageDown) as i64);
+            if pressed(Key::Home) {
+                steps = i64::MIN / 2;
+            }
+            if pressed(Key::End) {
+                steps = i64::MAX / 2;
+            }
+            let toggles: Vec<Key> = [
+                Key::A,
+                Key::C,
+                Key::S,
+                Key::V,
+                Key::F,
+                Key::R,
+                Key::O,
+                Key::F1,
+                Key::Questionmark,
+            ]
+            .into_iter()
+            .filter(|k| pressed(*k))
+            .collect();
+            (steps, toggles)
+        });
+        if steps != 0
+            && let Some(session) = &mut self.session
+        {
+            session.scroll(orientation, steps);
+        }
+        for key in toggles {
+            match key {
+                Key::A => self.settings.orientation = Orientation::Axial,
+                Key::C => self.settings.orientation = Orientation::Coronal,
+                Key::S => self.settings.orientation = Orientation::Sagittal,
+                Key::V => {
+                    self.settings.layout = match self.settings.layout {
+                        Layout::SideBySide => Layout::Single(PaneKind::Fusion),
+                        Layout::Single(_) => Layout::SideBySide,
+                    }
+                }
+                Key::F => {
+                    if let Some(layer) = self
+                        .session
+                        .as_mut()
+                        .and_then(|s| s.layer_mut(LayerId::Fused))
+                    {
+                        layer.style.visible = !layer.style.visible;
+                    }
+                }
+                Key::R => {
+                    self.settings.zoom = 1.0;
+                    self.settings.pan = Vec2::ZERO;
+                }
+                Key::O => self.open_dialog(),
+                _ => self.help_open = !self.help_open,
+            }
+        }
+    }
+
+    fn open_dialog(&mut self) {
+        if let Some(folders) = rfd::FileDialog::new()
+            .set_title("Open one or two studies (DICOM folders)")
+            .pick_folders()
+        {
+            let sources = folders.into_iter().take(2).map(Source::Path).collect();
+            self.open(sources);
+        }
+    }
+
+    /// Folders dropped on the window: two replace what is open, one becomes the second
+    /// study of the one open (or the only study).
+    fn dropped(&mut self, ctx: &egui::Context) {
+        let paths: Vec<_> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        if paths.is_empty() {
+            return;
+        }
+        let mut sources: Vec<Source> = match (paths.len(), self.sources.first()) {
+            (1, Some(first)) if self.session.is_some() => vec![first.clone()],
+            _ => Vec::new(),
+        };
+        sources.extend(paths.into_iter().map(Source::Path));
+        sources.truncate(2);
+        self.open(sources);
+    }
+
+    fn toolbar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            if ui.button("Open…").clicked() {
+                self.open_dialog();
+            }
+            ui.separator();
+            for orientation in Orientation::ALL {
+                ui.selectable_value(
+                    &mut self.settings.orientation,
+                    orientation,
+                    orientation.name(),
+                );
+            }
+            ui.separator();
+            ui.selectable_value(
+                &mut self.settings.layout,
+                Layout::SideBySide,
+                "A | B | fusion",
+            );
+            for kind in [
+                PaneKind::Study(Side::A),
+                PaneKind::Study(Side::B),
+                PaneKind::Fusion,
+            ] {
+                ui.selectable_value(&mut self.settings.layout, Layout::Single(kind), kind.name());
+            }
+            ui.separator();
+            if let Some(session) = &mut self.session {
+                let orientation = self.settings.orientation;
+                let count = orientation.slice_count(session.dims());
+                let mut slice = session.slice(orientation) + 1;
+                let slider = egui::Slider::new(&mut slice, 1..=count.max(1)).text("slice");
+                if ui.add(slider).changed() {
+                    let axis = orientation.slice_axis();
+                    session.cursor[axis] = (slice - 1) as f32 + 0.5;
+                }
+            }
+            ui.separator();
+            if ui.button("Help").clicked() {
+                self.help_open = !self.help_open;
+            }
+        });
+    }
+
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            if let Some(error) = &self.error {
+                ui.colored_label(Color32::LIGHT_RED, error);
+                ui.separator();
+            }
+            if self.loading.is_some() {
+                ui.spinner();
+                ui.label("loading studies…");
+                ui.separator();
+            }
+            let description = self
+                .compute
+                .as_ref()
+                .map(|c| c.1.as_str())
+                .unwrap_or("none");
+            ui.label(format!("fusion device: {description}"));
+            ui.separator();
+            let mut restart = false;
+            if let Some(session) = &mut self.session {
+                match &session.job {
+                    Some(job) if job.is_running() => {
+                        let fraction = job.done as f32 / job.total.max(1) as f32;
+                        ui.add(
+                            egui::ProgressBar::new(fraction)
+                                .desired_width(160.0)
+                                .text(format!("fusing {}/{} slices", job.done, job.total)),
+                        );
+                        let paused = job.is_paused();
+                        if ui.button(if paused { "Resume" } else { "Pause" }).clicked() {
+                            job.set_paused(!paused);
+                        }
+                        if ui.button("Cancel").clicked() {
+                            job.cancel();
+                        }
+                    }
+                    Some(job) => {
+                        match (&job.error, job.elapsed) {
+                            (Some(e), _) => ui.colored_label(Color32::LIGHT_RED, e),
+                            (None, Some(t)) => ui.label(format!(
+                                "fused {} slices in {:.1} s ({})",
+                                job.total,
+                                t.as_secs_f32(),
+                                job.task
+                            )),
+                            _ => ui.label(""),
+                        };
+                        restart = ui.button("Fuse again").clicked();
+                    }
+                    None if session.pair.b.is_some() => {
+                        restart = ui.button("Fuse").clicked();
+                    }
+                    None => {}
+                }
+                let gpu_bytes = self
+                    .render_state
+                    .as_ref()
+                    .and_then(|s| render::with_renderer(s, |r, _, _| r.held_bytes()))
+                    .unwrap_or(0);
+                ui.separator();
+                ui.label(format!(
+                    "memory: {:.0} MB host, {:.0} MB GPU",
+                    session.held_bytes() as f64 / 1e6,
+                    gpu_bytes as f64 / 1e6
+                ));
+            }
+            if restart {
+                if let Some(session) = &mut self.session {
+                    session.fusion_allowed = true;
+                }
+                self.start_fusion();
+            }
+            let last = self
+                .frame_times
+                .idle
+                .last()
+                .or(self.frame_times.during_fusion.last());
+            if let Some(dt) = last {
+                ui.separator();
+                ui.label(format!("frame {:.1} ms", dt * 1000.0));
+            }
+        });
+    }
+
+    /// Uploads new or changed layers to the GPU.
+    fn sync_gpu(&mut self) {
+        let (Some(state), Some(session)) = (&self.render_state, &mut self.session) else {
+            return;
+        };
+        render::with_renderer(state, |renderer, device, queue| {
+            for layer in &mut session.layers {
+                renderer.sync_layer(device, queue, layer);
+            }
+            let keep: Vec<u64> = session.layers.iter().map(|l| l.id.key()).collect();
+            renderer.retain(&keep);
+        });
+    }
+
+    fn panes(&mut self, ui: &mut egui::Ui) {
+        let Some(session) = &mut self.session else {
+            ui.centered_and_justified(|ui| {
+                ui.label(if self.loading.is_some() {
+                    "loading studies…"
+                } else {
+                    "Open one or two studies (Open…, or drop folders here)"
+                });
+            });
+            return;
+        };
+        let kinds: Vec<PaneKind> = match self.settings.layout {
+            Layout::SideBySide if session.pair.b.is_some() => {
+                vec![
+                    PaneKind::Study(Side::A),
+                    PaneKind::Study(Side::B),
+                    PaneKind::Fusion,
+                ]
+            }
+            Layout::SideBySide => vec![PaneKind::Study(Side::A)],
+            Layout::Single(kind) => vec![kind],
+        };
+        let gpu = self
+            .render_state
+            .as_ref()
+            .and_then(|state| render::with_renderer(state, |r, _, _| r.srgb_target()));
+        let area = ui.available_rect_before_wrap();
+        let width = area.width() / kinds.len() as f32;
+        session.hover = None;
+        let mut scroll = 0;
+        for (index, kind) in kinds.into_iter().enumerate() {
+            let rect = Rect::from_min_size(
+                area.min + Vec2::new(index as f32 * width, 0.0),
+                Vec2::new(width - 4.0, area.height()),
+            );
+            scroll += pane::show(ui, rect, kind, session, &mut self.settings, gpu).scroll;
+        }
+        if scroll != 0 {
+            session.scroll(self.settings.orientation, scroll);
+        }
+        ui.allocate_rect(area, egui::Sense::hover());
+    }
+
+    fn run_benchmark(&mut self, ctx: &egui::Context) {
+        let Some((benchmark, done, direction)) = &mut self.benchmark else {
+            return;
+        };
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let fusing = session.job.as_ref().is_some_and(|j| j.is_running());
+        if benchmark.after_fusion && fusing {
+            return;
+        }
+        let orientation = self.settings.orientation;
+        let last = orientation.slice_count(session.dims()).saturating_sub(1);
+        let slice = session.slice(orientation);
+        if (slice == last && *direction > 0) || (slice == 0 && *direction < 0) {
+            *direction = -*direction;
+        }
+        session.scroll(orientation, *direction);
+        *done += 1;
+        if *done > benchmark.frames {
+            report("while fusing", &self.frame_times.during_fusion);
+            report("idle", &self.frame_times.idle);
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
     }
 }
 
+/// Prints the median and worst of frame times (seconds).
+fn report(what: &str, times: &[f32]) {
+    // The first frames include shader compilation and uploads; skip them.
+    let mut sorted: Vec<f32> = times.iter().skip(5).copied().collect();
+    if sorted.is_empty() {
+        return;
+    }
+    sorted.sort_by(f32::total_cmp);
+    println!(
+        "frame time {what}: median {:.1} ms, worst {:.1} ms over {} frames",
+        sorted[sorted.len() / 2] * 1000.0,
+        sorted[sorted.len() - 1] * 1000.0,
+        sorted.len()
+    );
+}
+
 impl eframe::App for ViewerApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        let dt = ctx.input(|i| i.unstable_dt);
         self.poll_loading();
-        if self.pending.is_some() {
-            ui.ctx()
-                .request_repaint_after(std::time::Duration::from_millis(50));
+        let fusing = self
+            .session
+            .as_ref()
+            .and_then(|s| s.job.as_ref())
+            .is_some_and(|j| j.is_running());
+        if let Some(session) = &mut self.session {
+            session.poll_fusion();
         }
-        let (wheel, keys) = ui.input(|i| {
-            let mut steps = 0i64;
-            if i.key_pressed(egui::Key::ArrowUp) {
-                steps += 1;
-            }
-            if i.key_pressed(egui::Key::ArrowDown) {
-                steps -= 1;
-            }
-            if i.key_pressed(egui::Key::PageUp) {
-                steps += 10;
-            }
-            if i.key_pressed(egui::Key::PageDown) {
-                steps -= 10;
-            }
-            if i.key_pressed(egui::Key::Home) {
-                steps = i64::MIN / 2;
-            }
-            if i.key_pressed(egui::Key::End) {
-                steps = i64::MAX / 2;
-            }
-            (i.smooth_scroll_delta.y, steps)
-        });
-        if keys != 0 {
-            self.scroll(keys);
+        let times = if fusing {
+            &mut self.frame_times.during_fusion
+        } else {
+            &mut self.frame_times.idle
+        };
+        if self.session.is_some() {
+            times.push(dt);
         }
-        egui::Panel::bottom("status").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                if let Some(error) = &self.error {
-                    ui.colored_label(egui::Color32::LIGHT_RED, error);
-                } else if self.pending.is_some() {
-                    ui.spinner();
-                    ui.label("loading studies…");
-                } else if let Some(position) = self.slice_position {
-                    ui.label(format!(
-                        "{} studies · slice position {position:.1} mm · wheel, Up/Down, PgUp/PgDn scroll · right-drag W/L",
-                        self.viewports.len()
-                    ));
+        if self.loading.is_some() || fusing || self.benchmark.is_some() {
+            ctx.request_repaint_after(Duration::from_millis(16));
+        }
+        self.dropped(&ctx);
+        self.keyboard(&ctx);
+        self.run_benchmark(&ctx);
+        self.sync_gpu();
+
+        if let Some(picker) = &self.picker
+            && let Some(choice) = panels::series_picker(&ctx, &picker.series)
+        {
+            let index = picker.index;
+            self.picker = None;
+            if choice > 0 {
+                let mut sources = self.sources.clone();
+                if let Some(source) = sources.get_mut(index) {
+                    *source = Source::Series(source.path().clone(), choice);
                 }
-                if let Some((_, description)) = &self.compute {
-                    ui.separator();
-                    ui.label(format!("fusion: {description}"));
-                }
+                self.open(sources);
+            }
+        }
+        panels::help(&ctx, &mut self.help_open);
+
+        egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
+        let warning = self
+            .session
+            .as_ref()
+            .and_then(|s| s.pair.frame_warning.clone());
+        if let Some(warning) = warning {
+            egui::Panel::top("frame of reference").show(ui, |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    ui.colored_label(Color32::from_rgb(255, 170, 0), "⚠ Frame of reference");
+                    ui.label(&warning);
+                    let fused = self.session.as_ref().is_some_and(|s| s.job.is_some());
+                    if !fused && ui.button("Fuse anyway").clicked() {
+                        if let Some(session) = &mut self.session {
+                            session.fusion_allowed = true;
+                        }
+                        self.start_fusion();
+                    }
+                });
             });
-        });
-        egui::CentralPanel::default().show(ui, |ui| {
-            let count = self.viewports.len().max(1);
-            let width = ui.available_width() / count as f32;
-            let mut scrolled = 0i64;
-            ui.horizontal_top(|ui| {
-                for viewport in &mut self.viewports {
-                    ui.vertical(|ui| {
-                        ui.set_width(width - 8.0);
-                        if let Some(steps) = viewport.show(ui) {
-                            scrolled += steps;
+        }
+        egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
+        if let Some(session) = &mut self.session {
+            egui::Panel::right("layers")
+                .default_size(260.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        panels::layer_panel(ui, session, &mut self.settings);
+                        ui.separator();
+                        panels::readout(ui, session);
+                        for note in &session.pair.notes {
+                            ui.small(note);
                         }
                     });
-                }
-            });
-            if wheel.abs() > 0.0 && scrolled == 0 && ui.ui_contains_pointer() {
-                scrolled = wheel.signum() as i64;
-            }
-            if scrolled != 0 {
-                self.scroll(scrolled);
-            }
-        });
+                });
+        }
+        egui::CentralPanel::default().show(ui, |ui| self.panes(ui));
     }
 }

@@ -3,9 +3,11 @@
 //! This layer depends on no framework: everything above it (io, fusion, export, app) trades
 //! in [`Volume`]s.
 
+pub mod colormap;
 pub mod colour;
 pub mod geometry;
 pub mod intensity;
+pub mod plane;
 pub mod reorient;
 pub mod resample;
 pub mod stats;

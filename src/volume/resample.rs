@@ -60,7 +60,7 @@ pub fn onto_reference(
 }
 
 /// The value for voxels outside a volume: its minimum (air in CT, zero uptake in PET).
-fn background_of(volume: &Volume) -> f32 {
+pub fn background_of(volume: &Volume) -> f32 {
     let min = volume
         .data
         .iter()

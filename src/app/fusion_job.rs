@@ -1,0 +1,211 @@
+//! Fusion as a background job: the network runs on its own thread, a few slices at a time,
+//! and sends each batch of outputs back as soon as it is computed, so the viewer shows
+//! results slice by slice while it keeps responding. The job can be paused and cancelled.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use std::time::{Duration, Instant};
+
+use burn::tensor::Device;
+
+use crate::fusion::fuser::{Fuser, FusionMaps};
+use crate::fusion::shipped;
+use crate::volume::intensity::Window;
+use crate::volume::{Modality, Volume};
+
+/// Slices per network call.
+const BATCH: usize = 2;
+
+/// What the network is given: inputs mapped to 0..1, on one grid.
+pub struct FusionInputs {
+    /// The network's A (CT or emission study) and B (MR), 0..1, x fastest.
+    pub a: Vec<f32>,
+    pub b: Vec<f32>,
+    pub dims: [usize; 3],
+    /// Which built-in model (`ct-mri`, `pet-mri`, `spect-mri`).
+    pub task: &'static str,
+    /// True when the viewer's study A is the network's B (the outputs' A/B swap back).
+    pub swapped: bool,
+}
+
+impl FusionInputs {
+    /// Orders two studies on one grid the way the network was trained (A: CT/PET/SPECT,
+    /// B: MR) and maps each through its default window (what the viewer shows by default).
+    pub fn new(a: &Volume, b: &Volume) -> Self {
+        let swapped = a.modality == Modality::Mr && b.modality != Modality::Mr;
+        let (na, nb) = if swapped { (b, a) } else { (a, b) };
+        let task = match (&na.modality, &nb.modality) {
+            (Modality::Pet, _) | (_, Modality::Pet) => "pet-mri",
+            (Modality::Nm, _) | (_, Modality::Nm) => "spect-mri",
+            _ => "ct-mri",
+        };
+        debug_assert!(shipped::TASKS.contains(&task));
+        Self {
+            a: Window::default_for(na).normalised(na),
+            b: Window::default_for(nb).normalised(nb),
+            dims: a.geometry.dims,
+            task,
+            swapped,
+        }
+    }
+}
+
+/// A message from the job.
+pub enum JobEvent {
+    /// Outputs for slices `first..first + n`.
+    Batch {
+        first: usize,
+        maps: FusionMaps,
+    },
+    Finished,
+    Failed(String),
+}
+
+/// A running (or finished) fusion.
+pub struct FusionJob {
+    events: Receiver<JobEvent>,
+    cancel: Arc<AtomicBool>,
+    pause: Arc<AtomicBool>,
+    pub total: usize,
+    pub done: usize,
+    pub started: Instant,
+    /// Set when the job ended, with how long it ran.
+    pub elapsed: Option<Duration>,
+    pub error: Option<String>,
+    pub swapped: bool,
+    pub task: &'static str,
+    slice_pixels: usize,
+}
+
+impl FusionJob {
+    /// Starts fusing `inputs` with the built-in model for their task on `device`.
+    pub fn start(inputs: FusionInputs, device: Device, description: String) -> Self {
+        let (sender, events) = channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let pause = Arc::new(AtomicBool::new(false));
+        let total = inputs.dims[2];
+        let slice_pixels = inputs.dims[0] * inputs.dims[1];
+        let (swapped, task) = (inputs.swapped, inputs.task);
+        let flags = (cancel.clone(), pause.clone());
+        let worker = move || {
+            let outcome = run(&inputs, device, description, &flags.0, &flags.1, &mut |e| {
+                sender.send(e).is_ok()
+            });
+            let _ = sender.send(match outcome {
+                Ok(()) => JobEvent::Finished,
+                Err(e) => JobEvent::Failed(e),
+            });
+        };
+        let mut job = Self {
+            events,
+            cancel,
+            pause,
+            total,
+            done: 0,
+            started: Instant::now(),
+            elapsed: None,
+            error: None,
+            swapped,
+            task,
+            slice_pixels,
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("fusion".into())
+            .spawn(worker)
+        {
+            job.error = Some(format!("cannot start fusion: {e}"));
+            job.elapsed = Some(Duration::ZERO);
+        }
+        job
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.elapsed.is_none()
+    }
+
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.pause.store(paused, Ordering::Relaxed);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.pause.load(Ordering::Relaxed)
+    }
+
+    /// Batches computed since the last call (the job's bookkeeping is updated).
+    pub fn poll(&mut self) -> Vec<(usize, FusionMaps)> {
+        let mut batches = Vec::new();
+        loop {
+            match self.events.try_recv() {
+                Ok(JobEvent::Batch { first, maps }) => {
+                    self.done = self.done.max(first + maps.fused.len() / self.slice_len());
+                    batches.push((first, maps));
+                }
+                Ok(JobEvent::Finished) => {
+                    self.elapsed = Some(self.started.elapsed());
+                }
+                Ok(JobEvent::Failed(e)) => {
+                    self.error = Some(e);
+                    self.elapsed = Some(self.started.elapsed());
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    if self.elapsed.is_none() {
+                        self.error = Some("the fusion thread stopped".into());
+                        self.elapsed = Some(self.started.elapsed());
+                    }
+                    break;
+                }
+            }
+        }
+        batches
+    }
+
+    fn slice_len(&self) -> usize {
+        self.slice_pixels.max(1)
+    }
+}
+
+/// The job's body: builds the network on `device`, then fuses batch after batch.
+fn run(
+    inputs: &FusionInputs,
+    device: Device,
+    description: String,
+    cancel: &AtomicBool,
+    pause: &AtomicBool,
+    send: &mut dyn FnMut(JobEvent) -> bool,
+) -> Result<(), String> {
+    let model = shipped::load(inputs.task, &device).map_err(|e| e.to_string())?;
+    let fuser = Fuser::from_model(model, device, description);
+    let [nx, ny, nz] = inputs.dims;
+    let slice = nx * ny;
+    let mut first = 0;
+    while first < nz {
+        while pause.load(Ordering::Relaxed) && !cancel.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if cancel.load(Ordering::Relaxed) {
+            return Err("fusion was cancelled".into());
+        }
+        let count = BATCH.min(nz - first);
+        let range = first * slice..(first + count) * slice;
+        let maps = fuser
+            .fuse_normalised(
+                &inputs.a[range.clone()],
+                &inputs.b[range],
+                [nx, ny, count],
+                count,
+                &mut |_, _| true,
+            )
+            .map_err(|e| e.to_string())?;
+        if !send(JobEvent::Batch { first, maps }) {
+            return Ok(());
+        }
+        first += count;
+    }
+    Ok(())
+}

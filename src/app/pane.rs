@@ -1,0 +1,433 @@
+//! One view pane: a plane through the pair's grid with its layers drawn on the GPU, the
+//! linked crosshair, a colour bar and the mouse interactions (wheel: slice, Ctrl+wheel: zoom,
+//! left: crosshair, middle or Shift+left drag: pan, right drag: window/level).
+
+use egui::{Color32, Pos2, Rect, Sense, Stroke, Vec2};
+
+use super::layers::{Layer, LayerId, format_value};
+use super::render::{
+    DrawUniform, MASK_CHECKERBOARD, MASK_CURTAIN, MASK_NONE, PaneCallback, PaneDraw,
+};
+use super::session::Session;
+use super::studies::Side;
+use crate::volume::colormap::ColorMap;
+use crate::volume::plane::Orientation;
+
+/// Which pane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PaneKind {
+    Study(Side),
+    /// The fusion pane: the reference study with the overlays.
+    Fusion,
+}
+
+impl PaneKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Study(Side::A) => "A",
+            Self::Study(Side::B) => "B",
+            Self::Fusion => "fusion",
+        }
+    }
+
+    fn key(self) -> u64 {
+        match self {
+            Self::Study(Side::A) => 1,
+            Self::Study(Side::B) => 2,
+            Self::Fusion => 3,
+        }
+    }
+}
+
+/// How A and B are compared in the fusion pane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compare {
+    Off,
+    Checkerboard,
+    Curtain,
+}
+
+/// Panes side by side, or one large.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    SideBySide,
+    Single(PaneKind),
+}
+
+/// View settings shared by all panes.
+#[derive(Clone, Debug)]
+pub struct ViewSettings {
+    pub orientation: Orientation,
+    pub layout: Layout,
+    pub zoom: f32,
+    /// Pan in points.
+    pub pan: Vec2,
+    pub compare: Compare,
+    /// Curtain position (0..1 across the image) or checkerboard tiles per side.
+    pub curtain: f32,
+    pub checker_tiles: f32,
+    /// The layer the fusion pane's right-drag and colour bar act on.
+    pub selected: LayerId,
+}
+
+impl Default for ViewSettings {
+    fn default() -> Self {
+        Self {
+            orientation: Orientation::Axial,
+            layout: Layout::SideBySide,
+            zoom: 1.0,
+            pan: Vec2::ZERO,
+            compare: Compare::Off,
+            curtain: 0.5,
+            checker_tiles: 8.0,
+            selected: LayerId::Fused,
+        }
+    }
+}
+
+/// Where the image sits in `pane`: fitted with its physical aspect, zoomed and panned.
+pub fn image_rect(pane: Rect, size_mm: [f64; 2], zoom: f32, pan: Vec2) -> Rect {
+    let size = Vec2::new(size_mm[0] as f32, size_mm[1] as f32).max(Vec2::splat(1e-3));
+    let fit = (pane.width() / size.x).min(pane.height() / size.y) * zoom;
+    Rect::from_center_size(pane.center() + pan, size * fit)
+}
+
+/// The draws of one pane, bottom first.
+pub fn draws(
+    session: &Session,
+    kind: PaneKind,
+    settings: &ViewSettings,
+    image_in_pane: [f32; 4],
+    srgb: bool,
+) -> Vec<PaneDraw> {
+    let dims = session.dims();
+    let orientation = settings.orientation;
+    let mapping = orientation.mapping(dims, session.slice(orientation));
+    let uniform = |layer: &Layer, opacity: f32, mode: [f32; 4]| DrawUniform {
+        origin: extend(mapping.origin),
+        du: extend(mapping.du),
+        dv: extend(mapping.dv),
+        rect: image_in_pane,
+        window: [
+            layer.style.window.center - layer.style.window.width / 2.0,
+            layer.style.window.width.max(1e-6),
+            opacity,
+            layer.style.colormap.row() as f32,
+        ],
+        mode,
+        output: [if srgb { 1.0 } else { 0.0 }, 0.0, 0.0, 0.0],
+    };
+    let base = |layer: Option<&Layer>, hidden: bool| {
+        layer.map(|layer| PaneDraw {
+            layer_key: layer.id.key(),
+            uniform: uniform(layer, 1.0, [MASK_NONE, 0.0, 1.0, hidden as u8 as f32]),
+            blend: false,
+        })
+    };
+    let over = |layer: &Layer, opacity: f32, mask: [f32; 2]| PaneDraw {
+        layer_key: layer.id.key(),
+        uniform: uniform(layer, opacity, [mask[0], mask[1], 0.0, 0.0]),
+        blend: true,
+    };
+    match kind {
+        PaneKind::Study(side) => base(session.layer(LayerId::Study(side)), false)
+            .into_iter()
+            .collect(),
+        PaneKind::Fusion => {
+            let reference = session.layer(LayerId::Study(session.pair.reference));
+            let mut out = Vec::new();
+            let other = session.pair.reference.other();
+            let compare_b = session.layer(LayerId::Study(Side::B));
+            match (settings.compare, compare_b) {
+                (Compare::Off, _) | (_, None) => {
+                    let hidden = reference.is_none_or(|l| !l.style.visible);
+                    out.extend(base(reference, hidden));
+                    if let Some(layer) = session.layer(LayerId::Study(other))
+                        && layer.style.visible
+                    {
+                        out.push(over(layer, layer.style.opacity, [MASK_NONE, 0.0]));
+                    }
+                }
+                (compare, Some(b)) => {
+                    out.extend(base(session.layer(LayerId::Study(Side::A)), false));
+                    let mask = if compare == Compare::Checkerboard {
+                        [MASK_CHECKERBOARD, settings.checker_tiles]
+                    } else {
+                        [MASK_CURTAIN, settings.curtain]
+                    };
+                    out.push(over(b, 1.0, mask));
+                }
+            }
+            for layer in &session.layers {
+                if !matches!(layer.id, LayerId::Study(_)) && layer.style.visible {
+                    out.push(over(layer, layer.style.opacity, [MASK_NONE, 0.0]));
+                }
+            }
+            out
+        }
+    }
+}
+
+fn extend(v: [f32; 3]) -> [f32; 4] {
+    [v[0], v[1], v[2], 0.0]
+}
+
+/// The layer a pane's colour bar and right-drag act on.
+pub fn main_layer(kind: PaneKind, settings: &ViewSettings) -> LayerId {
+    match kind {
+        PaneKind::Study(side) => LayerId::Study(side),
+        PaneKind::Fusion => settings.selected,
+    }
+}
+
+/// What a pane asks of the app after its frame.
+#[derive(Default)]
+pub struct PaneOutput {
+    pub scroll: i64,
+}
+
+/// Draws pane `kind` in `rect` and handles its mouse input.
+pub fn show(
+    ui: &mut egui::Ui,
+    rect: Rect,
+    kind: PaneKind,
+    session: &mut Session,
+    settings: &mut ViewSettings,
+    gpu: Option<bool>,
+) -> PaneOutput {
+    let mut output = PaneOutput::default();
+    let id = ui.scope_id().with(("pane", kind.key()));
+    let response = ui.interact(rect, id, Sense::click_and_drag());
+    let painter = ui.painter_at(rect);
+    let dims = session.dims();
+    let orientation = settings.orientation;
+    let size_mm = orientation.size_mm(&session.pair.a.geometry);
+    let image = image_rect(rect, size_mm, settings.zoom, settings.pan);
+    let to_uv = |p: Pos2| ((p - image.min) / image.size()).to_pos2();
+    let slice = session.slice(orientation);
+    let mapping = orientation.mapping(dims, slice);
+
+    // Mouse.
+    if let Some(pointer) = response.hover_pos() {
+        let uv = to_uv(pointer);
+        session.hover = mapping.voxel_at(dims, uv.x, uv.y);
+        let (wheel, zoom, shift) =
+            ui.input(|i| (i.smooth_scroll_delta.y, i.zoom_delta(), i.modifiers.shift));
+        if zoom != 1.0 {
+            settings.zoom = (settings.zoom * zoom).clamp(0.2, 20.0);
+        } else if wheel.abs() > 0.0 {
+            output.scroll = wheel.signum() as i64;
+        }
+        let primary = response.dragged_by(egui::PointerButton::Primary)
+            || response.clicked_by(egui::PointerButton::Primary);
+        if primary && shift {
+            settings.pan += response.drag_delta();
+        } else if primary {
+            let [a, b] = orientation.image_axes();
+            let m = orientation.mapping(dims, slice);
+            let c = |axis: usize| m.origin[axis] + uv.x * m.du[axis] + uv.y * m.dv[axis];
+            if (0.0..1.0).contains(&uv.x) && (0.0..1.0).contains(&uv.y) {
+                session.cursor[a] = c(a).floor() + 0.5;
+                session.cursor[b] = c(b).floor() + 0.5;
+            }
+        }
+    }
+    if response.dragged_by(egui::PointerButton::Middle) {
+        settings.pan += response.drag_delta();
+    }
+    let target = main_layer(kind, settings);
+    if response.dragged_by(egui::PointerButton::Secondary)
+        && let Some(layer) = session.layer_mut(target)
+    {
+        let delta = response.drag_delta();
+        let window = &mut layer.style.window;
+        let range = window.width.max(1e-3);
+        window.width = (window.width + delta.x * range / 200.0).max(range * 1e-3);
+        window.center -= delta.y * range / 200.0;
+    }
+
+    // Image.
+    painter.rect_filled(rect, 0.0, Color32::BLACK);
+    match gpu {
+        Some(srgb) => {
+            let pane_uv = |p: Pos2| ((p - rect.min) / rect.size()).to_pos2();
+            let (min, max) = (pane_uv(image.min), pane_uv(image.max));
+            let placement = [min.x, min.y, max.x - min.x, max.y - min.y];
+            let callback = PaneCallback {
+                pane: kind.key(),
+                draws: draws(session, kind, settings, placement, srgb),
+            };
+            painter.add(egui_wgpu::Callback::new_paint_callback(rect, callback));
+        }
+        None => {
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "no GPU renderer: images cannot be drawn",
+                egui::FontId::proportional(14.0),
+                Color32::LIGHT_RED,
+            );
+        }
+    }
+
+    // Crosshair.
+    let [u, v] = orientation.image_position(dims, session.cursor);
+    let at = image.min + Vec2::new(u, v) * image.size();
+    let stroke = Stroke::new(1.0, Color32::from_rgba_unmultiplied(255, 220, 0, 150));
+    painter.line_segment(
+        [Pos2::new(at.x, rect.top()), Pos2::new(at.x, rect.bottom())],
+        stroke,
+    );
+    painter.line_segment(
+        [Pos2::new(rect.left(), at.y), Pos2::new(rect.right(), at.y)],
+        stroke,
+    );
+
+    // Labels.
+    let font = egui::FontId::proportional(12.0);
+    let text = Color32::from_gray(230);
+    let title = match kind {
+        PaneKind::Study(side) => session
+            .pair
+            .study(side)
+            .map(|v| {
+                let description = &v.identity.series_description;
+                format!("{} · {} · {}", kind.name(), v.modality, description)
+            })
+            .unwrap_or_default(),
+        PaneKind::Fusion => "fusion".to_string(),
+    };
+    painter.text(
+        rect.left_top() + Vec2::new(6.0, 4.0),
+        egui::Align2::LEFT_TOP,
+        format!(
+            "{title}\n{} {}/{}",
+            orientation.name(),
+            slice + 1,
+            orientation.slice_count(dims)
+        ),
+        font.clone(),
+        text,
+    );
+    let (left, right, top, bottom) = match orientation {
+        Orientation::Axial => ("R", "L", "A", "P"),
+        Orientation::Coronal => ("R", "L", "S", "I"),
+        Orientation::Sagittal => ("A", "P", "S", "I"),
+    };
+    let mid = rect.center();
+    for (label, pos, align) in [
+        (
+            left,
+            Pos2::new(rect.left() + 4.0, mid.y),
+            egui::Align2::LEFT_CENTER,
+        ),
+        (
+            right,
+            Pos2::new(rect.right() - 26.0, mid.y),
+            egui::Align2::RIGHT_CENTER,
+        ),
+        (
+            top,
+            Pos2::new(mid.x, rect.top() + 4.0),
+            egui::Align2::CENTER_TOP,
+        ),
+        (
+            bottom,
+            Pos2::new(mid.x, rect.bottom() - 4.0),
+            egui::Align2::CENTER_BOTTOM,
+        ),
+    ] {
+        painter.text(
+            pos,
+            align,
+            label,
+            font.clone(),
+            Color32::from_rgb(255, 200, 80),
+        );
+    }
+    if let Some(layer) = session.layer(target) {
+        colour_bar(&painter, rect, layer);
+        if let Some(voxel) = session.hover {
+            painter.text(
+                rect.left_bottom() + Vec2::new(6.0, -4.0),
+                egui::Align2::LEFT_BOTTOM,
+                format!(
+                    "{} = {}",
+                    target.name(),
+                    format_value(layer.value(voxel), &layer.volume.units)
+                ),
+                font,
+                text,
+            );
+        }
+    }
+    output
+}
+
+/// A vertical colour bar at the pane's right edge with the window's ends in physical units.
+fn colour_bar(painter: &egui::Painter, pane: Rect, layer: &Layer) {
+    let height = (pane.height() * 0.4).max(40.0);
+    let bar = Rect::from_min_size(
+        Pos2::new(pane.right() - 18.0, pane.center().y - height / 2.0),
+        Vec2::new(10.0, height),
+    );
+    let mut mesh = egui::Mesh::default();
+    let steps = 32;
+    let colormap: ColorMap = layer.style.colormap;
+    for s in 0..=steps {
+        let t = s as f32 / steps as f32;
+        let [r, g, b] = colormap.color(t);
+        let y = bar.bottom() - t * bar.height();
+        let color = Color32::from_rgb(r, g, b);
+        mesh.colored_vertex(Pos2::new(bar.left(), y), color);
+        mesh.colored_vertex(Pos2::new(bar.right(), y), color);
+        if s > 0 {
+            let i = (2 * s) as u32;
+            mesh.add_triangle(i - 2, i - 1, i);
+            mesh.add_triangle(i - 1, i + 1, i);
+        }
+    }
+    painter.add(mesh);
+    painter.rect_stroke(
+        bar,
+        0.0,
+        Stroke::new(1.0, Color32::GRAY),
+        egui::StrokeKind::Outside,
+    );
+    let w = layer.style.window;
+    let font = egui::FontId::proportional(10.0);
+    for (value, y, align) in [
+        (w.center + w.width / 2.0, bar.top(), egui::Align2::RIGHT_TOP),
+        (
+            w.center - w.width / 2.0,
+            bar.bottom(),
+            egui::Align2::RIGHT_BOTTOM,
+        ),
+    ] {
+        painter.text(
+            Pos2::new(bar.left() - 3.0, y),
+            align,
+            format_value(value, &layer.volume.units),
+            font.clone(),
+            Color32::from_gray(220),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_keep_their_physical_aspect() {
+        let pane = Rect::from_min_size(Pos2::ZERO, Vec2::new(400.0, 200.0));
+        let image = image_rect(pane, [100.0, 100.0], 1.0, Vec2::ZERO);
+        assert_eq!(
+            image,
+            Rect::from_min_max(Pos2::new(100.0, 0.0), Pos2::new(300.0, 200.0))
+        );
+        let zoomed = image_rect(pane, [100.0, 50.0], 2.0, Vec2::new(10.0, 0.0));
+        assert_eq!(zoomed.size(), Vec2::new(800.0, 400.0));
+        assert_eq!(zoomed.center(), Pos2::new(210.0, 100.0));
+    }
+}

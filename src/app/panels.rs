@@ -1,0 +1,175 @@
+//! The viewer's side panels and windows: the layer list (toggle, opacity, colour map,
+//! window presets), the value read-out at the cursor, the series picker and the help panel.
+
+use egui::Ui;
+
+use super::layers::{LayerId, format_value, presets};
+use super::pane::{Compare, ViewSettings};
+use super::session::Session;
+use crate::io::dicom::SeriesSummary;
+use crate::volume::colormap::ColorMap;
+
+/// Keyboard and mouse shortcuts, as listed in the help panel.
+pub const SHORTCUTS: [(&str, &str); 14] = [
+    ("Mouse wheel, Up / Down", "next / previous slice"),
+    ("Page Up / Page Down", "10 slices"),
+    ("Home / End", "first / last slice"),
+    ("Left click or drag", "move the crosshair"),
+    ("Right drag", "window (horizontal) and level (vertical)"),
+    ("Ctrl + wheel", "zoom"),
+    ("Middle drag, Shift + left drag", "pan"),
+    ("A / C / S", "axial, coronal, sagittal"),
+    ("V", "side by side or one large view"),
+    ("F", "fusion overlay on / off"),
+    ("R", "reset zoom and pan"),
+    ("O", "open studies"),
+    ("F1 or ?", "this help"),
+    ("Drop folders on the window", "open them"),
+];
+
+/// The layer list: every layer with its switches. Returns true when fusion should restart.
+pub fn layer_panel(ui: &mut Ui, session: &mut Session, settings: &mut ViewSettings) {
+    ui.heading("Layers");
+    let reference = session.pair.reference;
+    let ids: Vec<LayerId> = session.layers.iter().map(|l| l.id).collect();
+    for id in ids {
+        let Some(layer) = session.layer_mut(id) else {
+            continue;
+        };
+        let name = match id {
+            LayerId::Study(side) if side == reference => format!("{} (base)", id.name()),
+            _ => id.name(),
+        };
+        ui.push_id(id.key(), |ui| {
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut layer.style.visible, name);
+                if ui
+                    .selectable_label(settings.selected == id, "W/L")
+                    .on_hover_text("right-drag in the fusion pane sets this layer's window")
+                    .clicked()
+                {
+                    settings.selected = id;
+                }
+            });
+            if layer.style.visible {
+                ui.horizontal(|ui| {
+                    let mut percent = layer.style.opacity * 100.0;
+                    if !matches!(id, LayerId::Study(side) if side == reference)
+                        && ui
+                            .add(egui::Slider::new(&mut percent, 0.0..=100.0).suffix(" %"))
+                            .changed()
+                    {
+                        layer.style.opacity = percent / 100.0;
+                    }
+                    egui::ComboBox::from_id_salt("colormap")
+                        .selected_text(layer.style.colormap.name())
+                        .width(70.0)
+                        .show_ui(ui, |ui| {
+                            for map in ColorMap::ALL {
+                                ui.selectable_value(&mut layer.style.colormap, map, map.name());
+                            }
+                        });
+                });
+                if matches!(id, LayerId::Study(_)) {
+                    ui.horizontal_wrapped(|ui| {
+                        for (name, window) in presets(&layer.volume) {
+                            if ui.small_button(name).clicked() {
+                                layer.style.window = window;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        ui.separator();
+    }
+    ui.heading("Compare A and B");
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut settings.compare, Compare::Off, "off");
+        ui.selectable_value(&mut settings.compare, Compare::Checkerboard, "checkerboard");
+        ui.selectable_value(&mut settings.compare, Compare::Curtain, "curtain");
+    });
+    match settings.compare {
+        Compare::Curtain => {
+            ui.add(egui::Slider::new(&mut settings.curtain, 0.0..=1.0).text("curtain"));
+        }
+        Compare::Checkerboard => {
+            ui.add(egui::Slider::new(&mut settings.checker_tiles, 2.0..=32.0).text("tiles"));
+        }
+        Compare::Off => {}
+    }
+}
+
+/// Every layer's value at the voxel under the pointer (else the crosshair), in its units.
+pub fn readout(ui: &mut Ui, session: &Session) {
+    ui.heading("Values");
+    let voxel = session.hover.unwrap_or(session.cursor.map(|c| c as usize));
+    let dims = session.dims();
+    if (0..3).any(|a| voxel[a] >= dims[a]) {
+        return;
+    }
+    let position = session
+        .pair
+        .a
+        .geometry
+        .index_to_world(voxel.map(|v| v as f64));
+    ui.label(format!(
+        "voxel ({}, {}, {}) · patient ({:.1}, {:.1}, {:.1}) mm",
+        voxel[0], voxel[1], voxel[2], position[0], position[1], position[2]
+    ));
+    egui::Grid::new("values").striped(true).show(ui, |ui| {
+        for layer in &session.layers {
+            ui.label(layer.id.name());
+            ui.label(format_value(layer.value(voxel), &layer.volume.units));
+            ui.end_row();
+        }
+    });
+}
+
+/// The series picker: returns the chosen series (1-based) or `Some(0)` for cancel.
+pub fn series_picker(ctx: &egui::Context, series: &[SeriesSummary]) -> Option<usize> {
+    let mut choice = None;
+    egui::Window::new("Choose a series")
+        .collapsible(false)
+        .resizable(false)
+        .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
+        .show(ctx, |ui| {
+            ui.label("This folder holds several series. Which one should be opened?");
+            egui::Grid::new("series").striped(true).show(ui, |ui| {
+                for header in ["", "modality", "description", "slices", "size"] {
+                    ui.strong(header);
+                }
+                ui.end_row();
+                for (index, s) in series.iter().enumerate() {
+                    if ui.button(format!("Open #{}", index + 1)).clicked() {
+                        choice = Some(index + 1);
+                    }
+                    ui.label(&s.modality);
+                    ui.label(&s.description);
+                    ui.label(s.frames.max(s.files).to_string());
+                    ui.label(format!("{}×{}", s.columns, s.rows));
+                    ui.end_row();
+                }
+            });
+            if ui.button("Cancel").clicked() {
+                choice = Some(0);
+            }
+        });
+    choice
+}
+
+/// The help panel.
+pub fn help(ctx: &egui::Context, open: &mut bool) {
+    egui::Window::new("Help: shortcuts")
+        .open(open)
+        .resizable(false)
+        .show(ctx, |ui| {
+            egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
+                for (keys, action) in SHORTCUTS {
+                    ui.strong(keys);
+                    ui.label(action);
+                    ui.end_row();
+                }
+            });
+        });
+}

@@ -1,0 +1,376 @@
+//! GPU drawing of the views (WGSL in `shaders/slice.wgsl`, through an `egui_wgpu` paint
+//! callback). Each layer's volume is uploaded once as a 3-D `R32Float` texture (fusion
+//! results are written into it slab by slab as they arrive); scrolling, zoom, window/level,
+//! colour map and opacity only change a small uniform block per draw. A view is drawn as
+//! its base layer (opaque) and then each overlay blended with its opacity, so opacity 0 %
+//! leaves the base untouched and 100 % shows only the overlay.
+
+use std::collections::HashMap;
+
+use egui_wgpu::{CallbackResources, CallbackTrait, RenderState, ScreenDescriptor};
+use wgpu::util::DeviceExt;
+
+use super::layers::Layer;
+use crate::volume::colormap::{ColorMap, LUT_SIZE, all_tables};
+
+/// What a not-yet-computed voxel (NaN) becomes on the GPU; the shader draws nothing there.
+pub const NOT_COMPUTED: f32 = -3.0e38;
+
+/// The shader's per-draw block (`Draw` in slice.wgsl); all fields are `vec4<f32>`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DrawUniform {
+    pub origin: [f32; 4],
+    pub du: [f32; 4],
+    pub dv: [f32; 4],
+    pub rect: [f32; 4],
+    pub window: [f32; 4],
+    pub mode: [f32; 4],
+    pub output: [f32; 4],
+}
+
+impl DrawUniform {
+    fn bytes(&self) -> Vec<u8> {
+        [
+            self.origin,
+            self.du,
+            self.dv,
+            self.rect,
+            self.window,
+            self.mode,
+            self.output,
+        ]
+        .iter()
+        .flatten()
+        .flat_map(|v| v.to_le_bytes())
+        .collect()
+    }
+}
+
+/// How overlays are masked for the A/B compare modes (`mode.x` in the shader).
+pub const MASK_NONE: f32 = 0.0;
+pub const MASK_CHECKERBOARD: f32 = 1.0;
+pub const MASK_CURTAIN: f32 = 2.0;
+
+/// One draw of one layer in a pane.
+#[derive(Clone, Debug)]
+pub struct PaneDraw {
+    pub layer_key: u64,
+    pub uniform: DrawUniform,
+    /// Blended over what is drawn (an overlay) rather than replacing it (the base).
+    pub blend: bool,
+}
+
+/// A 3-D texture holding one layer's values.
+struct VolumeTexture {
+    texture: wgpu::Texture,
+    view: wgpu::TextureView,
+    generation: u64,
+    dims: [usize; 3],
+}
+
+/// The GPU side of the viewer, kept in egui_wgpu's callback resources.
+pub struct SliceRenderer {
+    opaque: wgpu::RenderPipeline,
+    blend: wgpu::RenderPipeline,
+    bind_layout: wgpu::BindGroupLayout,
+    lut: wgpu::TextureView,
+    volumes: HashMap<u64, VolumeTexture>,
+    prepared: HashMap<u64, Vec<(wgpu::BindGroup, bool)>>,
+    srgb_target: bool,
+}
+
+impl SliceRenderer {
+    fn new(device: &wgpu::Device, queue: &wgpu::Queue, format: wgpu::TextureFormat) -> Self {
+        let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("slice.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/slice.wgsl").into()),
+        });
+        let texture_entry = |binding, view_dimension| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::FRAGMENT,
+            ty: wgpu::BindingType::Texture {
+                sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                view_dimension,
+                multisampled: false,
+            },
+            count: None,
+        };
+        let bind_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("slice layer"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+                texture_entry(1, wgpu::TextureViewDimension::D3),
+                texture_entry(2, wgpu::TextureViewDimension::D2),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("slice"),
+            bind_group_layouts: &[Some(&bind_layout)],
+            immediate_size: 0,
+        });
+        let pipeline = |blend: Option<wgpu::BlendState>| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("slice"),
+                layout: Some(&pipeline_layout),
+                vertex: wgpu::VertexState {
+                    module: &shader,
+                    entry_point: Some("vs_main"),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                primitive: wgpu::PrimitiveState::default(),
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: &shader,
+                    entry_point: Some("fs_main"),
+                    compilation_options: Default::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format,
+                        blend,
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        let over = wgpu::BlendState {
+            color: wgpu::BlendComponent {
+                src_factor: wgpu::BlendFactor::SrcAlpha,
+                dst_factor: wgpu::BlendFactor::OneMinusSrcAlpha,
+                operation: wgpu::BlendOperation::Add,
+            },
+            alpha: wgpu::BlendComponent {
+                src_factor: wgpu::BlendFactor::Zero,
+                dst_factor: wgpu::BlendFactor::One,
+                operation: wgpu::BlendOperation::Add,
+            },
+        };
+        let rows = ColorMap::ALL.len() as u32;
+        let lut = device.create_texture_with_data(
+            queue,
+            &wgpu::TextureDescriptor {
+                label: Some("colour maps"),
+                size: wgpu::Extent3d {
+                    width: LUT_SIZE as u32,
+                    height: rows,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba8Unorm,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            },
+            wgpu::util::TextureDataOrder::LayerMajor,
+            &all_tables(),
+        );
+        Self {
+            opaque: pipeline(None),
+            blend: pipeline(Some(over)),
+            bind_layout,
+            lut: lut.create_view(&Default::default()),
+            volumes: HashMap::new(),
+            prepared: HashMap::new(),
+            srgb_target: format.is_srgb(),
+        }
+    }
+
+    /// Makes the GPU copy of `layer` current: uploads it when new or replaced, or writes
+    /// the slices fusion changed since the last call.
+    pub fn sync_layer(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, layer: &mut Layer) {
+        let key = layer.id.key();
+        let dims = layer.volume.geometry.dims;
+        let stale = self
+            .volumes
+            .get(&key)
+            .is_none_or(|v| v.generation != layer.generation || v.dims != dims);
+        if stale {
+            let texture = device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("layer volume"),
+                size: extent(dims, dims[2]),
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D3,
+                format: wgpu::TextureFormat::R32Float,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            });
+            let view = texture.create_view(&Default::default());
+            self.volumes.insert(
+                key,
+                VolumeTexture {
+                    texture,
+                    view,
+                    generation: layer.generation,
+                    dims,
+                },
+            );
+            layer.dirty = Some(0..dims[2]);
+        }
+        let (Some(range), Some(target)) = (layer.dirty.take(), self.volumes.get(&key)) else {
+            return;
+        };
+        let slice = dims[0] * dims[1];
+        let values = &layer.volume.data[range.start * slice..range.end * slice];
+        let bytes: Vec<u8> = values
+            .iter()
+            .flat_map(|v| if v.is_nan() { NOT_COMPUTED } else { *v }.to_le_bytes())
+            .collect();
+        queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &target.texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d {
+                    x: 0,
+                    y: 0,
+                    z: range.start as u32,
+                },
+                aspect: wgpu::TextureAspect::All,
+            },
+            &bytes,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(dims[0] as u32 * 4),
+                rows_per_image: Some(dims[1] as u32),
+            },
+            extent(dims, range.len()),
+        );
+    }
+
+    /// Forgets the GPU copies of layers not in `keep`.
+    pub fn retain(&mut self, keep: &[u64]) {
+        self.volumes.retain(|key, _| keep.contains(key));
+    }
+
+    /// Bytes of GPU memory held by layer volumes.
+    pub fn held_bytes(&self) -> u64 {
+        self.volumes
+            .values()
+            .map(|v| v.dims.iter().product::<usize>() as u64 * 4)
+            .sum()
+    }
+
+    /// True when the target stores sRGB-encoded colour (the shader then linearises).
+    pub fn srgb_target(&self) -> bool {
+        self.srgb_target
+    }
+}
+
+fn extent(dims: [usize; 3], slices: usize) -> wgpu::Extent3d {
+    wgpu::Extent3d {
+        width: dims[0] as u32,
+        height: dims[1] as u32,
+        depth_or_array_layers: slices as u32,
+    }
+}
+
+/// Puts a [`SliceRenderer`] into `render_state`'s callback resources (once).
+pub fn install(render_state: &RenderState) {
+    let mut renderer = render_state.renderer.write();
+    if renderer.callback_resources.get::<SliceRenderer>().is_none() {
+        let slices = SliceRenderer::new(
+            &render_state.device,
+            &render_state.queue,
+            render_state.target_format,
+        );
+        renderer.callback_resources.insert(slices);
+    }
+}
+
+/// Runs `f` on the installed renderer.
+pub fn with_renderer<R>(
+    render_state: &RenderState,
+    f: impl FnOnce(&mut SliceRenderer, &wgpu::Device, &wgpu::Queue) -> R,
+) -> Option<R> {
+    let mut renderer = render_state.renderer.write();
+    let slices = renderer.callback_resources.get_mut::<SliceRenderer>()?;
+    Some(f(slices, &render_state.device, &render_state.queue))
+}
+
+/// The paint callback of one pane: its draws, bottom first.
+pub struct PaneCallback {
+    pub pane: u64,
+    pub draws: Vec<PaneDraw>,
+}
+
+impl CallbackTrait for PaneCallback {
+    fn prepare(
+        &self,
+        device: &wgpu::Device,
+        _queue: &wgpu::Queue,
+        _screen: &ScreenDescriptor,
+        _encoder: &mut wgpu::CommandEncoder,
+        resources: &mut CallbackResources,
+    ) -> Vec<wgpu::CommandBuffer> {
+        let Some(renderer) = resources.get_mut::<SliceRenderer>() else {
+            return Vec::new();
+        };
+        let mut groups = Vec::with_capacity(self.draws.len());
+        for draw in &self.draws {
+            let Some(volume) = renderer.volumes.get(&draw.layer_key) else {
+                continue;
+            };
+            let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("slice draw"),
+                contents: &draw.uniform.bytes(),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("slice draw"),
+                layout: &renderer.bind_layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: buffer.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: wgpu::BindingResource::TextureView(&volume.view),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: wgpu::BindingResource::TextureView(&renderer.lut),
+                    },
+                ],
+            });
+            groups.push((group, draw.blend));
+        }
+        renderer.prepared.insert(self.pane, groups);
+        Vec::new()
+    }
+
+    fn paint(
+        &self,
+        _info: egui::PaintCallbackInfo,
+        pass: &mut wgpu::RenderPass<'static>,
+        resources: &CallbackResources,
+    ) {
+        let Some(renderer) = resources.get::<SliceRenderer>() else {
+            return;
+        };
+        let Some(groups) = renderer.prepared.get(&self.pane) else {
+            return;
+        };
+        for (group, blend) in groups {
+            pass.set_pipeline(if *blend {
+                &renderer.blend
+            } else {
+                &renderer.opaque
+            });
+            pass.set_bind_group(0, group, &[]);
+            pass.draw(0..3, 0..1);
+        }
+    }
+}

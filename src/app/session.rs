@@ -1,0 +1,138 @@
+//! What the viewer has open: the study pair, its layers, the cursor (the linked crosshair)
+//! and the fusion job. No drawing here; the panes and panels read and change it.
+
+use burn::tensor::Device;
+
+use super::fusion_job::{FusionInputs, FusionJob};
+use super::layers::{Layer, LayerId};
+use super::studies::{Side, StudyPair};
+use crate::fusion::model::DualMineConfig;
+use crate::fusion::shipped;
+use crate::volume::plane::Orientation;
+
+/// The open studies and everything derived from them.
+pub struct Session {
+    pub pair: StudyPair,
+    /// Study A, study B, then the network's outputs once fusion has started.
+    pub layers: Vec<Layer>,
+    /// The crosshair, in continuous voxel coordinates of the pair's grid.
+    pub cursor: [f32; 3],
+    /// The voxel under the mouse pointer, if any.
+    pub hover: Option<[usize; 3]>,
+    pub job: Option<FusionJob>,
+    /// False while the studies' frames of reference differ and the user has not asked to
+    /// fuse anyway.
+    pub fusion_allowed: bool,
+}
+
+impl Session {
+    pub fn new(pair: StudyPair) -> Self {
+        let dims = pair.dims();
+        let mut layers = vec![Layer::study(Side::A, pair.a.clone())];
+        if let Some(b) = &pair.b {
+            layers.push(Layer::study(Side::B, b.clone()));
+        }
+        // The other study is an overlay of the fusion pane, off until asked for.
+        if let Some(layer) = layers
+            .iter_mut()
+            .find(|l| l.id == LayerId::Study(pair.reference.other()))
+        {
+            layer.style.visible = false;
+            layer.style.opacity = 0.5;
+        }
+        let fusion_allowed = pair.frame_warning.is_none() && pair.b.is_some();
+        Self {
+            cursor: dims.map(|d| (d / 2) as f32 + 0.5),
+            pair,
+            layers,
+            hover: None,
+            job: None,
+            fusion_allowed,
+        }
+    }
+
+    pub fn dims(&self) -> [usize; 3] {
+        self.pair.dims()
+    }
+
+    pub fn layer(&self, id: LayerId) -> Option<&Layer> {
+        self.layers.iter().find(|l| l.id == id)
+    }
+
+    pub fn layer_mut(&mut self, id: LayerId) -> Option<&mut Layer> {
+        self.layers.iter_mut().find(|l| l.id == id)
+    }
+
+    /// The slice `orientation` shows (the cursor's voxel along its slice axis).
+    pub fn slice(&self, orientation: Orientation) -> usize {
+        let axis = orientation.slice_axis();
+        (self.cursor[axis].max(0.0) as usize).min(self.dims()[axis].saturating_sub(1))
+    }
+
+    /// Moves the cursor by `steps` slices of `orientation`, staying in the grid.
+    pub fn scroll(&mut self, orientation: Orientation, steps: i64) {
+        let axis = orientation.slice_axis();
+        let last = self.dims()[axis].saturating_sub(1) as i64;
+        let slice = (self.slice(orientation) as i64)
+            .saturating_add(steps)
+            .clamp(0, last);
+        self.cursor[axis] = slice as f32 + 0.5;
+    }
+
+    /// Starts fusing the two studies on `device` (replacing any earlier result).
+    pub fn start_fusion(&mut self, device: Device, description: String) -> Result<(), String> {
+        let Some(b) = self.pair.b.clone() else {
+            return Err("fusion needs two studies".into());
+        };
+        if let Some(job) = &self.job {
+            job.cancel();
+        }
+        let inputs = FusionInputs::new(&self.pair.a, &b);
+        self.layers.retain(|l| matches!(l.id, LayerId::Study(_)));
+        let like = self.pair.a.clone();
+        let mut outputs = vec![Layer::output(LayerId::Fused, &like)];
+        let scales = DualMineConfig::named(shipped::CONFIG).channels.len();
+        for s in 0..scales {
+            outputs.push(Layer::output(LayerId::Reliability(Side::A, s), &like));
+            outputs.push(Layer::output(LayerId::Reliability(Side::B, s), &like));
+            outputs.push(Layer::output(LayerId::Alpha(s), &like));
+        }
+        self.layers.extend(outputs);
+        self.job = Some(FusionJob::start(inputs, device, description));
+        Ok(())
+    }
+
+    /// Copies finished batches into the output layers. Returns true when anything changed.
+    pub fn poll_fusion(&mut self) -> bool {
+        let Some(job) = &mut self.job else {
+            return false;
+        };
+        let batches = job.poll();
+        let swapped = job.swapped;
+        let changed = !batches.is_empty();
+        for (first, maps) in batches {
+            let (ours, theirs) = if swapped {
+                (Side::B, Side::A)
+            } else {
+                (Side::A, Side::B)
+            };
+            let mut fill = |id: LayerId, values: &[f32]| {
+                if let Some(layer) = self.layers.iter_mut().find(|l| l.id == id) {
+                    layer.fill_slices(first, values);
+                }
+            };
+            fill(LayerId::Fused, &maps.fused);
+            for s in 0..maps.alpha.len() {
+                fill(LayerId::Reliability(ours, s), &maps.reliability_a[s]);
+                fill(LayerId::Reliability(theirs, s), &maps.reliability_b[s]);
+                fill(LayerId::Alpha(s), &maps.alpha[s]);
+            }
+        }
+        changed
+    }
+
+    /// Bytes of voxel data held on the host.
+    pub fn held_bytes(&self) -> usize {
+        self.layers.iter().map(|l| l.volume.byte_size()).sum()
+    }
+}
