@@ -68,6 +68,8 @@ pub struct ViewerApp {
     auto_fuse: bool,
     /// Overlays to switch on once they exist (`--overlays`).
     overlays: Vec<String>,
+    /// Where each pane was drawn in the last frame (for tests and screenshots).
+    pub pane_rects: Vec<(PaneKind, Rect)>,
 }
 
 impl ViewerApp {
@@ -91,6 +93,7 @@ impl ViewerApp {
             benchmark: None,
             auto_fuse: true,
             overlays: Vec::new(),
+            pane_rects: Vec::new(),
         };
         app.open(sources);
         app
@@ -500,6 +503,7 @@ impl ViewerApp {
         let area = ui.available_rect_before_wrap();
         let width = area.width() / kinds.len() as f32;
         session.hover = None;
+        self.pane_rects.clear();
         let mut scroll = 0;
         for (index, kind) in kinds.into_iter().enumerate() {
             let rect = Rect::from_min_size(
@@ -507,6 +511,7 @@ impl ViewerApp {
                 Vec2::new(width - 4.0, area.height()),
             );
             scroll += pane::show(ui, rect, kind, session, &mut self.settings, gpu).scroll;
+            self.pane_rects.push((kind, rect));
         }
         if scroll != 0 {
             session.scroll(self.settings.orientation, scroll);
@@ -609,7 +614,7 @@ impl eframe::App for ViewerApp {
         if let Some(warning) = warning {
             egui::Panel::top("frame of reference").show(ui, |ui| {
                 ui.horizontal_wrapped(|ui| {
-                    ui.colored_label(Color32::from_rgb(255, 170, 0), "⚠ Frame of reference");
+                    ui.colored_label(Color32::from_rgb(255, 170, 0), "Frame of reference differs");
                     ui.label(&warning);
                     let fused = self.session.as_ref().is_some_and(|s| s.job.is_some());
                     if !fused && ui.button("Fuse anyway").clicked() {
@@ -624,7 +629,7 @@ impl eframe::App for ViewerApp {
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
         if let Some(session) = &mut self.session {
             egui::Panel::right("layers")
-                .default_size(260.0)
+                .exact_size(280.0)
                 .show(ui, |ui| {
                     egui::ScrollArea::vertical().show(ui, |ui| {
                         panels::layer_panel(ui, session, &mut self.settings);

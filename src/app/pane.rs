@@ -211,12 +211,27 @@ pub fn show(
     if let Some(pointer) = response.hover_pos() {
         let uv = to_uv(pointer);
         session.hover = mapping.voxel_at(dims, uv.x, uv.y);
-        let (wheel, zoom, shift) =
-            ui.input(|i| (i.smooth_scroll_delta.y, i.zoom_delta(), i.modifiers.shift));
+        // One slice per wheel event (smooth scrolling would spread a notch over frames);
+        // Ctrl + wheel zooms instead (egui turns it into a zoom delta).
+        let (wheel, zoom, shift) = ui.input(|i| {
+            let wheel: i64 = i
+                .events
+                .iter()
+                .filter_map(|e| match e {
+                    egui::Event::MouseWheel {
+                        delta, modifiers, ..
+                    } if !modifiers.command && !modifiers.ctrl && delta.y != 0.0 => {
+                        Some(delta.y.signum() as i64)
+                    }
+                    _ => None,
+                })
+                .sum();
+            (wheel, i.zoom_delta(), i.modifiers.shift)
+        });
         if zoom != 1.0 {
             settings.zoom = (settings.zoom * zoom).clamp(0.2, 20.0);
-        } else if wheel.abs() > 0.0 {
-            output.scroll = wheel.signum() as i64;
+        } else {
+            output.scroll = wheel;
         }
         let primary = response.dragged_by(egui::PointerButton::Primary)
             || response.clicked_by(egui::PointerButton::Primary);

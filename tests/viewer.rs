@@ -1,0 +1,397 @@
+//! The viewer driven through egui_kittest on the procedural phantom (written as real DICOM),
+//! drawn by the real WGSL renderer on a wgpu adapter (lavapipe in CI): scrolling, overlay
+//! toggles against stored snapshots, linear opacity, window/level drag, the series picker,
+//! the frame-of-reference warning, and scrolling while fusion runs.
+//!
+//! Snapshots live in tests/snapshots; `UPDATE_SNAPSHOTS=1 cargo test --test viewer` rewrites
+//! them.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use burn::tensor::Device;
+use dualmine::app::layers::LayerId;
+use dualmine::app::pane::PaneKind;
+use dualmine::app::studies::Side;
+use dualmine::app::{Source, ViewerApp};
+use dualmine::export::dicom_series::{SeriesOptions, write_series};
+use dualmine::phantom::{self, PhantomSize};
+use egui::accesskit::Role;
+use egui::{Event, Modifiers, PointerButton, Pos2, Rect};
+use egui_kittest::kittest::Queryable;
+use egui_kittest::{Harness, image_snapshot};
+use image::RgbaImage;
+
+type App<'a> = Harness<'a, ViewerApp>;
+
+fn harness(sources: Vec<Source>, auto_fuse: bool) -> App<'static> {
+    Harness::builder()
+        .with_size([1280.0, 720.0])
+        .wgpu()
+        .build_eframe(move |cc| {
+            ViewerApp::new(cc, sources)
+                .with_compute(Device::flex(), "CPU (burn flex)".into())
+                .with_auto_fuse(auto_fuse)
+        })
+}
+
+/// Steps the app (in real time: loading and fusion run on threads) until `done` holds.
+fn wait_until(h: &mut App<'_>, what: &str, done: impl Fn(&ViewerApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "timed out waiting for {what}; error: {:?}",
+            h.state().error()
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.run_steps(2);
+}
+
+fn fused(app: &ViewerApp) -> bool {
+    app.session()
+        .and_then(|s| s.job.as_ref())
+        .is_some_and(|j| !j.is_running())
+}
+
+fn demo(size: PhantomSize) -> (tempfile::TempDir, phantom::DemoStudies) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let studies = phantom::write_demo(dir.path(), size).expect("phantom written");
+    (dir, studies)
+}
+
+/// The pixels of one pane in the last rendered frame.
+fn pane_image(h: &mut App<'_>, kind: PaneKind) -> RgbaImage {
+    let rect = pane_rect(h, kind);
+    let image = h.render().expect("rendered");
+    image::imageops::crop_imm(
+        &image,
+        rect.min.x.round() as u32,
+        rect.min.y.round() as u32,
+        rect.width().round() as u32,
+        rect.height().round() as u32,
+    )
+    .to_image()
+}
+
+fn pane_rect(h: &App<'_>, kind: PaneKind) -> Rect {
+    h.state()
+        .pane_rects
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, r)| *r)
+        .expect("pane drawn")
+}
+
+fn slice(h: &App<'_>) -> usize {
+    let app = h.state();
+    app.session().expect("open").slice(app.settings.orientation)
+}
+
+fn set_style(h: &mut App<'_>, id: LayerId, visible: bool, opacity: f32) {
+    let layer = h
+        .state_mut()
+        .session_mut()
+        .and_then(|s| s.layer_mut(id))
+        .expect("layer");
+    layer.style.visible = visible;
+    layer.style.opacity = opacity;
+    h.run_steps(2);
+}
+
+fn mr_and_pet(studies: &phantom::DemoStudies) -> Vec<Source> {
+    vec![
+        Source::Path(studies.mr.clone()),
+        Source::Path(studies.pet.clone()),
+    ]
+}
+
+#[test]
+fn scrolling_changes_the_slice_and_the_image() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), false);
+    wait_until(&mut h, "the studies to load", |a| a.session().is_some());
+    let start = slice(&h);
+    let before = pane_image(&mut h, PaneKind::Study(Side::A));
+    h.key_press(egui::Key::ArrowUp);
+    h.run_steps(2);
+    assert_eq!(slice(&h), start + 1);
+    assert_ne!(pane_image(&mut h, PaneKind::Study(Side::A)), before);
+    h.key_press(egui::Key::PageDown);
+    h.run_steps(2);
+    assert_eq!(slice(&h), (start + 1).saturating_sub(10));
+    h.key_press(egui::Key::Home);
+    h.run_steps(2);
+    assert_eq!(slice(&h), 0);
+    h.key_press(egui::Key::End);
+    h.run_steps(2);
+    let last = h.state().session().expect("open").dims()[2] - 1;
+    assert_eq!(slice(&h), last);
+    // The mouse wheel over a pane scrolls too.
+    let centre = pane_rect(&h, PaneKind::Fusion).center();
+    h.hover_at(centre);
+    h.event(Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Line,
+        delta: egui::vec2(0.0, -1.0),
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Wheel,
+        modifiers: Modifiers::NONE,
+    });
+    h.run_steps(3);
+    assert_eq!(slice(&h), last - 1);
+}
+
+#[test]
+fn overlay_toggles_change_the_image_and_match_snapshots() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), true);
+    wait_until(&mut h, "fusion to finish", fused);
+    h.remove_cursor();
+    h.run_steps(2);
+    let mut previous = pane_image(&mut h, PaneKind::Fusion);
+    image_snapshot(&previous, "viewer_fusion_pane");
+    for (label, name) in [
+        ("fused", "viewer_fused_off"),
+        ("reliability A (scale 0)", "viewer_reliability_a"),
+        ("reliability B (scale 0)", "viewer_reliability_b"),
+        ("mixer α (scale 0)", "viewer_alpha_scale0"),
+        ("mixer α (scale 2)", "viewer_alpha_scale2"),
+    ] {
+        h.get_by_role_and_label(Role::CheckBox, label).click();
+        h.run_steps(2);
+        h.remove_cursor();
+        h.run_steps(2);
+        let now = pane_image(&mut h, PaneKind::Fusion);
+        assert_ne!(now, previous, "toggling {label} changed nothing");
+        image_snapshot(&now, name);
+        previous = now;
+    }
+}
+
+#[test]
+fn opacity_is_linear_from_base_to_overlay() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), true);
+    wait_until(&mut h, "fusion to finish", fused);
+    h.remove_cursor();
+    let base_id = LayerId::Study(Side::A); // MR: the reference (given first)
+    let overlay = LayerId::Reliability(Side::A, 0);
+    set_style(&mut h, LayerId::Fused, false, 1.0);
+    set_style(&mut h, overlay, false, 1.0);
+    let base = pane_image(&mut h, PaneKind::Fusion);
+    set_style(&mut h, overlay, true, 0.0);
+    assert_eq!(
+        pane_image(&mut h, PaneKind::Fusion),
+        base,
+        "0 % is the base"
+    );
+    set_style(&mut h, overlay, true, 1.0);
+    let full = pane_image(&mut h, PaneKind::Fusion);
+    assert_ne!(full, base);
+    set_style(&mut h, base_id, false, 1.0);
+    assert_eq!(
+        pane_image(&mut h, PaneKind::Fusion),
+        full,
+        "100 % is the overlay alone"
+    );
+    set_style(&mut h, base_id, true, 1.0);
+    set_style(&mut h, overlay, true, 0.5);
+    let half = pane_image(&mut h, PaneKind::Fusion);
+    if std::env::var_os("DEBUG_VIEWER").is_some() {
+        half.save("/tmp/half.png").ok();
+        base.save("/tmp/base.png").ok();
+        full.save("/tmp/full.png").ok();
+    }
+    let worst = half
+        .pixels()
+        .zip(base.pixels().zip(full.pixels()))
+        .flat_map(|(h, (b, f))| {
+            (0..3).map(move |c| (h[c] as f32 - (b[c] as f32 + f[c] as f32) / 2.0).abs())
+        })
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst <= 1.5,
+        "50 % is the mean of base and overlay (worst {worst})"
+    );
+}
+
+#[test]
+fn right_drag_sets_window_and_level() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), false);
+    wait_until(&mut h, "the studies to load", |a| a.session().is_some());
+    let window = |h: &App<'_>| {
+        h.state()
+            .session()
+            .and_then(|s| s.layer(LayerId::Study(Side::B)))
+            .expect("B")
+            .style
+            .window
+    };
+    let before = (window(&h), pane_image(&mut h, PaneKind::Study(Side::B)));
+    let from = pane_rect(&h, PaneKind::Study(Side::B)).center();
+    let button = |pos: Pos2, pressed| Event::PointerButton {
+        pos,
+        button: PointerButton::Secondary,
+        pressed,
+        modifiers: Modifiers::NONE,
+    };
+    h.event(Event::PointerMoved(from));
+    h.event(button(from, true));
+    for step in 1..=5 {
+        h.event(Event::PointerMoved(
+            from + egui::vec2(-12.0, 8.0) * step as f32,
+        ));
+        h.run_steps(1);
+    }
+    let to = from + egui::vec2(-60.0, 40.0);
+    h.event(button(to, false));
+    h.remove_cursor();
+    h.run_steps(2);
+    let after = window(&h);
+    assert!(
+        after.width < before.0.width,
+        "dragging left narrows the window"
+    );
+    assert!(
+        after.center < before.0.center,
+        "dragging down lowers the level"
+    );
+    assert_ne!(pane_image(&mut h, PaneKind::Study(Side::B)), before.1);
+}
+
+/// Copies every file of `from` into `to`, prefixing the names with `prefix`.
+fn copy_files(from: &Path, to: &Path, prefix: &str) {
+    for entry in std::fs::read_dir(from).expect("readable") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().expect("named").to_string_lossy();
+        std::fs::copy(&path, to.join(format!("{prefix}_{name}"))).expect("copied");
+    }
+}
+
+#[test]
+fn a_folder_with_several_series_offers_a_picker() {
+    let (dir, studies) = demo(PhantomSize::SMALL);
+    let mixed: PathBuf = dir.path().join("mixed");
+    std::fs::create_dir(&mixed).expect("folder");
+    copy_files(&studies.ct, &mixed, "ct");
+    copy_files(&studies.mr, &mixed, "mr");
+    let mut h = harness(
+        vec![Source::Path(mixed), Source::Path(studies.pet.clone())],
+        false,
+    );
+    wait_until(&mut h, "the picker", |a| a.picker_series().is_some());
+    let series = h.state().picker_series().expect("picker").to_vec();
+    assert_eq!(series.len(), 2);
+    let mr = series.iter().position(|s| s.modality == "MR").expect("MR") + 1;
+    h.get_by_label(&format!("Open #{mr}")).click();
+    wait_until(&mut h, "the chosen series to load", |a| {
+        a.session().is_some()
+    });
+    let session = h.state().session().expect("open");
+    assert_eq!(session.pair.a.modality.code(), "MR");
+    assert!(h.state().picker_series().is_none());
+}
+
+#[test]
+fn a_different_frame_of_reference_is_flagged_and_not_fused() {
+    let (dir, studies) = demo(PhantomSize::SMALL);
+    let other = dir.path().join("MR_other_session");
+    let grid = phantom::head_grid(48, 16, 4.0, 10.5);
+    let options = SeriesOptions {
+        series_description: "T1 from another session".into(),
+        ..SeriesOptions::new_study("PHANTOM^HEAD", "DUALMINE-DEMO", "")
+    };
+    write_series(&phantom::mr_t1_volume(&grid), &other, &options).expect("written");
+    let mut h = harness(
+        vec![Source::Path(other), Source::Path(studies.pet.clone())],
+        true,
+    );
+    wait_until(&mut h, "the studies to load", |a| a.session().is_some());
+    assert!(
+        h.state()
+            .session()
+            .expect("open")
+            .pair
+            .frame_warning
+            .is_some()
+    );
+    h.get_by_label("Frame of reference differs");
+    assert!(
+        h.state().session().expect("open").job.is_none(),
+        "studies in different frames of reference are not fused silently"
+    );
+    h.get_by_label("Fuse anyway").click();
+    h.run_steps(2);
+    assert!(h.state().session().expect("open").job.is_some());
+
+    // Studies sharing a frame of reference get no banner.
+    let mut h = harness(mr_and_pet(&studies), false);
+    wait_until(&mut h, "the studies to load", |a| a.session().is_some());
+    assert!(h.query_by_label("Frame of reference differs").is_none());
+}
+
+#[test]
+fn scrolling_and_window_level_respond_while_fusion_runs() {
+    // The demo size (128² × 48): fusion takes seconds, far longer than the steps below.
+    let (_dir, studies) = demo(PhantomSize::DEMO);
+    let mut h = harness(mr_and_pet(&studies), true);
+    wait_until(&mut h, "fusion to start", |a| {
+        a.session().is_some_and(|s| s.job.is_some())
+    });
+    // Hold the job after its current batch, so that the interaction below provably happens
+    // while fusion is under way (not before it starts or after it ends).
+    let job = |h: &App<'_>| {
+        h.state()
+            .session()
+            .and_then(|s| s.job.as_ref())
+            .map(|j| (j.is_running(), j.done, j.total))
+            .expect("job")
+    };
+    h.state()
+        .session()
+        .and_then(|s| s.job.as_ref())
+        .expect("job")
+        .set_paused(true);
+    let start = slice(&h);
+    h.key_press(egui::Key::ArrowDown);
+    h.run_steps(2);
+    assert_eq!(slice(&h), start - 1);
+    let level = |h: &App<'_>| {
+        h.state()
+            .session()
+            .and_then(|s| s.layer(LayerId::Study(Side::A)))
+            .expect("A")
+            .style
+            .window
+            .center
+    };
+    let before = level(&h);
+    let from = pane_rect(&h, PaneKind::Study(Side::A)).center();
+    h.event(Event::PointerMoved(from));
+    h.event(Event::PointerButton {
+        pos: from,
+        button: PointerButton::Secondary,
+        pressed: true,
+        modifiers: Modifiers::NONE,
+    });
+    h.event(Event::PointerMoved(from + egui::vec2(0.0, -30.0)));
+    h.run_steps(2);
+    assert!(level(&h) > before, "dragging up raises the level");
+    let (running, done, total) = job(&h);
+    assert!(
+        running && done < total,
+        "fusion still under way ({done}/{total})"
+    );
+    h.state()
+        .session()
+        .and_then(|s| s.job.as_ref())
+        .expect("job")
+        .set_paused(false);
+    wait_until(&mut h, "fusion to finish", fused);
+    let session = h.state().session().expect("open");
+    let fused = session.layer(LayerId::Fused).expect("fused");
+    assert!(fused.volume.data.iter().all(|v| v.is_finite()));
+}
