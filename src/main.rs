@@ -86,6 +86,12 @@ enum Command {
         /// A small phantom (48² × 16) instead of the demo size (128² × 48).
         #[arg(long)]
         small: bool,
+        /// In-plane size of CT and MR (e.g. 512 for a full-size study); overrides --small.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(8..=1024))]
+        matrix: Option<u32>,
+        /// CT/MR slices (with --matrix; default 48).
+        #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u32).range(4..=1024))]
+        slices: u32,
     },
 }
 
@@ -133,11 +139,19 @@ fn run() -> Result<()> {
         Command::Train(args) => train::run(&args),
         #[cfg(feature = "fusion")]
         Command::Eval(args) => eval::run(&args),
-        Command::Phantom { folder, small } => {
-            let size = if small {
-                PhantomSize::SMALL
-            } else {
-                PhantomSize::DEMO
+        Command::Phantom {
+            folder,
+            small,
+            matrix,
+            slices,
+        } => {
+            let size = match (matrix, small) {
+                (Some(matrix), _) => PhantomSize {
+                    matrix: matrix as usize,
+                    slices: slices as usize,
+                },
+                (None, true) => PhantomSize::SMALL,
+                (None, false) => PhantomSize::DEMO,
             };
             let studies = phantom::write_demo(&folder, size).context("writing the phantom")?;
             println!(

@@ -395,3 +395,70 @@ fn scrolling_and_window_level_respond_while_fusion_runs() {
     let fused = session.layer(LayerId::Fused).expect("fused");
     assert!(fused.volume.data.iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn compare_modes_and_orientations_change_the_fusion_pane() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), false);
+    wait_until(&mut h, "the studies to load", |a| a.session().is_some());
+    h.remove_cursor();
+    h.run_steps(2);
+    let plain = pane_image(&mut h, PaneKind::Fusion);
+    h.get_by_label("checkerboard").click();
+    h.run_steps(2);
+    h.remove_cursor();
+    h.run_steps(1);
+    let checkerboard = pane_image(&mut h, PaneKind::Fusion);
+    assert_ne!(checkerboard, plain);
+    h.get_by_label("curtain").click();
+    h.run_steps(2);
+    h.remove_cursor();
+    h.run_steps(1);
+    let curtain = pane_image(&mut h, PaneKind::Fusion);
+    assert_ne!(curtain, checkerboard);
+    assert_ne!(curtain, plain);
+    // The sagittal plane of the same grid: another image, another number of slices.
+    h.key_press(egui::Key::S);
+    h.run_steps(2);
+    assert_ne!(pane_image(&mut h, PaneKind::Fusion), curtain);
+    let app = h.state();
+    assert_eq!(
+        app.settings.orientation,
+        dualmine::volume::plane::Orientation::Sagittal
+    );
+    let dims = app.session().expect("open").dims();
+    assert_eq!(slice(&h), dims[0] / 2);
+}
+
+/// A file dropped on the window (egui's handle of it).
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        Err("a folder".into())
+    }
+}
+
+#[test]
+fn dropped_folders_are_opened() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(Vec::new(), false);
+    h.run_steps(2);
+    assert!(h.state().session().is_none());
+    for folder in [&studies.ct, &studies.spect] {
+        h.input_mut()
+            .dropped_files
+            .push(std::sync::Arc::new(Dropped(folder.clone())));
+    }
+    wait_until(&mut h, "the dropped studies to load", |a| {
+        a.session().is_some()
+    });
+    let session = h.state().session().expect("open");
+    assert_eq!(session.pair.a.modality.code(), "CT");
+    assert_eq!(session.pair.b.as_ref().expect("two").modality.code(), "NM");
+}

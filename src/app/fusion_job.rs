@@ -89,9 +89,22 @@ impl FusionJob {
         let (swapped, task) = (inputs.swapped, inputs.task);
         let flags = (cancel.clone(), pause.clone());
         let worker = move || {
-            let outcome = run(&inputs, device, description, &flags.0, &flags.1, &mut |e| {
-                sender.send(e).is_ok()
-            });
+            let fuse = || {
+                run(&inputs, device, description, &flags.0, &flags.1, &mut |e| {
+                    sender.send(e).is_ok()
+                })
+            };
+            // On the CPU backend the network would take every core and starve the drawing
+            // (lavapipe draws on the CPU too): leave one core to the viewer.
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let outcome = match rayon::ThreadPoolBuilder::new()
+                .num_threads(cores.saturating_sub(1).max(1))
+                .thread_name(|i| format!("fusion-{i}"))
+                .build()
+            {
+                Ok(pool) => pool.install(fuse),
+                Err(_) => fuse(),
+            };
             let _ = sender.send(match outcome {
                 Ok(()) => JobEvent::Finished,
                 Err(e) => JobEvent::Failed(e),

@@ -70,6 +70,9 @@ pub struct Layer {
     pub dirty: Option<Range<usize>>,
     /// Bumped when the volume is replaced, so the GPU copy is remade.
     pub generation: u64,
+    /// Window presets offered for this layer (computed once: percentiles cost a pass over
+    /// the volume).
+    pub presets: Vec<(&'static str, Window)>,
 }
 
 impl Layer {
@@ -81,7 +84,7 @@ impl Layer {
             ColorMap::Gray
         };
         let window = Window::default_for(&volume);
-        Self::new(
+        let mut layer = Self::new(
             LayerId::Study(side),
             volume,
             Style {
@@ -90,7 +93,9 @@ impl Layer {
                 colormap,
                 window,
             },
-        )
+        );
+        layer.presets = presets(&layer.volume);
+        layer
     }
 
     /// A network output layer (values 0..1), empty (NaN) until fusion fills it.
@@ -134,6 +139,7 @@ impl Layer {
             style,
             dirty: None,
             generation: 0,
+            presets: Vec::new(),
         }
     }
 

@@ -465,11 +465,18 @@ impl ViewerApp {
         let (Some(state), Some(session)) = (&self.render_state, &mut self.session) else {
             return;
         };
+        // Studies are always drawn; the network's maps only hold GPU memory while shown.
+        let drawn = |l: &layers::Layer| matches!(l.id, LayerId::Study(_)) || l.style.visible;
         render::with_renderer(state, |renderer, device, queue| {
-            for layer in &mut session.layers {
+            for layer in session.layers.iter_mut().filter(|l| drawn(l)) {
                 renderer.sync_layer(device, queue, layer);
             }
-            let keep: Vec<u64> = session.layers.iter().map(|l| l.id.key()).collect();
+            let keep: Vec<u64> = session
+                .layers
+                .iter()
+                .filter(|l| drawn(l))
+                .map(|l| l.id.key())
+                .collect();
             renderer.retain(&keep);
         });
     }
@@ -541,6 +548,7 @@ impl ViewerApp {
         if *done > benchmark.frames {
             report("while fusing", &self.frame_times.during_fusion);
             report("idle", &self.frame_times.idle);
+            self.benchmark = None;
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
     }

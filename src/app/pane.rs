@@ -265,14 +265,19 @@ pub fn show(
     painter.rect_filled(rect, 0.0, Color32::BLACK);
     match gpu {
         Some(srgb) => {
-            let pane_uv = |p: Pos2| ((p - rect.min) / rect.size()).to_pos2();
-            let (min, max) = (pane_uv(image.min), pane_uv(image.max));
-            let placement = [min.x, min.y, max.x - min.x, max.y - min.y];
-            let callback = PaneCallback {
-                pane: kind.key(),
-                draws: draws(session, kind, settings, placement, srgb),
-            };
-            painter.add(egui_wgpu::Callback::new_paint_callback(rect, callback));
+            // Only the visible part of the image is drawn (a software rasterizer pays for
+            // every fragment); `placement` is the whole image relative to that part.
+            let drawn = image.intersect(rect);
+            if drawn.is_positive() {
+                let local = |p: Pos2| ((p - drawn.min) / drawn.size()).to_pos2();
+                let (min, max) = (local(image.min), local(image.max));
+                let placement = [min.x, min.y, max.x - min.x, max.y - min.y];
+                let callback = PaneCallback {
+                    pane: kind.key(),
+                    draws: draws(session, kind, settings, placement, srgb),
+                };
+                painter.add(egui_wgpu::Callback::new_paint_callback(drawn, callback));
+            }
         }
         None => {
             painter.text(

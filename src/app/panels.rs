@@ -3,7 +3,7 @@
 
 use egui::Ui;
 
-use super::layers::{LayerId, format_value, presets};
+use super::layers::{LayerId, format_value};
 use super::pane::{Compare, ViewSettings};
 use super::session::Session;
 use crate::io::dicom::SeriesSummary;
@@ -70,11 +70,11 @@ pub fn layer_panel(ui: &mut Ui, session: &mut Session, settings: &mut ViewSettin
                             }
                         });
                 });
-                if matches!(id, LayerId::Study(_)) {
+                if !layer.presets.is_empty() {
                     ui.horizontal_wrapped(|ui| {
-                        for (name, window) in presets(&layer.volume) {
-                            if ui.small_button(name).clicked() {
-                                layer.style.window = window;
+                        for (name, window) in &layer.presets {
+                            if ui.small_button(*name).clicked() {
+                                layer.style.window = *window;
                             }
                         }
                     });
