@@ -462,3 +462,26 @@ fn dropped_folders_are_opened() {
     assert_eq!(session.pair.a.modality.code(), "CT");
     assert_eq!(session.pair.b.as_ref().expect("two").modality.code(), "NM");
 }
+
+#[test]
+fn values_under_the_pointer_are_in_physical_units_and_help_lists_shortcuts() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), false);
+    wait_until(&mut h, "the studies to load", |a| a.session().is_some());
+    let centre = pane_rect(&h, PaneKind::Study(Side::B)).center();
+    h.hover_at(centre);
+    h.run_steps(2);
+    let session = h.state().session().expect("open");
+    let voxel = session.hover.expect("a voxel under the pointer");
+    let suv = session
+        .layer(LayerId::Study(Side::B))
+        .expect("PET")
+        .value(voxel);
+    // The read-out names the PET value in SUV, the MR value as MR signal.
+    h.get_by_label(&format!("{suv:.2} SUV"));
+    assert!(h.query_by_label_contains("(MR signal)").is_some());
+    h.key_press(egui::Key::F1);
+    h.run_steps(2);
+    h.get_by_label("Help: shortcuts");
+    h.get_by_label("Page Up / Page Down");
+}
