@@ -7,6 +7,8 @@
 //! [`render`] is the GPU side (WGSL under `shaders/`), [`panels`] the side panels, and
 //! [`gpu`] shares one wgpu device between burn and eframe.
 
+mod bars;
+mod frame_times;
 pub mod fusion_job;
 pub mod gpu;
 pub mod layers;
@@ -23,6 +25,7 @@ use egui::{Color32, Key, Rect, Vec2};
 
 use crate::io::dicom::SeriesSummary;
 use crate::volume::plane::Orientation;
+pub use frame_times::{Benchmark, FrameTimes};
 use layers::LayerId;
 use pane::{Layout, PaneKind, ViewSettings};
 use session::Session;
@@ -33,22 +36,6 @@ use studies::{LoadOutcome, Side};
 struct Picker {
     index: usize,
     series: Vec<SeriesSummary>,
-}
-
-/// Frame times of the last frames, for the status bar and the scroll benchmark.
-#[derive(Default)]
-pub struct FrameTimes {
-    pub during_fusion: Vec<f32>,
-    pub idle: Vec<f32>,
-}
-
-/// A scripted scroll through the study (the `--benchmark-frames` option): one slice per
-/// frame for `frames` frames, then the app closes.
-#[derive(Clone, Copy, Debug)]
-pub struct Benchmark {
-    pub frames: usize,
-    /// Wait for fusion to finish before scrolling.
-    pub after_fusion: bool,
 }
 
 /// The viewer application.
@@ -332,134 +319,6 @@ impl ViewerApp {
         self.open(sources);
     }
 
-    fn toolbar(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
-            if ui.button("Open…").clicked() {
-                self.open_dialog();
-            }
-            ui.separator();
-            for orientation in Orientation::ALL {
-                ui.selectable_value(
-                    &mut self.settings.orientation,
-                    orientation,
-                    orientation.name(),
-                );
-            }
-            ui.separator();
-            ui.selectable_value(
-                &mut self.settings.layout,
-                Layout::SideBySide,
-                "A | B | fusion",
-            );
-            for kind in [
-                PaneKind::Study(Side::A),
-                PaneKind::Study(Side::B),
-                PaneKind::Fusion,
-            ] {
-                ui.selectable_value(&mut self.settings.layout, Layout::Single(kind), kind.name());
-            }
-            ui.separator();
-            if let Some(session) = &mut self.session {
-                let orientation = self.settings.orientation;
-                let count = orientation.slice_count(session.dims());
-                let mut slice = session.slice(orientation) + 1;
-                let slider = egui::Slider::new(&mut slice, 1..=count.max(1)).text("slice");
-                if ui.add(slider).changed() {
-                    let axis = orientation.slice_axis();
-                    session.cursor[axis] = (slice - 1) as f32 + 0.5;
-                }
-            }
-            ui.separator();
-            if ui.button("Help").clicked() {
-                self.help_open = !self.help_open;
-            }
-        });
-    }
-
-    fn status_bar(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
-            if let Some(error) = &self.error {
-                ui.colored_label(Color32::LIGHT_RED, error);
-                ui.separator();
-            }
-            if self.loading.is_some() {
-                ui.spinner();
-                ui.label("loading studies…");
-                ui.separator();
-            }
-            let description = self
-                .compute
-                .as_ref()
-                .map(|c| c.1.as_str())
-                .unwrap_or("none");
-            ui.label(format!("fusion device: {description}"));
-            ui.separator();
-            let mut restart = false;
-            if let Some(session) = &mut self.session {
-                match &session.job {
-                    Some(job) if job.is_running() => {
-                        let fraction = job.done as f32 / job.total.max(1) as f32;
-                        ui.add(
-                            egui::ProgressBar::new(fraction)
-                                .desired_width(160.0)
-                                .text(format!("fusing {}/{} slices", job.done, job.total)),
-                        );
-                        let paused = job.is_paused();
-                        if ui.button(if paused { "Resume" } else { "Pause" }).clicked() {
-                            job.set_paused(!paused);
-                        }
-                        if ui.button("Cancel").clicked() {
-                            job.cancel();
-                        }
-                    }
-                    Some(job) => {
-                        match (&job.error, job.elapsed) {
-                            (Some(e), _) => ui.colored_label(Color32::LIGHT_RED, e),
-                            (None, Some(t)) => ui.label(format!(
-                                "fused {} slices in {:.1} s ({})",
-                                job.total,
-                                t.as_secs_f32(),
-                                job.task
-                            )),
-                            _ => ui.label(""),
-                        };
-                        restart = ui.button("Fuse again").clicked();
-                    }
-                    None if session.pair.b.is_some() => {
-                        restart = ui.button("Fuse").clicked();
-                    }
-                    None => {}
-                }
-                let gpu_bytes = self
-                    .render_state
-                    .as_ref()
-                    .and_then(|s| render::with_renderer(s, |r, _, _| r.held_bytes()))
-                    .unwrap_or(0);
-                ui.separator();
-                ui.label(format!(
-                    "memory: {:.0} MB host, {:.0} MB GPU",
-                    session.held_bytes() as f64 / 1e6,
-                    gpu_bytes as f64 / 1e6
-                ));
-            }
-            if restart {
-                if let Some(session) = &mut self.session {
-                    session.fusion_allowed = true;
-                }
-                self.start_fusion();
-            }
-            let last = self
-                .frame_times
-                .idle
-                .last()
-                .or(self.frame_times.during_fusion.last());
-            if let Some(dt) = last {
-                ui.separator();
-                ui.label(format!("frame {:.1} ms", dt * 1000.0));
-            }
-        });
-    }
-
     /// Uploads new or changed layers to the GPU.
     fn sync_gpu(&mut self) {
         let (Some(state), Some(session)) = (&self.render_state, &mut self.session) else {
@@ -525,49 +384,6 @@ impl ViewerApp {
         }
         ui.allocate_rect(area, egui::Sense::hover());
     }
-
-    fn run_benchmark(&mut self, ctx: &egui::Context) {
-        let Some((benchmark, done, direction)) = &mut self.benchmark else {
-            return;
-        };
-        let Some(session) = &mut self.session else {
-            return;
-        };
-        let fusing = session.job.as_ref().is_some_and(|j| j.is_running());
-        if benchmark.after_fusion && fusing {
-            return;
-        }
-        let orientation = self.settings.orientation;
-        let last = orientation.slice_count(session.dims()).saturating_sub(1);
-        let slice = session.slice(orientation);
-        if (slice == last && *direction > 0) || (slice == 0 && *direction < 0) {
-            *direction = -*direction;
-        }
-        session.scroll(orientation, *direction);
-        *done += 1;
-        if *done > benchmark.frames {
-            report("while fusing", &self.frame_times.during_fusion);
-            report("idle", &self.frame_times.idle);
-            self.benchmark = None;
-            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-        }
-    }
-}
-
-/// Prints the median and worst of frame times (seconds).
-fn report(what: &str, times: &[f32]) {
-    // The first frames include shader compilation and uploads; skip them.
-    let mut sorted: Vec<f32> = times.iter().skip(5).copied().collect();
-    if sorted.is_empty() {
-        return;
-    }
-    sorted.sort_by(f32::total_cmp);
-    println!(
-        "frame time {what}: median {:.1} ms, worst {:.1} ms over {} frames",
-        sorted[sorted.len() / 2] * 1000.0,
-        sorted[sorted.len() - 1] * 1000.0,
-        sorted.len()
-    );
 }
 
 impl eframe::App for ViewerApp {
@@ -583,13 +399,8 @@ impl eframe::App for ViewerApp {
         if let Some(session) = &mut self.session {
             session.poll_fusion();
         }
-        let times = if fusing {
-            &mut self.frame_times.during_fusion
-        } else {
-            &mut self.frame_times.idle
-        };
         if self.session.is_some() {
-            times.push(dt);
+            self.frame_times.record(fusing, dt);
         }
         if self.loading.is_some() || fusing || self.benchmark.is_some() {
             ctx.request_repaint_after(Duration::from_millis(16));
