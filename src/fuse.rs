@@ -4,12 +4,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use dualmine::export::png::write_png;
-use dualmine::fusion::fuser::{Backend, Fuser};
+use dualmine::export::fusion_series::{FusionExport, OutputSeries, describe, write_fusion};
+use dualmine::export::png::{SliceRendering, write_png, write_slices};
+use dualmine::fusion::fuser::{Backend, Fuser, FusionResult};
 use dualmine::fusion::images::fuse_image_pair;
 use dualmine::fusion::model::DualMineConfig;
 use dualmine::fusion::shipped;
 use dualmine::io::{self, InputKind};
+use dualmine::volume::colormap::ColorMap;
+use dualmine::volume::intensity::Window;
 use dualmine::volume::resample::{Interpolation, onto_reference};
 use dualmine::volume::{Modality, Volume};
 
@@ -18,8 +21,22 @@ use dualmine::volume::{Modality, Volume};
 pub struct FuseArgs {
     pub a: PathBuf,
     pub b: PathBuf,
+    /// Output file: a PNG for a PNG pair, NIfTI (.nii / .nii.gz) for volumes.
     #[arg(short, long)]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
+    /// Also (or instead) write the fusion of two volumes as derived DICOM series under this
+    /// folder (FUSED/, and with --maps one series per map), in the first study's study.
+    #[arg(long, value_name = "DIR")]
+    pub dicom: Option<PathBuf>,
+    /// Also (or instead) write the fused volume's slices as PNG under this folder.
+    #[arg(long, value_name = "DIR")]
+    pub png: Option<PathBuf>,
+    /// With --png: raw 16-bit gray (fused 0..1 → 0..65535) instead of 8-bit as displayed.
+    #[arg(long)]
+    pub png_16bit: bool,
+    /// With --dicom: replace patient identity and remap every UID (consistently).
+    #[arg(long)]
+    pub anonymize: bool,
     /// Trained weights (Burnpack file); without it, the weights built into the program.
     #[arg(long)]
     pub weights: Option<PathBuf>,
@@ -92,17 +109,23 @@ pub fn run(args: &FuseArgs) -> Result<()> {
         .iter()
         .all(|p| io::input_kind(p) == InputKind::Image);
     if images {
+        if args.dicom.is_some() || args.png.is_some() {
+            bail!("--dicom and --png are for volumes; a PNG pair is written with -o OUT.png");
+        }
+        let Some(output) = &args.output else {
+            bail!("give -o OUT.png for the fused image");
+        };
         let a = io::load(&args.a, None)?;
         let b = io::load(&args.b, None)?;
         let fuser = make_fuser([&a, &b])?;
         let fused = fuse_image_pair(&fuser, &a, &b)?;
-        write_png(&fused.image, &args.output, args.force)?;
+        write_png(&fused.image, output, args.force)?;
         if args.maps {
             let mut map = fused.image.clone();
             let mut write_map = |values: &[f32], suffix: &str| -> Result<()> {
                 map.channels = 1;
                 map.data = values.iter().map(|v| v * 255.0).collect();
-                write_png(&map, &sibling(&args.output, suffix), args.force)?;
+                write_png(&map, &sibling(output, suffix), args.force)?;
                 Ok(())
             };
             for s in 0..fused.maps.alpha.len() {
@@ -117,8 +140,11 @@ pub fn run(args: &FuseArgs) -> Result<()> {
                 write_map(&fused.maps.alpha[s], &format!("alpha_scale{s}"))?;
             }
         }
-        println!("wrote {}", args.output.display());
+        println!("wrote {}", output.display());
         return Ok(());
+    }
+    if args.output.is_none() && args.dicom.is_none() && args.png.is_none() {
+        bail!("say where to write: -o OUT.nii.gz, --dicom DIR and/or --png DIR");
     }
     let first = io::load(&args.a, None).with_context(|| "loading the first study")?;
     let second = io::load(&args.b, None).with_context(|| "loading the second study")?;
@@ -126,6 +152,7 @@ pub fn run(args: &FuseArgs) -> Result<()> {
         bail!("volume fusion needs gray studies");
     }
     // The first study is the reference grid; the second is resampled onto it.
+    let original_second = second.identity.clone();
     let second = onto_reference(&second, &first, Interpolation::Linear)?;
     let fuser = make_fuser([&first, &second])?;
     // The network takes the functional or CT study as A and the MR as B.
@@ -140,26 +167,120 @@ pub fn run(args: &FuseArgs) -> Result<()> {
         true
     })?;
     eprintln!();
-    io::nifti::write(&result.fused, &args.output, args.force)?;
-    if args.maps {
+    if let Some(output) = &args.output {
+        io::nifti::write(&result.fused, output, args.force)?;
+        if args.maps {
+            for s in 0..result.alpha.len() {
+                io::nifti::write(
+                    &result.reliability_a[s],
+                    &sibling(output, &format!("reliability_a_scale{s}")),
+                    args.force,
+                )?;
+                io::nifti::write(
+                    &result.reliability_b[s],
+                    &sibling(output, &format!("reliability_b_scale{s}")),
+                    args.force,
+                )?;
+                io::nifti::write(
+                    &result.alpha[s],
+                    &sibling(output, &format!("alpha_scale{s}")),
+                    args.force,
+                )?;
+            }
+        }
+        println!("wrote {}", output.display());
+    }
+    if let Some(folder) = &args.png {
+        let rendering = if args.png_16bit {
+            SliceRendering::Raw16 {
+                low: 0.0,
+                high: 1.0,
+            }
+        } else {
+            SliceRendering::Displayed(Window::from_range(0.0, 1.0), ColorMap::Gray)
+        };
+        let files = write_slices(
+            &result.fused,
+            folder,
+            "fused",
+            rendering,
+            args.force,
+            &mut |_, _| true,
+        )?;
+        println!(
+            "wrote {} PNG slices under {}",
+            files.len(),
+            folder.display()
+        );
+    }
+    if let Some(folder) = &args.dicom {
+        let mut second_source = second.clone();
+        second_source.identity = original_second;
+        let sources = [&first, &second_source];
+        let model = match &args.weights {
+            Some(w) => format!("weights {}", w.display()),
+            None => format!(
+                "built-in {} weights",
+                shipped_task(&args.task, [&first, &second])
+            ),
+        };
+        let outputs = fusion_outputs(&result, sources, &model, args.maps);
+        let export = FusionExport {
+            reference: &first,
+            sources,
+            outputs,
+            anonymize: args.anonymize,
+            overwrite: args.force,
+        };
+        let files = write_fusion(&export, folder, &mut |done, total| {
+            eprint!("\rwrote {done}/{total} DICOM files");
+            true
+        })?;
+        eprintln!();
+        println!(
+            "wrote {} DICOM files under {}",
+            files.len(),
+            folder.display()
+        );
+    }
+    Ok(())
+}
+
+/// The series a fusion exports: the fused image, and with `maps` every map.
+fn fusion_outputs<'a>(
+    result: &'a FusionResult,
+    sources: [&Volume; 2],
+    model: &str,
+    maps: bool,
+) -> Vec<OutputSeries<'a>> {
+    let output = |folder: String, what: &str, volume: &'a Volume| {
+        let (description, derivation) = describe(what, sources, model);
+        OutputSeries {
+            folder,
+            description,
+            derivation,
+            volume,
+        }
+    };
+    let mut outputs = vec![output("FUSED".into(), "fusion", &result.fused)];
+    if maps {
         for s in 0..result.alpha.len() {
-            io::nifti::write(
+            outputs.push(output(
+                format!("RELIABILITY_A_S{s}"),
+                &format!("reliability of A, scale {s},"),
                 &result.reliability_a[s],
-                &sibling(&args.output, &format!("reliability_a_scale{s}")),
-                args.force,
-            )?;
-            io::nifti::write(
+            ));
+            outputs.push(output(
+                format!("RELIABILITY_B_S{s}"),
+                &format!("reliability of B, scale {s},"),
                 &result.reliability_b[s],
-                &sibling(&args.output, &format!("reliability_b_scale{s}")),
-                args.force,
-            )?;
-            io::nifti::write(
+            ));
+            outputs.push(output(
+                format!("ALPHA_S{s}"),
+                &format!("mixer alpha, scale {s},"),
                 &result.alpha[s],
-                &sibling(&args.output, &format!("alpha_scale{s}")),
-                args.force,
-            )?;
+            ));
         }
     }
-    println!("wrote {}", args.output.display());
-    Ok(())
+    outputs
 }

@@ -12,8 +12,9 @@ use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
 use thiserror::Error;
 
+use super::derived::{self, Derivation};
 use super::uid::new_uid;
-use crate::io::atomic::write_atomically;
+use crate::io::atomic::{WrittenFiles, write_atomically};
 use crate::volume::geometry::{cross, normalize};
 use crate::volume::{Modality, Units, Volume};
 
@@ -36,6 +37,10 @@ pub enum ExportError {
     NotGray(usize),
     #[error("the volume holds no finite value")]
     NoFiniteValue,
+    #[error("{} exists (use --force to replace it); nothing was written", path.display())]
+    Exists { path: PathBuf },
+    #[error("the export was cancelled; the files it had written were removed")]
+    Cancelled,
 }
 
 /// PET dose facts to record, so that readers can compute SUVbw from Bq/ml values.
@@ -67,6 +72,8 @@ pub struct SeriesOptions {
     pub nm_multi_frame: bool,
     /// Replace existing files.
     pub overwrite: bool,
+    /// Set for a derived series (fusion results): DERIVED\SECONDARY and source references.
+    pub derivation: Option<Derivation>,
 }
 
 impl SeriesOptions {
@@ -84,6 +91,7 @@ impl SeriesOptions {
             pet: None,
             nm_multi_frame: false,
             overwrite: false,
+            derivation: None,
         }
     }
 }
@@ -152,29 +160,57 @@ pub fn write_series(
     folder: &Path,
     options: &SeriesOptions,
 ) -> Result<Vec<PathBuf>, ExportError> {
+    write_series_with_progress(volume, folder, options, &mut |_, _| true)
+}
+
+/// [`write_series`] reporting `progress(files written, total)`; returning `false` cancels.
+///
+/// All or nothing: existing files are refused before anything is written (unless
+/// `overwrite`), every file goes through a temporary name, and on any error or cancel the
+/// files this call wrote are removed again.
+pub fn write_series_with_progress(
+    volume: &Volume,
+    folder: &Path,
+    options: &SeriesOptions,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Vec<PathBuf>, ExportError> {
     if volume.channels != 1 {
         return Err(ExportError::NotGray(volume.channels));
+    }
+    let q = quantise(&volume.data)?;
+    let nz = volume.geometry.dims[2];
+    let parts: Vec<(PathBuf, ObjectPart)> = if options.nm_multi_frame {
+        vec![(folder.join("NM000001.dcm"), ObjectPart::AllFrames)]
+    } else {
+        (0..nz)
+            .map(|k| {
+                (
+                    folder.join(format!("IM{:06}.dcm", k + 1)),
+                    ObjectPart::Slice(k),
+                )
+            })
+            .collect()
+    };
+    if !options.overwrite
+        && let Some((path, _)) = parts.iter().find(|(path, _)| path.exists())
+    {
+        return Err(ExportError::Exists { path: path.clone() });
     }
     std::fs::create_dir_all(folder).map_err(|source| ExportError::Folder {
         path: folder.to_path_buf(),
         source,
     })?;
-    let q = quantise(&volume.data)?;
-    let nz = volume.geometry.dims[2];
-    if options.nm_multi_frame {
-        let path = folder.join("NM000001.dcm");
-        let obj = build_object(volume, options, &q, ObjectPart::AllFrames)?;
-        write_file(obj, &path, options.overwrite)?;
-        return Ok(vec![path]);
-    }
-    let mut written = Vec::with_capacity(nz);
-    for k in 0..nz {
-        let path = folder.join(format!("IM{:06}.dcm", k + 1));
-        let obj = build_object(volume, options, &q, ObjectPart::Slice(k))?;
+    let mut written = WrittenFiles::new();
+    let total = parts.len();
+    for (path, part) in parts {
+        let obj = build_object(volume, options, &q, part)?;
         write_file(obj, &path, options.overwrite)?;
         written.push(path);
+        if !progress(written.len(), total) && written.len() < total {
+            return Err(ExportError::Cancelled);
+        }
     }
-    Ok(written)
+    Ok(written.keep())
 }
 
 /// Which part of the volume an object carries.
@@ -188,15 +224,35 @@ fn element(tag: Tag, vr: VR, value: impl Into<PrimitiveValue>) -> DataElement<In
     DataElement::new(tag, vr, value.into())
 }
 
+/// A DS value (at most 16 characters) keeping as many significant digits as fit: fixed
+/// notation for ordinary magnitudes, exponent notation for tiny or huge ones (a rescale
+/// slope of 1.5e-5 written as "0.000015" would lose 2 % of every value).
 fn decimal(value: f64) -> String {
-    let text = format!("{value:.6}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    // DS allows 16 characters.
-    if text.len() <= 16 {
-        text.to_string()
-    } else {
-        format!("{value:.9e}").chars().take(16).collect()
+    if !value.is_finite() || value == 0.0 {
+        return "0".into();
     }
+    let magnitude = value.abs();
+    if (1e-3..1e12).contains(&magnitude) {
+        let whole_digits = (magnitude.log10().floor() as i64 + 1).max(1) as usize;
+        let sign = usize::from(value < 0.0);
+        let decimals = 16usize.saturating_sub(whole_digits + 1 + sign).min(10);
+        let text = format!("{value:.decimals$}");
+        let text = if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            text
+        };
+        if text.len() <= 16 {
+            return text;
+        }
+    }
+    for digits in (1..=10).rev() {
+        let text = format!("{value:.digits$e}");
+        if text.len() <= 16 {
+            return text;
+        }
+    }
+    format!("{value:e}").chars().take(16).collect()
 }
 
 fn decimals(values: &[f64]) -> String {
@@ -333,7 +389,13 @@ fn build_object(
                 decimal(q.intercept),
             ));
             obj.put(element(tags::RESCALE_SLOPE, VR::DS, decimal(q.slope)));
+            if matches!(volume.modality, Modality::Ct | Modality::Mr) {
+                // Type 2C in the General Series module for CT and MR: present, may be empty.
+                obj.put(element(tags::PATIENT_POSITION, VR::CS, ""));
+                obj.put(element(tags::LATERALITY, VR::CS, ""));
+            }
             if volume.modality == Modality::Ct {
+                obj.put(element(tags::ACQUISITION_NUMBER, VR::IS, ""));
                 obj.put(element(tags::RESCALE_TYPE, VR::LO, "HU"));
                 obj.put(element(tags::KVP, VR::DS, ""));
             }
@@ -429,6 +491,11 @@ fn build_object(
     } else {
         obj.put(element(tags::SERIES_TIME, VR::TM, "080000"));
     }
+    if let Some(derivation) = &options.derivation {
+        for e in derived::elements(derivation, &options.study_instance_uid, &volume.modality) {
+            obj.put(e);
+        }
+    }
     let start = first_slice * slice_len;
     let bytes: Vec<u8> = q.values[start..start + frames * slice_len]
         .iter()
@@ -451,4 +518,29 @@ fn write_file(obj: InMemDicomObject, path: &Path, overwrite: bool) -> Result<(),
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn decimal_strings_fit_ds_and_keep_precision() {
+        for value in [
+            1.0 / 65535.0,
+            -881.3125,
+            0.976_562_5,
+            123_456_789.123,
+            3.0e-9,
+            -4.2e15,
+        ] {
+            let text = decimal(value);
+            assert!(text.len() <= 16, "{text}");
+            let back: f64 = text.parse().expect("a number");
+            assert!(((back - value) / value).abs() < 1e-8, "{value} → {text}");
+        }
+        assert_eq!(decimal(0.0), "0");
+        assert_eq!(decimal(2.5), "2.5");
+        assert_eq!(decimal(-1.0), "-1");
+    }
 }

@@ -1,11 +1,16 @@
-//! PNG output of 2-D images (one-slice volumes), written atomically: 8-bit gray or RGB.
+//! PNG output, written atomically: 2-D images (one-slice volumes) as 8-bit gray or RGB, and
+//! whole volumes as one PNG per slice — 8-bit through a window and colour map (as displayed)
+//! or raw 16-bit gray — named so that they sort by slice position.
 
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::io::atomic::write_atomically;
+use crate::io::atomic::{WrittenFiles, write_atomically};
 use crate::volume::Volume;
+use crate::volume::colormap::ColorMap;
+use crate::volume::geometry::{cross, dot, normalize};
+use crate::volume::intensity::Window;
 
 /// Why a PNG could not be written.
 #[derive(Debug, Error)]
@@ -14,6 +19,60 @@ pub enum PngError {
     NotOneSlice(usize),
     #[error("cannot write PNG: {reason} ({})", path.display())]
     Write { reason: String, path: PathBuf },
+    #[error("{} exists (use --force to replace it); nothing was written", path.display())]
+    Exists { path: PathBuf },
+    #[error("the export was cancelled; the files it had written were removed")]
+    Cancelled,
+}
+
+/// Pixel layouts this module writes.
+#[derive(Clone, Copy, Debug)]
+pub enum PngPixels {
+    Gray8,
+    Rgb8,
+    Gray16,
+}
+
+/// Encodes `bytes` (row by row; 16-bit samples big-endian as PNG stores them) and writes
+/// them atomically.
+pub fn write_pixels(
+    bytes: &[u8],
+    size: [usize; 2],
+    pixels: PngPixels,
+    path: &Path,
+    overwrite: bool,
+) -> Result<(), PngError> {
+    let colour = match pixels {
+        PngPixels::Gray8 => image::ExtendedColorType::L8,
+        PngPixels::Rgb8 => image::ExtendedColorType::Rgb8,
+        PngPixels::Gray16 => image::ExtendedColorType::L16,
+    };
+    let failed = |reason: String| PngError::Write {
+        reason,
+        path: path.to_path_buf(),
+    };
+    let mut encoded = Vec::new();
+    // The image crate takes 16-bit samples in native order.
+    let native: Vec<u8>;
+    let data = if matches!(pixels, PngPixels::Gray16) {
+        native = bytes
+            .chunks_exact(2)
+            .flat_map(|b| u16::from_be_bytes([b[0], b[1]]).to_ne_bytes())
+            .collect();
+        &native
+    } else {
+        bytes
+    };
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut encoded),
+        data,
+        size[0] as u32,
+        size[1] as u32,
+        colour,
+    )
+    .map_err(|e| failed(e.to_string()))?;
+    write_atomically(path, overwrite, |out| out.write_all(&encoded))
+        .map_err(|e| failed(e.to_string()))
 }
 
 /// Writes slice 0 of `image` (values clamped to 0..255; 1 or 3 channels) as an 8-bit PNG.
@@ -27,25 +86,93 @@ pub fn write_png(image: &Volume, path: &Path, overwrite: bool) -> Result<(), Png
         .iter()
         .map(|v| v.round().clamp(0.0, 255.0) as u8)
         .collect();
-    let colour = if image.channels == 3 {
-        image::ExtendedColorType::Rgb8
+    let pixels = if image.channels == 3 {
+        PngPixels::Rgb8
     } else {
-        image::ExtendedColorType::L8
+        PngPixels::Gray8
     };
-    let mut encoded = Vec::new();
-    image::ImageEncoder::write_image(
-        image::codecs::png::PngEncoder::new(&mut encoded),
-        &bytes,
-        nx as u32,
-        ny as u32,
-        colour,
-    )
-    .map_err(|e| PngError::Write {
+    write_pixels(&bytes, [nx, ny], pixels, path, overwrite)
+}
+
+/// How slices become pixels.
+#[derive(Clone, Copy, Debug)]
+pub enum SliceRendering {
+    /// Through a window and colour map, 8-bit RGB (gray maps give gray RGB).
+    Displayed(Window, ColorMap),
+    /// The values mapped linearly from `low..high` onto 0..65535, 16-bit gray.
+    Raw16 { low: f32, high: f32 },
+}
+
+/// File names for the slices of `volume`, `{prefix}_{rank:04}_{position:+.2}mm.png`, where
+/// rank orders the slices by position along the slice normal (so names sort by position).
+pub fn slice_names(volume: &Volume, prefix: &str) -> Vec<String> {
+    let g = &volume.geometry;
+    let normal = normalize(cross(g.direction[0], g.direction[1]));
+    let positions: Vec<f64> = (0..g.dims[2])
+        .map(|k| dot(g.index_to_world([0.0, 0.0, k as f64]), normal))
+        .collect();
+    let mut order: Vec<usize> = (0..positions.len()).collect();
+    order.sort_by(|a, b| positions[*a].total_cmp(&positions[*b]));
+    let mut names = vec![String::new(); positions.len()];
+    for (rank, k) in order.into_iter().enumerate() {
+        names[k] = format!("{prefix}_{:04}_{:+.2}mm.png", rank + 1, positions[k]);
+    }
+    names
+}
+
+/// Writes every axial slice of a gray `volume` into `folder` as PNG. All or nothing, like
+/// the DICOM export: existing files are refused unless `overwrite`, and on failure or
+/// cancel (`progress` returning false) the files written are removed.
+pub fn write_slices(
+    volume: &Volume,
+    folder: &Path,
+    prefix: &str,
+    rendering: SliceRendering,
+    overwrite: bool,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Vec<PathBuf>, PngError> {
+    let [nx, ny, nz] = volume.geometry.dims;
+    let paths: Vec<PathBuf> = slice_names(volume, prefix)
+        .into_iter()
+        .map(|n| folder.join(n))
+        .collect();
+    if !overwrite && let Some(path) = paths.iter().find(|p| p.exists()) {
+        return Err(PngError::Exists { path: path.clone() });
+    }
+    std::fs::create_dir_all(folder).map_err(|e| PngError::Write {
         reason: e.to_string(),
-        path: path.to_path_buf(),
+        path: folder.to_path_buf(),
     })?;
-    write_atomically(path, overwrite, |out| out.write_all(&encoded)).map_err(|e| PngError::Write {
-        reason: e.to_string(),
-        path: path.to_path_buf(),
-    })
+    let mut written = WrittenFiles::new();
+    for (k, path) in paths.into_iter().enumerate() {
+        let values =
+            &volume.data[k * nx * ny * volume.channels..(k + 1) * nx * ny * volume.channels];
+        let values = values.iter().step_by(volume.channels);
+        let (bytes, pixels): (Vec<u8>, _) = match rendering {
+            SliceRendering::Displayed(window, map) => (
+                values
+                    .flat_map(|v| map.color(window.normalise(*v)))
+                    .collect(),
+                PngPixels::Rgb8,
+            ),
+            SliceRendering::Raw16 { low, high } => {
+                let scale = 65535.0 / (high - low).max(f32::MIN_POSITIVE);
+                (
+                    values
+                        .flat_map(|v| {
+                            let v = if v.is_finite() { *v } else { low };
+                            (((v - low) * scale).round().clamp(0.0, 65535.0) as u16).to_be_bytes()
+                        })
+                        .collect(),
+                    PngPixels::Gray16,
+                )
+            }
+        };
+        write_pixels(&bytes, [nx, ny], pixels, &path, overwrite)?;
+        written.push(path);
+        if !progress(written.len(), nz) && written.len() < nz {
+            return Err(PngError::Cancelled);
+        }
+    }
+    Ok(written.keep())
 }

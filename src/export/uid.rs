@@ -27,9 +27,44 @@ pub fn new_uid() -> String {
     format!("2.25.{value}")
 }
 
+/// The UID that replaces `uid` under anonymisation with `secret`: the same input gives the
+/// same output (references stay consistent), and without the secret it cannot be traced back.
+pub fn remapped(uid: &str, secret: u128) -> String {
+    if uid.is_empty() {
+        return String::new();
+    }
+    let mut halves = [0u64; 2];
+    for (i, half) in halves.iter_mut().enumerate() {
+        // SipHash with fixed keys is deterministic; the secret keys it.
+        let mut hasher = std::hash::DefaultHasher::new();
+        hasher.write_u128(secret);
+        hasher.write_usize(i);
+        hasher.write(uid.as_bytes());
+        *half = hasher.finish();
+    }
+    let value = (u128::from(halves[0] >> 1) << 64) | u128::from(halves[1]);
+    format!("2.25.{value}")
+}
+
+/// A random secret for [`remapped`] (one per export).
+pub fn new_secret() -> u128 {
+    let uid = new_uid();
+    uid[5..].parse().unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remapping_is_consistent_and_keyed() {
+        let a = remapped("1.2.840.1", 7);
+        assert_eq!(a, remapped("1.2.840.1", 7));
+        assert_ne!(a, remapped("1.2.840.2", 7));
+        assert_ne!(a, remapped("1.2.840.1", 8));
+        assert!(a.starts_with("2.25.") && a.len() <= 64);
+        assert_eq!(remapped("", 7), "");
+    }
 
     #[test]
     fn uids_are_valid_and_distinct() {

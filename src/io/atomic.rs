@@ -33,6 +33,56 @@ pub fn write_atomically(
     result
 }
 
+/// The files one export has written so far: removed again when dropped, unless
+/// [`Self::keep`] is called — so an export that fails, is cancelled or panics half-way
+/// leaves nothing behind.
+#[derive(Debug, Default)]
+pub struct WrittenFiles {
+    paths: Vec<PathBuf>,
+    kept: bool,
+}
+
+impl WrittenFiles {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a file that is now complete on disk.
+    pub fn push(&mut self, path: PathBuf) {
+        self.paths.push(path);
+    }
+
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// Takes over the files of another (finished) part of the same export.
+    pub fn absorb(&mut self, mut other: WrittenFiles) {
+        self.paths.append(&mut other.paths);
+        other.kept = true;
+    }
+
+    /// The export succeeded: keep the files.
+    pub fn keep(mut self) -> Vec<PathBuf> {
+        self.kept = true;
+        std::mem::take(&mut self.paths)
+    }
+}
+
+impl Drop for WrittenFiles {
+    fn drop(&mut self) {
+        if !self.kept {
+            for path in &self.paths {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
 /// A hidden sibling name unique to this process and moment.
 fn temporary_name(path: &Path) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +102,25 @@ fn temporary_name(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_files_are_removed_unless_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        {
+            let mut files = WrittenFiles::new();
+            for path in [&a, &b] {
+                std::fs::write(path, b"x").expect("write");
+                files.push(path.clone());
+            }
+        }
+        assert!(!a.exists() && !b.exists(), "dropped without keep: removed");
+        let mut files = WrittenFiles::new();
+        std::fs::write(&a, b"x").expect("write");
+        files.push(a.clone());
+        assert_eq!(files.keep(), vec![a.clone()]);
+        assert!(a.exists());
+    }
 
     #[test]
     fn failed_write_leaves_nothing_and_existing_files_are_kept() {

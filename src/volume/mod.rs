@@ -128,6 +128,16 @@ pub struct Identity {
     pub series_description: String,
     pub series_number: Option<i32>,
     pub frame_of_reference_uid: String,
+    /// The stored objects the volume was built from (empty for NIfTI and PNG), so that
+    /// derived series can reference them.
+    pub instances: Vec<InstanceRef>,
+}
+
+/// One stored DICOM object: its SOP class and instance UIDs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct InstanceRef {
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
 }
 
 /// A 3-D image: voxel values in physical units on a grid in patient space.

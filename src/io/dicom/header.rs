@@ -139,6 +139,7 @@ impl ImageHeader {
                 series_description: get(tags::SERIES_DESCRIPTION),
                 series_number: integer(obj, tags::SERIES_NUMBER).map(|n| n as i32),
                 frame_of_reference_uid: get(tags::FRAME_OF_REFERENCE_UID),
+                instances: Vec::new(),
             },
             instance_number: integer(obj, tags::INSTANCE_NUMBER),
             rows: rows as u32,

@@ -17,7 +17,7 @@ use super::pixels::{
 use super::scan::{Series, header_error};
 use super::units::unit_conversion;
 use crate::io::LoadError;
-use crate::volume::{Modality, Units, Volume};
+use crate::volume::{InstanceRef, Modality, Units, Volume};
 
 /// Largest volume accepted, in bytes of f32 voxels (16 GiB).
 pub const MAX_VOLUME_BYTES: u64 = 16 << 30;
@@ -204,6 +204,15 @@ fn try_load(
     volume.modality = modality;
     volume.units = units;
     volume.identity = first.identity.clone();
+    volume.identity.instances = series
+        .files
+        .iter()
+        .map(|f| InstanceRef {
+            sop_class_uid: f.header.sop_class_uid.clone(),
+            sop_instance_uid: f.header.sop_instance_uid.clone(),
+        })
+        .filter(|r| !r.sop_instance_uid.is_empty())
+        .collect();
     volume.warnings = warnings;
     Ok(Ok(volume))
 }
