@@ -6,107 +6,21 @@
 //! Snapshots live in tests/snapshots; `UPDATE_SNAPSHOTS=1 cargo test --test viewer` rewrites
 //! them.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+mod common;
 
-use burn::tensor::Device;
+use std::path::{Path, PathBuf};
+
+use common::viewer::*;
+use dualmine::app::Source;
 use dualmine::app::layers::LayerId;
 use dualmine::app::pane::PaneKind;
 use dualmine::app::studies::Side;
-use dualmine::app::{Source, ViewerApp};
 use dualmine::export::dicom_series::{SeriesOptions, write_series};
 use dualmine::phantom::{self, PhantomSize};
 use egui::accesskit::Role;
-use egui::{Event, Modifiers, PointerButton, Pos2, Rect};
+use egui::{Event, Modifiers, PointerButton, Pos2};
+use egui_kittest::image_snapshot;
 use egui_kittest::kittest::Queryable;
-use egui_kittest::{Harness, image_snapshot};
-use image::RgbaImage;
-
-type App<'a> = Harness<'a, ViewerApp>;
-
-fn harness(sources: Vec<Source>, auto_fuse: bool) -> App<'static> {
-    Harness::builder()
-        .with_size([1280.0, 720.0])
-        .wgpu()
-        .build_eframe(move |cc| {
-            ViewerApp::new(cc, sources)
-                .with_compute(Device::flex(), "CPU (burn flex)".into())
-                .with_auto_fuse(auto_fuse)
-        })
-}
-
-/// Steps the app (in real time: loading and fusion run on threads) until `done` holds.
-fn wait_until(h: &mut App<'_>, what: &str, done: impl Fn(&ViewerApp) -> bool) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "timed out waiting for {what}; error: {:?}",
-            h.state().error()
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    h.run_steps(2);
-}
-
-fn fused(app: &ViewerApp) -> bool {
-    app.session()
-        .and_then(|s| s.job.as_ref())
-        .is_some_and(|j| !j.is_running())
-}
-
-fn demo(size: PhantomSize) -> (tempfile::TempDir, phantom::DemoStudies) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let studies = phantom::write_demo(dir.path(), size).expect("phantom written");
-    (dir, studies)
-}
-
-/// The pixels of one pane in the last rendered frame.
-fn pane_image(h: &mut App<'_>, kind: PaneKind) -> RgbaImage {
-    let rect = pane_rect(h, kind);
-    let image = h.render().expect("rendered");
-    image::imageops::crop_imm(
-        &image,
-        rect.min.x.round() as u32,
-        rect.min.y.round() as u32,
-        rect.width().round() as u32,
-        rect.height().round() as u32,
-    )
-    .to_image()
-}
-
-fn pane_rect(h: &App<'_>, kind: PaneKind) -> Rect {
-    h.state()
-        .pane_rects
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map(|(_, r)| *r)
-        .expect("pane drawn")
-}
-
-fn slice(h: &App<'_>) -> usize {
-    let app = h.state();
-    app.session().expect("open").slice(app.settings.orientation)
-}
-
-fn set_style(h: &mut App<'_>, id: LayerId, visible: bool, opacity: f32) {
-    let layer = h
-        .state_mut()
-        .session_mut()
-        .and_then(|s| s.layer_mut(id))
-        .expect("layer");
-    layer.style.visible = visible;
-    layer.style.opacity = opacity;
-    h.run_steps(2);
-}
-
-fn mr_and_pet(studies: &phantom::DemoStudies) -> Vec<Source> {
-    vec![
-        Source::Path(studies.mr.clone()),
-        Source::Path(studies.pet.clone()),
-    ]
-}
 
 #[test]
 fn scrolling_changes_the_slice_and_the_image() {

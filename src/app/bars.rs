@@ -15,6 +15,9 @@ impl ViewerApp {
             if ui.button("Open…").clicked() {
                 self.open_dialog();
             }
+            if ui.button("Export…").clicked() {
+                self.export_form.open = !self.export_form.open;
+            }
             ui.separator();
             for orientation in Orientation::ALL {
                 ui.selectable_value(

@@ -8,6 +8,8 @@
 //! [`gpu`] shares one wgpu device between burn and eframe.
 
 mod bars;
+mod compose;
+pub mod export_dialog;
 mod frame_times;
 pub mod fusion_job;
 pub mod gpu;
@@ -57,6 +59,8 @@ pub struct ViewerApp {
     overlays: Vec<String>,
     /// Where each pane was drawn in the last frame (for tests and screenshots).
     pub pane_rects: Vec<(PaneKind, Rect)>,
+    pub export_form: export_dialog::ExportForm,
+    pub export_job: Option<export_dialog::ExportJob>,
 }
 
 impl ViewerApp {
@@ -81,6 +85,8 @@ impl ViewerApp {
             auto_fuse: true,
             overlays: Vec::new(),
             pane_rects: Vec::new(),
+            export_form: Default::default(),
+            export_job: None,
         };
         app.open(sources);
         app
@@ -244,6 +250,7 @@ impl ViewerApp {
                 Key::F,
                 Key::R,
                 Key::O,
+                Key::E,
                 Key::F1,
                 Key::Questionmark,
             ]
@@ -282,6 +289,7 @@ impl ViewerApp {
                     self.settings.pan = Vec2::ZERO;
                 }
                 Key::O => self.open_dialog(),
+                Key::E => self.export_form.open = !self.export_form.open,
                 _ => self.help_open = !self.help_open,
             }
         }
@@ -424,6 +432,19 @@ impl eframe::App for ViewerApp {
             }
         }
         panels::help(&ctx, &mut self.help_open);
+        if let Some(job) = &mut self.export_job {
+            job.poll();
+            if job.is_running() {
+                ctx.request_repaint_after(Duration::from_millis(50));
+            }
+        }
+        export_dialog::show(
+            &ctx,
+            &mut self.export_form,
+            &mut self.export_job,
+            self.session.as_ref(),
+            &self.settings,
+        );
 
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
         let warning = self

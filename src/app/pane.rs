@@ -92,7 +92,7 @@ pub fn image_rect(pane: Rect, size_mm: [f64; 2], zoom: f32, pan: Vec2) -> Rect {
     Rect::from_center_size(pane.center() + pan, size * fit)
 }
 
-/// The draws of one pane, bottom first.
+/// The draws of one pane at the current slice, bottom first.
 pub fn draws(
     session: &Session,
     kind: PaneKind,
@@ -100,9 +100,22 @@ pub fn draws(
     image_in_pane: [f32; 4],
     srgb: bool,
 ) -> Vec<PaneDraw> {
+    let slice = session.slice(settings.orientation);
+    draws_at(session, kind, settings, slice, image_in_pane, srgb)
+}
+
+/// The draws of one pane at `slice` of the current orientation, bottom first.
+pub fn draws_at(
+    session: &Session,
+    kind: PaneKind,
+    settings: &ViewSettings,
+    slice: usize,
+    image_in_pane: [f32; 4],
+    srgb: bool,
+) -> Vec<PaneDraw> {
     let dims = session.dims();
     let orientation = settings.orientation;
-    let mapping = orientation.mapping(dims, session.slice(orientation));
+    let mapping = orientation.mapping(dims, slice);
     let uniform = |layer: &Layer, opacity: f32, mode: [f32; 4]| DrawUniform {
         origin: extend(mapping.origin),
         du: extend(mapping.du),

@@ -10,7 +10,7 @@ use crate::io::dicom::SeriesSummary;
 use crate::volume::colormap::ColorMap;
 
 /// Keyboard and mouse shortcuts, as listed in the help panel.
-pub const SHORTCUTS: [(&str, &str); 14] = [
+pub const SHORTCUTS: [(&str, &str); 15] = [
     ("Mouse wheel, Up / Down", "next / previous slice"),
     ("Page Up / Page Down", "10 slices"),
     ("Home / End", "first / last slice"),
@@ -23,6 +23,7 @@ pub const SHORTCUTS: [(&str, &str); 14] = [
     ("F", "fusion overlay on / off"),
     ("R", "reset zoom and pan"),
     ("O", "open studies"),
+    ("E", "export (PNG, DICOM)"),
     ("F1 or ?", "this help"),
     ("Drop folders on the window", "open them"),
 ];

@@ -400,8 +400,14 @@ fn build_object(
                 obj.put(element(tags::KVP, VR::DS, ""));
             }
             if volume.modality == Modality::Mr {
+                // A derived image has no pulse sequence of its own: "research mode".
+                let sequence = if options.derivation.is_some() {
+                    "RM"
+                } else {
+                    "GR"
+                };
                 for (tag, vr, value) in [
-                    (tags::SCANNING_SEQUENCE, VR::CS, "GR"),
+                    (tags::SCANNING_SEQUENCE, VR::CS, sequence),
                     (tags::SEQUENCE_VARIANT, VR::CS, "NONE"),
                     (tags::SCAN_OPTIONS, VR::CS, ""),
                     (tags::MR_ACQUISITION_TYPE, VR::CS, "3D"),

@@ -1,8 +1,12 @@
-//! Helpers shared by the integration tests: where the shared third-party data lives.
+//! Helpers shared by the integration tests: where the shared third-party data lives, and (in
+//! `viewer`) a harness that drives the real app.
 
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+
+#[cfg(feature = "app")]
+pub mod viewer;
 
 /// The shared data folder (`$DUALMINE_DATA`, else `../shared/data` beside the project), or
 /// `None` with a printed reason so that a test can skip.

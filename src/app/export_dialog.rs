@@ -1,0 +1,489 @@
+//! The export dialog: the fusion pane as displayed (PNG, overlays burned in or not), the
+//! fused image raw (16-bit PNG), or the fused study and its maps as derived DICOM series.
+//! Runs on a background thread with progress and cancel; existing files are never replaced
+//! unless the user confirms.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError, channel};
+
+use super::compose::compose;
+use super::layers::LayerId;
+use super::pane::{PaneKind, ViewSettings, draws_at};
+use super::render::PaneDraw;
+use super::session::Session;
+use super::studies::Side;
+use crate::export::fusion_series::{FusionExport, OutputSeries, describe, write_fusion};
+use crate::export::png::{PngPixels, write_pixels};
+use crate::export::{ExportError, png::PngError};
+use crate::io::atomic::WrittenFiles;
+use crate::volume::Volume;
+use crate::volume::plane::PlaneMapping;
+
+/// What to export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportKind {
+    /// The fusion pane as displayed, 8-bit RGB PNG.
+    DisplayedPng,
+    /// The fused values, 16-bit gray PNG (0..1 → 0..65535).
+    RawPng,
+    /// Derived DICOM series: fused image and every map.
+    Dicom,
+}
+
+/// The dialog's choices.
+pub struct ExportForm {
+    pub open: bool,
+    pub kind: ExportKind,
+    pub all_slices: bool,
+    pub overlays: bool,
+    pub anonymize: bool,
+    pub folder: String,
+    /// Set after an export found existing files: the next run replaces them.
+    pub confirm_overwrite: bool,
+}
+
+impl Default for ExportForm {
+    fn default() -> Self {
+        Self {
+            open: false,
+            kind: ExportKind::DisplayedPng,
+            all_slices: false,
+            overlays: true,
+            anonymize: false,
+            folder: std::env::temp_dir()
+                .join("dualmine-export")
+                .display()
+                .to_string(),
+            confirm_overwrite: false,
+        }
+    }
+}
+
+/// A running export.
+pub struct ExportJob {
+    events: Receiver<Progress>,
+    cancel: Arc<AtomicBool>,
+    pub done: usize,
+    pub total: usize,
+    /// Set when it ended: files written, or why not.
+    pub outcome: Option<Result<usize, String>>,
+    /// It ended because files exist (the dialog asks to overwrite).
+    pub exists: bool,
+}
+
+enum Progress {
+    Step(usize, usize),
+    Finished(Result<usize, String>, bool),
+}
+
+impl ExportJob {
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.outcome.is_none()
+    }
+
+    /// Takes the job's news.
+    pub fn poll(&mut self) {
+        loop {
+            match self.events.try_recv() {
+                Ok(Progress::Step(done, total)) => (self.done, self.total) = (done, total),
+                Ok(Progress::Finished(outcome, exists)) => {
+                    self.outcome = Some(outcome);
+                    self.exists = exists;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    if self.outcome.is_none() {
+                        self.outcome = Some(Err("the export thread stopped".into()));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Everything the export thread needs, copied out of the session (volumes are shared).
+struct Work {
+    kind: ExportKind,
+    folder: PathBuf,
+    overwrite: bool,
+    anonymize: bool,
+    /// PNG: per slice, its file name, the fusion pane's draws, pixel size and plane.
+    slices: Vec<PngSlice>,
+    volumes: HashMap<u64, Arc<Volume>>,
+    /// DICOM: reference, sources and outputs (layer id, folder).
+    reference: Arc<Volume>,
+    sources: [Arc<Volume>; 2],
+    maps: Vec<(LayerId, String)>,
+}
+
+/// One PNG to write.
+struct PngSlice {
+    name: String,
+    draws: Vec<PaneDraw>,
+    size: [usize; 2],
+    plane: PlaneMapping,
+}
+
+/// Starts the export the form describes, or says why it cannot.
+pub fn start(
+    form: &ExportForm,
+    session: &Session,
+    settings: &ViewSettings,
+) -> Result<ExportJob, String> {
+    let b = session
+        .pair
+        .b
+        .clone()
+        .ok_or("export needs two fused studies")?;
+    let fused_done = session
+        .layer(LayerId::Fused)
+        .is_some_and(|l| l.volume.data.iter().all(|v| !v.is_nan()));
+    if form.kind != ExportKind::DisplayedPng && !fused_done {
+        return Err("fusion has not finished: nothing to export yet".into());
+    }
+    if form.folder.trim().is_empty() {
+        return Err("choose a folder".into());
+    }
+    let orientation = settings.orientation;
+    let dims = session.dims();
+    let slices: Vec<usize> = if form.all_slices {
+        (0..orientation.slice_count(dims)).collect()
+    } else {
+        vec![session.slice(orientation)]
+    };
+    let size = orientation.size_voxels(dims);
+    let mut shown = settings.clone();
+    shown.selected = LayerId::Fused;
+    let volumes: HashMap<u64, Arc<Volume>> = session
+        .layers
+        .iter()
+        .map(|l| (l.id.key(), l.volume.clone()))
+        .collect();
+    let geometry = &session.pair.a.geometry;
+    let png_slices = slices
+        .iter()
+        .map(|&k| {
+            let mut draws = match form.kind {
+                ExportKind::RawPng => Vec::new(),
+                _ => draws_at(
+                    session,
+                    PaneKind::Fusion,
+                    &shown,
+                    k,
+                    [0.0, 0.0, 1.0, 1.0],
+                    false,
+                ),
+            };
+            if !form.overlays {
+                draws.truncate(1);
+            }
+            let axis = orientation.slice_axis();
+            let mut centre = [0.0; 3];
+            centre[axis] = k as f64;
+            let position = geometry.index_to_world(centre)[axis];
+            let name = format!(
+                "fusion_{}_{:04}_{:+.2}mm.png",
+                orientation.name(),
+                k + 1,
+                position
+            );
+            PngSlice {
+                name,
+                draws,
+                size,
+                plane: orientation.mapping(dims, k),
+            }
+        })
+        .collect();
+    let mut maps = vec![(LayerId::Fused, "FUSED".to_string())];
+    for layer in &session.layers {
+        let folder = match layer.id {
+            LayerId::Reliability(Side::A, s) => format!("RELIABILITY_A_S{s}"),
+            LayerId::Reliability(Side::B, s) => format!("RELIABILITY_B_S{s}"),
+            LayerId::Alpha(s) => format!("ALPHA_S{s}"),
+            _ => continue,
+        };
+        maps.push((layer.id, folder));
+    }
+    let reference = session
+        .pair
+        .study(session.pair.reference)
+        .cloned()
+        .ok_or("no reference study")?;
+    let work = Work {
+        kind: form.kind,
+        folder: PathBuf::from(form.folder.trim()),
+        overwrite: form.confirm_overwrite,
+        anonymize: form.anonymize,
+        slices: png_slices,
+        volumes,
+        reference,
+        sources: [session.pair.a.clone(), b],
+        maps,
+    };
+    let (sender, events) = channel();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let stop = cancel.clone();
+    std::thread::Builder::new()
+        .name("export".into())
+        .spawn(move || {
+            let mut progress = |done, total| {
+                let _ = sender.send(Progress::Step(done, total));
+                !stop.load(Ordering::Relaxed)
+            };
+            let (outcome, exists) = run(&work, &mut progress);
+            let _ = sender.send(Progress::Finished(outcome, exists));
+        })
+        .map_err(|e| format!("cannot start the export: {e}"))?;
+    Ok(ExportJob {
+        events,
+        cancel,
+        done: 0,
+        total: 0,
+        outcome: None,
+        exists: false,
+    })
+}
+
+/// The export itself; returns the files written (or why not) and whether files existed.
+fn run(
+    work: &Work,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> (Result<usize, String>, bool) {
+    match work.kind {
+        ExportKind::Dicom => {
+            let layer = |id: LayerId| work.volumes.get(&id.key());
+            let sources = [work.sources[0].as_ref(), work.sources[1].as_ref()];
+            let outputs: Vec<OutputSeries<'_>> = work
+                .maps
+                .iter()
+                .filter_map(|(id, folder)| {
+                    let what = match id {
+                        LayerId::Fused => "fusion".to_string(),
+                        other => other.name(),
+                    };
+                    let (description, derivation) = describe(&what, sources, "built-in weights");
+                    Some(OutputSeries {
+                        folder: folder.clone(),
+                        description,
+                        derivation,
+                        volume: layer(*id)?.as_ref(),
+                    })
+                })
+                .collect();
+            let export = FusionExport {
+                reference: &work.reference,
+                sources,
+                outputs,
+                anonymize: work.anonymize,
+                overwrite: work.overwrite,
+            };
+            match write_fusion(&export, &work.folder, progress) {
+                Ok(files) => (Ok(files.len()), false),
+                Err(e) => {
+                    let exists = matches!(e, ExportError::Exists { .. });
+                    (Err(e.to_string()), exists)
+                }
+            }
+        }
+        _ => match write_pngs(work, progress) {
+            Ok(count) => (Ok(count), false),
+            Err(e) => {
+                let exists = matches!(e, PngError::Exists { .. });
+                (Err(e.to_string()), exists)
+            }
+        },
+    }
+}
+
+/// PNG export: all or nothing, like the DICOM one.
+fn write_pngs(
+    work: &Work,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<usize, PngError> {
+    let paths: Vec<PathBuf> = work
+        .slices
+        .iter()
+        .map(|s| work.folder.join(&s.name))
+        .collect();
+    if !work.overwrite
+        && let Some(path) = paths.iter().find(|p| p.exists())
+    {
+        return Err(PngError::Exists { path: path.clone() });
+    }
+    std::fs::create_dir_all(&work.folder).map_err(|e| PngError::Write {
+        reason: e.to_string(),
+        path: work.folder.clone(),
+    })?;
+    let mut written = WrittenFiles::new();
+    let total = work.slices.len();
+    for (slice, path) in work.slices.iter().zip(paths) {
+        let (bytes, pixels) = match work.kind {
+            ExportKind::RawPng => {
+                let fused =
+                    work.volumes
+                        .get(&LayerId::Fused.key())
+                        .ok_or_else(|| PngError::Write {
+                            reason: "there is no fused image".into(),
+                            path: path.clone(),
+                        })?;
+                (
+                    raw_values(fused, &slice.plane, slice.size),
+                    PngPixels::Gray16,
+                )
+            }
+            _ => (
+                compose(&slice.draws, &work.volumes, slice.size),
+                PngPixels::Rgb8,
+            ),
+        };
+        write_pixels(&bytes, slice.size, pixels, &path, work.overwrite)?;
+        written.push(path);
+        if !progress(written.len(), total) && written.len() < total {
+            return Err(PngError::Cancelled);
+        }
+    }
+    Ok(written.keep().len())
+}
+
+/// The fused values (0..1) on a plane as 16-bit big-endian samples (0..65535).
+fn raw_values(fused: &Volume, plane: &PlaneMapping, size: [usize; 2]) -> Vec<u8> {
+    let dims = fused.geometry.dims;
+    let [w, h] = size;
+    let mut out = Vec::with_capacity(w * h * 2);
+    for y in 0..h {
+        for x in 0..w {
+            let (u, v) = ((x as f32 + 0.5) / w as f32, (y as f32 + 0.5) / h as f32);
+            let value = plane
+                .voxel_at(dims, u, v)
+                .map(|p| fused.value(p[0], p[1], p[2]))
+                .filter(|v| v.is_finite())
+                .unwrap_or(0.0);
+            let sample = (value.clamp(0.0, 1.0) * 65535.0).round() as u16;
+            out.extend(sample.to_be_bytes());
+        }
+    }
+    out
+}
+
+/// Draws the dialog (when open): the choices, then the running or finished export.
+pub fn show(
+    ctx: &egui::Context,
+    form: &mut ExportForm,
+    job: &mut Option<ExportJob>,
+    session: Option<&Session>,
+    settings: &ViewSettings,
+) {
+    if !form.open {
+        return;
+    }
+    let mut open = form.open;
+    let mut start_now = false;
+    egui::Window::new("Export").open(&mut open).show(ctx, |ui| {
+        ui.radio_value(
+            &mut form.kind,
+            ExportKind::DisplayedPng,
+            "fusion pane as displayed (8-bit RGB PNG)",
+        );
+        ui.radio_value(
+            &mut form.kind,
+            ExportKind::RawPng,
+            "fused values, raw (16-bit gray PNG, 0..1 as 0..65535)",
+        );
+        ui.radio_value(
+            &mut form.kind,
+            ExportKind::Dicom,
+            "DICOM: fused image and every map as derived series",
+        );
+        ui.separator();
+        if form.kind == ExportKind::Dicom {
+            ui.checkbox(
+                &mut form.anonymize,
+                "anonymise (identity replaced, UIDs remapped)",
+            );
+        } else {
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut form.all_slices, false, "current slice");
+                ui.radio_value(&mut form.all_slices, true, "all slices");
+            });
+        }
+        if form.kind == ExportKind::DisplayedPng {
+            ui.checkbox(&mut form.overlays, "with overlays");
+        }
+        ui.horizontal(|ui| {
+            ui.label("folder");
+            ui.text_edit_singleline(&mut form.folder);
+            if ui.button("Choose…").clicked()
+                && let Some(folder) = rfd::FileDialog::new().pick_folder()
+            {
+                form.folder = folder.display().to_string();
+            }
+        });
+        ui.separator();
+        match job {
+            Some(running) if running.is_running() => {
+                ui.horizontal(|ui| {
+                    let fraction = running.done as f32 / running.total.max(1) as f32;
+                    ui.add(
+                        egui::ProgressBar::new(fraction)
+                            .desired_width(200.0)
+                            .text(format!("{}/{} files", running.done, running.total)),
+                    );
+                    if ui.button("Cancel").clicked() {
+                        running.cancel();
+                    }
+                });
+            }
+            _ => {
+                if let Some(finished) = job.as_ref() {
+                    match &finished.outcome {
+                        Some(Ok(count)) => {
+                            ui.label(format!("wrote {count} files to {}", form.folder));
+                        }
+                        Some(Err(e)) => {
+                            ui.colored_label(egui::Color32::LIGHT_RED, e);
+                        }
+                        None => {}
+                    }
+                }
+                let exists = job.as_ref().is_some_and(|j| j.exists);
+                if exists && ui.button("Overwrite the existing files").clicked() {
+                    form.confirm_overwrite = true;
+                    start_now = true;
+                }
+                if ui.button("Export").clicked() {
+                    form.confirm_overwrite = false;
+                    start_now = true;
+                }
+            }
+        }
+    });
+    form.open = open;
+    if start_now {
+        *job = Some(match session {
+            Some(session) => start(form, session, settings).unwrap_or_else(failed),
+            None => failed("open two studies first".into()),
+        });
+    }
+}
+
+/// A job that ended before it began.
+fn failed(reason: String) -> ExportJob {
+    let (_, events) = channel();
+    ExportJob {
+        events,
+        cancel: Arc::new(AtomicBool::new(false)),
+        done: 0,
+        total: 0,
+        outcome: Some(Err(reason)),
+        exists: false,
+    }
+}

@@ -1,0 +1,99 @@
+//! Driving the viewer in tests: a harness on the real app (WGSL renderer on a wgpu adapter,
+//! lavapipe in CI), waiting on its background work, and reading back pane pixels.
+
+use std::time::{Duration, Instant};
+
+use burn::tensor::Device;
+use dualmine::app::layers::LayerId;
+use dualmine::app::pane::PaneKind;
+use dualmine::app::{Source, ViewerApp};
+use dualmine::phantom::{self, PhantomSize};
+use egui::Rect;
+use egui_kittest::Harness;
+use image::RgbaImage;
+
+pub type App<'a> = Harness<'a, ViewerApp>;
+
+pub fn harness(sources: Vec<Source>, auto_fuse: bool) -> App<'static> {
+    Harness::builder()
+        .with_size([1280.0, 720.0])
+        .wgpu()
+        .build_eframe(move |cc| {
+            ViewerApp::new(cc, sources)
+                .with_compute(Device::flex(), "CPU (burn flex)".into())
+                .with_auto_fuse(auto_fuse)
+        })
+}
+
+/// Steps the app (in real time: loading and fusion run on threads) until `done` holds.
+pub fn wait_until(h: &mut App<'_>, what: &str, done: impl Fn(&ViewerApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "timed out waiting for {what}; error: {:?}",
+            h.state().error()
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.run_steps(2);
+}
+
+pub fn fused(app: &ViewerApp) -> bool {
+    app.session()
+        .and_then(|s| s.job.as_ref())
+        .is_some_and(|j| !j.is_running())
+}
+
+pub fn demo(size: PhantomSize) -> (tempfile::TempDir, phantom::DemoStudies) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let studies = phantom::write_demo(dir.path(), size).expect("phantom written");
+    (dir, studies)
+}
+
+/// The pixels of one pane in the last rendered frame.
+pub fn pane_image(h: &mut App<'_>, kind: PaneKind) -> RgbaImage {
+    let rect = pane_rect(h, kind);
+    let image = h.render().expect("rendered");
+    image::imageops::crop_imm(
+        &image,
+        rect.min.x.round() as u32,
+        rect.min.y.round() as u32,
+        rect.width().round() as u32,
+        rect.height().round() as u32,
+    )
+    .to_image()
+}
+
+pub fn pane_rect(h: &App<'_>, kind: PaneKind) -> Rect {
+    h.state()
+        .pane_rects
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, r)| *r)
+        .expect("pane drawn")
+}
+
+pub fn slice(h: &App<'_>) -> usize {
+    let app = h.state();
+    app.session().expect("open").slice(app.settings.orientation)
+}
+
+pub fn set_style(h: &mut App<'_>, id: LayerId, visible: bool, opacity: f32) {
+    let layer = h
+        .state_mut()
+        .session_mut()
+        .and_then(|s| s.layer_mut(id))
+        .expect("layer");
+    layer.style.visible = visible;
+    layer.style.opacity = opacity;
+    h.run_steps(2);
+}
+
+pub fn mr_and_pet(studies: &phantom::DemoStudies) -> Vec<Source> {
+    vec![
+        Source::Path(studies.mr.clone()),
+        Source::Path(studies.pet.clone()),
+    ]
+}
