@@ -6,9 +6,12 @@
 
 #![cfg(feature = "fusion")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::files_under;
 use dualmine::export::fusion_series::{FusionExport, OutputSeries, write_fusion};
 use dualmine::export::{ExportError, SeriesOptions, write_series};
 use dualmine::io;
@@ -31,24 +34,6 @@ fn succeeded(output: &std::process::Output) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// Every file under `root`.
-fn files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The phantom, fused with `--dicom OUT --maps -o fused.nii` (plus `extra`).
@@ -252,7 +237,7 @@ fn png_slices_sort_by_position_and_keep_raw_values() {
         [&studies.mr, &studies.pet],
         &["--png", sixteen.to_str().expect("utf-8"), "--png-16bit"],
     ));
-    let names: Vec<String> = files(&eight)
+    let names: Vec<String> = files_under(&eight)
         .iter()
         .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
         .collect();
@@ -265,9 +250,9 @@ fn png_slices_sort_by_position_and_keep_raw_values() {
         })
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{names:?}");
-    let image = image::open(&files(&sixteen)[8]).expect("PNG");
+    let image = image::open(&files_under(&sixteen)[8]).expect("PNG");
     assert!(matches!(image, image::DynamicImage::ImageLuma16(_)));
-    let rgb = image::open(&files(&eight)[8]).expect("PNG");
+    let rgb = image::open(&files_under(&eight)[8]).expect("PNG");
     assert!(matches!(rgb, image::DynamicImage::ImageRgb8(_)));
 }
 
@@ -325,7 +310,7 @@ fn an_unwritable_target_is_an_error_and_nothing_is_written() {
     assert!(!output.status.success());
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("cannot"), "{message}");
-    assert!(files(&target).is_empty(), "nothing written");
+    assert!(files_under(&target).is_empty(), "nothing written");
 }
 
 #[test]
@@ -353,10 +338,14 @@ fn an_interrupted_export_leaves_no_file() {
     // Stopped in the second series, after 20 of 32 files.
     let result = write_fusion(&export, &out, &mut |done, _| done < 20);
     assert!(matches!(result, Err(ExportError::Cancelled)), "{result:?}");
-    assert!(files(&out).is_empty(), "left: {:?}", files(&out));
+    assert!(
+        files_under(&out).is_empty(),
+        "left: {:?}",
+        files_under(&out)
+    );
     // A whole export still works afterwards, and refuses to overwrite it.
     write_fusion(&export, &out, &mut |_, _| true).expect("written");
-    assert_eq!(files(&out).len(), 32);
+    assert_eq!(files_under(&out).len(), 32);
     assert!(matches!(
         write_series(&mr, &out.join("A"), &SeriesOptions::new_study("X", "Y", "")),
         Err(ExportError::Exists { .. })

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::render::{MASK_CHECKERBOARD, MASK_CURTAIN, PaneDraw};
 use crate::volume::Volume;
 use crate::volume::colormap::{ColorMap, LUT_SIZE};
+use crate::volume::plane::PlaneMapping;
 
 /// Composes `draws` (made with the image filling the pane: placement `[0, 0, 1, 1]`) into
 /// `size` RGB pixels; `volumes` are the layers' values by layer key.
@@ -76,14 +77,13 @@ fn sample(
     } else if mask == MASK_CURTAIN && iu < u.mode[1] {
         return None;
     }
-    let mut voxel = [0usize; 3];
-    for a in 0..3 {
-        let c = (u.origin[a] + iu * u.du[a] + iv * u.dv[a]).floor();
-        if !(c >= 0.0 && c < dims[a] as f32) {
-            return None;
-        }
-        voxel[a] = c as usize;
-    }
+    let xyz = |v: [f32; 4]| [v[0], v[1], v[2]];
+    let plane = PlaneMapping {
+        origin: xyz(u.origin),
+        du: xyz(u.du),
+        dv: xyz(u.dv),
+    };
+    let voxel = plane.voxel_at(dims, iu, iv)?;
     let value = volume.value(voxel[0], voxel[1], voxel[2]);
     if value.is_nan() {
         return None;
