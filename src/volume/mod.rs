@@ -8,6 +8,7 @@ pub mod colour;
 pub mod geometry;
 pub mod intensity;
 pub mod plane;
+pub mod register;
 pub mod reorient;
 pub mod resample;
 pub mod stats;

@@ -78,9 +78,30 @@ pub fn resample(
     interpolation: Interpolation,
     background: f32,
 ) -> Result<Volume, ResampleError> {
-    // Source index = A · output index + t, from the two affines.
+    resample_transformed(source, grid, &IDENTITY, interpolation, background)
+}
+
+/// The 4×4 identity.
+pub const IDENTITY: [[f64; 4]; 4] = [
+    [1.0, 0.0, 0.0, 0.0],
+    [0.0, 1.0, 0.0, 0.0],
+    [0.0, 0.0, 1.0, 0.0],
+    [0.0, 0.0, 0.0, 1.0],
+];
+
+/// Resamples `source` onto `grid` through a spatial transform: the output voxel at patient
+/// position `p` takes the source's value at `transform · p` (both in LPS mm) — the way a
+/// registration result (fixed → moving) puts the moving study on the fixed grid.
+pub fn resample_transformed(
+    source: &Volume,
+    grid: &Geometry,
+    transform: &[[f64; 4]; 4],
+    interpolation: Interpolation,
+    background: f32,
+) -> Result<Volume, ResampleError> {
+    // Source index = A · output index + t, from the two affines and the transform.
     let s = source.geometry.affine_lps();
-    let g = grid.affine_lps();
+    let g = multiply(transform, &grid.affine_lps());
     let s3 = [
         [s[0][0], s[0][1], s[0][2]],
         [s[1][0], s[1][1], s[1][2]],
@@ -122,6 +143,17 @@ pub fn resample(
     volume.identity = source.identity.clone();
     volume.warnings = source.warnings.clone();
     Ok(volume)
+}
+
+/// The product of two 4×4 matrices.
+pub fn multiply(a: &[[f64; 4]; 4], b: &[[f64; 4]; 4]) -> [[f64; 4]; 4] {
+    let mut m = [[0.0; 4]; 4];
+    for r in 0..4 {
+        for c in 0..4 {
+            m[r][c] = (0..4).map(|k| a[r][k] * b[k][c]).sum();
+        }
+    }
+    m
 }
 
 /// Writes the value of `source` at fractional index `p` into `out` (all channels); leaves
