@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::register_cmd;
 use dualmine::export::fusion_series::{FusionExport, OutputSeries, describe, write_fusion};
 use dualmine::export::png::{SliceRendering, write_png, write_slices};
 use dualmine::fusion::fuser::{Backend, Fuser, FusionResult};
@@ -13,6 +14,7 @@ use dualmine::fusion::shipped;
 use dualmine::io::{self, InputKind};
 use dualmine::volume::colormap::ColorMap;
 use dualmine::volume::intensity::Window;
+use dualmine::volume::register::Options as RegisterOptions;
 use dualmine::volume::resample::{Interpolation, onto_reference};
 use dualmine::volume::{Modality, Volume};
 
@@ -37,6 +39,13 @@ pub struct FuseArgs {
     /// With --dicom: replace patient identity and remap every UID (consistently).
     #[arg(long)]
     pub anonymize: bool,
+    /// Register the second study onto the first (rigid, Mattes MI) before fusing: for
+    /// studies from different sessions (different frames of reference).
+    #[arg(long, conflicts_with = "transform")]
+    pub register: bool,
+    /// Put the second study on the first through this transform (from `dualmine register`).
+    #[arg(long)]
+    pub transform: Option<PathBuf>,
     /// Trained weights (Burnpack file); without it, the weights built into the program.
     #[arg(long)]
     pub weights: Option<PathBuf>,
@@ -153,7 +162,20 @@ pub fn run(args: &FuseArgs) -> Result<()> {
     }
     // The first study is the reference grid; the second is resampled onto it.
     let original_second = second.identity.clone();
-    let second = onto_reference(&second, &first, Interpolation::Linear)?;
+    // Registered (or given) transform, or shared patient coordinates.
+    let registration = if args.register {
+        let found = register_cmd::register(&first, &second, &RegisterOptions::default())?;
+        Some((found.transform, Some(found.mutual_information)))
+    } else if let Some(path) = &args.transform {
+        let (t, notes) = dualmine::io::transform::read(path)?;
+        Some((t, notes.metric))
+    } else {
+        None
+    };
+    let second = match &registration {
+        Some((t, _)) => register_cmd::onto_grid(&second, &first, Some(t))?,
+        None => onto_reference(&second, &first, Interpolation::Linear)?,
+    };
     let fuser = make_fuser([&first, &second])?;
     // The network takes the functional or CT study as A and the MR as B.
     let (a, b) = if first.modality == Modality::Mr && second.modality != Modality::Mr {
@@ -217,13 +239,16 @@ pub fn run(args: &FuseArgs) -> Result<()> {
         let mut second_source = second.clone();
         second_source.identity = original_second;
         let sources = [&first, &second_source];
-        let model = match &args.weights {
+        let mut model = match &args.weights {
             Some(w) => format!("weights {}", w.display()),
             None => format!(
                 "built-in {} weights",
                 shipped_task(&args.task, [&first, &second])
             ),
         };
+        if let Some((t, metric)) = &registration {
+            model += &format!("; the second {}", t.note(*metric));
+        }
         let outputs = fusion_outputs(&result, sources, &model, args.maps);
         let export = FusionExport {
             reference: &first,

@@ -10,6 +10,7 @@ mod eval;
 mod figure;
 #[cfg(feature = "fusion")]
 mod fuse;
+mod register_cmd;
 #[cfg(feature = "fusion")]
 mod train;
 use clap::{Parser, Subcommand};
@@ -73,6 +74,12 @@ enum Command {
     /// grid and a fused NIfTI volume.
     #[cfg(feature = "fusion")]
     Fuse(fuse::FuseArgs),
+    /// Register MOVING onto FIXED rigidly (Mattes mutual information, 4×/2×/1× pyramid) and
+    /// write the transform as text.
+    Register(register_cmd::RegisterArgs),
+    /// Put MOVING on the grid of another study (through a transform from `register`, or
+    /// shared patient coordinates) and write NIfTI or a DICOM series.
+    Resample(register_cmd::ResampleArgs),
     /// Train W-DUALMINE on the AANLIB training pairs (composite loss of MODEL.md).
     #[cfg(feature = "fusion")]
     Train(train::TrainArgs),
@@ -135,6 +142,8 @@ fn run() -> Result<()> {
         } => convert(&input, &output, series, force),
         #[cfg(feature = "fusion")]
         Command::Fuse(args) => fuse::run(&args),
+        Command::Register(args) => register_cmd::run_register(&args),
+        Command::Resample(args) => register_cmd::run_resample(&args),
         #[cfg(feature = "fusion")]
         Command::Train(args) => train::run(&args),
         #[cfg(feature = "fusion")]

@@ -151,3 +151,121 @@ fn sts_pet_registered_to_its_ct_stays_at_identity() {
     // until the metric does better (see the issue note).
     assert!(mm < 2.0 && degrees < 1.5, "{mm} mm, {degrees}°");
 }
+
+/// The phantom's T1 written as a study from another session: moved by `truth` and with its
+/// own study and frame of reference.
+fn moved_session(dir: &std::path::Path, truth: &Rigid) -> (std::path::PathBuf, std::path::PathBuf) {
+    use dualmine::export::{SeriesOptions, write_series};
+    use dualmine::phantom;
+    let studies =
+        phantom::write_demo(&dir.join("in"), phantom::PhantomSize::DEMO).expect("phantom");
+    let mr = io::load(&studies.mr, None).expect("MR");
+    let moved = resample_transformed(
+        &mr,
+        &mr.geometry,
+        &truth.inverse_matrix(),
+        Interpolation::Linear,
+        0.0,
+    )
+    .expect("moved");
+    let other = dir.join("MR_other_session");
+    write_series(
+        &moved,
+        &other,
+        &SeriesOptions::new_study("PHANTOM^HEAD", "DUALMINE-DEMO", "T1, second session"),
+    )
+    .expect("written");
+    (studies.mr, other)
+}
+
+fn dualmine(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dualmine"))
+        .args(args)
+        .output()
+        .expect("dualmine runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+#[test]
+fn register_resample_and_fuse_with_registration_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let grid_centre_of =
+        |path: &std::path::Path| grid_centre(&io::load(path, None).expect("loads").geometry);
+    let truth = Rigid {
+        angles_deg: [5.0, -8.0, 6.0],
+        translation_mm: [7.0, -5.0, 9.0],
+        centre_mm: [0.0; 3],
+    };
+    let (fixed, moving) = moved_session(dir.path(), &truth);
+    let truth = Rigid {
+        centre_mm: grid_centre_of(&fixed),
+        ..truth
+    };
+    let t = dir.path().join("t.txt");
+    let os = |s: &std::path::Path| s.as_os_str().to_owned();
+    dualmine(&[
+        "register".as_ref(),
+        &os(&fixed),
+        &os(&moving),
+        "-o".as_ref(),
+        &os(&t),
+    ]);
+    let (found, notes) = io::transform::read(&t).expect("transform file");
+    assert!(notes.metric.is_some());
+    let (mm, degrees) = error(&found, &Rigid { ..truth }, truth.centre_mm);
+    assert!(mm < 1.0 && degrees < 1.0, "{mm} mm, {degrees}°");
+    // The moving study on the fixed grid matches the fixed study.
+    let out = dir.path().join("resampled.nii");
+    dualmine(&[
+        "resample".as_ref(),
+        &os(&moving),
+        "--like".as_ref(),
+        &os(&fixed),
+        "--transform".as_ref(),
+        &os(&t),
+        "-o".as_ref(),
+        &os(&out),
+    ]);
+    let (a, b) = (
+        io::load(&fixed, None).expect("fixed"),
+        io::load(&out, None).expect("resampled"),
+    );
+    assert_eq!(a.geometry.dims, b.geometry.dims);
+    let centre = a.geometry.dims.map(|d| d / 2);
+    let slice = |v: &Volume| {
+        (0..centre[0] * 2)
+            .map(|i| v.value(i, centre[1], centre[2]))
+            .collect::<Vec<_>>()
+    };
+    let (x, y) = (slice(&a), slice(&b));
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    let (mx, my) = (mean(&x), mean(&y));
+    let cov: f32 = x.iter().zip(&y).map(|(p, q)| (p - mx) * (q - my)).sum();
+    let var = |v: &[f32], m: f32| v.iter().map(|p| (p - m).powi(2)).sum::<f32>();
+    let correlation = cov / (var(&x, mx) * var(&y, my)).sqrt();
+    assert!(correlation > 0.95, "correlation {correlation}");
+    // Fusion across sessions with --register records the registration.
+    let dicom = dir.path().join("fused");
+    dualmine(&[
+        "fuse".as_ref(),
+        &os(&fixed),
+        &os(&moving),
+        "--register".as_ref(),
+        "--backend".as_ref(),
+        "cpu".as_ref(),
+        "--dicom".as_ref(),
+        &os(&dicom),
+    ]);
+    let first = dicom.join("FUSED").join("IM000001.dcm");
+    let bytes = std::fs::read(first).expect("exported");
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains("registered rigidly to the first"),
+        "no registration recorded"
+    );
+}

@@ -399,3 +399,36 @@ fn values_under_the_pointer_are_in_physical_units_and_help_lists_shortcuts() {
     h.get_by_label("Help: shortcuts");
     h.get_by_label("Page Up / Page Down");
 }
+
+#[test]
+fn the_banner_registers_the_other_session_and_fusion_follows() {
+    let (dir, studies) = demo(PhantomSize::SMALL);
+    let other = dir.path().join("MR_other_session");
+    let grid = phantom::head_grid(48, 16, 4.0, 10.5);
+    let options = SeriesOptions {
+        series_description: "T1 from another session".into(),
+        ..SeriesOptions::new_study("PHANTOM^HEAD", "DUALMINE-DEMO", "")
+    };
+    write_series(&phantom::mr_t1_volume(&grid), &other, &options).expect("written");
+    let mut h = harness(
+        vec![Source::Path(other), Source::Path(studies.pet.clone())],
+        true,
+    );
+    wait_until(&mut h, "the studies to load", |a| a.session().is_some());
+    h.get_by_label("Register").click();
+    h.run_steps(2);
+    wait_until(&mut h, "the registration", |a| {
+        a.session().is_some_and(|s| s.registration.is_some())
+    });
+    let session = h.state().session().expect("open");
+    assert!(session.pair.frame_warning.is_none(), "banner lifted");
+    assert!(session.job.is_some(), "fusion started after registration");
+    let (transform, metric) = session.registration.expect("registered");
+    assert!(metric.is_some_and(|m| m > 0.0));
+    // The PET phantom shares the head: the transform is small.
+    assert!(
+        transform.translation_mm.iter().all(|t| t.abs() < 10.0),
+        "{transform:?}"
+    );
+    h.get_by_label("Save transform…");
+}

@@ -118,6 +118,8 @@ struct Work {
     /// PNG: per slice, its file name, the fusion pane's draws, pixel size and plane.
     slices: Vec<PngSlice>,
     volumes: HashMap<u64, Arc<Volume>>,
+    /// The model and any registration, in words (DerivationDescription).
+    model: String,
     /// DICOM: reference, sources and outputs (layer id, folder).
     reference: Arc<Volume>,
     sources: [Arc<Volume>; 2],
@@ -218,7 +220,15 @@ pub fn start(
         .study(session.pair.reference)
         .cloned()
         .ok_or("no reference study")?;
+    let mut model = format!(
+        "built-in {} weights",
+        session.job.as_ref().map_or("", |j| j.task)
+    );
+    if let Some((t, metric)) = &session.registration {
+        model += &format!("; the second {}", t.note(*metric));
+    }
     let work = Work {
+        model,
         kind: form.kind,
         folder: PathBuf::from(form.folder.trim()),
         overwrite: form.confirm_overwrite,
@@ -270,7 +280,7 @@ fn run(
                         LayerId::Fused => "fusion".to_string(),
                         other => other.name(),
                     };
-                    let (description, derivation) = describe(&what, sources, "built-in weights");
+                    let (description, derivation) = describe(&what, sources, &work.model);
                     Some(OutputSeries {
                         folder: folder.clone(),
                         description,

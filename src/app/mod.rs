@@ -16,6 +16,7 @@ pub mod gpu;
 pub mod layers;
 pub mod pane;
 mod panels;
+pub mod registration;
 pub mod render;
 pub mod session;
 pub mod studies;
@@ -61,6 +62,7 @@ pub struct ViewerApp {
     pub pane_rects: Vec<(PaneKind, Rect)>,
     pub export_form: export_dialog::ExportForm,
     pub export_job: Option<export_dialog::ExportJob>,
+    pub registration_job: Option<registration::RegistrationJob>,
 }
 
 impl ViewerApp {
@@ -87,6 +89,7 @@ impl ViewerApp {
             pane_rects: Vec::new(),
             export_form: Default::default(),
             export_job: None,
+            registration_job: None,
         };
         app.open(sources);
         app
@@ -295,6 +298,79 @@ impl ViewerApp {
         }
     }
 
+    /// Starts registering the other study onto the reference (the banner's "Register").
+    pub fn start_registration(&mut self) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        let pair = &session.pair;
+        let (Some(fixed), Some(moving)) = (pair.study(pair.reference), &pair.original_other) else {
+            return;
+        };
+        match registration::RegistrationJob::start(fixed.clone(), moving.clone()) {
+            Ok(job) => self.registration_job = Some(job),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Applies a finished registration and starts fusion.
+    fn poll_registration(&mut self, ctx: &egui::Context) {
+        let Some(job) = &self.registration_job else {
+            return;
+        };
+        ctx.request_repaint_after(Duration::from_millis(100));
+        let Some(outcome) = job.poll() else {
+            return;
+        };
+        self.registration_job = None;
+        let applied = outcome.and_then(|(transform, metric)| match &mut self.session {
+            Some(session) => registration::apply(session, transform, Some(metric)),
+            None => Err("the studies were closed".into()),
+        });
+        match applied {
+            Ok(()) => {
+                if self.auto_fuse {
+                    self.start_fusion();
+                }
+            }
+            Err(e) => self.error = Some(format!("registration failed: {e}")),
+        }
+    }
+
+    fn save_transform(&mut self) {
+        let Some((transform, metric)) = self.session.as_ref().and_then(|s| s.registration) else {
+            return;
+        };
+        let Some(path) = rfd::FileDialog::new()
+            .set_file_name("transform.txt")
+            .save_file()
+        else {
+            return;
+        };
+        let notes = crate::io::transform::TransformNotes {
+            metric,
+            ..Default::default()
+        };
+        if let Err(e) = crate::io::transform::write(&transform, &notes, &path, true) {
+            self.error = Some(e.to_string());
+        }
+    }
+
+    fn load_transform(&mut self) {
+        let Some(path) = rfd::FileDialog::new().pick_file() else {
+            return;
+        };
+        let loaded = crate::io::transform::read(&path).map_err(|e| e.to_string());
+        let applied = loaded.and_then(|(transform, notes)| match &mut self.session {
+            Some(session) => registration::apply(session, transform, notes.metric),
+            None => Err("open two studies first".into()),
+        });
+        match applied {
+            Ok(()) => self.start_fusion(),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
     fn open_dialog(&mut self) {
         if let Some(folders) = rfd::FileDialog::new()
             .set_title("Open one or two studies (DICOM folders)")
@@ -432,6 +508,7 @@ impl eframe::App for ViewerApp {
             }
         }
         panels::help(&ctx, &mut self.help_open);
+        self.poll_registration(&ctx);
         if let Some(job) = &mut self.export_job {
             job.poll();
             if job.is_running() {
@@ -456,12 +533,42 @@ impl eframe::App for ViewerApp {
                 ui.horizontal_wrapped(|ui| {
                     ui.colored_label(Color32::from_rgb(255, 170, 0), "Frame of reference differs");
                     ui.label(&warning);
+                    if let Some(job) = &self.registration_job {
+                        ui.spinner();
+                        ui.label(format!("registering… {:.0} s", job.elapsed().as_secs_f32()));
+                        return;
+                    }
+                    if ui.button("Register").clicked() {
+                        self.start_registration();
+                    }
+                    if ui.button("Load transform…").clicked() {
+                        self.load_transform();
+                    }
                     let fused = self.session.as_ref().is_some_and(|s| s.job.is_some());
                     if !fused && ui.button("Fuse anyway").clicked() {
                         if let Some(session) = &mut self.session {
                             session.fusion_allowed = true;
                         }
                         self.start_fusion();
+                    }
+                });
+            });
+        }
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.registration.is_some())
+        {
+            egui::Panel::top("registration").show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    if let Some((t, _)) = self.session.as_ref().and_then(|s| s.registration) {
+                        ui.label(format!(
+                            "Registered: rotation {:.2?}°, translation {:.2?} mm",
+                            t.angles_deg, t.translation_mm
+                        ));
+                    }
+                    if ui.button("Save transform…").clicked() {
+                        self.save_transform();
                     }
                 });
             });

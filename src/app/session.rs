@@ -9,6 +9,7 @@ use super::studies::{Side, StudyPair};
 use crate::fusion::model::DualMineConfig;
 use crate::fusion::shipped;
 use crate::volume::plane::Orientation;
+use crate::volume::register::Rigid;
 
 /// The open studies and everything derived from them.
 pub struct Session {
@@ -23,6 +24,8 @@ pub struct Session {
     /// False while the studies' frames of reference differ and the user has not asked to
     /// fuse anyway.
     pub fusion_allowed: bool,
+    /// The rigid transform the other study was put on the grid with, and its metric.
+    pub registration: Option<(Rigid, Option<f64>)>,
 }
 
 impl Session {
@@ -48,6 +51,7 @@ impl Session {
             hover: None,
             job: None,
             fusion_allowed,
+            registration: None,
         }
     }
 

@@ -109,6 +109,9 @@ pub struct StudyPair {
     pub frame_warning: Option<String>,
     /// Things the user should know (reorientation, colour dropped, loader warnings).
     pub notes: Vec<String>,
+    /// The other (non-reference) study as loaded, before resampling: what registration
+    /// moves.
+    pub original_other: Option<Arc<Volume>>,
 }
 
 impl StudyPair {
@@ -157,6 +160,7 @@ pub fn pair(mut volumes: Vec<Volume>) -> Result<StudyPair, String> {
     }
     let mut placed = Vec::with_capacity(volumes.len());
     let mut frame_warning = None;
+    let mut original_other = None;
     for (index, volume) in volumes.into_iter().enumerate() {
         if index == reference_index {
             placed.push(Arc::new(reference.clone()));
@@ -181,6 +185,7 @@ pub fn pair(mut volumes: Vec<Volume>) -> Result<StudyPair, String> {
         )
         .map_err(|e| e.to_string())?;
         placed.push(Arc::new(moved));
+        original_other = Some(Arc::new(volume));
     }
     let mut placed = placed.into_iter();
     let a = placed.next().ok_or("no study")?;
@@ -194,6 +199,7 @@ pub fn pair(mut volumes: Vec<Volume>) -> Result<StudyPair, String> {
         },
         frame_warning,
         notes,
+        original_other,
     })
 }
 

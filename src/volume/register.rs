@@ -70,6 +70,16 @@ impl Rigid {
         m
     }
 
+    /// A sentence recording this registration (for derived series and logs).
+    pub fn note(&self, metric: Option<f64>) -> String {
+        let metric = metric.map_or(String::new(), |m| format!(", Mattes MI {m:.4}"));
+        format!(
+            "registered rigidly to the first (rotation {:.3?} deg, translation {:.3?} mm about \
+             {:.1?}{metric})",
+            self.angles_deg, self.translation_mm, self.centre_mm
+        )
+    }
+
     /// The matrix of the inverse transform (moving → fixed).
     pub fn inverse_matrix(&self) -> [[f64; 4]; 4] {
         let m = self.matrix();

@@ -1,0 +1,92 @@
+//! Registration in the viewer: the "Register" action of the frame-of-reference banner runs a
+//! rigid registration of the other study onto the reference on a background thread, then
+//! puts the other study on the grid through the transform, lifts the banner and lets fusion
+//! run. Transforms can be saved and loaded (`io::transform`'s text format).
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
+use std::time::{Duration, Instant};
+
+use super::layers::LayerId;
+use super::session::Session;
+use crate::volume::Volume;
+use crate::volume::register::{Options, Rigid, register_rigid};
+use crate::volume::resample::{Interpolation, background_of, resample_transformed};
+
+/// A registration running in the background.
+pub struct RegistrationJob {
+    outcome: Receiver<Result<(Rigid, f64), String>>,
+    pub started: Instant,
+}
+
+impl RegistrationJob {
+    /// Registers `moving` onto `fixed` on a background thread.
+    pub fn start(fixed: Arc<Volume>, moving: Arc<Volume>) -> Result<Self, String> {
+        let (sender, outcome) = sync_channel(1);
+        std::thread::Builder::new()
+            .name("registration".into())
+            .spawn(move || {
+                let result = register_rigid(&fixed, &moving, &Options::default())
+                    .map(|r| (r.transform, r.mutual_information))
+                    .map_err(|e| e.to_string());
+                let _ = sender.send(result);
+            })
+            .map_err(|e| format!("cannot start the registration: {e}"))?;
+        Ok(Self {
+            outcome,
+            started: Instant::now(),
+        })
+    }
+
+    /// The outcome once there is one.
+    pub fn poll(&self) -> Option<Result<(Rigid, f64), String>> {
+        match self.outcome.try_recv() {
+            Ok(outcome) => Some(outcome),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Err("the registration thread stopped".into())),
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// Puts the other study on the grid through `transform` (fixed → moving) and records it.
+pub fn apply(session: &mut Session, transform: Rigid, metric: Option<f64>) -> Result<(), String> {
+    let pair = &mut session.pair;
+    let Some(original) = pair.original_other.clone() else {
+        return Err("there is no second study to register".into());
+    };
+    let reference = pair
+        .study(pair.reference)
+        .cloned()
+        .ok_or("no reference study")?;
+    let moved = resample_transformed(
+        &original,
+        &reference.geometry,
+        &transform.matrix(),
+        Interpolation::Linear,
+        background_of(&original),
+    )
+    .map_err(|e| e.to_string())?;
+    let moved = Arc::new(moved);
+    let other = pair.reference.other();
+    match other {
+        super::studies::Side::A => pair.a = moved.clone(),
+        super::studies::Side::B => pair.b = Some(moved.clone()),
+    }
+    if let Some(layer) = session.layer_mut(LayerId::Study(other)) {
+        layer.volume = moved;
+        layer.generation += 1;
+    }
+    let shown = metric.map_or(String::new(), |m| format!(", Mattes MI {m:.3}"));
+    session.pair.notes.push(format!(
+        "registered: rotation {:.2?}°, translation {:.2?} mm{shown}",
+        transform.angles_deg, transform.translation_mm
+    ));
+    session.pair.frame_warning = None;
+    session.registration = Some((transform, metric));
+    session.fusion_allowed = true;
+    Ok(())
+}
