@@ -269,3 +269,30 @@ fn register_resample_and_fuse_with_registration_from_the_command_line() {
         "no registration recorded"
     );
 }
+
+#[test]
+fn a_moved_phantom_is_recovered() {
+    let grid = dualmine::phantom::head_grid(64, 40, 3.0, 4.2);
+    let fixed = dualmine::phantom::mr_t1_volume(&grid);
+    let truth = Rigid {
+        angles_deg: [4.0, -6.0, 8.0],
+        translation_mm: [6.0, -4.0, 5.0],
+        centre_mm: grid_centre(&grid),
+    };
+    // moving(T(p)) = fixed(p): sample the fixed study through T⁻¹.
+    let inverse = truth.inverse_matrix();
+    let moving =
+        resample_transformed(&fixed, &grid, &inverse, Interpolation::Linear, 0.0).expect("moved");
+    let options = Options {
+        levels: vec![2, 1],
+        samples: 20_000,
+        ..Options::default()
+    };
+    let found = register_rigid(&fixed, &moving, &options).expect("registers");
+    let centre = grid_centre(&grid);
+    let (distance, angle) = error(&found.transform, &truth, centre);
+    assert!(
+        distance < 1.0 && angle < 1.0,
+        "{distance} mm, {angle}°: {found:?}"
+    );
+}
