@@ -209,8 +209,9 @@ fn a_folder_with_several_series_offers_a_picker() {
     assert!(h.state().picker_series().is_none());
 }
 
-#[test]
-fn a_different_frame_of_reference_is_flagged_and_not_fused() {
+/// The viewer on a T1 from another session (its own study and frame of reference) and the
+/// phantom's PET; the phantom's studies are returned too.
+fn other_session_and_pet() -> (tempfile::TempDir, phantom::DemoStudies, App<'static>) {
     let (dir, studies) = demo(PhantomSize::SMALL);
     let other = dir.path().join("MR_other_session");
     let grid = phantom::head_grid(48, 16, 4.0, 10.5);
@@ -219,10 +220,16 @@ fn a_different_frame_of_reference_is_flagged_and_not_fused() {
         ..SeriesOptions::new_study("PHANTOM^HEAD", "DUALMINE-DEMO", "")
     };
     write_series(&phantom::mr_t1_volume(&grid), &other, &options).expect("written");
-    let mut h = harness(
+    let h = harness(
         vec![Source::Path(other), Source::Path(studies.pet.clone())],
         true,
     );
+    (dir, studies, h)
+}
+
+#[test]
+fn a_different_frame_of_reference_is_flagged_and_not_fused() {
+    let (_dir, studies, mut h) = other_session_and_pet();
     wait_until(&mut h, "the studies to load", |a| a.session().is_some());
     assert!(
         h.state()
@@ -402,18 +409,7 @@ fn values_under_the_pointer_are_in_physical_units_and_help_lists_shortcuts() {
 
 #[test]
 fn the_banner_registers_the_other_session_and_fusion_follows() {
-    let (dir, studies) = demo(PhantomSize::SMALL);
-    let other = dir.path().join("MR_other_session");
-    let grid = phantom::head_grid(48, 16, 4.0, 10.5);
-    let options = SeriesOptions {
-        series_description: "T1 from another session".into(),
-        ..SeriesOptions::new_study("PHANTOM^HEAD", "DUALMINE-DEMO", "")
-    };
-    write_series(&phantom::mr_t1_volume(&grid), &other, &options).expect("written");
-    let mut h = harness(
-        vec![Source::Path(other), Source::Path(studies.pet.clone())],
-        true,
-    );
+    let (_dir, _studies, mut h) = other_session_and_pet();
     wait_until(&mut h, "the studies to load", |a| a.session().is_some());
     h.get_by_label("Register").click();
     h.run_steps(2);

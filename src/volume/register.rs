@@ -13,7 +13,7 @@
 use rayon::prelude::*;
 use thiserror::Error;
 
-use super::geometry::invert3;
+use super::geometry::{invert3, sub};
 use super::stats::percentile;
 use super::{Geometry, Volume};
 
@@ -584,10 +584,6 @@ fn centre_of_mass(v: &Volume) -> Option<[f64; 3]> {
         }
     }
     (weight > 0.0).then(|| v.geometry.index_to_world(sum.map(|s| s / weight)))
-}
-
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }
 
 #[cfg(test)]
