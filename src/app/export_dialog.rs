@@ -429,8 +429,9 @@ pub fn show(
             ui.checkbox(&mut form.overlays, "with overlays");
         }
         ui.horizontal(|ui| {
-            ui.label("folder");
-            ui.text_edit_singleline(&mut form.folder);
+            let label = ui.label("folder");
+            ui.text_edit_singleline(&mut form.folder)
+                .labelled_by(label.id);
             if ui.button("Choose…").clicked()
                 && let Some(folder) = rfd::FileDialog::new().pick_folder()
             {

@@ -410,9 +410,12 @@ impl ViewerApp {
         };
         // Studies are always drawn; the network's maps only hold GPU memory while shown.
         let drawn = |l: &layers::Layer| matches!(l.id, LayerId::Study(_)) || l.style.visible;
-        render::with_renderer(state, |renderer, device, queue| {
+        let failed = render::with_renderer(state, |renderer, device, queue| {
+            let mut failed = None;
             for layer in session.layers.iter_mut().filter(|l| drawn(l)) {
-                renderer.sync_layer(device, queue, layer);
+                if let Err(e) = renderer.sync_layer(device, queue, layer) {
+                    failed = Some(e);
+                }
             }
             let keep: Vec<u64> = session
                 .layers
@@ -421,7 +424,11 @@ impl ViewerApp {
                 .map(|l| l.id.key())
                 .collect();
             renderer.retain(&keep);
+            failed
         });
+        if let Some(Some(error)) = failed {
+            self.error = Some(error);
+        }
     }
 
     fn panes(&mut self, ui: &mut egui::Ui) {

@@ -53,24 +53,23 @@ pub fn layer_panel(ui: &mut Ui, session: &mut Session, settings: &mut ViewSettin
                 }
             });
             if layer.style.visible {
-                ui.horizontal(|ui| {
+                if !matches!(id, LayerId::Study(side) if side == reference) {
                     let mut percent = layer.style.opacity * 100.0;
-                    if !matches!(id, LayerId::Study(side) if side == reference)
-                        && ui
-                            .add(egui::Slider::new(&mut percent, 0.0..=100.0).suffix(" %"))
-                            .changed()
-                    {
+                    let slider = egui::Slider::new(&mut percent, 0.0..=100.0)
+                        .suffix(" %")
+                        .text("opacity");
+                    if ui.add(slider).changed() {
                         layer.style.opacity = percent / 100.0;
                     }
-                    egui::ComboBox::from_id_salt("colormap")
-                        .selected_text(layer.style.colormap.name())
-                        .width(70.0)
-                        .show_ui(ui, |ui| {
-                            for map in ColorMap::ALL {
-                                ui.selectable_value(&mut layer.style.colormap, map, map.name());
-                            }
-                        });
-                });
+                }
+                egui::ComboBox::new("colormap", "colour map")
+                    .selected_text(layer.style.colormap.name())
+                    .width(80.0)
+                    .show_ui(ui, |ui| {
+                        for map in ColorMap::ALL {
+                            ui.selectable_value(&mut layer.style.colormap, map, map.name());
+                        }
+                    });
                 if !layer.presets.is_empty() {
                     ui.horizontal_wrapped(|ui| {
                         for (name, window) in &layer.presets {

@@ -188,10 +188,27 @@ impl SliceRenderer {
     }
 
     /// Makes the GPU copy of `layer` current: uploads it when new or replaced, or writes
-    /// the slices fusion changed since the last call.
-    pub fn sync_layer(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, layer: &mut Layer) {
+    /// the slices fusion changed since the last call. A grid larger than the device's 3-D
+    /// textures is refused with a message (wgpu would otherwise abort).
+    pub fn sync_layer(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        layer: &mut Layer,
+    ) -> Result<(), String> {
         let key = layer.id.key();
         let dims = layer.volume.geometry.dims;
+        let limit = device.limits().max_texture_dimension_3d as usize;
+        if dims.iter().any(|d| *d > limit) {
+            return Err(format!(
+                "{} is {}×{}×{} voxels: more than this GPU's 3-D texture limit of {limit} per \
+                 axis, so it cannot be drawn",
+                layer.id.name(),
+                dims[0],
+                dims[1],
+                dims[2]
+            ));
+        }
         let stale = self
             .volumes
             .get(&key)
@@ -220,7 +237,7 @@ impl SliceRenderer {
             layer.dirty = Some(0..dims[2]);
         }
         let (Some(range), Some(target)) = (layer.dirty.take(), self.volumes.get(&key)) else {
-            return;
+            return Ok(());
         };
         let slice = dims[0] * dims[1];
         let values = &layer.volume.data[range.start * slice..range.end * slice];
@@ -247,6 +264,7 @@ impl SliceRenderer {
             },
             extent(dims, range.len()),
         );
+        Ok(())
     }
 
     /// Forgets the GPU copies of layers not in `keep`.
@@ -276,8 +294,14 @@ fn extent(dims: [usize; 3], slices: usize) -> wgpu::Extent3d {
     }
 }
 
-/// Puts a [`SliceRenderer`] into `render_state`'s callback resources (once).
+/// Puts a [`SliceRenderer`] into `render_state`'s callback resources (once). GPU errors
+/// (an allocation the device refuses, say) are logged instead of aborting the viewer.
 pub fn install(render_state: &RenderState) {
+    render_state
+        .device
+        .on_uncaptured_error(std::sync::Arc::new(|error| {
+            log::error!("GPU error (the viewer carries on): {error}");
+        }));
     let mut renderer = render_state.renderer.write();
     if renderer.callback_resources.get::<SliceRenderer>().is_none() {
         let slices = SliceRenderer::new(
