@@ -296,3 +296,20 @@ fn a_moved_phantom_is_recovered() {
         "{distance} mm, {angle}°: {found:?}"
     );
 }
+
+#[test]
+fn registration_reports_its_levels_and_can_be_cancelled() {
+    use dualmine::volume::register::{RegisterError, register_rigid_with_progress};
+    let grid = dualmine::phantom::head_grid(32, 20, 6.0, 8.4);
+    let fixed = dualmine::phantom::mr_t1_volume(&grid);
+    let mut seen = Vec::new();
+    register_rigid_with_progress(&fixed, &fixed, &Options::default(), &mut |done, total| {
+        seen.push((done, total));
+        true
+    })
+    .expect("registers");
+    assert_eq!(seen, [(0, 3), (1, 3), (2, 3), (3, 3)]);
+    let cancelled =
+        register_rigid_with_progress(&fixed, &fixed, &Options::default(), &mut |done, _| done < 1);
+    assert!(matches!(cancelled, Err(RegisterError::Cancelled)));
+}

@@ -541,8 +541,18 @@ impl eframe::App for ViewerApp {
                     ui.colored_label(Color32::from_rgb(255, 170, 0), "Frame of reference differs");
                     ui.label(&warning);
                     if let Some(job) = &self.registration_job {
-                        ui.spinner();
-                        ui.label(format!("registering… {:.0} s", job.elapsed().as_secs_f32()));
+                        let fraction = job.levels_done() as f32 / job.levels.max(1) as f32;
+                        ui.add(egui::ProgressBar::new(fraction).desired_width(180.0).text(
+                            format!(
+                                "registering: level {}/{} · {:.0} s",
+                                (job.levels_done() + 1).min(job.levels),
+                                job.levels,
+                                job.elapsed().as_secs_f32()
+                            ),
+                        ));
+                        if ui.button("Cancel").clicked() {
+                            job.cancel();
+                        }
                         return;
                     }
                     if ui.button("Register").clicked() {

@@ -4,29 +4,43 @@
 //! run. Transforms can be saved and loaded (`io::transform`'s text format).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
 use std::time::{Duration, Instant};
 
 use super::layers::LayerId;
 use super::session::Session;
 use crate::volume::Volume;
-use crate::volume::register::{Options, Rigid, register_rigid};
+use crate::volume::register::{Options, Rigid, register_rigid_with_progress};
 use crate::volume::resample::{Interpolation, background_of, resample_transformed};
 
 /// A registration running in the background.
 pub struct RegistrationJob {
     outcome: Receiver<Result<(Rigid, f64), String>>,
     pub started: Instant,
+    /// Pyramid levels done, and how many there are.
+    levels_done: Arc<AtomicUsize>,
+    pub levels: usize,
+    cancel: Arc<AtomicBool>,
 }
 
 impl RegistrationJob {
     /// Registers `moving` onto `fixed` on a background thread.
     pub fn start(fixed: Arc<Volume>, moving: Arc<Volume>) -> Result<Self, String> {
         let (sender, outcome) = sync_channel(1);
+        let options = Options::default();
+        let levels = options.levels.len();
+        let levels_done = Arc::new(AtomicUsize::new(0));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (done, stop) = (levels_done.clone(), cancel.clone());
         std::thread::Builder::new()
             .name("registration".into())
             .spawn(move || {
-                let result = register_rigid(&fixed, &moving, &Options::default())
+                let mut progress = |level, _| {
+                    done.store(level, Ordering::Relaxed);
+                    !stop.load(Ordering::Relaxed)
+                };
+                let result = register_rigid_with_progress(&fixed, &moving, &options, &mut progress)
                     .map(|r| (r.transform, r.mutual_information))
                     .map_err(|e| e.to_string());
                 let _ = sender.send(result);
@@ -35,7 +49,19 @@ impl RegistrationJob {
         Ok(Self {
             outcome,
             started: Instant::now(),
+            levels_done,
+            levels,
+            cancel,
         })
+    }
+
+    /// Pyramid levels finished so far.
+    pub fn levels_done(&self) -> usize {
+        self.levels_done.load(Ordering::Relaxed)
+    }
+
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
     }
 
     /// The outcome once there is one.

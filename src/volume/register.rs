@@ -130,6 +130,8 @@ pub enum RegisterError {
     NoOverlap,
     #[error("a study's grid cannot be inverted")]
     DegenerateGrid,
+    #[error("the registration was cancelled")]
+    Cancelled,
 }
 
 /// Where the search starts.
@@ -182,6 +184,17 @@ pub fn register_rigid(
     moving: &Volume,
     options: &Options,
 ) -> Result<Registration, RegisterError> {
+    register_rigid_with_progress(fixed, moving, options, &mut |_, _| true)
+}
+
+/// [`register_rigid`] reporting `progress(levels done, levels)` before each level and at
+/// the end; returning `false` cancels.
+pub fn register_rigid_with_progress(
+    fixed: &Volume,
+    moving: &Volume,
+    options: &Options,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Registration, RegisterError> {
     for v in [fixed, moving] {
         if v.channels != 1 {
             return Err(RegisterError::NotGray(v.channels));
@@ -229,6 +242,9 @@ pub fn register_rigid(
     let mut evaluations = 0;
     let mut metric = f64::NEG_INFINITY;
     for (index, (f, m)) in pyramid.iter().enumerate() {
+        if !progress(index, pyramid.len()) {
+            return Err(RegisterError::Cancelled);
+        }
         let level = Level::new(f, m, options, fixed_range, moving_range, index as u64)?;
         let voxel = f.geometry.spacing.iter().copied().fold(0.0, f64::max);
         let scale = (levels.len() - 1 - index) as i32;
@@ -266,6 +282,7 @@ pub fn register_rigid(
         }
         (transform, metric) = best;
     }
+    progress(pyramid.len(), pyramid.len());
     Ok(Registration {
         transform,
         mutual_information: metric,
