@@ -3,11 +3,11 @@
 //! Instance Reference module), plus anonymisation with consistently remapped UIDs.
 
 use dicom_core::value::DataSetSequence;
-use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use super::dicom_series::SeriesOptions;
+use super::dicom_series::{SeriesOptions, element};
 use super::uid::remapped;
 use crate::volume::{Identity, InstanceRef, Modality};
 
@@ -18,14 +18,6 @@ pub struct Derivation {
     pub description: String,
     /// The source series, each with the instances it was built from.
     pub sources: Vec<Identity>,
-}
-
-fn element(
-    tag: dicom_core::Tag,
-    vr: VR,
-    value: impl Into<PrimitiveValue>,
-) -> DataElement<InMemDicomObject> {
-    DataElement::new(tag, vr, value.into())
 }
 
 fn sequence(tag: dicom_core::Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {

@@ -220,7 +220,12 @@ enum ObjectPart {
     AllFrames,
 }
 
-fn element(tag: Tag, vr: VR, value: impl Into<PrimitiveValue>) -> DataElement<InMemDicomObject> {
+/// One data element (shared with the derived-series elements).
+pub(super) fn element(
+    tag: Tag,
+    vr: VR,
+    value: impl Into<PrimitiveValue>,
+) -> DataElement<InMemDicomObject> {
     DataElement::new(tag, vr, value.into())
 }
 
