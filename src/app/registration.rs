@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
 use std::time::{Duration, Instant};
 
+use super::ViewerApp;
 use super::layers::LayerId;
 use super::session::Session;
 use crate::volume::Volume;
@@ -115,4 +116,80 @@ pub fn apply(session: &mut Session, transform: Rigid, metric: Option<f64>) -> Re
     session.registration = Some((transform, metric));
     session.fusion_allowed = true;
     Ok(())
+}
+
+/// The viewer's side of registration: start, follow, apply, save and load.
+impl ViewerApp {
+    /// Starts registering the other study onto the reference (the banner's "Register").
+    pub fn start_registration(&mut self) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        let pair = &session.pair;
+        let (Some(fixed), Some(moving)) = (pair.study(pair.reference), &pair.original_other) else {
+            return;
+        };
+        match RegistrationJob::start(fixed.clone(), moving.clone()) {
+            Ok(job) => self.registration_job = Some(job),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Applies a finished registration and starts fusion.
+    pub(super) fn poll_registration(&mut self, ctx: &egui::Context) {
+        let Some(job) = &self.registration_job else {
+            return;
+        };
+        ctx.request_repaint_after(Duration::from_millis(100));
+        let Some(outcome) = job.poll() else {
+            return;
+        };
+        self.registration_job = None;
+        let applied = outcome.and_then(|(transform, metric)| match &mut self.session {
+            Some(session) => apply(session, transform, Some(metric)),
+            None => Err("the studies were closed".into()),
+        });
+        match applied {
+            Ok(()) => {
+                if self.auto_fuse {
+                    self.start_fusion();
+                }
+            }
+            Err(e) => self.error = Some(format!("registration failed: {e}")),
+        }
+    }
+
+    pub(super) fn save_transform(&mut self) {
+        let Some((transform, metric)) = self.session.as_ref().and_then(|s| s.registration) else {
+            return;
+        };
+        let Some(path) = rfd::FileDialog::new()
+            .set_file_name("transform.txt")
+            .save_file()
+        else {
+            return;
+        };
+        let notes = crate::io::transform::TransformNotes {
+            metric,
+            ..Default::default()
+        };
+        if let Err(e) = crate::io::transform::write(&transform, &notes, &path, true) {
+            self.error = Some(e.to_string());
+        }
+    }
+
+    pub(super) fn load_transform(&mut self) {
+        let Some(path) = rfd::FileDialog::new().pick_file() else {
+            return;
+        };
+        let loaded = crate::io::transform::read(&path).map_err(|e| e.to_string());
+        let applied = loaded.and_then(|(transform, notes)| match &mut self.session {
+            Some(session) => apply(session, transform, notes.metric),
+            None => Err("open two studies first".into()),
+        });
+        match applied {
+            Ok(()) => self.start_fusion(),
+            Err(e) => self.error = Some(e),
+        }
+    }
 }
