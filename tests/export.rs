@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::files_under;
+use common::{files_under, succeeded};
 use dualmine::export::fusion_series::{FusionExport, OutputSeries, write_fusion};
 use dualmine::export::{ExportError, SeriesOptions, write_series};
 use dualmine::io;
@@ -26,14 +26,6 @@ fn fuse(inputs: [&Path; 2], extra: &[&str]) -> std::process::Output {
         .args(extra)
         .output()
         .expect("dualmine runs")
-}
-
-fn succeeded(output: &std::process::Output) {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// The phantom, fused with `--dicom OUT --maps -o fused.nii` (plus `extra`).

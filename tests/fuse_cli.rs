@@ -43,11 +43,7 @@ fn fuse(
         .output()
         .expect("dualmine runs");
     if must_succeed {
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        common::succeeded(&output);
     }
     output
 }

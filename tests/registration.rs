@@ -183,11 +183,7 @@ fn dualmine(args: &[&std::ffi::OsStr]) -> std::process::Output {
         .args(args)
         .output()
         .expect("dualmine runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::succeeded(&output);
     output
 }
 

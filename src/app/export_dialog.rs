@@ -16,9 +16,8 @@ use super::render::PaneDraw;
 use super::session::Session;
 use super::studies::Side;
 use crate::export::fusion_series::{FusionExport, OutputSeries, describe, write_fusion};
-use crate::export::png::{PngPixels, write_pixels};
+use crate::export::png::{PngPixels, sample16, write_all};
 use crate::export::{ExportError, png::PngError};
-use crate::io::atomic::WrittenFiles;
 use crate::volume::Volume;
 use crate::volume::plane::PlaneMapping;
 
@@ -324,44 +323,31 @@ fn write_pngs(
         .iter()
         .map(|s| work.folder.join(&s.name))
         .collect();
-    if !work.overwrite
-        && let Some(path) = paths.iter().find(|p| p.exists())
-    {
-        return Err(PngError::Exists { path: path.clone() });
-    }
-    std::fs::create_dir_all(&work.folder).map_err(|e| PngError::Write {
-        reason: e.to_string(),
-        path: work.folder.clone(),
-    })?;
-    let mut written = WrittenFiles::new();
-    let total = work.slices.len();
-    for (slice, path) in work.slices.iter().zip(paths) {
-        let (bytes, pixels) = match work.kind {
+    let files = write_all(&work.folder, paths, work.overwrite, progress, &mut |k| {
+        let slice = &work.slices[k];
+        Ok(match work.kind {
             ExportKind::RawPng => {
                 let fused =
                     work.volumes
                         .get(&LayerId::Fused.key())
                         .ok_or_else(|| PngError::Write {
                             reason: "there is no fused image".into(),
-                            path: path.clone(),
+                            path: work.folder.join(&slice.name),
                         })?;
                 (
                     raw_values(fused, &slice.plane, slice.size),
+                    slice.size,
                     PngPixels::Gray16,
                 )
             }
             _ => (
                 compose(&slice.draws, &work.volumes, slice.size),
+                slice.size,
                 PngPixels::Rgb8,
             ),
-        };
-        write_pixels(&bytes, slice.size, pixels, &path, work.overwrite)?;
-        written.push(path);
-        if !progress(written.len(), total) && written.len() < total {
-            return Err(PngError::Cancelled);
-        }
-    }
-    Ok(written.keep().len())
+        })
+    })?;
+    Ok(files.len())
 }
 
 /// The fused values (0..1) on a plane as 16-bit big-endian samples (0..65535).
@@ -377,8 +363,7 @@ fn raw_values(fused: &Volume, plane: &PlaneMapping, size: [usize; 2]) -> Vec<u8>
                 .map(|p| fused.value(p[0], p[1], p[2]))
                 .filter(|v| v.is_finite())
                 .unwrap_or(0.0);
-            let sample = (value.clamp(0.0, 1.0) * 65535.0).round() as u16;
-            out.extend(sample.to_be_bytes());
+            out.extend(sample16(value, 0.0, 1.0).to_be_bytes());
         }
     }
     out

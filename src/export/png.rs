@@ -131,11 +131,54 @@ pub fn write_slices(
     overwrite: bool,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Vec<PathBuf>, PngError> {
-    let [nx, ny, nz] = volume.geometry.dims;
+    let [nx, ny, _] = volume.geometry.dims;
     let paths: Vec<PathBuf> = slice_names(volume, prefix)
         .into_iter()
         .map(|n| folder.join(n))
         .collect();
+    write_all(folder, paths, overwrite, progress, &mut |k| {
+        let values =
+            &volume.data[k * nx * ny * volume.channels..(k + 1) * nx * ny * volume.channels];
+        let values = values.iter().step_by(volume.channels);
+        Ok(match rendering {
+            SliceRendering::Displayed(window, map) => (
+                values
+                    .flat_map(|v| map.color(window.normalise(*v)))
+                    .collect(),
+                [nx, ny],
+                PngPixels::Rgb8,
+            ),
+            SliceRendering::Raw16 { low, high } => (
+                values
+                    .flat_map(|v| sample16(*v, low, high).to_be_bytes())
+                    .collect(),
+                [nx, ny],
+                PngPixels::Gray16,
+            ),
+        })
+    })
+}
+
+/// `value` mapped linearly from `low..high` onto a 16-bit sample (non-finite: `low`).
+pub fn sample16(value: f32, low: f32, high: f32) -> u16 {
+    let value = if value.is_finite() { value } else { low };
+    let scale = 65535.0 / (high - low).max(f32::MIN_POSITIVE);
+    ((value - low) * scale).round().clamp(0.0, 65535.0) as u16
+}
+
+/// Bytes, size and layout of one PNG.
+pub type PngImage = (Vec<u8>, [usize; 2], PngPixels);
+
+/// Writes `paths` (in `folder`), the `k`-th from `render(k)`. All or nothing: existing files
+/// are refused unless `overwrite` before any is written, and on failure or cancel
+/// (`progress(written, total)` returning false) the files written are removed.
+pub fn write_all(
+    folder: &Path,
+    paths: Vec<PathBuf>,
+    overwrite: bool,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+    render: &mut dyn FnMut(usize) -> Result<PngImage, PngError>,
+) -> Result<Vec<PathBuf>, PngError> {
     if !overwrite && let Some(path) = paths.iter().find(|p| p.exists()) {
         return Err(PngError::Exists { path: path.clone() });
     }
@@ -143,34 +186,13 @@ pub fn write_slices(
         reason: e.to_string(),
         path: folder.to_path_buf(),
     })?;
+    let total = paths.len();
     let mut written = WrittenFiles::new();
     for (k, path) in paths.into_iter().enumerate() {
-        let values =
-            &volume.data[k * nx * ny * volume.channels..(k + 1) * nx * ny * volume.channels];
-        let values = values.iter().step_by(volume.channels);
-        let (bytes, pixels): (Vec<u8>, _) = match rendering {
-            SliceRendering::Displayed(window, map) => (
-                values
-                    .flat_map(|v| map.color(window.normalise(*v)))
-                    .collect(),
-                PngPixels::Rgb8,
-            ),
-            SliceRendering::Raw16 { low, high } => {
-                let scale = 65535.0 / (high - low).max(f32::MIN_POSITIVE);
-                (
-                    values
-                        .flat_map(|v| {
-                            let v = if v.is_finite() { *v } else { low };
-                            (((v - low) * scale).round().clamp(0.0, 65535.0) as u16).to_be_bytes()
-                        })
-                        .collect(),
-                    PngPixels::Gray16,
-                )
-            }
-        };
-        write_pixels(&bytes, [nx, ny], pixels, &path, overwrite)?;
+        let (bytes, size, pixels) = render(k)?;
+        write_pixels(&bytes, size, pixels, &path, overwrite)?;
         written.push(path);
-        if !progress(written.len(), nz) && written.len() < nz {
+        if !progress(written.len(), total) && written.len() < total {
             return Err(PngError::Cancelled);
         }
     }

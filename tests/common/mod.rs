@@ -46,3 +46,12 @@ pub fn files_under(root: &std::path::Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Asserts that a `dualmine` run succeeded, showing its stderr when it did not.
+pub fn succeeded(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
