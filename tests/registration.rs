@@ -146,9 +146,10 @@ fn sts_pet_registered_to_its_ct_stays_at_identity() {
         start.elapsed().as_secs_f64(),
         found.transform
     );
-    // The issue asks for 2 mm and 1°; the Mattes-MI optimum of this pair sits 0.95 mm and
-    // 1.34° from identity (x and z rotations of about 1°), so this checks the measured bound
-    // until the metric does better (see the issue note).
+    // The issue asks for 2 mm and 1°; the Mattes-MI optimum of this pair sits 1.8 mm and
+    // 1.34° from identity (x, y and z rotations of 0.6–1°; the same from an identity start
+    // and with 300 000 samples), so this checks the measured bound until the metric does
+    // better (see the issue note).
     assert!(mm < 2.0 && degrees < 1.5, "{mm} mm, {degrees}°");
 }
 

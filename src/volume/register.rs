@@ -1,7 +1,8 @@
 //! Rigid registration of a moving study onto a fixed one: six parameters (three rotations
 //! about a centre, three translations) maximising Mattes mutual information (joint histogram
 //! with a cubic B-spline Parzen window on the moving side), over a resolution pyramid
-//! (block-averaged 4×, 2×, 1× by default), started from the centres of mass (or of the
+//! (block-averaged to 4×, 2×, 1× the fixed study's finest voxel edge by default, each axis
+//! only as far as that, so thick slices and coarse PET voxels are kept), started from the centres of mass (or of the
 //! grids). The metric runs in parallel over a fixed random sample of fixed-image voxels; the
 //! optimiser is a pattern search with step halving, with several rotated starts at the
 //! coarsest level so that rotations of ±15° about every axis are within reach.
@@ -207,7 +208,27 @@ pub fn register_rigid_with_progress(
     };
     let pyramid: Vec<(Volume, Volume)> = levels
         .iter()
-        .map(|&f| (downsample(fixed, f), downsample(moving, f)))
+        .map(|&f| {
+            // Each level's target spacing is `f` times the fixed study's finest voxel
+            // edge; every axis of either study is block-averaged only as far as that,
+            // so thick slices and coarse PET voxels are not coarsened further.
+            let target = f as f64
+                * fixed
+                    .geometry
+                    .spacing
+                    .iter()
+                    .copied()
+                    .fold(f64::MAX, f64::min);
+            let factors = |v: &Volume| {
+                v.geometry
+                    .spacing
+                    .map(|s| ((target / s).round() as usize).clamp(1, f.max(1)))
+            };
+            (
+                downsample(fixed, factors(fixed)),
+                downsample(moving, factors(moving)),
+            )
+        })
         .collect();
     // Intensity ranges from the coarsest level (cheap, and robust to noise).
     let range = |v: &Volume, which| -> Result<(f32, f32), RegisterError> {
@@ -530,26 +551,27 @@ fn mutual_information(histogram: &[f64], bins: usize) -> f64 {
     mi
 }
 
-/// Block-averaged copy (`factor` voxels per block along each axis; 1: a plain copy); the
-/// grid keeps its orientation and covers the same space.
-pub fn downsample(volume: &Volume, factor: usize) -> Volume {
-    let factor = factor.max(1);
-    if factor == 1 {
+/// Block-averaged copy (`factors[a]` voxels per block along axis `a`; all 1: a plain
+/// copy); the grid keeps its orientation and covers the same space.
+pub fn downsample(volume: &Volume, factors: [usize; 3]) -> Volume {
+    let factors = factors.map(|f| f.max(1));
+    if factors == [1; 3] {
         return volume.clone();
     }
     let g = &volume.geometry;
-    let dims = g.dims.map(|d| d.div_ceil(factor).max(1));
+    let dims = [0, 1, 2].map(|a| g.dims[a].div_ceil(factors[a]).max(1));
     let [nx, ny, nz] = g.dims;
     let [ox, oy, _] = dims;
+    let [fx, fy, fz] = factors;
     let data: Vec<f32> = (0..dims[2])
         .into_par_iter()
         .flat_map_iter(|k| {
             (0..oy * ox).map(move |n| {
                 let (i, j) = (n % ox, n / ox);
                 let (mut sum, mut count) = (0.0f64, 0u32);
-                for z in k * factor..((k + 1) * factor).min(nz) {
-                    for y in j * factor..((j + 1) * factor).min(ny) {
-                        for x in i * factor..((i + 1) * factor).min(nx) {
+                for z in k * fz..((k + 1) * fz).min(nz) {
+                    for y in j * fy..((j + 1) * fy).min(ny) {
+                        for x in i * fx..((i + 1) * fx).min(nx) {
                             sum += f64::from(volume.data[(z * ny + y) * nx + x]);
                             count += 1;
                         }
@@ -559,10 +581,9 @@ pub fn downsample(volume: &Volume, factor: usize) -> Volume {
             })
         })
         .collect();
-    let spacing = g.spacing.map(|s| s * factor as f64);
+    let spacing = [0, 1, 2].map(|a| g.spacing[a] * factors[a] as f64);
     // The first block's centre.
-    let shift = (factor as f64 - 1.0) / 2.0;
-    let origin = g.index_to_world([shift; 3]);
+    let origin = g.index_to_world(factors.map(|f| (f as f64 - 1.0) / 2.0));
     let geometry = Geometry {
         dims,
         spacing,
