@@ -64,6 +64,8 @@ pub fn elements(
     let image_type = match modality {
         Modality::Ct => "DERIVED\\SECONDARY\\AXIAL",
         Modality::Mr => "DERIVED\\SECONDARY\\OTHER",
+        // The PET Image module allows PRIMARY only as the second value.
+        Modality::Pet => "DERIVED\\PRIMARY",
         _ => "DERIVED\\SECONDARY",
     };
     let sources: Vec<InMemDicomObject> = derivation

@@ -13,10 +13,11 @@ use dicom_object::meta::FileMetaTableBuilder;
 use thiserror::Error;
 
 use super::derived::{self, Derivation};
+use super::pet_modules::{self, PetDoseTags};
 use super::uid::new_uid;
 use crate::io::atomic::{WrittenFiles, write_atomically};
 use crate::volume::geometry::{cross, normalize};
-use crate::volume::{Modality, Units, Volume};
+use crate::volume::{Modality, Volume};
 
 /// Why a series could not be written.
 #[derive(Debug, Error)]
@@ -43,18 +44,6 @@ pub enum ExportError {
     Cancelled,
 }
 
-/// PET dose facts to record, so that readers can compute SUVbw from Bq/ml values.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PetDoseTags {
-    pub injected_dose_bq: f64,
-    pub half_life_s: f64,
-    pub patient_weight_kg: f64,
-    /// Injection time of day, DICOM TM ("HHMMSS").
-    pub injection_time: String,
-    /// Series start time of day, DICOM TM.
-    pub series_time: String,
-}
-
 /// What to write besides the voxels.
 #[derive(Clone, Debug)]
 pub struct SeriesOptions {
@@ -66,7 +55,8 @@ pub struct SeriesOptions {
     pub study_date: String,
     pub series_number: i32,
     pub series_description: String,
-    /// Values are Bq/ml and these facts are written (PET only).
+    /// Values are Bq/ml and these facts are written (PET only; without them a PET series
+    /// records its values' own unit and no radiopharmaceutical).
     pub pet: Option<PetDoseTags>,
     /// Write NM as one multi-frame object (NM Image Storage) instead of one file per slice.
     pub nm_multi_frame: bool,
@@ -232,7 +222,7 @@ pub(super) fn element(
 /// A DS value (at most 16 characters) keeping as many significant digits as fit: fixed
 /// notation for ordinary magnitudes, exponent notation for tiny or huge ones (a rescale
 /// slope of 1.5e-5 written as "0.000015" would lose 2 % of every value).
-fn decimal(value: f64) -> String {
+pub(super) fn decimal(value: f64) -> String {
     if !value.is_finite() || value == 0.0 {
         return "0".into();
     }
@@ -460,44 +450,10 @@ fn build_object(
             obj.put(element(tags::RESCALE_SLOPE, VR::DS, decimal(q.slope)));
         }
     }
-    if let Some(pet) = &options.pet {
-        let units = if volume.units == Units::SuvBw {
-            "GML"
-        } else {
-            "BQML"
-        };
-        let radiopharmaceutical = InMemDicomObject::from_element_iter([
-            element(
-                tags::RADIOPHARMACEUTICAL_START_TIME,
-                VR::TM,
-                pet.injection_time.as_str(),
-            ),
-            element(
-                tags::RADIONUCLIDE_TOTAL_DOSE,
-                VR::DS,
-                decimal(pet.injected_dose_bq),
-            ),
-            element(
-                tags::RADIONUCLIDE_HALF_LIFE,
-                VR::DS,
-                decimal(pet.half_life_s),
-            ),
-        ]);
-        obj.put(DataElement::new(
-            tags::RADIOPHARMACEUTICAL_INFORMATION_SEQUENCE,
-            VR::SQ,
-            DataSetSequence::from(vec![radiopharmaceutical]),
-        ));
-        for (tag, vr, value) in [
-            (tags::UNITS, VR::CS, units.to_string()),
-            (tags::DECAY_CORRECTION, VR::CS, "START".to_string()),
-            (tags::SERIES_TIME, VR::TM, pet.series_time.clone()),
-            (tags::ACQUISITION_TIME, VR::TM, pet.series_time.clone()),
-            (tags::PATIENT_WEIGHT, VR::DS, decimal(pet.patient_weight_kg)),
-            (tags::SERIES_TYPE, VR::CS, "STATIC\\IMAGE".to_string()),
-            (tags::CORRECTED_IMAGE, VR::CS, "DECY\\ATTN".to_string()),
-        ] {
-            obj.put(element(tag, vr, value));
+    if volume.modality == Modality::Pet && matches!(part, ObjectPart::Slice(_)) {
+        let index = first_slice + 1;
+        for e in pet_modules::elements(options.pet.as_ref(), &volume.units, index, nz) {
+            obj.put(e);
         }
     } else {
         obj.put(element(tags::SERIES_TIME, VR::TM, "080000"));

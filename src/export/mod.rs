@@ -4,10 +4,10 @@
 pub mod derived;
 pub mod dicom_series;
 pub mod fusion_series;
+pub mod pet_modules;
 pub mod png;
 pub mod uid;
 
 pub use derived::Derivation;
-pub use dicom_series::{
-    ExportError, PetDoseTags, SeriesOptions, write_series, write_series_with_progress,
-};
+pub use dicom_series::{ExportError, SeriesOptions, write_series, write_series_with_progress};
+pub use pet_modules::PetDoseTags;
