@@ -43,6 +43,9 @@ pub struct FuseArgs {
     /// studies from different sessions (different frames of reference).
     #[arg(long, conflicts_with = "transform")]
     pub register: bool,
+    /// With --register: affine (12 degrees of freedom) instead of rigid.
+    #[arg(long, requires = "register")]
+    pub affine: bool,
     /// Put the second study on the first through this transform (from `dualmine register`).
     #[arg(long)]
     pub transform: Option<PathBuf>,
@@ -164,7 +167,11 @@ pub fn run(args: &FuseArgs) -> Result<()> {
     let original_second = second.identity.clone();
     // Registered (or given) transform, or shared patient coordinates.
     let registration = if args.register {
-        let found = register_cmd::register(&first, &second, &RegisterOptions::default())?;
+        let options = RegisterOptions {
+            affine: args.affine,
+            ..RegisterOptions::default()
+        };
+        let found = register_cmd::register(&first, &second, &options)?;
         Some((found.transform, Some(found.mutual_information)))
     } else if let Some(path) = &args.transform {
         let (t, notes) = dualmine::io::transform::read(path)?;

@@ -10,8 +10,9 @@ use dualmine::export::{Derivation, SeriesOptions, write_series};
 use dualmine::io::transform::{self, TransformNotes};
 use dualmine::io::{self, InputKind};
 use dualmine::volume::Volume;
-use dualmine::volume::register::{Options, Registration, Rigid, Start, register_rigid};
+use dualmine::volume::register::{self as registration, Options, Registration, Start};
 use dualmine::volume::resample::{IDENTITY, Interpolation, background_of, resample_transformed};
+use dualmine::volume::transform::Transform;
 
 /// `dualmine register`'s arguments.
 #[derive(clap::Args)]
@@ -28,6 +29,9 @@ pub struct RegisterArgs {
     /// reference).
     #[arg(long, default_value = "com", value_parser = ["com", "grid", "identity"])]
     pub start: String,
+    /// Also fit scales and shears (affine, 12 degrees of freedom) on the two finest levels.
+    #[arg(long)]
+    pub affine: bool,
     /// Replace an existing transform file.
     #[arg(long)]
     pub force: bool,
@@ -63,11 +67,16 @@ pub fn describe(v: &Volume) -> String {
 /// Registers `moving` onto `fixed`, printing the outcome.
 pub fn register(fixed: &Volume, moving: &Volume, options: &Options) -> Result<Registration> {
     let start = Instant::now();
-    let found = register_rigid(fixed, moving, options).context("registering")?;
+    let found = registration::register(fixed, moving, options).context("registering")?;
     let t = &found.transform;
+    let affine = if t.is_rigid() {
+        String::new()
+    } else {
+        format!(", scale {:.4?}, shear {:.4?}", t.scale, t.shear)
+    };
     eprintln!(
-        "registered in {:.1} s: rotation {:.2?}°, translation {:.2?} mm, Mattes MI {:.4} \
-         ({} evaluations)",
+        "registered in {:.1} s: rotation {:.2?}°, translation {:.2?} mm{affine}, Mattes MI \
+         {:.4} ({} evaluations)",
         start.elapsed().as_secs_f64(),
         t.angles_deg,
         t.translation_mm,
@@ -89,12 +98,13 @@ pub fn run_register(args: &RegisterArgs) -> Result<()> {
     let centre = dualmine::volume::register::grid_centre(&fixed.geometry);
     let start = match args.start.as_str() {
         "grid" => Start::GridCentre,
-        "identity" => Start::Given(Rigid::identity_about(centre)),
+        "identity" => Start::Given(Transform::identity_about(centre)),
         _ => Start::CentreOfMass,
     };
     let options = Options {
         levels: args.levels.clone(),
         start,
+        affine: args.affine,
         ..Options::default()
     };
     let found = register(&fixed, &moving, &options)?;
@@ -109,8 +119,8 @@ pub fn run_register(args: &RegisterArgs) -> Result<()> {
 }
 
 /// `moving` on `fixed`'s grid through `transform` (identity when `None`).
-pub fn onto_grid(moving: &Volume, fixed: &Volume, transform: Option<&Rigid>) -> Result<Volume> {
-    let matrix = transform.map_or(IDENTITY, Rigid::matrix);
+pub fn onto_grid(moving: &Volume, fixed: &Volume, transform: Option<&Transform>) -> Result<Volume> {
+    let matrix = transform.map_or(IDENTITY, Transform::matrix);
     Ok(resample_transformed(
         moving,
         &fixed.geometry,

@@ -1,4 +1,4 @@
-//! Rigid registration accuracy: a real volume (the MNI152 T1 template) moved by random rigid
+//! Transform registration accuracy: a real volume (the MNI152 T1 template) moved by random rigid
 //! transforms up to 20 mm and 15° about every axis is recovered within 1 mm and 1° in at
 //! least 9 of 10 cases, in the same modality and across modalities (the T1 against a
 //! PET-like map built from the template's gray- and white-matter maps); and real PET/CT of
@@ -10,8 +10,9 @@ use std::time::Instant;
 
 use dualmine::io;
 use dualmine::volume::Volume;
-use dualmine::volume::register::{Options, Rigid, grid_centre, register_rigid};
+use dualmine::volume::register::{Options, grid_centre, register};
 use dualmine::volume::resample::{Interpolation, resample_transformed};
+use dualmine::volume::transform::Transform;
 
 /// A xorshift generator: the same cases on every run.
 struct Random(u64);
@@ -26,7 +27,7 @@ impl Random {
 }
 
 /// (distance at the centre in mm, rotation error in degrees).
-fn error(found: &Rigid, truth: &Rigid, centre: [f64; 3]) -> (f64, f64) {
+fn error(found: &Transform, truth: &Transform, centre: [f64; 3]) -> (f64, f64) {
     let (a, b) = (found.apply(centre), truth.apply(centre));
     let distance = (0..3).map(|i| (a[i] - b[i]).powi(2)).sum::<f64>().sqrt();
     (distance, found.rotation_difference_deg(truth))
@@ -39,21 +40,21 @@ fn recovered(fixed: &Volume, image: &Volume, seed: u64) -> usize {
     let centre = grid_centre(&fixed.geometry);
     let mut good = 0;
     for case in 0..10 {
-        let truth = Rigid {
-            angles_deg: [0; 3].map(|_| random.uniform(-15.0, 15.0)),
-            translation_mm: [0; 3].map(|_| random.uniform(-20.0, 20.0)),
-            centre_mm: centre,
-        };
+        let truth = Transform::rigid(
+            [0; 3].map(|_| random.uniform(-15.0, 15.0)),
+            [0; 3].map(|_| random.uniform(-20.0, 20.0)),
+            centre,
+        );
         let moving = resample_transformed(
             image,
             &image.geometry,
-            &truth.inverse_matrix(),
+            &truth.inverse_matrix().expect("invertible"),
             Interpolation::Linear,
             0.0,
         )
         .expect("moved");
         let start = Instant::now();
-        let found = register_rigid(fixed, &moving, &Options::default()).expect("registers");
+        let found = register(fixed, &moving, &Options::default()).expect("registers");
         let (mm, degrees) = error(&found.transform, &truth, centre);
         eprintln!(
             "case {case}: truth {:.1?}° {:.1?} mm → error {mm:.2} mm, {degrees:.2}° \
@@ -103,6 +104,71 @@ fn mni_t1_against_a_pet_like_map_is_recovered() {
     assert!(good >= 9, "{good} of 10 recovered");
 }
 
+/// The largest distance between where `found` and `truth` take the corners of a 120 ×
+/// 140 × 120 mm box about `centre` (a head's extent) and the centre itself.
+fn worst_displacement(found: &Transform, truth: &Transform, centre: [f64; 3]) -> f64 {
+    let corners = (0..9).map(|n| {
+        let half = [60.0, 70.0, 60.0];
+        [0, 1, 2].map(|a| match n {
+            8 => centre[a],
+            _ => centre[a] + if n >> a & 1 == 1 { half[a] } else { -half[a] },
+        })
+    });
+    corners
+        .map(|p| {
+            let (a, b) = (found.apply(p), truth.apply(p));
+            (0..3).map(|i| (a[i] - b[i]).powi(2)).sum::<f64>().sqrt()
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn mni_t1_under_an_affine_is_recovered_by_affine_registration() {
+    let Some(t1) = template("t1") else { return };
+    let centre = grid_centre(&t1.geometry);
+    let mut random = Random(0xaff1);
+    for case in 0..2 {
+        let truth = Transform {
+            scale: [0; 3].map(|_| random.uniform(0.92, 1.08)),
+            shear: [0; 3].map(|_| random.uniform(-0.05, 0.05)),
+            ..Transform::rigid(
+                [0; 3].map(|_| random.uniform(-10.0, 10.0)),
+                [0; 3].map(|_| random.uniform(-10.0, 10.0)),
+                centre,
+            )
+        };
+        let inverse = truth.inverse_matrix().expect("invertible");
+        let moving = resample_transformed(&t1, &t1.geometry, &inverse, Interpolation::Linear, 0.0)
+            .expect("moved");
+        let start = Instant::now();
+        let options = Options {
+            affine: true,
+            ..Options::default()
+        };
+        let affine = register(&t1, &moving, &options).expect("registers");
+        let seconds = start.elapsed().as_secs_f64();
+        let worst = worst_displacement(&affine.transform, &truth, centre);
+        eprintln!(
+            "affine case {case}: truth scale {:.3?} shear {:.3?} → worst corner {worst:.2} mm \
+             ({:.1} s, {} evaluations; found scale {:.3?} shear {:.3?})",
+            truth.scale,
+            truth.shear,
+            seconds,
+            affine.evaluations,
+            affine.transform.scale,
+            affine.transform.shear
+        );
+        assert!(worst < 1.0, "case {case}: {worst} mm");
+        if case == 0 {
+            // A rigid fit cannot follow the scales and shears: the affine one is needed.
+            let rigid = register(&t1, &moving, &Options::default()).expect("registers");
+            let rigid_worst = worst_displacement(&rigid.transform, &truth, centre);
+            eprintln!("rigid on the same case: worst corner {rigid_worst:.2} mm");
+            assert!(rigid_worst > 3.0, "{rigid_worst} mm");
+        }
+    }
+}
+
 /// Three passes of a 3-voxel box filter along each axis of radius `r` (about a Gaussian).
 fn blur(v: &Volume, r: usize) -> Volume {
     let mut out = v.clone();
@@ -137,9 +203,9 @@ fn sts_pet_registered_to_its_ct_stays_at_identity() {
     let ct = io::load(&ct, None).expect("CT");
     let pet = io::load(&pet, None).expect("PET");
     let start = Instant::now();
-    let found = register_rigid(&ct, &pet, &Options::default()).expect("registers");
+    let found = register(&ct, &pet, &Options::default()).expect("registers");
     let centre = grid_centre(&ct.geometry);
-    let identity = Rigid::identity_about(centre);
+    let identity = Transform::identity_about(centre);
     let (mm, degrees) = error(&found.transform, &identity, centre);
     eprintln!(
         "STS_001 PET → CT: {mm:.2} mm, {degrees:.2}° from identity in {:.1} s ({:?})",
@@ -155,7 +221,10 @@ fn sts_pet_registered_to_its_ct_stays_at_identity() {
 
 /// The phantom's T1 written as a study from another session: moved by `truth` and with its
 /// own study and frame of reference.
-fn moved_session(dir: &std::path::Path, truth: &Rigid) -> (std::path::PathBuf, std::path::PathBuf) {
+fn moved_session(
+    dir: &std::path::Path,
+    truth: &Transform,
+) -> (std::path::PathBuf, std::path::PathBuf) {
     use dualmine::export::{SeriesOptions, write_series};
     use dualmine::phantom;
     let studies =
@@ -164,7 +233,7 @@ fn moved_session(dir: &std::path::Path, truth: &Rigid) -> (std::path::PathBuf, s
     let moved = resample_transformed(
         &mr,
         &mr.geometry,
-        &truth.inverse_matrix(),
+        &truth.inverse_matrix().expect("invertible"),
         Interpolation::Linear,
         0.0,
     )
@@ -193,13 +262,9 @@ fn register_resample_and_fuse_with_registration_from_the_command_line() {
     let dir = tempfile::tempdir().expect("temp dir");
     let grid_centre_of =
         |path: &std::path::Path| grid_centre(&io::load(path, None).expect("loads").geometry);
-    let truth = Rigid {
-        angles_deg: [5.0, -8.0, 6.0],
-        translation_mm: [7.0, -5.0, 9.0],
-        centre_mm: [0.0; 3],
-    };
+    let truth = Transform::rigid([5.0, -8.0, 6.0], [7.0, -5.0, 9.0], [0.0; 3]);
     let (fixed, moving) = moved_session(dir.path(), &truth);
-    let truth = Rigid {
+    let truth = Transform {
         centre_mm: grid_centre_of(&fixed),
         ..truth
     };
@@ -214,7 +279,7 @@ fn register_resample_and_fuse_with_registration_from_the_command_line() {
     ]);
     let (found, notes) = io::transform::read(&t).expect("transform file");
     assert!(notes.metric.is_some());
-    let (mm, degrees) = error(&found, &Rigid { ..truth }, truth.centre_mm);
+    let (mm, degrees) = error(&found, &truth, truth.centre_mm);
     assert!(mm < 1.0 && degrees < 1.0, "{mm} mm, {degrees}°");
     // The moving study on the fixed grid matches the fixed study.
     let out = dir.path().join("resampled.nii");
@@ -271,13 +336,9 @@ fn register_resample_and_fuse_with_registration_from_the_command_line() {
 fn a_moved_phantom_is_recovered() {
     let grid = dualmine::phantom::head_grid(64, 40, 3.0, 4.2);
     let fixed = dualmine::phantom::mr_t1_volume(&grid);
-    let truth = Rigid {
-        angles_deg: [4.0, -6.0, 8.0],
-        translation_mm: [6.0, -4.0, 5.0],
-        centre_mm: grid_centre(&grid),
-    };
+    let truth = Transform::rigid([4.0, -6.0, 8.0], [6.0, -4.0, 5.0], grid_centre(&grid));
     // moving(T(p)) = fixed(p): sample the fixed study through T⁻¹.
-    let inverse = truth.inverse_matrix();
+    let inverse = truth.inverse_matrix().expect("invertible");
     let moving =
         resample_transformed(&fixed, &grid, &inverse, Interpolation::Linear, 0.0).expect("moved");
     let options = Options {
@@ -285,7 +346,7 @@ fn a_moved_phantom_is_recovered() {
         samples: 20_000,
         ..Options::default()
     };
-    let found = register_rigid(&fixed, &moving, &options).expect("registers");
+    let found = register(&fixed, &moving, &options).expect("registers");
     let centre = grid_centre(&grid);
     let (distance, angle) = error(&found.transform, &truth, centre);
     assert!(
@@ -296,17 +357,17 @@ fn a_moved_phantom_is_recovered() {
 
 #[test]
 fn registration_reports_its_levels_and_can_be_cancelled() {
-    use dualmine::volume::register::{RegisterError, register_rigid_with_progress};
+    use dualmine::volume::register::{RegisterError, register_with_progress};
     let grid = dualmine::phantom::head_grid(32, 20, 6.0, 8.4);
     let fixed = dualmine::phantom::mr_t1_volume(&grid);
     let mut seen = Vec::new();
-    register_rigid_with_progress(&fixed, &fixed, &Options::default(), &mut |done, total| {
+    register_with_progress(&fixed, &fixed, &Options::default(), &mut |done, total| {
         seen.push((done, total));
         true
     })
     .expect("registers");
     assert_eq!(seen, [(0, 3), (1, 3), (2, 3), (3, 3)]);
     let cancelled =
-        register_rigid_with_progress(&fixed, &fixed, &Options::default(), &mut |done, _| done < 1);
+        register_with_progress(&fixed, &fixed, &Options::default(), &mut |done, _| done < 1);
     assert!(matches!(cancelled, Err(RegisterError::Cancelled)));
 }

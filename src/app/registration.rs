@@ -12,12 +12,13 @@ use super::ViewerApp;
 use super::layers::LayerId;
 use super::session::Session;
 use crate::volume::Volume;
-use crate::volume::register::{Options, Rigid, register_rigid_with_progress};
+use crate::volume::register::{Options, register_with_progress};
 use crate::volume::resample::{Interpolation, background_of, resample_transformed};
+use crate::volume::transform::Transform;
 
 /// A registration running in the background.
 pub struct RegistrationJob {
-    outcome: Receiver<Result<(Rigid, f64), String>>,
+    outcome: Receiver<Result<(Transform, f64), String>>,
     pub started: Instant,
     /// Pyramid levels done, and how many there are.
     levels_done: Arc<AtomicUsize>,
@@ -41,7 +42,7 @@ impl RegistrationJob {
                     done.store(level, Ordering::Relaxed);
                     !stop.load(Ordering::Relaxed)
                 };
-                let result = register_rigid_with_progress(&fixed, &moving, &options, &mut progress)
+                let result = register_with_progress(&fixed, &moving, &options, &mut progress)
                     .map(|r| (r.transform, r.mutual_information))
                     .map_err(|e| e.to_string());
                 let _ = sender.send(result);
@@ -66,7 +67,7 @@ impl RegistrationJob {
     }
 
     /// The outcome once there is one.
-    pub fn poll(&self) -> Option<Result<(Rigid, f64), String>> {
+    pub fn poll(&self) -> Option<Result<(Transform, f64), String>> {
         match self.outcome.try_recv() {
             Ok(outcome) => Some(outcome),
             Err(TryRecvError::Empty) => None,
@@ -80,7 +81,11 @@ impl RegistrationJob {
 }
 
 /// Puts the other study on the grid through `transform` (fixed → moving) and records it.
-pub fn apply(session: &mut Session, transform: Rigid, metric: Option<f64>) -> Result<(), String> {
+pub fn apply(
+    session: &mut Session,
+    transform: Transform,
+    metric: Option<f64>,
+) -> Result<(), String> {
     let pair = &mut session.pair;
     let Some(original) = pair.original_other.clone() else {
         return Err("there is no second study to register".into());

@@ -9,7 +9,7 @@ use super::studies::{Side, StudyPair};
 use crate::fusion::model::DualMineConfig;
 use crate::fusion::shipped;
 use crate::volume::plane::Orientation;
-use crate::volume::register::Rigid;
+use crate::volume::transform::Transform;
 
 /// The open studies and everything derived from them.
 pub struct Session {
@@ -25,7 +25,7 @@ pub struct Session {
     /// fuse anyway.
     pub fusion_allowed: bool,
     /// The rigid transform the other study was put on the grid with, and its metric.
-    pub registration: Option<(Rigid, Option<f64>)>,
+    pub registration: Option<(Transform, Option<f64>)>,
 }
 
 impl Session {

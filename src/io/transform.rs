@@ -1,9 +1,10 @@
-//! Rigid transforms as readable text files (`dualmine register` writes them, `resample`,
+//! Rigid and affine transforms as readable text files (`dualmine register` writes them, `resample`,
 //! `fuse --transform` and the viewer read them):
 //!
 //! ```text
-//! # dualmine rigid transform: fixed patient position (LPS mm) -> moving patient position
-//! # p_moving = R · (p_fixed - centre) + centre + translation,  R = Rz · Ry · Rx
+//! # dualmine transform: fixed patient position (LPS mm) -> moving patient position
+//! # p_moving = R * K * (p_fixed - centre) + centre + translation,  R = Rz * Ry * Rx
+//! # K = [[sx, xy, xz], [0, sy, yz], [0, 0, sz]] (scale, shear; identity when absent)
 //! fixed: MR "T1" (series 1.2.3)
 //! moving: PT "PET" (series 1.2.4)
 //! metric: mattes_mutual_information 0.5933
@@ -12,14 +13,15 @@
 //! centre_mm: 80.6792 9.1173 -774.3700
 //! matrix: r00 r01 r02 t0 r10 r11 r12 t1 r20 r21 r22 t2
 //! ```
-//! Only `angles_deg`, `translation_mm` and `centre_mm` are read back; the rest is for people.
+//! An affine transform adds `scale: sx sy sz` and `shear: xy xz yz`. Only the angles,
+//! translation, centre, scale and shear are read back; the rest is for people.
 
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
 use super::atomic::write_atomically;
-use crate::volume::register::Rigid;
+use crate::volume::transform::Transform;
 
 /// Why a transform file could not be read or written.
 #[derive(Debug, Error)]
@@ -50,7 +52,7 @@ pub struct TransformNotes {
 }
 
 /// The file's text.
-pub fn to_text(transform: &Rigid, notes: &TransformNotes) -> String {
+pub fn to_text(transform: &Transform, notes: &TransformNotes) -> String {
     let three = |v: [f64; 3]| format!("{:.6} {:.6} {:.6}", v[0], v[1], v[2]);
     let m = transform.matrix();
     let matrix: Vec<String> = (0..3)
@@ -58,26 +60,34 @@ pub fn to_text(transform: &Rigid, notes: &TransformNotes) -> String {
         .map(|(r, c)| format!("{:.9}", m[r][c]))
         .collect();
     let mut text = String::from(
-        "# dualmine rigid transform: fixed patient position (LPS mm) -> moving patient position\n\
-         # p_moving = R * (p_fixed - centre) + centre + translation,  R = Rz * Ry * Rx\n",
+        "# dualmine transform: fixed patient position (LPS mm) -> moving patient position\n\
+         # p_moving = R * K * (p_fixed - centre) + centre + translation,  R = Rz * Ry * Rx\n\
+         # K = [[sx, xy, xz], [0, sy, yz], [0, 0, sz]] (scale, shear; identity when absent)\n",
     );
     text += &format!("fixed: {}\nmoving: {}\n", notes.fixed, notes.moving);
     if let Some(metric) = notes.metric {
         text += &format!("metric: mattes_mutual_information {metric:.6}\n");
     }
     text += &format!(
-        "angles_deg: {}\ntranslation_mm: {}\ncentre_mm: {}\nmatrix: {}\n",
+        "angles_deg: {}\ntranslation_mm: {}\ncentre_mm: {}\n",
         three(transform.angles_deg),
         three(transform.translation_mm),
         three(transform.centre_mm),
-        matrix.join(" ")
     );
+    if !transform.is_rigid() {
+        text += &format!(
+            "scale: {}\nshear: {}\n",
+            three(transform.scale),
+            three(transform.shear)
+        );
+    }
+    text += &format!("matrix: {}\n", matrix.join(" "));
     text
 }
 
 /// Writes `transform` to `path` (atomically; an existing file only with `overwrite`).
 pub fn write(
-    transform: &Rigid,
+    transform: &Transform,
     notes: &TransformNotes,
     path: &Path,
     overwrite: bool,
@@ -92,7 +102,7 @@ pub fn write(
 }
 
 /// Reads a transform file.
-pub fn read(path: &Path) -> Result<(Rigid, TransformNotes), TransformError> {
+pub fn read(path: &Path) -> Result<(Transform, TransformNotes), TransformError> {
     let text = std::fs::read_to_string(path).map_err(|source| TransformError::Read {
         path: path.to_path_buf(),
         source,
@@ -101,35 +111,49 @@ pub fn read(path: &Path) -> Result<(Rigid, TransformNotes), TransformError> {
 }
 
 /// Parses a transform file's text (`path` only names it in errors).
-pub fn parse(text: &str, path: &Path) -> Result<(Rigid, TransformNotes), TransformError> {
+pub fn parse(text: &str, path: &Path) -> Result<(Transform, TransformNotes), TransformError> {
     let field = |name: &'static str| -> Option<&str> {
         text.lines()
             .filter(|l| !l.trim_start().starts_with('#'))
             .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(':'))
             .map(str::trim)
     };
-    let three = |name: &'static str| -> Result<[f64; 3], TransformError> {
-        let value = field(name).ok_or_else(|| TransformError::Missing {
-            field: name,
-            path: path.to_path_buf(),
-        })?;
+    let optional = |name: &'static str| -> Result<Option<[f64; 3]>, TransformError> {
+        let Some(value) = field(name) else {
+            return Ok(None);
+        };
         let numbers: Vec<f64> = value
             .split_whitespace()
             .map(str::parse::<f64>)
             .collect::<Result<_, _>>()
             .unwrap_or_default();
         match numbers[..] {
-            [a, b, c] if [a, b, c].iter().all(|v| v.is_finite()) => Ok([a, b, c]),
+            [a, b, c] if [a, b, c].iter().all(|v| v.is_finite()) => Ok(Some([a, b, c])),
             _ => Err(TransformError::Invalid {
                 field: name,
                 path: path.to_path_buf(),
             }),
         }
     };
-    let transform = Rigid {
+    let three = |name: &'static str| -> Result<[f64; 3], TransformError> {
+        optional(name)?.ok_or_else(|| TransformError::Missing {
+            field: name,
+            path: path.to_path_buf(),
+        })
+    };
+    let scale = optional("scale")?.unwrap_or([1.0; 3]);
+    if scale.iter().any(|s| *s <= 0.0) {
+        return Err(TransformError::Invalid {
+            field: "scale",
+            path: path.to_path_buf(),
+        });
+    }
+    let transform = Transform {
         angles_deg: three("angles_deg")?,
         translation_mm: three("translation_mm")?,
         centre_mm: three("centre_mm")?,
+        scale,
+        shear: optional("shear")?.unwrap_or([0.0; 3]),
     };
     let notes = TransformNotes {
         fixed: field("fixed").unwrap_or_default().to_string(),
@@ -147,11 +171,11 @@ mod tests {
 
     #[test]
     fn transforms_survive_the_text_format() {
-        let t = Rigid {
-            angles_deg: [1.5, -2.25, 10.0],
-            translation_mm: [-3.0, 4.125, 0.5],
-            centre_mm: [10.0, -20.0, -774.37],
-        };
+        let t = Transform::rigid(
+            [1.5, -2.25, 10.0],
+            [-3.0, 4.125, 0.5],
+            [10.0, -20.0, -774.37],
+        );
         let notes = TransformNotes {
             fixed: "MR".into(),
             moving: "PT".into(),
@@ -172,6 +196,20 @@ mod tests {
         assert!(matches!(
             parse("fixed: a\n", Path::new("t.txt")),
             Err(TransformError::Missing { .. })
+        ));
+        // Affine: scales and shears are written and read back; rigid files have neither.
+        assert!(!to_text(&t, &notes).contains("scale:"));
+        let affine = Transform {
+            scale: [1.05, 0.5, 2.0],
+            shear: [0.125, -0.0625, 0.0],
+            ..t
+        };
+        let (back, _) = parse(&to_text(&affine, &notes), Path::new("t.txt")).expect("parses");
+        assert_eq!(back, affine);
+        let singular = to_text(&affine, &notes).replace("scale: 1.05", "scale: 0");
+        assert!(matches!(
+            parse(&singular, Path::new("t.txt")),
+            Err(TransformError::Invalid { field: "scale", .. })
         ));
     }
 }

@@ -12,6 +12,7 @@ pub mod register;
 pub mod reorient;
 pub mod resample;
 pub mod stats;
+pub mod transform;
 
 pub use geometry::{Geometry, Vec3};
 
