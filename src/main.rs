@@ -49,6 +49,9 @@ enum Command {
         /// Overlays to show, e.g. `fused,reliability-a,alpha` (layer names as in the panel).
         #[arg(long, value_delimiter = ',')]
         overlays: Vec<String>,
+        /// Start with the fusion in three planes (axial, coronal, sagittal; key M).
+        #[arg(long)]
+        planes: bool,
     },
     /// List the image series under a folder (or describe a NIfTI/PNG file).
     Info {
@@ -125,6 +128,7 @@ fn run() -> Result<()> {
             benchmark_frames,
             benchmark_after_fusion,
             overlays,
+            planes,
         } => view(
             studies,
             benchmark_frames.map(|frames| Benchmark {
@@ -132,6 +136,7 @@ fn run() -> Result<()> {
                 after_fusion: benchmark_after_fusion,
             }),
             overlays,
+            planes,
         ),
         Command::Info { path, json } => info(&path, json),
         Command::Convert {
@@ -183,13 +188,19 @@ fn default_command() -> Option<Command> {
         benchmark_frames: None,
         benchmark_after_fusion: false,
         overlays: vec![],
+        planes: false,
     });
     #[cfg(not(feature = "app"))]
     return None;
 }
 
 #[cfg(feature = "app")]
-fn view(studies: Vec<PathBuf>, benchmark: Option<Benchmark>, overlays: Vec<String>) -> Result<()> {
+fn view(
+    studies: Vec<PathBuf>,
+    benchmark: Option<Benchmark>,
+    overlays: Vec<String>,
+    planes: bool,
+) -> Result<()> {
     let studies = if studies.is_empty() {
         let folder = std::env::temp_dir().join("dualmine-demo");
         let demo = phantom::write_demo(&folder, PhantomSize::DEMO).context("writing the demo")?;
@@ -225,6 +236,9 @@ fn view(studies: Vec<PathBuf>, benchmark: Option<Benchmark>, overlays: Vec<Strin
                 .with_overlays(overlays);
             if let Some(benchmark) = benchmark {
                 app = app.with_benchmark(benchmark);
+            }
+            if planes {
+                app.settings.layout = dualmine::app::pane::Layout::Planes;
             }
             Ok(Box::new(app))
         }),

@@ -351,6 +351,85 @@ fn compare_modes_and_orientations_change_the_fusion_pane() {
     assert_eq!(slice(&h), dims[0] / 2);
 }
 
+#[test]
+fn three_planes_show_the_fusion_through_the_crosshair() {
+    use dualmine::volume::plane::Orientation;
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), false);
+    wait_until(&mut h, "the studies to load", |a| a.session().is_some());
+    h.key_press(egui::Key::M);
+    h.run_steps(2);
+    let panes: Vec<_> = h.state().pane_rects.clone();
+    let planes: Vec<_> = panes.iter().map(|(k, o, _)| (*k, *o)).collect();
+    assert_eq!(
+        planes,
+        Orientation::ALL.map(|o| (PaneKind::Fusion, o)).to_vec()
+    );
+    let pixels = |h: &mut App<'_>, plane: usize| {
+        let rect = panes[plane].2;
+        let image = h.render().expect("rendered");
+        image::imageops::crop_imm(
+            &image,
+            rect.min.x.round() as u32,
+            rect.min.y.round() as u32,
+            rect.width().round() as u32,
+            rect.height().round() as u32,
+        )
+        .to_image()
+    };
+    h.remove_cursor();
+    h.run_steps(1);
+    let before = [0, 1, 2].map(|plane| pixels(&mut h, plane));
+    let cursor = h.state().session().expect("open").cursor;
+    // A click in the axial pane, up and left of the crosshair, moves the crosshair there:
+    // the coronal and sagittal panes show other slices, the axial pane the same one.
+    let axial = panes[0].2;
+    let at = axial.center() + egui::vec2(-axial.width() / 8.0, -axial.width() / 8.0);
+    let button = |pressed| Event::PointerButton {
+        pos: at,
+        button: PointerButton::Primary,
+        pressed,
+        modifiers: Modifiers::NONE,
+    };
+    h.event(Event::PointerMoved(at));
+    h.event(button(true));
+    h.event(button(false));
+    h.run_steps(2);
+    h.remove_cursor();
+    h.run_steps(1);
+    let moved = h.state().session().expect("open").cursor;
+    assert_eq!(moved[2], cursor[2], "the axial slice stays");
+    assert!(
+        moved[0] < cursor[0] && moved[1] < cursor[1],
+        "{cursor:?} → {moved:?}"
+    );
+    let after = [0, 1, 2].map(|plane| pixels(&mut h, plane));
+    for plane in 1..3 {
+        assert_ne!(
+            after[plane], before[plane],
+            "plane {plane} follows the crosshair"
+        );
+    }
+    // The mouse wheel over the sagittal pane scrolls the sagittal slice (x).
+    h.hover_at(panes[2].2.center());
+    h.event(Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Line,
+        delta: egui::vec2(0.0, 1.0),
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Wheel,
+        modifiers: Modifiers::NONE,
+    });
+    h.run_steps(2);
+    let scrolled = h.state().session().expect("open").cursor;
+    assert_eq!(scrolled[0], moved[0].floor() + 1.5);
+    assert_eq!((scrolled[1], scrolled[2]), (moved[1], moved[2]));
+    // M again: back to A | B | fusion.
+    h.key_press(egui::Key::M);
+    h.run_steps(2);
+    assert_eq!(h.state().pane_rects.len(), 3);
+    assert_eq!(h.state().pane_rects[0].0, PaneKind::Study(Side::A));
+}
+
 /// A file dropped on the window (egui's handle of it).
 #[derive(Debug)]
 struct Dropped(PathBuf);

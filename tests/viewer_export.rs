@@ -69,9 +69,9 @@ fn the_exported_pane_is_what_the_gpu_drew() {
     let pane = app
         .pane_rects
         .iter()
-        .find(|(k, _)| *k == PaneKind::Fusion)
+        .find(|(k, _, _)| *k == PaneKind::Fusion)
         .expect("pane")
-        .1;
+        .2;
     let size_mm = app.settings.orientation.size_mm(&session.pair.a.geometry);
     let image = image_rect(pane, size_mm, app.settings.zoom, app.settings.pan);
     let cursor = app

@@ -39,6 +39,7 @@ impl ViewerApp {
             ] {
                 ui.selectable_value(&mut self.settings.layout, Layout::Single(kind), kind.name());
             }
+            ui.selectable_value(&mut self.settings.layout, Layout::Planes, "3 planes");
             ui.separator();
             if let Some(session) = &mut self.session {
                 let orientation = self.settings.orientation;

@@ -59,7 +59,7 @@ pub struct ViewerApp {
     /// Overlays to switch on once they exist (`--overlays`).
     overlays: Vec<String>,
     /// Where each pane was drawn in the last frame (for tests and screenshots).
-    pub pane_rects: Vec<(PaneKind, Rect)>,
+    pub pane_rects: Vec<(PaneKind, Orientation, Rect)>,
     pub export_form: export_dialog::ExportForm,
     pub export_job: Option<export_dialog::ExportJob>,
     pub registration_job: Option<registration::RegistrationJob>,
@@ -213,7 +213,11 @@ impl ViewerApp {
             LoadOutcome::Loaded(volumes) => match studies::pair(volumes) {
                 Ok(pair) => {
                     self.session = Some(Session::new(pair));
-                    self.settings = ViewSettings::default();
+                    // New studies start from the default view, in the layout chosen.
+                    self.settings = ViewSettings {
+                        layout: self.settings.layout,
+                        ..ViewSettings::default()
+                    };
                     self.apply_overlays();
                     if self.auto_fuse && self.session.as_ref().is_some_and(|s| s.fusion_allowed) {
                         self.start_fusion();
@@ -250,6 +254,7 @@ impl ViewerApp {
                 Key::C,
                 Key::S,
                 Key::V,
+                Key::M,
                 Key::F,
                 Key::R,
                 Key::O,
@@ -275,7 +280,13 @@ impl ViewerApp {
                 Key::V => {
                     self.settings.layout = match self.settings.layout {
                         Layout::SideBySide => Layout::Single(PaneKind::Fusion),
-                        Layout::Single(_) => Layout::SideBySide,
+                        Layout::Single(_) | Layout::Planes => Layout::SideBySide,
+                    }
+                }
+                Key::M => {
+                    self.settings.layout = match self.settings.layout {
+                        Layout::Planes => Layout::SideBySide,
+                        _ => Layout::Planes,
                     }
                 }
                 Key::F => {
@@ -369,36 +380,54 @@ impl ViewerApp {
             });
             return;
         };
-        let kinds: Vec<PaneKind> = match self.settings.layout {
-            Layout::SideBySide if session.pair.b.is_some() => {
-                vec![
-                    PaneKind::Study(Side::A),
-                    PaneKind::Study(Side::B),
-                    PaneKind::Fusion,
-                ]
+        let active = self.settings.orientation;
+        let panes: Vec<(PaneKind, Orientation)> = match self.settings.layout {
+            Layout::SideBySide if session.pair.b.is_some() => [
+                PaneKind::Study(Side::A),
+                PaneKind::Study(Side::B),
+                PaneKind::Fusion,
+            ]
+            .map(|kind| (kind, active))
+            .to_vec(),
+            Layout::SideBySide => vec![(PaneKind::Study(Side::A), active)],
+            Layout::Single(kind) => vec![(kind, active)],
+            Layout::Planes => {
+                let kind = if session.pair.b.is_some() {
+                    PaneKind::Fusion
+                } else {
+                    PaneKind::Study(Side::A)
+                };
+                Orientation::ALL.map(|o| (kind, o)).to_vec()
             }
-            Layout::SideBySide => vec![PaneKind::Study(Side::A)],
-            Layout::Single(kind) => vec![kind],
         };
         let gpu = self
             .render_state
             .as_ref()
             .and_then(|state| render::with_renderer(state, |r, _, _| r.srgb_target()));
         let area = ui.available_rect_before_wrap();
-        let width = area.width() / kinds.len() as f32;
+        let width = area.width() / panes.len() as f32;
         session.hover = None;
         self.pane_rects.clear();
-        let mut scroll = 0;
-        for (index, kind) in kinds.into_iter().enumerate() {
+        for (index, (kind, orientation)) in panes.into_iter().enumerate() {
             let rect = Rect::from_min_size(
                 area.min + Vec2::new(index as f32 * width, 0.0),
                 Vec2::new(width - 4.0, area.height()),
             );
-            scroll += pane::show(ui, rect, kind, session, &mut self.settings, gpu).scroll;
-            self.pane_rects.push((kind, rect));
-        }
-        if scroll != 0 {
-            session.scroll(self.settings.orientation, scroll);
+            // Each pane sees the settings in its own plane; what it changes (zoom, pan,
+            // compare, selection) is kept, the active plane is not.
+            let mut settings = ViewSettings {
+                orientation,
+                ..self.settings.clone()
+            };
+            let scroll = pane::show(ui, rect, kind, session, &mut settings, gpu).scroll;
+            self.settings = ViewSettings {
+                orientation: active,
+                ..settings
+            };
+            if scroll != 0 {
+                session.scroll(orientation, scroll);
+            }
+            self.pane_rects.push((kind, orientation, rect));
         }
         ui.allocate_rect(area, egui::Sense::hover());
     }

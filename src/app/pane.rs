@@ -47,11 +47,23 @@ pub enum Compare {
     Curtain,
 }
 
-/// Panes side by side, or one large.
+/// Panes side by side, one large, or the fusion in three planes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
     SideBySide,
     Single(PaneKind),
+    /// Multi-planar: the fusion pane (study A alone when there is no B) axial, coronal
+    /// and sagittal side by side, all through the crosshair.
+    Planes,
+}
+
+/// The id of the pane showing `kind` in `orientation` (interaction and GPU draws).
+fn pane_key(kind: PaneKind, orientation: Orientation) -> u64 {
+    let plane = Orientation::ALL
+        .iter()
+        .position(|o| *o == orientation)
+        .unwrap_or(0) as u64;
+    kind.key() * 4 + plane
 }
 
 /// View settings shared by all panes.
@@ -209,11 +221,11 @@ pub fn show(
     gpu: Option<bool>,
 ) -> PaneOutput {
     let mut output = PaneOutput::default();
-    let id = ui.scope_id().with(("pane", kind.key()));
+    let orientation = settings.orientation;
+    let id = ui.scope_id().with(("pane", pane_key(kind, orientation)));
     let response = ui.interact(rect, id, Sense::click_and_drag());
     let painter = ui.painter_at(rect);
     let dims = session.dims();
-    let orientation = settings.orientation;
     let size_mm = orientation.size_mm(&session.pair.a.geometry);
     let image = image_rect(rect, size_mm, settings.zoom, settings.pan);
     let to_uv = |p: Pos2| ((p - image.min) / image.size()).to_pos2();
@@ -286,7 +298,7 @@ pub fn show(
                 let (min, max) = (local(image.min), local(image.max));
                 let placement = [min.x, min.y, max.x - min.x, max.y - min.y];
                 let callback = PaneCallback {
-                    pane: kind.key(),
+                    pane: pane_key(kind, orientation),
                     draws: draws(session, kind, settings, placement, srgb),
                 };
                 painter.add(egui_wgpu::Callback::new_paint_callback(drawn, callback));

@@ -10,7 +10,7 @@ use crate::io::dicom::SeriesSummary;
 use crate::volume::colormap::ColorMap;
 
 /// Keyboard and mouse shortcuts, as listed in the help panel.
-pub const SHORTCUTS: [(&str, &str); 15] = [
+pub const SHORTCUTS: [(&str, &str); 16] = [
     ("Mouse wheel, Up / Down", "next / previous slice"),
     ("Page Up / Page Down", "10 slices"),
     ("Home / End", "first / last slice"),
@@ -18,8 +18,15 @@ pub const SHORTCUTS: [(&str, &str); 15] = [
     ("Right drag", "window (horizontal) and level (vertical)"),
     ("Ctrl + wheel", "zoom"),
     ("Middle drag, Shift + left drag", "pan"),
-    ("A / C / S", "axial, coronal, sagittal"),
+    (
+        "A / C / S",
+        "axial, coronal, sagittal (in three planes: the one keys scroll)",
+    ),
     ("V", "side by side or one large view"),
+    (
+        "M",
+        "fusion in three planes (axial, coronal, sagittal) or back",
+    ),
     ("F", "fusion overlay on / off"),
     ("R", "reset zoom and pan"),
     ("O", "open studies"),

@@ -70,8 +70,8 @@ pub fn pane_rect(h: &App<'_>, kind: PaneKind) -> Rect {
     h.state()
         .pane_rects
         .iter()
-        .find(|(k, _)| *k == kind)
-        .map(|(_, r)| *r)
+        .find(|(k, _, _)| *k == kind)
+        .map(|(_, _, r)| *r)
         .expect("pane drawn")
 }
 
