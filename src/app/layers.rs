@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use crate::volume::Volume;
 use crate::volume::colormap::ColorMap;
-use crate::volume::intensity::Window;
-use crate::volume::stats::percentile;
+use crate::volume::intensity::{Window, percentile_bounds};
 use crate::volume::{Modality, Units};
 
 use super::studies::Side;
@@ -83,7 +82,9 @@ impl Layer {
         } else {
             ColorMap::Gray
         };
-        let window = Window::default_for(&volume);
+        // One pass for the percentiles behind both the default window and the auto preset.
+        let bounds = percentile_bounds(&volume);
+        let window = Window::default_given(&volume, bounds);
         let mut layer = Self::new(
             LayerId::Study(side),
             volume,
@@ -94,7 +95,7 @@ impl Layer {
                 window,
             },
         );
-        layer.presets = presets(&layer.volume);
+        layer.presets = presets(&layer.volume, Window::between(bounds));
         layer
     }
 
@@ -167,8 +168,9 @@ impl Layer {
     }
 }
 
-/// Window presets offered for a study of this modality: (name, window).
-pub fn presets(volume: &Volume) -> Vec<(&'static str, Window)> {
+/// Window presets offered for a study of this modality, given its 0.5–99.5 % window:
+/// (name, window).
+pub fn presets(volume: &Volume, auto: Window) -> Vec<(&'static str, Window)> {
     let mut out = Vec::new();
     match (&volume.modality, &volume.units) {
         (Modality::Ct, _) => {
@@ -180,15 +182,8 @@ pub fn presets(volume: &Volume) -> Vec<(&'static str, Window)> {
         (_, Units::SuvBw) => out.push(("SUV 0–6", Window::PET_SUV)),
         _ => {}
     }
-    out.push(("auto (0.5–99.5 %)", auto_window(volume)));
+    out.push(("auto (0.5–99.5 %)", auto));
     out
-}
-
-/// The 0.5th–99.5th percentile window (MR's default; offered for every study).
-pub fn auto_window(volume: &Volume) -> Window {
-    let low = percentile(volume, 0.5).unwrap_or(0.0);
-    let high = percentile(volume, 99.5).unwrap_or(1.0);
-    Window::from_range(low, high.max(low + 1e-3))
 }
 
 /// Text for a value in a layer's units: HU and SUV as such, maps as plain numbers.
@@ -231,7 +226,10 @@ mod tests {
         let ct = Volume::new(g, vec![0.0, 10.0, 20.0, 30.0])
             .expect("valid")
             .with_kind(Modality::Ct, Units::Hounsfield);
-        let names: Vec<_> = presets(&ct).iter().map(|p| p.0).collect();
+        let names: Vec<_> = presets(&ct, Window::between(percentile_bounds(&ct)))
+            .iter()
+            .map(|p| p.0)
+            .collect();
         assert_eq!(names[..4], ["brain", "bone", "soft tissue", "lung"]);
         assert_eq!(format_value(-1000.4, &Units::Hounsfield), "-1000 HU");
         assert_eq!(format_value(f32::NAN, &Units::SuvBw), "—");

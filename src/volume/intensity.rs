@@ -13,6 +13,12 @@ pub struct Window {
     pub width: f32,
 }
 
+/// The 0.5th and 99.5th percentiles of a volume's finite values ([0, 1] when it has none):
+/// MR's default window and every study's "auto" preset.
+pub fn percentile_bounds(volume: &Volume) -> [f32; 2] {
+    stats::percentiles(volume, [0.5, 99.5]).unwrap_or([0.0, 1.0])
+}
+
 impl Window {
     /// A window from its lowest and highest value.
     pub fn from_range(low: f32, high: f32) -> Self {
@@ -31,16 +37,24 @@ impl Window {
     pub fn default_for(volume: &Volume) -> Self {
         match (&volume.modality, &volume.units) {
             (Modality::Ct, Units::Hounsfield) => Self::CT_BRAIN,
-            (Modality::Pet | Modality::Nm, _) | (_, Units::SuvBw) => {
-                let high = stats::percentile(volume, 99.5).unwrap_or(1.0);
-                Self::from_range(0.0, high.max(1e-3))
-            }
-            _ => {
-                let low = stats::percentile(volume, 0.5).unwrap_or(0.0);
-                let high = stats::percentile(volume, 99.5).unwrap_or(1.0);
-                Self::from_range(low, high.max(low + 1e-3))
-            }
+            _ => Self::default_given(volume, percentile_bounds(volume)),
         }
+    }
+
+    /// [`Self::default_for`] when the volume's [`percentile_bounds`] are known already.
+    pub fn default_given(volume: &Volume, bounds: [f32; 2]) -> Self {
+        match (&volume.modality, &volume.units) {
+            (Modality::Ct, Units::Hounsfield) => Self::CT_BRAIN,
+            (Modality::Pet | Modality::Nm, _) | (_, Units::SuvBw) => {
+                Self::from_range(0.0, bounds[1].max(1e-3))
+            }
+            _ => Self::between(bounds),
+        }
+    }
+
+    /// The window spanning `[low, high]` percentile bounds (at least 1e-3 wide).
+    pub fn between([low, high]: [f32; 2]) -> Self {
+        Self::from_range(low, high.max(low + 1e-3))
     }
 
     /// The whole volume (first channel) mapped through this window.

@@ -33,6 +33,12 @@ pub fn stats(volume: &Volume) -> Option<Stats> {
 
 /// The `q`-th percentile (0..=100) of the first channel, by selection on a copy.
 pub fn percentile(volume: &Volume, q: f64) -> Option<f32> {
+    percentiles(volume, [q]).map(|[p]| p)
+}
+
+/// Several percentiles (0..=100) of the finite values of the first channel from one copy of
+/// them; `None` when there is none.
+pub fn percentiles<const N: usize>(volume: &Volume, qs: [f64; N]) -> Option<[f32; N]> {
     let mut values: Vec<f32> = volume
         .data
         .iter()
@@ -43,9 +49,11 @@ pub fn percentile(volume: &Volume, q: f64) -> Option<f32> {
     if values.is_empty() {
         return None;
     }
-    let rank = ((q.clamp(0.0, 100.0) / 100.0) * (values.len() - 1) as f64).round() as usize;
-    let (_, value, _) = values.select_nth_unstable_by(rank, f32::total_cmp);
-    Some(*value)
+    let last = (values.len() - 1) as f64;
+    Some(qs.map(|q| {
+        let rank = ((q.clamp(0.0, 100.0) / 100.0) * last).round() as usize;
+        *values.select_nth_unstable_by(rank, f32::total_cmp).1
+    }))
 }
 
 #[cfg(test)]
@@ -61,5 +69,7 @@ mod tests {
         assert_eq!((s.min, s.max, s.mean), (0.0, 100.0, 50.0));
         assert_eq!(percentile(&v, 99.0), Some(99.0));
         assert_eq!(percentile(&v, 0.0), Some(0.0));
+        // Several at once, in any order, from one copy.
+        assert_eq!(percentiles(&v, [99.0, 0.5, 50.0]), Some([99.0, 1.0, 50.0]));
     }
 }
