@@ -63,6 +63,8 @@ pub struct ViewerApp {
     pub export_form: export_dialog::ExportForm,
     pub export_job: Option<export_dialog::ExportJob>,
     pub registration_job: Option<registration::RegistrationJob>,
+    /// Register with scales and shears too (the banner's "affine" switch).
+    pub register_affine: bool,
 }
 
 impl ViewerApp {
@@ -90,6 +92,7 @@ impl ViewerApp {
             export_form: Default::default(),
             export_job: None,
             registration_job: None,
+            register_affine: false,
         };
         app.open(sources);
         app
@@ -514,6 +517,7 @@ impl eframe::App for ViewerApp {
                     if ui.button("Register").clicked() {
                         self.start_registration();
                     }
+                    ui.checkbox(&mut self.register_affine, "affine (12 DoF)");
                     if ui.button("Load transform…").clicked() {
                         self.load_transform();
                     }

@@ -27,10 +27,13 @@ pub struct RegistrationJob {
 }
 
 impl RegistrationJob {
-    /// Registers `moving` onto `fixed` on a background thread.
-    pub fn start(fixed: Arc<Volume>, moving: Arc<Volume>) -> Result<Self, String> {
+    /// Registers `moving` onto `fixed` on a background thread (rigid, or `affine`).
+    pub fn start(fixed: Arc<Volume>, moving: Arc<Volume>, affine: bool) -> Result<Self, String> {
         let (sender, outcome) = sync_channel(1);
-        let options = Options::default();
+        let options = Options {
+            affine,
+            ..Options::default()
+        };
         let levels = options.levels.len();
         let levels_done = Arc::new(AtomicUsize::new(0));
         let cancel = Arc::new(AtomicBool::new(false));
@@ -134,7 +137,7 @@ impl ViewerApp {
         let (Some(fixed), Some(moving)) = (pair.study(pair.reference), &pair.original_other) else {
             return;
         };
-        match RegistrationJob::start(fixed.clone(), moving.clone()) {
+        match RegistrationJob::start(fixed.clone(), moving.clone(), self.register_affine) {
             Ok(job) => self.registration_job = Some(job),
             Err(e) => self.error = Some(e),
         }
