@@ -95,6 +95,13 @@ pub fn run_register(args: &RegisterArgs) -> Result<()> {
     }
     let fixed = io::load(&args.fixed, None).context("loading the fixed study")?;
     let moving = io::load(&args.moving, None).context("loading the moving study")?;
+    let shared = &fixed.identity.frame_of_reference_uid;
+    if !shared.is_empty() && *shared == moving.identity.frame_of_reference_uid {
+        eprintln!(
+            "note: both studies share frame of reference {shared}: their patient coordinates \
+             already agree, so the registration only refines (for example patient motion)"
+        );
+    }
     let centre = dualmine::volume::register::grid_centre(&fixed.geometry);
     let start = match args.start.as_str() {
         "grid" => Start::GridCentre,
