@@ -22,7 +22,7 @@ pub struct RegisterArgs {
     /// Where to write the transform (text).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Pyramid levels, coarsest first (block sizes in voxels).
+    /// Pyramid levels, coarsest first (voxel edges as multiples of the fixed study's finest).
     #[arg(long, value_delimiter = ',', default_value = "4,2,1")]
     pub levels: Vec<usize>,
     /// Start from the centres of mass, the grid centres, or identity (same frame of

@@ -3,10 +3,11 @@
 //! on the two finest levels) maximising Mattes mutual information (joint histogram
 //! with a cubic B-spline Parzen window on the moving side), over a resolution pyramid
 //! (block-averaged to 4×, 2×, 1× the fixed study's finest voxel edge by default, each axis
-//! only as far as that, so thick slices and coarse PET voxels are kept), started from the centres of mass (or of the
-//! grids). The metric runs in parallel over a fixed random sample of fixed-image voxels; the
-//! optimiser is a pattern search with step halving, with several rotated starts at the
-//! coarsest level so that rotations of ±15° about every axis are within reach.
+//! only as far as that, so thick slices and coarse PET voxels are kept), started from the
+//! centres of mass (or of the grids). The metric runs in parallel over a fixed random sample
+//! of fixed-image voxels; the optimiser is a pattern search with step halving, with several
+//! rotated starts at the coarsest level so that rotations of ±15° about every axis are within
+//! reach.
 //!
 //! The [`Transform`] maps fixed patient coordinates (LPS mm) to moving ones, so
 //! `resample_transformed(moving, fixed grid, matrix)` puts the moving study on the fixed
@@ -49,7 +50,8 @@ pub enum Start {
 /// How to register.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Pyramid levels, coarsest first: block sizes in voxels.
+    /// Pyramid levels, coarsest first: target voxel edges as multiples of the fixed study's
+    /// finest one.
     pub levels: Vec<usize>,
     /// Histogram bins per study.
     pub bins: usize,
