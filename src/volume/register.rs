@@ -268,7 +268,7 @@ impl<'a> Level<'a> {
         // is what aligns emission and anatomy best (a foreground-only mask moved STS_001's
         // PET 7–10 mm off its CT).
         let samples = (0..take)
-            .map(|n| {
+            .filter_map(|n| {
                 let index = if take == count {
                     n
                 } else {
@@ -277,11 +277,15 @@ impl<'a> Level<'a> {
                 let ijk = [index % nx, (index / nx) % ny, index / (nx * ny)];
                 let q = ijk.map(|c| c as f64 + (next() % 1_000_000) as f64 / 1_000_000.0 - 0.5);
                 let value = trilinear(fixed, dims, q).unwrap_or(fixed.data[index]);
+                if !value.is_finite() {
+                    // No data at this sample (NaN in a float NIfTI): not used.
+                    return None;
+                }
                 let world = fixed.geometry.index_to_world(q);
                 let bin = ((value - fixed_range.0) * fixed_scale)
                     .round()
                     .clamp(0.0, (bins - 1) as f32) as u16;
-                (world, bin)
+                Some((world, bin))
             })
             .collect();
         let affine = moving.geometry.affine_lps();
@@ -325,7 +329,9 @@ impl<'a> Level<'a> {
                 for (p, fixed_bin) in chunk {
                     let q = [0, 1, 2]
                         .map(|r| a[r][0] * p[0] + a[r][1] * p[1] + a[r][2] * p[2] + a[r][3]);
-                    let Some(value) = trilinear(self.moving, dims, q) else {
+                    // Outside the grid, or no data there (NaN in a float NIfTI).
+                    let Some(value) = trilinear(self.moving, dims, q).filter(|v| v.is_finite())
+                    else {
                         continue;
                     };
                     inside += 1;
