@@ -34,7 +34,7 @@ pub fn compose(
             for x in 0..w {
                 let (pu, pv) = ((x as f32 + 0.5) / w as f32, (y as f32 + 0.5) / h as f32);
                 let pixel = &mut out[(y * w + x) * 3..(y * w + x) * 3 + 3];
-                let colour = sample(u, volume, dims, table, pu, pv, hidden);
+                let colour = sample(draw, volume, dims, table, pu, pv, hidden);
                 match colour {
                     Some(rgb) => {
                         for c in 0..3 {
@@ -53,7 +53,7 @@ pub fn compose(
 /// The colour one draw gives at pane coordinates `(pu, pv)` (0..1), or `None` where the
 /// shader draws nothing (outside the image, masked, not computed yet).
 fn sample(
-    u: &super::render::DrawUniform,
+    draw: &PaneDraw,
     volume: &Volume,
     dims: [usize; 3],
     table: &[[u8; 4]],
@@ -64,6 +64,7 @@ fn sample(
     if hidden {
         return Some([0.0; 3]);
     }
+    let u = &draw.uniform;
     let (iu, iv) = ((pu - u.rect[0]) / u.rect[2], (pv - u.rect[1]) / u.rect[3]);
     if !(0.0..1.0).contains(&iu) || !(0.0..1.0).contains(&iv) {
         return None;
@@ -84,7 +85,9 @@ fn sample(
         dv: xyz(u.dv),
     };
     let voxel = plane.voxel_at(dims, iu, iv)?;
-    let value = volume.value(voxel[0], voxel[1], voxel[2]);
+    let value = draw
+        .precision
+        .stored(volume.value(voxel[0], voxel[1], voxel[2]));
     if value.is_nan() {
         return None;
     }

@@ -6,7 +6,7 @@ use egui::{Color32, Pos2, Rect, Sense, Stroke, Vec2};
 
 use super::layers::{Layer, LayerId, format_value};
 use super::render::{
-    DrawUniform, MASK_CHECKERBOARD, MASK_CURTAIN, MASK_NONE, PaneCallback, PaneDraw,
+    DrawUniform, MASK_CHECKERBOARD, MASK_CURTAIN, MASK_NONE, PaneCallback, PaneDraw, Precision,
 };
 use super::session::Session;
 use super::studies::Side;
@@ -147,12 +147,14 @@ pub fn draws_at(
             layer_key: layer.id.key(),
             uniform: uniform(layer, 1.0, [MASK_NONE, 0.0, 1.0, hidden as u8 as f32]),
             blend: false,
+            precision: Precision::of(layer.id),
         })
     };
     let over = |layer: &Layer, opacity: f32, mask: [f32; 2]| PaneDraw {
         layer_key: layer.id.key(),
         uniform: uniform(layer, opacity, [mask[0], mask[1], 0.0, 0.0]),
         blend: true,
+        precision: Precision::of(layer.id),
     };
     match kind {
         PaneKind::Study(side) => base(session.layer(LayerId::Study(side)), false)

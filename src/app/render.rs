@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use egui_wgpu::{CallbackResources, CallbackTrait, RenderState, ScreenDescriptor};
 use wgpu::util::DeviceExt;
 
-use super::layers::Layer;
+use super::layers::{Layer, LayerId};
 use crate::volume::colormap::{ColorMap, LUT_SIZE, all_tables};
 
 /// What a not-yet-computed voxel (NaN) becomes on the GPU; the shader draws nothing there.
@@ -58,6 +58,8 @@ pub struct PaneDraw {
     pub uniform: DrawUniform,
     /// Blended over what is drawn (an overlay) rather than replacing it (the base).
     pub blend: bool,
+    /// How the layer's values are stored on the GPU (the CPU composition rounds the same).
+    pub precision: Precision,
 }
 
 /// A 3-D texture holding one layer's values.
@@ -66,6 +68,62 @@ struct VolumeTexture {
     view: wgpu::TextureView,
     generation: u64,
     dims: [usize; 3],
+    precision: Precision,
+}
+
+/// How a layer's values are stored on the GPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// Studies and the fused image: 32-bit float, exactly the host values.
+    Full,
+    /// Reliability and mixer maps (values 0..1, drawn through a 256-entry colour map):
+    /// 16-bit float, half the GPU memory, steps of at most 0.0005.
+    Half,
+}
+
+impl Precision {
+    pub fn of(id: LayerId) -> Self {
+        match id {
+            LayerId::Reliability(..) | LayerId::Alpha(_) => Self::Half,
+            LayerId::Study(_) | LayerId::Fused => Self::Full,
+        }
+    }
+
+    /// `value` as the GPU holds it.
+    pub fn stored(self, value: f32) -> f32 {
+        match self {
+            Self::Full => value,
+            Self::Half => half::f16::from_f32(value).to_f32(),
+        }
+    }
+
+    fn format(self) -> wgpu::TextureFormat {
+        match self {
+            Self::Full => wgpu::TextureFormat::R32Float,
+            Self::Half => wgpu::TextureFormat::R16Float,
+        }
+    }
+
+    fn texel_bytes(self) -> usize {
+        match self {
+            Self::Full => 4,
+            Self::Half => 2,
+        }
+    }
+
+    /// Little-endian texels of `values`; NaN (not computed yet) becomes [`NOT_COMPUTED`]
+    /// (−∞ in half precision, which the shader treats the same).
+    fn texels(self, values: &[f32]) -> Vec<u8> {
+        let stored = values
+            .iter()
+            .map(|v| if v.is_nan() { NOT_COMPUTED } else { *v });
+        match self {
+            Self::Full => stored.flat_map(f32::to_le_bytes).collect(),
+            Self::Half => stored
+                .flat_map(|v| half::f16::from_f32(v).to_le_bytes())
+                .collect(),
+        }
+    }
 }
 
 /// The GPU side of the viewer, kept in egui_wgpu's callback resources.
@@ -197,6 +255,7 @@ impl SliceRenderer {
         layer: &mut Layer,
     ) -> Result<(), String> {
         let key = layer.id.key();
+        let precision = Precision::of(layer.id);
         let dims = layer.volume.geometry.dims;
         let limit = device.limits().max_texture_dimension_3d as usize;
         if dims.iter().any(|d| *d > limit) {
@@ -220,7 +279,7 @@ impl SliceRenderer {
                 mip_level_count: 1,
                 sample_count: 1,
                 dimension: wgpu::TextureDimension::D3,
-                format: wgpu::TextureFormat::R32Float,
+                format: precision.format(),
                 usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
                 view_formats: &[],
             });
@@ -232,6 +291,7 @@ impl SliceRenderer {
                     view,
                     generation: layer.generation,
                     dims,
+                    precision,
                 },
             );
             layer.dirty = Some(0..dims[2]);
@@ -241,10 +301,7 @@ impl SliceRenderer {
         };
         let slice = dims[0] * dims[1];
         let values = &layer.volume.data[range.start * slice..range.end * slice];
-        let bytes: Vec<u8> = values
-            .iter()
-            .flat_map(|v| if v.is_nan() { NOT_COMPUTED } else { *v }.to_le_bytes())
-            .collect();
+        let bytes = precision.texels(values);
         queue.write_texture(
             wgpu::TexelCopyTextureInfo {
                 texture: &target.texture,
@@ -259,7 +316,7 @@ impl SliceRenderer {
             &bytes,
             wgpu::TexelCopyBufferLayout {
                 offset: 0,
-                bytes_per_row: Some(dims[0] as u32 * 4),
+                bytes_per_row: Some((dims[0] * precision.texel_bytes()) as u32),
                 rows_per_image: Some(dims[1] as u32),
             },
             extent(dims, range.len()),
@@ -276,7 +333,7 @@ impl SliceRenderer {
     pub fn held_bytes(&self) -> u64 {
         self.volumes
             .values()
-            .map(|v| v.dims.iter().product::<usize>() as u64 * 4)
+            .map(|v| (v.dims.iter().product::<usize>() * v.precision.texel_bytes()) as u64)
             .sum()
     }
 
@@ -396,5 +453,30 @@ impl CallbackTrait for PaneCallback {
             pass.set_bind_group(0, group, &[]);
             pass.draw(0..3, 0..1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::studies::Side;
+
+    #[test]
+    fn maps_go_to_the_gpu_in_half_precision() {
+        assert_eq!(Precision::of(LayerId::Alpha(1)), Precision::Half);
+        assert_eq!(
+            Precision::of(LayerId::Reliability(Side::A, 0)),
+            Precision::Half
+        );
+        assert_eq!(Precision::of(LayerId::Fused), Precision::Full);
+        let half = Precision::Half.texels(&[0.5, f32::NAN, 0.1234]);
+        assert_eq!(half.len(), 6);
+        let value = |i: usize| half::f16::from_le_bytes([half[2 * i], half[2 * i + 1]]).to_f32();
+        assert_eq!(value(0), 0.5);
+        // Not computed: below the shader's −1e38 test.
+        assert!(value(1) < -1.0e38);
+        assert!((value(2) - 0.1234).abs() < 5e-4);
+        let full = Precision::Full.texels(&[0.1234]);
+        assert_eq!(full, 0.1234f32.to_le_bytes());
     }
 }
