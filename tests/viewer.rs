@@ -365,18 +365,7 @@ fn three_planes_show_the_fusion_through_the_crosshair() {
         planes,
         Orientation::ALL.map(|o| (PaneKind::Fusion, o)).to_vec()
     );
-    let pixels = |h: &mut App<'_>, plane: usize| {
-        let rect = panes[plane].2;
-        let image = h.render().expect("rendered");
-        image::imageops::crop_imm(
-            &image,
-            rect.min.x.round() as u32,
-            rect.min.y.round() as u32,
-            rect.width().round() as u32,
-            rect.height().round() as u32,
-        )
-        .to_image()
-    };
+    let pixels = |h: &mut App<'_>, plane: usize| rect_image(h, panes[plane].2);
     h.remove_cursor();
     h.run_steps(1);
     let before = [0, 1, 2].map(|plane| pixels(&mut h, plane));

@@ -55,6 +55,11 @@ pub fn demo(size: PhantomSize) -> (tempfile::TempDir, phantom::DemoStudies) {
 /// The pixels of one pane in the last rendered frame.
 pub fn pane_image(h: &mut App<'_>, kind: PaneKind) -> RgbaImage {
     let rect = pane_rect(h, kind);
+    rect_image(h, rect)
+}
+
+/// The pixels of `rect` in a freshly rendered frame.
+pub fn rect_image(h: &mut App<'_>, rect: Rect) -> RgbaImage {
     let image = h.render().expect("rendered");
     image::imageops::crop_imm(
         &image,
