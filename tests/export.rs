@@ -79,12 +79,7 @@ fn the_fused_series_reloads_on_the_reference_grid_with_its_values() {
         .iter()
         .fold((f32::MAX, f32::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
     let step = (high - low) / 65535.0;
-    let worst = fused
-        .data
-        .iter()
-        .zip(&nifti.data)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let worst = largest_difference(&fused.data, &nifti.data);
     assert!(worst <= step * 0.51 + 1e-6, "worst {worst}, step {step}");
     // Identity: the reference's patient and study, a new series, derived.
     assert_eq!(
@@ -119,6 +114,14 @@ fn the_fused_series_reloads_on_the_reference_grid_with_its_values() {
         .map(|s| s.first().identity.series_instance_uid.clone())
         .collect();
     assert_eq!(uids.len(), 10);
+}
+
+/// The largest absolute difference between two voxel buffers.
+fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max)
 }
 
 /// dciodvfy's error lines for `file` (None when dciodvfy is not installed).
@@ -372,12 +375,7 @@ fn a_pet_resampled_to_dicom_validates_and_reloads_in_suv() {
     assert_eq!(reloaded.units, dualmine::volume::Units::SuvBw);
     assert_eq!(reloaded.geometry.dims, expected.geometry.dims);
     let high = expected.data.iter().copied().fold(0.0f32, f32::max);
-    let worst = reloaded
-        .data
-        .iter()
-        .zip(&expected.data)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let worst = largest_difference(&reloaded.data, &expected.data);
     assert!(
         high > 1.0 && worst <= high / 65535.0 + 1e-5,
         "worst {worst} of {high}"

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use thiserror::Error;
 
 use super::geometry::{invert3, sub};
-use super::stats::percentile;
+use super::stats::percentiles;
 use super::transform::{Parameters, Transform};
 use super::{Geometry, Volume};
 
@@ -137,8 +137,7 @@ pub fn register_with_progress(
         .collect();
     // Intensity ranges from the coarsest level (cheap, and robust to noise).
     let range = |v: &Volume, which| -> Result<(f32, f32), RegisterError> {
-        let low = percentile(v, 0.5).ok_or(RegisterError::Flat(which))?;
-        let high = percentile(v, 99.5).ok_or(RegisterError::Flat(which))?;
+        let [low, high] = percentiles(v, [0.5, 99.5]).ok_or(RegisterError::Flat(which))?;
         if high > low {
             Ok((low, high))
         } else {
