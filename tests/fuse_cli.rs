@@ -115,7 +115,7 @@ fn fuses_real_pairs_when_present() {
         let weights = untrained_weights(dir.path());
         let qabf = |weights: Option<&Path>, name: &str| {
             let out = dir.path().join(name);
-            fuse([&pet, &mri], &out, weights, &[], true);
+            fuse([&pet, &mri], &out, weights, &["--task", "pet-mri"], true);
             let fused = read_gray8(&out).expect("fused");
             let (a, b) = (
                 read_gray8(&pet).expect("PET"),
@@ -147,4 +147,87 @@ fn fuses_real_pairs_when_present() {
             [174, 158, 59]
         );
     }
+}
+
+/// Gray and colour test images.
+fn write_pair(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (gray, colour) = (dir.join("mr.png"), dir.join("spect.png"));
+    image::GrayImage::from_fn(40, 32, |x, y| image::Luma([(x * 5 + y * 2) as u8]))
+        .save(&gray)
+        .expect("png");
+    image::RgbImage::from_fn(40, 32, |x, y| {
+        image::Rgb([(120 + x * 2) as u8, (60 + y) as u8, 40])
+    })
+    .save(&colour)
+    .expect("png");
+    (gray, colour)
+}
+
+#[test]
+fn a_colour_png_pair_needs_its_task_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (gray, colour) = write_pair(dir.path());
+    let out = dir.path().join("fused.png");
+    let refused = fuse([&colour, &gray], &out, None, &[], false);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("--task pet-mri") && message.contains("--task spect-mri"),
+        "{message}"
+    );
+    assert!(!out.exists());
+    // A gray pair has one model: CT–MRI.
+    let gray_out = dir.path().join("gray.png");
+    let gray_pair = fuse([&gray, &gray], &gray_out, None, &[], true);
+    assert!(String::from_utf8_lossy(&gray_pair.stderr).contains("ct-mri"));
+}
+
+#[test]
+fn the_spect_flag_fuses_with_the_shipped_spect_model() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (gray, colour) = write_pair(dir.path());
+    let by_flag = dir.path().join("flag.png");
+    let result = fuse(
+        [&colour, &gray],
+        &by_flag,
+        None,
+        &["--task", "spect-mri"],
+        true,
+    );
+    assert!(String::from_utf8_lossy(&result.stderr).contains("spect-mri"));
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/wdualmine-tiny-spect-mri.bpk");
+    let by_file = dir.path().join("file.png");
+    fuse([&colour, &gray], &by_file, Some(&file), &[], true);
+    let pet = dir.path().join("pet.png");
+    fuse([&colour, &gray], &pet, None, &["--task", "pet-mri"], true);
+    let read = |p: &Path| io::load(p, None).expect("fused").data;
+    assert_eq!(read(&by_flag), read(&by_file));
+    assert_ne!(read(&by_flag), read(&pet));
+}
+
+/// Without a desktop session (no XDG_RUNTIME_DIR, no display) the automatic device choice
+/// probes for a GPU; stderr must hold the model line and the device line and nothing else.
+#[test]
+fn fusing_without_a_desktop_session_prints_only_the_model_and_the_device() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (gray, colour) = write_pair(dir.path());
+    let out = dir.path().join("fused.png");
+    let output = Command::new(env!("CARGO_BIN_EXE_dualmine"))
+        .args(["fuse", "--task", "spect-mri", "-o"])
+        .arg(&out)
+        .arg(&colour)
+        .arg(&gray)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("dualmine runs");
+    common::succeeded(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "stderr: {stderr}");
+    assert!(lines[0].starts_with("model: built-in W-DUALMINE tiny spect-mri"));
+    assert!(lines[1].starts_with("device: "), "{}", lines[1]);
+    assert!(out.exists());
 }

@@ -8,6 +8,7 @@
 
 use std::panic::catch_unwind;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::tensor::{Device, DeviceKind, Tensor, TensorData};
 use thiserror::Error;
@@ -78,11 +79,36 @@ pub struct Fuser {
     description: String,
 }
 
+/// How many GPU probes are running now (see [`probing_gpu`]).
+static GPU_PROBES: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether a GPU probe is running: while it is, wgpu's and the drivers' complaints about
+/// adapters that are not there (EGL, DRI, …) are expected and say nothing wrong, so a logger
+/// may leave them out. Errors of a device in use are reported as errors by the caller.
+pub fn probing_gpu() -> bool {
+    GPU_PROBES.load(Ordering::Relaxed) > 0
+}
+
+/// Runs `probe` with [`probing_gpu`] true.
+pub fn while_probing_gpu<T>(probe: impl FnOnce() -> T) -> T {
+    struct Probe;
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            GPU_PROBES.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    GPU_PROBES.fetch_add(1, Ordering::Relaxed);
+    let _probe = Probe;
+    probe()
+}
+
 /// A wgpu device of the given kind, if it can be initialised.
 fn try_wgpu(kind: DeviceKind) -> Result<Device, String> {
-    catch_unwind(|| Device::wgpu_options().device_kind(kind).init())
-        .map_err(|_| "the wgpu runtime failed to start".to_string())?
-        .map_err(|e| e.to_string())
+    while_probing_gpu(|| {
+        catch_unwind(|| Device::wgpu_options().device_kind(kind).init())
+            .map_err(|_| "the wgpu runtime failed to start".to_string())?
+            .map_err(|e| e.to_string())
+    })
 }
 
 impl Backend {

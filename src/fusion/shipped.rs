@@ -6,12 +6,28 @@ use burn::tensor::Device;
 
 use super::model::{DualMine, DualMineConfig};
 use super::weights::{WeightsError, load_static};
+use crate::volume::{Modality, Volume};
 
 /// The configuration the shipped weights were trained for.
 pub const CONFIG: &str = "tiny";
 
 /// The pairings a shipped model exists for, by task name.
 pub const TASKS: [&str; 3] = ["ct-mri", "pet-mri", "spect-mri"];
+
+/// The shipped model for two studies by their modalities: a PET makes it `pet-mri`, an NM
+/// (SPECT) study `spect-mri`, anything else `ct-mri`. `None` for a pair of colour images
+/// (PNG, no modality): their pseudo-colour can be PET or SPECT, which only the user knows.
+pub fn task_for(studies: [&Volume; 2]) -> Option<&'static str> {
+    if studies.iter().any(|s| s.modality == Modality::Pet) {
+        Some("pet-mri")
+    } else if studies.iter().any(|s| s.modality == Modality::Nm) {
+        Some("spect-mri")
+    } else if studies.iter().any(|s| s.channels == 3) {
+        None
+    } else {
+        Some("ct-mri")
+    }
+}
 
 /// Burnpack's tensors are read in place, so the bytes must sit as aligned as a file buffer.
 #[repr(C, align(256))]

@@ -26,6 +26,12 @@ pub enum LoadError {
         value: String,
         path: PathBuf,
     },
+    #[error("unreadable attribute {name}: {detail} ({})", path.display())]
+    UnreadableAttribute {
+        name: String,
+        detail: String,
+        path: PathBuf,
+    },
     #[error("unsupported transfer syntax {name} ({uid}) ({})", path.display())]
     UnsupportedTransferSyntax {
         uid: String,

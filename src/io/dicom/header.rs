@@ -4,7 +4,9 @@
 //! Handles classic single-frame images, enhanced multi-frame objects (shared and per-frame
 //! functional groups) and NM multi-frame objects (detector/frame vectors).
 
-use super::tags::{first_item, fixed, integer, items, number, text};
+use super::tags::{
+    Unreadable, checked_fixed, checked_integer, checked_number, first_item, integer, items, text,
+};
 use crate::volume::{Identity, Vec3};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
@@ -74,6 +76,14 @@ pub enum HeaderProblem {
     Missing(&'static str),
     /// An attribute holds an impossible value.
     Invalid(&'static str, String),
+    /// A geometry, pixel-format or unit attribute is present but does not read as numbers.
+    Unreadable(Unreadable),
+}
+
+impl From<Unreadable> for HeaderProblem {
+    fn from(value: Unreadable) -> Self {
+        HeaderProblem::Unreadable(value)
+    }
 }
 
 /// At most this many frames in one object: more is a lying header, not an image.
@@ -87,8 +97,8 @@ impl ImageHeader {
         transfer_syntax: &str,
         has_pixel_data: bool,
     ) -> Result<Self, HeaderProblem> {
-        let rows = integer(obj, tags::ROWS);
-        let columns = integer(obj, tags::COLUMNS);
+        let rows = checked_integer(obj, tags::ROWS)?;
+        let columns = checked_integer(obj, tags::COLUMNS)?;
         if !has_pixel_data && rows.is_none() {
             return Err(HeaderProblem::NotAnImage);
         }
@@ -100,22 +110,27 @@ impl ImageHeader {
                 format!("{rows}×{columns}"),
             ));
         }
-        let samples = integer(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+        let samples = checked_integer(obj, tags::SAMPLES_PER_PIXEL)?.unwrap_or(1);
         if samples != 1 && samples != 3 {
             return Err(HeaderProblem::Invalid(
                 "SamplesPerPixel",
                 samples.to_string(),
             ));
         }
-        let bits_allocated =
-            integer(obj, tags::BITS_ALLOCATED).ok_or(HeaderProblem::Missing("BitsAllocated"))?;
+        let bits_allocated = checked_integer(obj, tags::BITS_ALLOCATED)?
+            .ok_or(HeaderProblem::Missing("BitsAllocated"))?;
+        // Read by the pixel decoders: refuse a file whose value is there but unreadable.
+        checked_integer(obj, tags::BITS_STORED)?;
+        checked_integer(obj, tags::PIXEL_REPRESENTATION)?;
         if ![1, 8, 16, 32].contains(&bits_allocated) {
             return Err(HeaderProblem::Invalid(
                 "BitsAllocated",
                 bits_allocated.to_string(),
             ));
         }
-        let number_of_frames = integer(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
+        let number_of_frames = checked_integer(obj, tags::NUMBER_OF_FRAMES)?
+            .unwrap_or(1)
+            .max(1);
         if number_of_frames > MAX_FRAMES {
             return Err(HeaderProblem::Invalid(
                 "NumberOfFrames",
@@ -123,7 +138,7 @@ impl ImageHeader {
             ));
         }
         let get = |tag| text(obj, tag).unwrap_or_default();
-        let (frames, frames_positioned) = frame_planes(obj, number_of_frames as usize);
+        let (frames, frames_positioned) = frame_planes(obj, number_of_frames as usize)?;
         Ok(Self {
             sop_class_uid: get(tags::SOP_CLASS_UID),
             sop_instance_uid: get(tags::SOP_INSTANCE_UID),
@@ -150,7 +165,7 @@ impl ImageHeader {
             number_of_frames: number_of_frames as u32,
             frames,
             frames_positioned,
-            pet: pet_dose(obj),
+            pet: pet_dose(obj)?,
         })
     }
 
@@ -170,46 +185,52 @@ impl ImageHeader {
 }
 
 /// Geometry and rescale for each frame, plus whether positions were read (not guessed).
-fn frame_planes(obj: &InMemDicomObject, frames: usize) -> (Vec<FramePlane>, bool) {
+fn frame_planes(
+    obj: &InMemDicomObject,
+    frames: usize,
+) -> Result<(Vec<FramePlane>, bool), Unreadable> {
     let shared = first_item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE);
     let per_frame = items(obj, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE);
-    let classic = classic_plane(obj);
+    let classic = classic_plane(obj)?;
     if shared.is_some() || !per_frame.is_empty() {
         let planes: Vec<FramePlane> = (0..frames)
             .map(|f| functional_group_plane(per_frame.get(f), shared, &classic))
-            .collect();
+            .collect::<Result<_, _>>()?;
         let positioned = planes.iter().all(|p| p.position.is_some());
-        return (planes, positioned);
+        return Ok((planes, positioned));
     }
     if frames > 1 {
-        if let Some(planes) = nm_planes(obj, frames, &classic) {
-            return (planes, true);
+        if let Some(planes) = nm_planes(obj, frames, &classic)? {
+            return Ok((planes, true));
         }
         // Multi-frame with no per-frame geometry: stack along the normal, flagged as guessed.
-        return (vec![classic; frames], false);
+        return Ok((vec![classic; frames], false));
     }
     let positioned = classic.position.is_some();
-    (vec![classic], positioned)
+    Ok((vec![classic], positioned))
 }
 
 /// The classic (top-level) plane attributes.
-fn classic_plane(obj: &InMemDicomObject) -> FramePlane {
-    FramePlane {
-        position: fixed::<3>(obj, tags::IMAGE_POSITION_PATIENT),
-        orientation: orientation(obj),
-        pixel_spacing: fixed::<2>(obj, tags::PIXEL_SPACING)
-            .or_else(|| fixed::<2>(obj, tags::IMAGER_PIXEL_SPACING)),
-        slice_thickness: number(obj, tags::SLICE_THICKNESS),
+fn classic_plane(obj: &InMemDicomObject) -> Result<FramePlane, Unreadable> {
+    let pixel_spacing = match checked_fixed::<2>(obj, tags::PIXEL_SPACING)? {
+        Some(spacing) => Some(spacing),
+        None => checked_fixed::<2>(obj, tags::IMAGER_PIXEL_SPACING)?,
+    };
+    Ok(FramePlane {
+        position: checked_fixed::<3>(obj, tags::IMAGE_POSITION_PATIENT)?,
+        orientation: orientation(obj)?,
+        pixel_spacing,
+        slice_thickness: checked_number(obj, tags::SLICE_THICKNESS)?,
         rescale: (
-            number(obj, tags::RESCALE_SLOPE).unwrap_or(1.0),
-            number(obj, tags::RESCALE_INTERCEPT).unwrap_or(0.0),
+            checked_number(obj, tags::RESCALE_SLOPE)?.unwrap_or(1.0),
+            checked_number(obj, tags::RESCALE_INTERCEPT)?.unwrap_or(0.0),
         ),
-    }
+    })
 }
 
-fn orientation(obj: &InMemDicomObject) -> Option<[Vec3; 2]> {
-    let v = fixed::<6>(obj, tags::IMAGE_ORIENTATION_PATIENT)?;
-    Some([[v[0], v[1], v[2]], [v[3], v[4], v[5]]])
+fn orientation(obj: &InMemDicomObject) -> Result<Option<[Vec3; 2]>, Unreadable> {
+    Ok(checked_fixed::<6>(obj, tags::IMAGE_ORIENTATION_PATIENT)?
+        .map(|v| [[v[0], v[1], v[2]], [v[3], v[4], v[5]]]))
 }
 
 /// A frame of an enhanced object: per-frame groups override shared groups, which override
@@ -218,54 +239,54 @@ fn functional_group_plane(
     frame: Option<&InMemDicomObject>,
     shared: Option<&InMemDicomObject>,
     classic: &FramePlane,
-) -> FramePlane {
-    let lookup = |sequence, read: &dyn Fn(&InMemDicomObject) -> Option<FramePlaneField>| {
-        [frame, shared]
+) -> Result<FramePlane, Unreadable> {
+    // The first group (per-frame, then shared) whose `sequence` item gives a value.
+    fn lookup<T>(
+        groups: [Option<&InMemDicomObject>; 2],
+        sequence: dicom_core::Tag,
+        read: impl Fn(&InMemDicomObject) -> Result<Option<T>, Unreadable>,
+    ) -> Result<Option<T>, Unreadable> {
+        for item in groups
             .into_iter()
             .flatten()
             .filter_map(|group| first_item(group, sequence))
-            .find_map(read)
-    };
+        {
+            if let Some(value) = read(item)? {
+                return Ok(Some(value));
+            }
+        }
+        Ok(None)
+    }
+    let groups = [frame, shared];
     let mut plane = classic.clone();
-    if let Some(FramePlaneField::Position(p)) = lookup(tags::PLANE_POSITION_SEQUENCE, &|o| {
-        fixed::<3>(o, tags::IMAGE_POSITION_PATIENT).map(FramePlaneField::Position)
-    }) {
+    if let Some(p) = lookup(groups, tags::PLANE_POSITION_SEQUENCE, |o| {
+        checked_fixed::<3>(o, tags::IMAGE_POSITION_PATIENT)
+    })? {
         plane.position = Some(p);
     }
-    if let Some(FramePlaneField::Orientation(o)) = lookup(tags::PLANE_ORIENTATION_SEQUENCE, &|o| {
-        orientation(o).map(FramePlaneField::Orientation)
-    }) {
+    if let Some(o) = lookup(groups, tags::PLANE_ORIENTATION_SEQUENCE, orientation)? {
         plane.orientation = Some(o);
     }
-    if let Some(FramePlaneField::Spacing(s)) = lookup(tags::PIXEL_MEASURES_SEQUENCE, &|o| {
-        fixed::<2>(o, tags::PIXEL_SPACING).map(FramePlaneField::Spacing)
-    }) {
+    if let Some(s) = lookup(groups, tags::PIXEL_MEASURES_SEQUENCE, |o| {
+        checked_fixed::<2>(o, tags::PIXEL_SPACING)
+    })? {
         plane.pixel_spacing = Some(s);
     }
-    if let Some(FramePlaneField::Thickness(t)) = lookup(tags::PIXEL_MEASURES_SEQUENCE, &|o| {
-        number(o, tags::SLICE_THICKNESS).map(FramePlaneField::Thickness)
-    }) {
+    if let Some(t) = lookup(groups, tags::PIXEL_MEASURES_SEQUENCE, |o| {
+        checked_number(o, tags::SLICE_THICKNESS)
+    })? {
         plane.slice_thickness = Some(t);
     }
-    if let Some(FramePlaneField::Rescale(r)) =
-        lookup(tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, &|o| {
-            let slope = number(o, tags::RESCALE_SLOPE)?;
-            let intercept = number(o, tags::RESCALE_INTERCEPT).unwrap_or(0.0);
-            Some(FramePlaneField::Rescale((slope, intercept)))
-        })
-    {
+    if let Some(r) = lookup(groups, tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, |o| {
+        let Some(slope) = checked_number(o, tags::RESCALE_SLOPE)? else {
+            return Ok(None);
+        };
+        let intercept = checked_number(o, tags::RESCALE_INTERCEPT)?.unwrap_or(0.0);
+        Ok(Some((slope, intercept)))
+    })? {
         plane.rescale = r;
     }
-    plane
-}
-
-/// One field of a functional group, found by [`functional_group_plane`].
-enum FramePlaneField {
-    Position(Vec3),
-    Orientation([Vec3; 2]),
-    Spacing([f64; 2]),
-    Thickness(f64),
-    Rescale((f64, f64)),
+    Ok(plane)
 }
 
 /// NM multi-frame (tomographic) objects: the detector item gives the first frame's position
@@ -275,20 +296,27 @@ fn nm_planes(
     obj: &InMemDicomObject,
     frames: usize,
     classic: &FramePlane,
-) -> Option<Vec<FramePlane>> {
+) -> Result<Option<Vec<FramePlane>>, Unreadable> {
     let detector = first_item(obj, tags::DETECTOR_INFORMATION_SEQUENCE);
-    let position = classic
-        .position
-        .or_else(|| detector.and_then(|d| fixed::<3>(d, tags::IMAGE_POSITION_PATIENT)))?;
-    let orientation = classic
-        .orientation
-        .or_else(|| detector.and_then(orientation))?;
-    let step = number(obj, tags::SPACING_BETWEEN_SLICES).or(classic.slice_thickness)?;
+    let position = match (classic.position, detector) {
+        (Some(p), _) => Some(p),
+        (None, Some(d)) => checked_fixed::<3>(d, tags::IMAGE_POSITION_PATIENT)?,
+        (None, None) => None,
+    };
+    let orientation = match (classic.orientation, detector) {
+        (Some(o), _) => Some(o),
+        (None, Some(d)) => orientation(d)?,
+        (None, None) => None,
+    };
+    let step = checked_number(obj, tags::SPACING_BETWEEN_SLICES)?.or(classic.slice_thickness);
+    let (Some(position), Some(orientation), Some(step)) = (position, orientation, step) else {
+        return Ok(None);
+    };
     let normal = crate::volume::geometry::normalize(crate::volume::geometry::cross(
         orientation[0],
         orientation[1],
     ));
-    Some(
+    Ok(Some(
         (0..frames)
             .map(|f| FramePlane {
                 position: Some([
@@ -300,11 +328,13 @@ fn nm_planes(
                 ..classic.clone()
             })
             .collect(),
-    )
+    ))
 }
 
-/// PET dose facts, top level and from the radiopharmaceutical sequence.
-fn pet_dose(obj: &InMemDicomObject) -> PetDose {
+/// PET dose facts, top level and from the radiopharmaceutical sequence. An SUV factor that
+/// is present but unreadable refuses the file: SUV from a wrong weight or dose is worse than
+/// none.
+fn pet_dose(obj: &InMemDicomObject) -> Result<PetDose, Unreadable> {
     let radiopharmaceutical = first_item(obj, tags::RADIOPHARMACEUTICAL_INFORMATION_SEQUENCE);
     let injection = radiopharmaceutical.and_then(|r| {
         text(r, tags::RADIOPHARMACEUTICAL_START_DATE_TIME)
@@ -320,18 +350,18 @@ fn pet_dose(obj: &InMemDicomObject) -> PetDose {
     let pair = |date_tag, time_tag| -> Option<(String, String)> {
         Some((text(obj, date_tag)?, text(obj, time_tag)?))
     };
-    PetDose {
+    let in_radiopharmaceutical = |tag| match radiopharmaceutical {
+        Some(r) => checked_number(r, tag),
+        None => Ok(None),
+    };
+    Ok(PetDose {
         units: text(obj, tags::UNITS),
         decay_correction: text(obj, tags::DECAY_CORRECTION),
-        patient_weight_kg: number(obj, tags::PATIENT_WEIGHT).filter(|w| *w > 0.0),
-        total_dose_bq: radiopharmaceutical
-            .and_then(|r| number(r, tags::RADIONUCLIDE_TOTAL_DOSE))
-            .filter(|d| *d > 0.0),
-        half_life_s: radiopharmaceutical
-            .and_then(|r| number(r, tags::RADIONUCLIDE_HALF_LIFE))
-            .filter(|h| *h > 0.0),
+        patient_weight_kg: checked_number(obj, tags::PATIENT_WEIGHT)?.filter(|w| *w > 0.0),
+        total_dose_bq: in_radiopharmaceutical(tags::RADIONUCLIDE_TOTAL_DOSE)?.filter(|d| *d > 0.0),
+        half_life_s: in_radiopharmaceutical(tags::RADIONUCLIDE_HALF_LIFE)?.filter(|h| *h > 0.0),
         injection,
         series: pair(tags::SERIES_DATE, tags::SERIES_TIME),
         acquisition: pair(tags::ACQUISITION_DATE, tags::ACQUISITION_TIME),
-    }
+    })
 }

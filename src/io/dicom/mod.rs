@@ -2,6 +2,7 @@
 
 mod assemble;
 mod codestream;
+mod fragments;
 pub mod header;
 mod jpeg12;
 mod load;
@@ -12,6 +13,7 @@ mod rle;
 mod scan;
 mod tags;
 mod units;
+mod unknown_vr;
 
 pub use assemble::{Layout, layout};
 pub use header::{FramePlane, ImageHeader};

@@ -10,8 +10,11 @@ use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use dicom_transfer_syntax_registry::entries;
 
-use super::precheck;
+use super::{precheck, unknown_vr};
 use crate::io::LoadError;
+
+/// Secondary Capture Image Storage: the meta group's class for an ACR-NEMA image.
+const SECONDARY_CAPTURE: &str = "1.2.840.10008.5.1.4.1.1.7";
 
 /// Files larger than this are not DICOM images we can hold (16 GiB).
 const MAX_FILE_BYTES: u64 = 16 << 30;
@@ -36,7 +39,14 @@ pub fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject, LoadEr
         source,
     })?;
     let has_preamble = bytes.len() >= 132 && &bytes[128..132] == b"DICM";
-    let starts_with_meta = bytes.starts_with(b"DICM") || bytes.starts_with(&[0x02, 0x00]);
+    // A meta group with neither preamble nor "DICM" magic (some old writers): read it as if
+    // the magic were there, as GDCM and dcmtk do.
+    let bytes = if !has_preamble && meta_group_first(&bytes) {
+        [b"DICM".as_slice(), bytes.as_slice()].concat()
+    } else {
+        bytes
+    };
+    let starts_with_meta = bytes.starts_with(b"DICM");
     let bare = bare_encoding(&bytes);
     if !has_preamble && !starts_with_meta && bare.is_none() {
         return Err(not_dicom(
@@ -58,13 +68,26 @@ pub fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject, LoadEr
     } else {
         options.from_reader(&bytes[..])
     };
-    match (parsed, bare) {
-        (Ok(obj), _) => Ok(obj),
+    let mut obj = match (parsed, bare) {
+        (Ok(obj), _) => obj,
         (Err(error), Some(ts)) => {
-            open_bare_dataset(&bytes, ts).ok_or_else(|| not_dicom(super::error_chain(&error)))
+            open_bare_dataset(&bytes, ts).ok_or_else(|| not_dicom(super::error_chain(&error)))?
         }
-        (Err(error), None) => Err(not_dicom(super::error_chain(&error))),
-    }
+        (Err(error), None) => return Err(not_dicom(super::error_chain(&error))),
+    };
+    // Standard attributes stored as UN are read as the dictionary says they are.
+    let big_endian = obj.meta().transfer_syntax().trim_end_matches('\0')
+        == entries::EXPLICIT_VR_BIG_ENDIAN.uid();
+    unknown_vr::reread(&mut obj, big_endian);
+    Ok(obj)
+}
+
+/// Whether `bytes` start with a file meta element, (0002,xxxx) in explicit VR little endian.
+fn meta_group_first(bytes: &[u8]) -> bool {
+    bytes.len() >= 8
+        && bytes[..2] == [0x02, 0x00]
+        && bytes[4].is_ascii_uppercase()
+        && bytes[5].is_ascii_uppercase()
 }
 
 /// The encoding of bytes that start with a bare data set (no preamble, no meta group),
@@ -92,12 +115,18 @@ fn open_bare_dataset(bytes: &[u8], ts: TransferSyntax) -> Option<DefaultDicomObj
     // The main check read these bytes with a meta group in mind; check them as read here.
     precheck::check_bare(bytes, ts.uid()).ok()?;
     let dataset = InMemDicomObject::read_dataset_with_ts(bytes, &ts).ok()?;
-    dataset.get(tags::SOP_CLASS_UID)?;
-    let meta = FileMetaTableBuilder::new().transfer_syntax(ts.uid());
-    let meta = if dataset.get(tags::SOP_INSTANCE_UID).is_none() {
-        meta.media_storage_sop_instance_uid("2.25.0")
-    } else {
-        meta
-    };
+    // An image: a SOP class, or (ACR-NEMA files, which predate SOP classes) rows and pixels.
+    let image = dataset.get(tags::ROWS).is_some() && dataset.get(tags::PIXEL_DATA).is_some();
+    if dataset.get(tags::SOP_CLASS_UID).is_none() && !image {
+        return None;
+    }
+    let mut meta = FileMetaTableBuilder::new().transfer_syntax(ts.uid());
+    if dataset.get(tags::SOP_CLASS_UID).is_none() {
+        // The meta group needs one; the data set keeps saying it has none.
+        meta = meta.media_storage_sop_class_uid(SECONDARY_CAPTURE);
+    }
+    if dataset.get(tags::SOP_INSTANCE_UID).is_none() {
+        meta = meta.media_storage_sop_instance_uid("2.25.0");
+    }
     dataset.with_meta(meta).ok()
 }

@@ -259,27 +259,15 @@ pub fn is_rle(ts: &str) -> bool {
     ts.trim_end_matches('\0') == "1.2.840.10008.1.2.5"
 }
 
-/// The compressed fragments of an object's pixel data.
-fn encapsulated_fragments(obj: &DefaultDicomObject) -> Result<&[Vec<u8>], String> {
-    obj.get(tags::PIXEL_DATA)
-        .and_then(|e| e.value().fragments())
-        .ok_or_else(|| "pixel data is not encapsulated".to_string())
-}
-
 /// Decodes RLE Lossless frames with [`super::rle`] and writes them into their slices.
 pub fn write_frames_rle(
     obj: &DefaultDicomObject,
     header: &ImageHeader,
     slices: Vec<(usize, (f64, f64), &mut [f32])>,
 ) -> Result<(), PixelProblem> {
-    let fragments = encapsulated_fragments(obj).map_err(PixelProblem::Decode)?;
-    if fragments.len() != header.number_of_frames as usize {
-        return Err(PixelProblem::Decode(format!(
-            "{} RLE fragments for {} frames",
-            fragments.len(),
-            header.number_of_frames
-        )));
-    }
+    let frames = header.number_of_frames as usize;
+    let streams = super::fragments::frame_streams(obj, frames, super::fragments::starts_rle_frame)
+        .map_err(|e| PixelProblem::Decode(format!("RLE: {e}")))?;
     let bytes = usize::from(header.bits_allocated.div_ceil(8)).max(1);
     let format = SampleFormat {
         bytes,
@@ -295,7 +283,7 @@ pub fn write_frames_rle(
     let pixels = header.rows as usize * header.columns as usize;
     for (frame, (slope, intercept), out) in slices {
         let raw =
-            super::rle::decode_frame(&fragments[frame], pixels, format.samples_per_pixel, bytes)
+            super::rle::decode_frame(&streams[frame], pixels, format.samples_per_pixel, bytes)
                 .map_err(PixelProblem::Decode)?;
         if out.len() * bytes != raw.len() {
             return Err(PixelProblem::Decode("RLE frame size mismatch".into()));
@@ -320,21 +308,13 @@ pub fn write_frames_jpeg12(
     header: &ImageHeader,
     slices: Vec<(usize, (f64, f64), &mut [f32])>,
 ) -> Result<(), String> {
-    let fragments = encapsulated_fragments(obj)?;
     let frames = header.number_of_frames as usize;
-    let stream = |frame: usize| -> Result<Vec<u8>, String> {
-        if frames == 1 {
-            Ok(fragments.concat())
-        } else if fragments.len() == frames {
-            Ok(fragments[frame].clone())
-        } else {
-            Err("frames spread over several fragments".into())
-        }
-    };
+    let streams =
+        super::fragments::frame_streams(obj, frames, super::fragments::starts_jpeg_frame)?;
     let signed = integer(obj, tags::PIXEL_REPRESENTATION) == Some(1);
     let stored = integer(obj, tags::BITS_STORED).unwrap_or(16).clamp(1, 16) as u32;
     for (frame, (slope, intercept), out) in slices {
-        let image = super::jpeg12::decode(&stream(frame)?)?;
+        let image = super::jpeg12::decode(&streams[frame])?;
         if image.width != header.columns as usize || image.height != header.rows as usize {
             return Err(format!(
                 "the JPEG stream is {}×{}, the header says {}×{}",

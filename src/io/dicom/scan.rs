@@ -185,6 +185,11 @@ pub fn header_error(problem: HeaderProblem, path: &Path) -> LoadError {
         HeaderProblem::NotAnImage => LoadError::NotAnImage { path },
         HeaderProblem::Missing(name) => LoadError::MissingAttribute { name, path },
         HeaderProblem::Invalid(name, value) => LoadError::InvalidAttribute { name, value, path },
+        HeaderProblem::Unreadable(value) => LoadError::UnreadableAttribute {
+            name: value.name,
+            detail: value.detail,
+            path,
+        },
     }
 }
 

@@ -1,7 +1,13 @@
-//! Typed, forgiving access to DICOM attributes: a missing or malformed value reads as `None`.
+//! Typed access to DICOM attributes. The `checked_` readers tell a missing value (`None`)
+//! from one that is present but unreadable (an error naming the attribute); the plain ones
+//! read both as `None`, for attributes that may be left out.
 
-use dicom_core::Tag;
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom_core::header::Header;
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::StandardDataDictionary;
 use dicom_object::InMemDicomObject;
+use dicom_object::mem::InMemElement;
 
 /// A text attribute, trimmed of padding; `None` when absent, empty or not text.
 pub fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
@@ -11,27 +17,125 @@ pub fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
 
-/// All numbers of a decimal/float attribute (DS, FD, FL, IS…); `None` when absent or not
-/// numeric or when any value is not finite.
-pub fn numbers(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
-    let values = obj.get(tag)?.to_multi_float64().ok()?;
-    (values.iter().all(|v| v.is_finite()) && !values.is_empty()).then_some(values)
+/// A present attribute whose value does not read as the number(s) its VR holds: a UN value
+/// the dictionary could not decode, text that is no decimal, too few values. Geometry and
+/// units refuse the file on it rather than take a default or a wrong number.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unreadable {
+    /// The attribute's keyword (or its tag when the dictionary has none).
+    pub name: String,
+    /// What it holds and why that is no number.
+    pub detail: String,
 }
 
-/// The first number of an attribute.
-pub fn number(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
-    numbers(obj, tag)?.first().copied()
+impl Unreadable {
+    fn new(element: &InMemElement, why: &str) -> Self {
+        let tag = element.tag();
+        let name = StandardDataDictionary
+            .by_tag(tag)
+            .map_or_else(|| tag.to_string(), |e| e.alias().to_string());
+        let shown: String = element
+            .to_str()
+            .map(|t| t.chars().take(40).collect())
+            .unwrap_or_default();
+        Self {
+            name,
+            detail: format!("{} value {shown:?} {why}", element.vr()),
+        }
+    }
 }
 
-/// Exactly `N` numbers, or `None`.
-pub fn fixed<const N: usize>(obj: &InMemDicomObject, tag: Tag) -> Option<[f64; N]> {
-    let values = numbers(obj, tag)?;
-    values.get(..N)?.try_into().ok()
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.name, self.detail)
+    }
 }
 
-/// An integer attribute (US, UL, IS, SS…).
+/// VRs that hold numbers (text decimals and integers, binary integers and floats).
+fn numeric(vr: VR) -> bool {
+    matches!(
+        vr,
+        VR::DS
+            | VR::IS
+            | VR::FD
+            | VR::FL
+            | VR::US
+            | VR::UL
+            | VR::SS
+            | VR::SL
+            | VR::SV
+            | VR::UV
+            | VR::OD
+            | VR::OF
+    )
+}
+
+/// All numbers of an attribute, read by its VR: `Ok(None)` when absent or empty; an error
+/// when present but not numbers (a non-numeric VR such as an undecoded UN, text that does
+/// not parse, a value that is not finite).
+pub fn checked_numbers(obj: &InMemDicomObject, tag: Tag) -> Result<Option<Vec<f64>>, Unreadable> {
+    let Some(element) = obj.get(tag) else {
+        return Ok(None);
+    };
+    let blank = element.to_str().is_ok_and(|t| {
+        t.trim_matches(|c: char| c.is_whitespace() || c == '\0')
+            .is_empty()
+    });
+    if blank {
+        return Ok(None);
+    }
+    if !numeric(element.vr()) {
+        return Err(Unreadable::new(element, "is not a number"));
+    }
+    let values = element
+        .to_multi_float64()
+        .map_err(|_| Unreadable::new(element, "does not read as numbers"))?;
+    if values.is_empty() {
+        return Ok(None);
+    }
+    if !values.iter().all(|v| v.is_finite()) {
+        return Err(Unreadable::new(element, "is not finite"));
+    }
+    Ok(Some(values))
+}
+
+/// The first number of an attribute, checked as [`checked_numbers`].
+pub fn checked_number(obj: &InMemDicomObject, tag: Tag) -> Result<Option<f64>, Unreadable> {
+    Ok(checked_numbers(obj, tag)?.and_then(|v| v.first().copied()))
+}
+
+/// Exactly the first `N` numbers of an attribute; fewer is an error.
+pub fn checked_fixed<const N: usize>(
+    obj: &InMemDicomObject,
+    tag: Tag,
+) -> Result<Option<[f64; N]>, Unreadable> {
+    let Some(values) = checked_numbers(obj, tag)? else {
+        return Ok(None);
+    };
+    match values.get(..N).and_then(|v| <[f64; N]>::try_from(v).ok()) {
+        Some(fixed) => Ok(Some(fixed)),
+        None => Err(Unreadable::new(
+            obj.get(tag).expect("read above"),
+            &format!("holds {} values where {N} are needed", values.len()),
+        )),
+    }
+}
+
+/// An integer attribute, checked: a fractional or non-numeric value is an error.
+pub fn checked_integer(obj: &InMemDicomObject, tag: Tag) -> Result<Option<i64>, Unreadable> {
+    let Some(value) = checked_number(obj, tag)? else {
+        return Ok(None);
+    };
+    if value.fract() != 0.0 || value.abs() > 9.0e15 {
+        let element = obj.get(tag).expect("read above");
+        return Err(Unreadable::new(element, "is not an integer"));
+    }
+    Ok(Some(value as i64))
+}
+
+/// An integer attribute (US, UL, IS, SS…), `None` when absent or unreadable.
 pub fn integer(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
-    obj.get(tag)?.to_int::<i64>().ok()
+    checked_integer(obj, tag).ok().flatten()
 }
 
 /// The items of a sequence attribute (empty when absent).

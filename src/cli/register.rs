@@ -1,17 +1,16 @@
-//! `dualmine register` (rigid Mattes-MI registration → a transform file) and
+//! `dualmine register` (rigid or affine Mattes-MI registration → a transform file) and
 //! `dualmine resample` (a study on another's grid, optionally through a transform).
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
-use dualmine::export::{Derivation, SeriesOptions, write_series};
+use super::pipeline::{describe, load_study, onto_grid, register};
+use super::progress::Counted;
+use dualmine::export::{Derivation, SeriesOptions, write_series_with_progress};
 use dualmine::io::transform::{self, TransformNotes};
 use dualmine::io::{self, InputKind};
-use dualmine::volume::Volume;
-use dualmine::volume::register::{self as registration, Options, Registration, Start};
-use dualmine::volume::resample::{IDENTITY, Interpolation, background_of, resample_transformed};
+use dualmine::volume::register::{Options, Start};
 use dualmine::volume::transform::Transform;
 
 /// `dualmine register`'s arguments.
@@ -56,36 +55,6 @@ pub struct ResampleArgs {
     pub force: bool,
 }
 
-/// How a study is named in transform files and descriptions.
-pub fn describe(v: &Volume) -> String {
-    format!(
-        "{} \"{}\" (series {})",
-        v.modality, v.identity.series_description, v.identity.series_instance_uid
-    )
-}
-
-/// Registers `moving` onto `fixed`, printing the outcome.
-pub fn register(fixed: &Volume, moving: &Volume, options: &Options) -> Result<Registration> {
-    let start = Instant::now();
-    let found = registration::register(fixed, moving, options).context("registering")?;
-    let t = &found.transform;
-    let affine = if t.is_rigid() {
-        String::new()
-    } else {
-        format!(", scale {:.4?}, shear {:.4?}", t.scale, t.shear)
-    };
-    eprintln!(
-        "registered in {:.1} s: rotation {:.2?}°, translation {:.2?} mm{affine}, Mattes MI \
-         {:.4} ({} evaluations)",
-        start.elapsed().as_secs_f64(),
-        t.angles_deg,
-        t.translation_mm,
-        found.mutual_information,
-        found.evaluations
-    );
-    Ok(found)
-}
-
 pub fn run_register(args: &RegisterArgs) -> Result<()> {
     if !args.force && args.output.exists() {
         bail!(
@@ -93,8 +62,8 @@ pub fn run_register(args: &RegisterArgs) -> Result<()> {
             args.output.display()
         );
     }
-    let fixed = io::load(&args.fixed, None).context("loading the fixed study")?;
-    let moving = io::load(&args.moving, None).context("loading the moving study")?;
+    let fixed = load_study(&args.fixed, "the fixed study")?;
+    let moving = load_study(&args.moving, "the moving study")?;
     let shared = &fixed.identity.frame_of_reference_uid;
     if !shared.is_empty() && *shared == moving.identity.frame_of_reference_uid {
         eprintln!(
@@ -125,21 +94,9 @@ pub fn run_register(args: &RegisterArgs) -> Result<()> {
     Ok(())
 }
 
-/// `moving` on `fixed`'s grid through `transform` (identity when `None`).
-pub fn onto_grid(moving: &Volume, fixed: &Volume, transform: Option<&Transform>) -> Result<Volume> {
-    let matrix = transform.map_or(IDENTITY, Transform::matrix);
-    Ok(resample_transformed(
-        moving,
-        &fixed.geometry,
-        &matrix,
-        Interpolation::Linear,
-        background_of(moving),
-    )?)
-}
-
 pub fn run_resample(args: &ResampleArgs) -> Result<()> {
-    let moving = io::load(&args.moving, None).context("loading the moving study")?;
-    let fixed = io::load(&args.like, None).context("loading the study to take the grid of")?;
+    let moving = load_study(&args.moving, "the moving study")?;
+    let fixed = load_study(&args.like, "the study to take the grid of")?;
     let transform = match &args.transform {
         Some(path) => Some(transform::read(path)?),
         None => None,
@@ -175,7 +132,11 @@ pub fn run_resample(args: &ResampleArgs) -> Result<()> {
             ),
             sources: vec![moving.identity.clone()],
         });
-        write_series(&resampled, &args.output, &options)?;
+        let mut progress = Counted::new("write DICOM", "files", 25);
+        write_series_with_progress(&resampled, &args.output, &options, &mut |done, total| {
+            progress.report(done, total)
+        })?;
+        progress.finish();
     }
     println!("wrote {}", args.output.display());
     Ok(())

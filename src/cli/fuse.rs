@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::register_cmd;
+use super::pipeline::{self, load_study, onto_grid};
+use super::progress::{Counted, Progress};
 use dualmine::export::fusion_series::{FusionExport, OutputSeries, describe, write_fusion};
 use dualmine::export::png::{SliceRendering, write_png, write_slices};
 use dualmine::fusion::fuser::{Backend, Fuser, FusionResult};
@@ -17,6 +18,9 @@ use dualmine::volume::intensity::Window;
 use dualmine::volume::register::Options as RegisterOptions;
 use dualmine::volume::resample::{Interpolation, onto_reference};
 use dualmine::volume::{Modality, Volume};
+
+/// The tasks `--task` names, for messages.
+const TASKS: &str = "ct-mri, pet-mri or spect-mri";
 
 /// The command's arguments.
 #[derive(clap::Args)]
@@ -52,8 +56,9 @@ pub struct FuseArgs {
     /// Trained weights (Burnpack file); without it, the weights built into the program.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Which built-in model to use without `--weights`: ct-mri, pet-mri, spect-mri, or auto
-    /// (from the studies' modalities; for a PNG pair: gray → ct-mri, colour → pet-mri).
+    /// Which built-in model fuses (without `--weights`): ct-mri, pet-mri, spect-mri, or auto —
+    /// from the studies' modalities (PET → pet-mri, NM/SPECT → spect-mri, else ct-mri); a
+    /// gray PNG pair is ct-mri, a colour PNG pair needs `--task pet-mri` or `--task spect-mri`.
     #[arg(long, default_value = "auto", value_parser = ["auto", "ct-mri", "pet-mri", "spect-mri"])]
     pub task: String,
     /// Network size the `--weights` file was trained for.
@@ -83,23 +88,17 @@ fn sibling(output: &Path, suffix: &str) -> PathBuf {
     output.with_file_name(format!("{stem}_{suffix}{extension}"))
 }
 
-/// The built-in model for `requested` ("auto": the non-MR study's modality — CT, PT or NM;
-/// a colour image is PET-like, a gray one CT-like).
-fn shipped_task(requested: &str, studies: [&Volume; 2]) -> &'static str {
-    let by_name = shipped::TASKS.iter().find(|t| **t == requested);
-    if let Some(task) = by_name {
-        return task;
+/// The built-in model for `requested`, or for "auto" the one the studies' modalities name.
+fn shipped_task(requested: &str, studies: [&Volume; 2]) -> Result<&'static str> {
+    if let Some(task) = shipped::TASKS.iter().find(|t| **t == requested) {
+        return Ok(task);
     }
-    let mut task = "ct-mri";
-    for study in studies {
-        match study.modality {
-            Modality::Pet => return "pet-mri",
-            Modality::Nm => return "spect-mri",
-            _ if study.channels == 3 => task = "pet-mri",
-            _ => {}
-        }
-    }
-    task
+    shipped::task_for(studies).with_context(|| {
+        format!(
+            "a colour image pair can be PET–MRI or SPECT–MRI: say which with --task pet-mri or \
+             --task spect-mri (the built-in models: {TASKS})"
+        )
+    })
 }
 
 pub fn run(args: &FuseArgs) -> Result<()> {
@@ -107,14 +106,21 @@ pub fn run(args: &FuseArgs) -> Result<()> {
     let backend = Backend::parse(&args.backend);
     let make_fuser = |studies: [&Volume; 2]| -> Result<Fuser> {
         let fuser = match &args.weights {
-            Some(weights) => Fuser::new(&config, weights, backend)?,
+            Some(weights) => {
+                eprintln!(
+                    "model: W-DUALMINE {} from {}",
+                    args.config,
+                    weights.display()
+                );
+                Fuser::new(&config, weights, backend)?
+            }
             None => {
-                let task = shipped_task(&args.task, studies);
-                eprintln!("built-in {task} weights");
+                let task = shipped_task(&args.task, studies)?;
+                eprintln!("model: built-in W-DUALMINE {} {task}", shipped::CONFIG);
                 Fuser::shipped(task, backend)?
             }
         };
-        eprintln!("fusing on {}", fuser.description());
+        eprintln!("device: {}", fuser.description());
         Ok(fuser)
     };
     let images = [&args.a, &args.b]
@@ -158,8 +164,8 @@ pub fn run(args: &FuseArgs) -> Result<()> {
     if args.output.is_none() && args.dicom.is_none() && args.png.is_none() {
         bail!("say where to write: -o OUT.nii.gz, --dicom DIR and/or --png DIR");
     }
-    let first = io::load(&args.a, None).with_context(|| "loading the first study")?;
-    let second = io::load(&args.b, None).with_context(|| "loading the second study")?;
+    let first = load_study(&args.a, "the first study")?;
+    let second = load_study(&args.b, "the second study")?;
     if first.channels != 1 || second.channels != 1 {
         bail!("volume fusion needs gray studies");
     }
@@ -171,7 +177,7 @@ pub fn run(args: &FuseArgs) -> Result<()> {
             affine: args.affine,
             ..RegisterOptions::default()
         };
-        let found = register_cmd::register(&first, &second, &options)?;
+        let found = pipeline::register(&first, &second, &options)?;
         Some((found.transform, Some(found.mutual_information)))
     } else if let Some(path) = &args.transform {
         let (t, notes) = dualmine::io::transform::read(path)?;
@@ -180,7 +186,7 @@ pub fn run(args: &FuseArgs) -> Result<()> {
         None
     };
     let second = match &registration {
-        Some((t, _)) => register_cmd::onto_grid(&second, &first, Some(t))?,
+        Some((t, _)) => onto_grid(&second, &first, Some(t))?,
         None => onto_reference(&second, &first, Interpolation::Linear)?,
     };
     let fuser = make_fuser([&first, &second])?;
@@ -190,12 +196,12 @@ pub fn run(args: &FuseArgs) -> Result<()> {
     } else {
         (&first, &second)
     };
-    let total = a.geometry.dims[2];
+    let mut progress = Progress::new("fuse", a.geometry.dims[2], "slices", 1);
     let result = fuser.fuse_volumes(a, b, 4, &mut |done, _| {
-        eprint!("\rfused {done}/{total} slices");
+        progress.set(done, "");
         true
     })?;
-    eprintln!();
+    progress.finish();
     if let Some(output) = &args.output {
         io::nifti::write(&result.fused, output, args.force)?;
         if args.maps {
@@ -250,7 +256,7 @@ pub fn run(args: &FuseArgs) -> Result<()> {
             Some(w) => format!("weights {}", w.display()),
             None => format!(
                 "built-in {} weights",
-                shipped_task(&args.task, [&first, &second])
+                shipped_task(&args.task, [&first, &second])?
             ),
         };
         if let Some((t, metric)) = &registration {
@@ -264,11 +270,11 @@ pub fn run(args: &FuseArgs) -> Result<()> {
             anonymize: args.anonymize,
             overwrite: args.force,
         };
+        let mut progress = Counted::new("write DICOM", "files", 25);
         let files = write_fusion(&export, folder, &mut |done, total| {
-            eprint!("\rwrote {done}/{total} DICOM files");
-            true
+            progress.report(done, total)
         })?;
-        eprintln!();
+        progress.finish();
         println!(
             "wrote {} DICOM files under {}",
             files.len(),

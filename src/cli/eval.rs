@@ -19,7 +19,8 @@ use dualmine::metrics::{GrayImage, METRIC_NAMES, MetricSet, Scores, Summary, sco
 use dualmine::volume::Volume;
 use dualmine::volume::colour::fuse_luminance;
 
-use crate::train::tasks_named;
+use super::progress::Progress;
+use super::train::tasks_named;
 
 /// The published peers whose released results are scored.
 pub const PEERS: [&str; 2] = ["AdaFuse", "ASFE-Fusion"];
@@ -50,6 +51,10 @@ pub struct EvalArgs {
     /// Write a grid of example pairs (two per task): A, B, fused, reliability and α maps.
     #[arg(long)]
     pub figure: Option<PathBuf>,
+    /// Also score fused images made elsewhere (another method, or `dualmine fuse` run by
+    /// hand): DIR/<CT-MRI|PET-MRI|SPECT-MRI>/<pair name>.png, one row named by DIR.
+    #[arg(long, value_name = "DIR")]
+    pub score: Vec<PathBuf>,
 }
 
 /// One row of a task's table.
@@ -96,6 +101,7 @@ pub fn evaluate_task(
     fuser: Option<&Fuser>,
     set: MetricSet,
     examples: usize,
+    others: &[PathBuf],
 ) -> Result<TaskResult> {
     let test = pairs(&data.join("aanlib"), task, "test")?;
     // Each source is read once; the gray image the metrics score is derived from it.
@@ -115,15 +121,21 @@ pub fn evaluate_task(
             .collect()
     };
     let mut rows = Vec::new();
-    for peer in PEERS {
-        let folder = data.join("peers").join(peer).join(task.folder());
+    let published = PEERS
+        .iter()
+        .map(|peer| (peer.to_string(), data.join("peers").join(peer)));
+    let given = others
+        .iter()
+        .map(|dir| (format!("{} (given)", dir.display()), dir.clone()));
+    for (method, root) in published.chain(given) {
+        let folder = root.join(task.folder());
         let fused: Vec<GrayImage> = test
             .iter()
             .map(|p| read_gray8(&folder.join(format!("{}.png", p.name))))
             .collect::<Result<_, _>>()
-            .with_context(|| format!("reading {peer}'s results"))?;
+            .with_context(|| format!("reading {method}'s results"))?;
         rows.push(Row {
-            method: peer.to_string(),
+            method,
             scores: score_all(fused)?,
         });
     }
@@ -140,13 +152,17 @@ pub fn evaluate_task(
     let mut kept = Vec::new();
     if let Some(fuser) = fuser {
         let mut fused = Vec::with_capacity(sources.len());
+        let label = format!("fuse {} test pairs", task.name());
+        let mut progress = Progress::new(&label, sources.len(), "pairs", 1);
         for (i, (a, b, _, _)) in sources.iter().enumerate() {
             let result = fuse_image_pair(fuser, a, b)?;
             fused.push(to_gray8(&result.image)?);
             if i < examples {
                 kept.push((a.clone(), b.clone(), result));
             }
+            progress.set(i + 1, "");
         }
+        progress.finish();
         rows.push(Row {
             method: "W-DUALMINE (this project)".to_string(),
             scores: score_all(fused)?,
@@ -214,7 +230,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         };
         let examples = if args.figure.is_some() { 2 } else { 0 };
         let TaskResult { rows, examples } =
-            evaluate_task(&args.data, task, fuser.as_ref(), set, examples)?;
+            evaluate_task(&args.data, task, fuser.as_ref(), set, examples, &args.score)?;
         figure_rows.extend(examples);
         println!("{}", markdown(task, &rows, set));
         for row in &rows {
@@ -235,11 +251,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         if figure_rows.is_empty() {
             eprintln!("no figure: it needs trained weights");
         } else {
-            crate::figure::write(&figure_rows, path)?;
+            super::figure::write(&figure_rows, path)?;
             eprintln!(
                 "wrote {} (columns: {})",
                 path.display(),
-                crate::figure::COLUMNS.join(", ")
+                super::figure::COLUMNS.join(", ")
             );
         }
     }

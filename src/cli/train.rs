@@ -2,10 +2,11 @@
 //! a progress line per step (each loss term), checkpoints it can resume from, and the final
 //! weights written atomically.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+
+use super::progress::Progress;
 
 use dualmine::fusion::fuser::{Backend, pick_device};
 use dualmine::fusion::loss::LossWeights;
@@ -164,15 +165,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         args.task,
         trainer.step()
     );
-    let terminal = std::io::stderr().is_terminal();
-    let mut seconds = 0.0;
+    let mut progress = Progress::new("train", total, "steps", 10);
+    progress.set(trainer.step(), "");
     while trainer.step() < total {
         let report = trainer.train_step(&data)?;
-        seconds += report.seconds;
         let done = report.step;
-        let eta_minutes = (total - done) as f64 * seconds / done.max(1) as f64 / 60.0;
         let line = format!(
-            "step {done}/{total} loss {:.4} [avg {:.4} grad {:.4} cc {:.4} mi {:.3} rec {:.4}] lr {:.1e} {:.2} s/step ETA {eta_minutes:.0} min",
+            "loss {:.4} [avg {:.4} grad {:.4} cc {:.4} mi {:.3} rec {:.4}] lr {:.1e} {:.2} s/step",
             report.total,
             report.average,
             report.gradient,
@@ -182,18 +181,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             report.learning_rate,
             report.seconds,
         );
-        if terminal {
-            eprint!("\r{line}\x1b[K");
-        } else if done % 10 == 0 || done == total {
-            eprintln!("{line}");
-        }
+        progress.set(done, &line);
         if done % args.checkpoint_every == 0 || done == total {
             trainer.save_checkpoint(&args.checkpoint)?;
         }
     }
-    if terminal {
-        eprintln!();
-    }
+    progress.finish();
     save(&trainer.network(), &args.output)?;
     println!("wrote {}", args.output.display());
     Ok(())

@@ -1,0 +1,170 @@
+//! The `dualmine` command line: one module per command (view; info, convert and phantom;
+//! fuse; register and resample; train; eval), the pipeline steps they share in `pipeline`,
+//! progress reporting in `progress`. `anyhow` errors end here; the library uses `thiserror`.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+
+#[cfg(feature = "fusion")]
+mod eval;
+#[cfg(feature = "fusion")]
+mod figure;
+#[cfg(feature = "fusion")]
+mod fuse;
+mod inspect;
+mod pipeline;
+mod progress;
+mod register;
+#[cfg(feature = "fusion")]
+mod train;
+#[cfg(feature = "app")]
+mod view;
+
+#[cfg(feature = "app")]
+use dualmine::app::Benchmark;
+
+#[derive(Parser)]
+#[command(
+    name = "dualmine",
+    version,
+    about = "Fuse two medical studies with W-DUALMINE"
+)]
+struct Cli {
+    /// What to do; with none, the viewer opens on the built-in phantom demo.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Open studies in the viewer (no study: the built-in phantom demo, MR + PET).
+    #[cfg(feature = "app")]
+    View {
+        studies: Vec<PathBuf>,
+        /// Measure frame times: scroll one slice per frame for N frames, print the median
+        /// and worst frame time while fusing and after, and close.
+        #[arg(long, value_name = "N")]
+        benchmark_frames: Option<usize>,
+        /// With --benchmark-frames: wait for fusion to finish before scrolling.
+        #[arg(long)]
+        benchmark_after_fusion: bool,
+        /// Overlays to show, e.g. `fused,reliability-a,alpha` (layer names as in the panel).
+        #[arg(long, value_delimiter = ',')]
+        overlays: Vec<String>,
+        /// Start with the fusion in three planes (axial, coronal, sagittal; key M).
+        #[arg(long)]
+        planes: bool,
+    },
+    /// List the image series under a folder (or describe a NIfTI/PNG file).
+    Info {
+        path: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load a series (DICOM folder, NIfTI or PNG) and write it as NIfTI (.nii or .nii.gz).
+    Convert {
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Which series (1-based, as `info` numbers them) when the folder holds several.
+        #[arg(long)]
+        series: Option<usize>,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Fuse two studies with W-DUALMINE: two PNG images → a fused PNG; two DICOM series or
+    /// NIfTI volumes (sharing a frame of reference) → the second resampled onto the first's
+    /// grid and a fused NIfTI volume.
+    #[cfg(feature = "fusion")]
+    Fuse(fuse::FuseArgs),
+    /// Register MOVING onto FIXED rigidly (Mattes mutual information, 4×/2×/1× pyramid) and
+    /// write the transform as text.
+    Register(register::RegisterArgs),
+    /// Put MOVING on the grid of another study (through a transform from `register`, or
+    /// shared patient coordinates) and write NIfTI or a DICOM series.
+    Resample(register::ResampleArgs),
+    /// Train W-DUALMINE on the AANLIB training pairs (composite loss of MODEL.md).
+    #[cfg(feature = "fusion")]
+    Train(train::TrainArgs),
+    /// Score W-DUALMINE, the classical baselines and the published peers on the AANLIB test
+    /// pairs (MODEL.md's protocol) and print markdown tables.
+    #[cfg(feature = "fusion")]
+    Eval(eval::EvalArgs),
+    /// Write the procedural head phantom (CT, MR T1, PET, SPECT) as DICOM series.
+    Phantom {
+        folder: PathBuf,
+        /// A small phantom (48² × 16) instead of the demo size (128² × 48).
+        #[arg(long)]
+        small: bool,
+        /// In-plane size of CT and MR (e.g. 512 for a full-size study); overrides --small.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(8..=1024))]
+        matrix: Option<u32>,
+        /// CT/MR slices (with --matrix; default 48).
+        #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u32).range(4..=1024))]
+        slices: u32,
+    },
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> Result<()> {
+    let Some(command) = Cli::parse().command.or_else(default_command) else {
+        bail!("built without the viewer: give a command (see --help)");
+    };
+    match command {
+        #[cfg(feature = "app")]
+        Command::View {
+            studies,
+            benchmark_frames,
+            benchmark_after_fusion,
+            overlays,
+            planes,
+        } => view::run(
+            studies,
+            benchmark_frames.map(|frames| Benchmark {
+                frames,
+                after_fusion: benchmark_after_fusion,
+            }),
+            overlays,
+            planes,
+        ),
+        Command::Info { path, json } => inspect::info(&path, json),
+        Command::Convert {
+            input,
+            output,
+            series,
+            force,
+        } => inspect::convert(&input, &output, series, force),
+        #[cfg(feature = "fusion")]
+        Command::Fuse(args) => fuse::run(&args),
+        Command::Register(args) => register::run_register(&args),
+        Command::Resample(args) => register::run_resample(&args),
+        #[cfg(feature = "fusion")]
+        Command::Train(args) => train::run(&args),
+        #[cfg(feature = "fusion")]
+        Command::Eval(args) => eval::run(&args),
+        Command::Phantom {
+            folder,
+            small,
+            matrix,
+            slices,
+        } => inspect::phantom(&folder, small, matrix, slices),
+    }
+}
+
+/// With no command: the viewer on the demo (when built with it).
+fn default_command() -> Option<Command> {
+    #[cfg(feature = "app")]
+    return Some(Command::View {
+        studies: vec![],
+        benchmark_frames: None,
+        benchmark_after_fusion: false,
+        overlays: vec![],
+        planes: false,
+    });
+    #[cfg(not(feature = "app"))]
+    return None;
+}
