@@ -53,7 +53,7 @@ impl Progress {
             bar.set_message(message.to_string());
             return;
         }
-        let due = done == self.total || done % self.every == 0;
+        let due = done == self.total || done.is_multiple_of(self.every);
         if !due || self.last_printed == Some(done) {
             return;
         }

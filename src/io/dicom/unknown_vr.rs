@@ -120,7 +120,7 @@ fn decode_as(
     big_endian: bool,
 ) -> Option<dicom_object::mem::InMemElement> {
     let width = binary_width(vr);
-    if width > 0 && bytes.len() % width != 0 {
+    if width > 0 && !bytes.len().is_multiple_of(width) {
         return None;
     }
     let mut value = bytes.to_vec();
