@@ -17,18 +17,8 @@ use dualmine::volume::Volume;
 
 /// A phantom CT slice alone in `dir/original`, and its volume.
 fn phantom_slice(dir: &Path) -> (PathBuf, Volume) {
-    let studies =
-        dualmine::phantom::write_demo(&dir.join("phantom"), dualmine::phantom::PhantomSize::SMALL)
-            .expect("phantom");
-    let first = common::files_under(&studies.ct)
-        .into_iter()
-        .next()
-        .expect("a CT file");
-    let folder = dir.join("original");
-    std::fs::create_dir_all(&folder).expect("folder");
-    let path = folder.join("slice.dcm");
-    std::fs::copy(&first, &path).expect("copy");
-    let volume = io::load(&folder, None).expect("the original loads");
+    let path = common::phantom_ct_slice(dir);
+    let volume = io::load(path.parent().expect("folder"), None).expect("the original loads");
     (path, volume)
 }
 

@@ -56,21 +56,6 @@ fn rewrite_as_unknown(
     target
 }
 
-/// The first CT slice of a freshly written phantom, alone in a folder.
-fn phantom_ct_slice(dir: &Path) -> PathBuf {
-    let studies =
-        dualmine::phantom::write_demo(&dir.join("phantom"), dualmine::phantom::PhantomSize::SMALL)
-            .expect("phantom");
-    let first = common::files_under(&studies.ct)
-        .into_iter()
-        .next()
-        .expect("a CT file");
-    let original = dir.join("original");
-    std::fs::create_dir_all(&original).expect("folder");
-    std::fs::copy(&first, original.join("slice.dcm")).expect("copy");
-    original.join("slice.dcm")
-}
-
 /// Loads the slice in `folder` and checks values and geometry equal the original's.
 fn loads_like(original: &Path, rewritten: &Path) {
     let expected = io::load(original.parent().expect("folder"), None).expect("original loads");
@@ -89,7 +74,7 @@ fn loads_like(original: &Path, rewritten: &Path) {
 #[test]
 fn rescale_stored_as_unknown_reads_as_hounsfield_units() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let original = phantom_ct_slice(dir.path());
+    let original = common::phantom_ct_slice(dir.path());
     let rewritten = rewrite_as_unknown(
         &original,
         &dir.path().join("un"),
@@ -102,7 +87,7 @@ fn rescale_stored_as_unknown_reads_as_hounsfield_units() {
 #[test]
 fn geometry_stored_as_unknown_reads_as_numbers() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let original = phantom_ct_slice(dir.path());
+    let original = common::phantom_ct_slice(dir.path());
     let rewritten = rewrite_as_unknown(
         &original,
         &dir.path().join("un"),
@@ -119,7 +104,7 @@ fn geometry_stored_as_unknown_reads_as_numbers() {
 #[test]
 fn an_unreadable_rescale_refuses_the_file_and_names_the_attribute() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let original = phantom_ct_slice(dir.path());
+    let original = common::phantom_ct_slice(dir.path());
     for (tag, text, name) in [
         (tags::RESCALE_SLOPE, "one ", "RescaleSlope"),
         (

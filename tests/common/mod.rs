@@ -55,3 +55,20 @@ pub fn succeeded(output: &std::process::Output) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The first CT slice of a freshly written small phantom, copied alone into
+/// `dir/original/slice.dcm` (so that the folder loads as a one-slice series).
+pub fn phantom_ct_slice(dir: &std::path::Path) -> PathBuf {
+    let studies =
+        dualmine::phantom::write_demo(&dir.join("phantom"), dualmine::phantom::PhantomSize::SMALL)
+            .expect("phantom");
+    let first = files_under(&studies.ct)
+        .into_iter()
+        .next()
+        .expect("a CT file");
+    let folder = dir.join("original");
+    std::fs::create_dir_all(&folder).expect("folder");
+    let path = folder.join("slice.dcm");
+    std::fs::copy(&first, &path).expect("copy");
+    path
+}
