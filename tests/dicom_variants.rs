@@ -158,3 +158,34 @@ fn an_rle_frame_split_over_several_fragments_is_read() {
     let got = io::load(&folder, None).expect("the RLE file loads");
     same(&got, &expected);
 }
+
+#[test]
+fn a_malformed_number_of_frames_takes_what_the_pixel_data_holds_with_a_warning() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let studies = dualmine::phantom::write_demo(
+        &dir.path().join("phantom"),
+        dualmine::phantom::PhantomSize::SMALL,
+    )
+    .expect("phantom");
+    let expected = io::load(&studies.spect, None).expect("the SPECT loads");
+    let source = common::files_under(&studies.spect)
+        .into_iter()
+        .next()
+        .expect("the NM file");
+    let mut file = open_file(&source).expect("open");
+    file.put(DataElement::new(
+        tags::NUMBER_OF_FRAMES,
+        VR::IS,
+        PrimitiveValue::from("1A"),
+    ));
+    let folder = dir.path().join("frames");
+    std::fs::create_dir_all(&folder).expect("folder");
+    file.write_to_file(folder.join("nm.dcm")).expect("write");
+    let got = io::load(&folder, None).expect("loads from the pixel data's frames");
+    same(&got, &expected);
+    assert!(
+        got.warnings.iter().any(|w| w.contains("NumberOfFrames")),
+        "{:?}",
+        got.warnings
+    );
+}

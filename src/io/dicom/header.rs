@@ -65,6 +65,8 @@ pub struct ImageHeader {
     /// Whether frame positions came from the file (false: guessed by stacking).
     pub frames_positioned: bool,
     pub pet: PetDose,
+    /// What was read around a malformed value (a NumberOfFrames taken from the pixel data).
+    pub note: Option<String>,
 }
 
 /// Reasons a file cannot describe an image.
@@ -128,9 +130,19 @@ impl ImageHeader {
                 bits_allocated.to_string(),
             ));
         }
-        let number_of_frames = checked_integer(obj, tags::NUMBER_OF_FRAMES)?
-            .unwrap_or(1)
-            .max(1);
+        let mut note = None;
+        let number_of_frames = match checked_integer(obj, tags::NUMBER_OF_FRAMES) {
+            Ok(frames) => frames.unwrap_or(1).max(1),
+            // What the pixel data holds, when it is at hand (a whole file, not a header).
+            Err(unreadable) => {
+                let frame_bits = rows * columns * samples * bits_allocated;
+                let held = frames_held(obj, frame_bits).ok_or(unreadable.clone())?;
+                note = Some(format!(
+                    "{unreadable}; read the {held} frame(s) the pixel data holds"
+                ));
+                held
+            }
+        };
         if number_of_frames > MAX_FRAMES {
             return Err(HeaderProblem::Invalid(
                 "NumberOfFrames",
@@ -166,6 +178,7 @@ impl ImageHeader {
             frames,
             frames_positioned,
             pet: pet_dose(obj)?,
+            note,
         })
     }
 
@@ -182,6 +195,21 @@ impl ImageHeader {
     pub fn orientation(&self) -> Option<[Vec3; 2]> {
         self.frames.iter().find_map(|f| f.orientation)
     }
+}
+
+/// How many whole frames of `frame_bits` bits the object's pixel data holds: native data
+/// by its length, encapsulated data by its offset table or else its fragments. `None` without
+/// pixel data (a header read) or when not even one frame is there.
+fn frames_held(obj: &InMemDicomObject, frame_bits: i64) -> Option<i64> {
+    let value = obj.get(tags::PIXEL_DATA)?.value();
+    let frames = if let Some(fragments) = value.fragments() {
+        let table = value.offset_table().map_or(0, <[u32]>::len);
+        (if table > 0 { table } else { fragments.len() }) as i64
+    } else {
+        let bytes = value.primitive()?.to_bytes().len() as i64;
+        (bytes * 8).checked_div(frame_bits)?
+    };
+    (1..=MAX_FRAMES).contains(&frames).then_some(frames)
 }
 
 /// Geometry and rescale for each frame, plus whether positions were read (not guessed).

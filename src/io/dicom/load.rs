@@ -5,6 +5,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use dicom_core::value::PrimitiveValue;
+use dicom_core::{DataElement, VR};
+use dicom_dictionary_std::tags;
 use rayon::prelude::*;
 
 use super::assemble::{Layout, layout};
@@ -156,6 +159,11 @@ fn try_load(
     } = plan(series, kept)?;
     let modality = Modality::from_code(&first.modality);
     warnings.extend(conversion.note.clone());
+    warnings.extend(
+        kept.iter()
+            .filter_map(|&i| series.files[i].header.note.as_ref())
+            .map(|note| format!("{note} (a file of the series)")),
+    );
     let units = if channels == 3 {
         Units::Other("RGB".into())
     } else {
@@ -237,6 +245,14 @@ fn fill_from_file(
             reason: "the file changed since it was scanned".into(),
             path: path.to_path_buf(),
         });
+    }
+    if fresh.note.is_some() {
+        // The codecs read NumberOfFrames themselves: give them the count that was used.
+        obj.put(DataElement::new(
+            tags::NUMBER_OF_FRAMES,
+            VR::IS,
+            PrimitiveValue::from(fresh.number_of_frames.to_string()),
+        ));
     }
     let pixel_error = |problem| pixel_problem(problem, path);
     check_decodable(&obj, &fresh).map_err(pixel_error)?;

@@ -142,7 +142,15 @@ pub fn scan(path: &Path) -> Result<ScanReport, LoadError> {
 pub fn read_header(path: &Path) -> Result<SeriesFile, LoadError> {
     let obj = open(path, true)?;
     let ts = obj.meta().transfer_syntax().to_string();
-    let header = ImageHeader::from_object(&obj, &ts, false).map_err(|p| header_error(p, path))?;
+    let header = match ImageHeader::from_object(&obj, &ts, false) {
+        // A malformed NumberOfFrames is replaced by what the pixel data holds: read it all.
+        Err(HeaderProblem::Unreadable(u)) if u.name == "NumberOfFrames" => {
+            let whole = open(path, false)?;
+            ImageHeader::from_object(&whole, &ts, true)
+        }
+        other => other,
+    }
+    .map_err(|p| header_error(p, path))?;
     check_size_plausible(&header, path)?;
     Ok(SeriesFile {
         path: path.to_path_buf(),
