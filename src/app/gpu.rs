@@ -17,10 +17,8 @@ pub struct SharedGpu {
 
 /// Creates the shared device on an adapter of `kind`.
 pub fn share(kind: DeviceKind) -> Result<SharedGpu, String> {
-    let (device, setup) = crate::fusion::fuser::while_probing_gpu(|| {
-        std::panic::catch_unwind(|| Device::wgpu_options().device_kind(kind).init_with_setup())
-            .map_err(|_| "the wgpu runtime failed to start".to_string())?
-            .map_err(|e| e.to_string())
+    let (device, setup) = crate::fusion::fuser::probe_wgpu(|| {
+        Device::wgpu_options().device_kind(kind).init_with_setup()
     })?;
     let info = setup.adapter.get_info();
     let description = format!(

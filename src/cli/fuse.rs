@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::pipeline::{self, load_study, onto_grid};
-use super::progress::{Counted, Progress};
+use super::progress::Progress;
 use dualmine::export::fusion_series::{FusionExport, OutputSeries, describe, write_fusion};
 use dualmine::export::png::{SliceRendering, write_png, write_slices};
 use dualmine::fusion::fuser::{Backend, Fuser, FusionResult};
@@ -18,9 +18,6 @@ use dualmine::volume::intensity::Window;
 use dualmine::volume::register::Options as RegisterOptions;
 use dualmine::volume::resample::{Interpolation, onto_reference};
 use dualmine::volume::{Modality, Volume};
-
-/// The tasks `--task` names, for messages.
-const TASKS: &str = "ct-mri, pet-mri or spect-mri";
 
 /// The command's arguments.
 #[derive(clap::Args)]
@@ -96,7 +93,8 @@ fn shipped_task(requested: &str, studies: [&Volume; 2]) -> Result<&'static str> 
     shipped::task_for(studies).with_context(|| {
         format!(
             "a colour image pair can be PET–MRI or SPECT–MRI: say which with --task pet-mri or \
-             --task spect-mri (the built-in models: {TASKS})"
+             --task spect-mri (the built-in models: {})",
+            shipped::TASKS.join(", ")
         )
     })
 }
@@ -270,7 +268,7 @@ pub fn run(args: &FuseArgs) -> Result<()> {
             anonymize: args.anonymize,
             overwrite: args.force,
         };
-        let mut progress = Counted::new("write DICOM", "files", 25);
+        let mut progress = Progress::new("write DICOM", 0, "files", 25);
         let files = write_fusion(&export, folder, &mut |done, total| {
             progress.report(done, total)
         })?;

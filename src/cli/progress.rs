@@ -79,45 +79,24 @@ impl Progress {
         );
     }
 
+    /// `done` of `total`, for the library's `(done, total)` callbacks (the total may be
+    /// learnt only then: create with 0). Always `true`: the command line does not cancel.
+    pub fn report(&mut self, done: usize, total: usize) -> bool {
+        let total = total as u64;
+        if total != self.total {
+            self.total = total;
+            if let Some(bar) = &self.bar {
+                bar.set_length(total);
+            }
+        }
+        self.set(done, "");
+        true
+    }
+
     /// Ends the bar (a terminal keeps its last state on a line of its own).
     pub fn finish(self) {
         if let Some(bar) = self.bar {
             bar.finish();
-        }
-    }
-}
-
-/// A progress whose total comes with each report, as the library's `(done, total)`
-/// callbacks give it; the bar starts on the first report.
-pub struct Counted {
-    label: &'static str,
-    unit: &'static str,
-    every: usize,
-    progress: Option<Progress>,
-}
-
-impl Counted {
-    pub fn new(label: &'static str, unit: &'static str, every: usize) -> Self {
-        Self {
-            label,
-            unit,
-            every,
-            progress: None,
-        }
-    }
-
-    /// Reports `done` of `total`; always `true` (the command line does not cancel).
-    pub fn report(&mut self, done: usize, total: usize) -> bool {
-        let (label, unit, every) = (self.label, self.unit, self.every);
-        self.progress
-            .get_or_insert_with(|| Progress::new(label, total, unit, every))
-            .set(done, "");
-        true
-    }
-
-    pub fn finish(self) {
-        if let Some(progress) = self.progress {
-            progress.finish();
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use super::pipeline::{describe, load_study, onto_grid, register};
-use super::progress::Counted;
+use super::progress::Progress;
 use dualmine::export::{Derivation, SeriesOptions, write_series_with_progress};
 use dualmine::io::transform::{self, TransformNotes};
 use dualmine::io::{self, InputKind};
@@ -132,7 +132,7 @@ pub fn run_resample(args: &ResampleArgs) -> Result<()> {
             ),
             sources: vec![moving.identity.clone()],
         });
-        let mut progress = Counted::new("write DICOM", "files", 25);
+        let mut progress = Progress::new("write DICOM", 0, "files", 25);
         write_series_with_progress(&resampled, &args.output, &options, &mut |done, total| {
             progress.report(done, total)
         })?;

@@ -89,8 +89,11 @@ pub fn probing_gpu() -> bool {
     GPU_PROBES.load(Ordering::Relaxed) > 0
 }
 
-/// Runs `probe` with [`probing_gpu`] true.
-pub fn while_probing_gpu<T>(probe: impl FnOnce() -> T) -> T {
+/// Runs a wgpu initialisation as a probe: with [`probing_gpu`] true while it runs, a panic
+/// of the runtime caught, and any failure as text.
+pub fn probe_wgpu<T, E: std::fmt::Display>(
+    init: impl FnOnce() -> Result<T, E> + std::panic::UnwindSafe,
+) -> Result<T, String> {
     struct Probe;
     impl Drop for Probe {
         fn drop(&mut self) {
@@ -99,16 +102,14 @@ pub fn while_probing_gpu<T>(probe: impl FnOnce() -> T) -> T {
     }
     GPU_PROBES.fetch_add(1, Ordering::Relaxed);
     let _probe = Probe;
-    probe()
+    catch_unwind(init)
+        .map_err(|_| "the wgpu runtime failed to start".to_string())?
+        .map_err(|e| e.to_string())
 }
 
 /// A wgpu device of the given kind, if it can be initialised.
 fn try_wgpu(kind: DeviceKind) -> Result<Device, String> {
-    while_probing_gpu(|| {
-        catch_unwind(|| Device::wgpu_options().device_kind(kind).init())
-            .map_err(|_| "the wgpu runtime failed to start".to_string())?
-            .map_err(|e| e.to_string())
-    })
+    probe_wgpu(|| Device::wgpu_options().device_kind(kind).init())
 }
 
 impl Backend {

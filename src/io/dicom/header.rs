@@ -65,8 +65,9 @@ pub struct ImageHeader {
     /// Whether frame positions came from the file (false: guessed by stacking).
     pub frames_positioned: bool,
     pub pet: PetDose,
-    /// What was read around a malformed value (a NumberOfFrames taken from the pixel data).
-    pub note: Option<String>,
+    /// Set when NumberOfFrames was malformed and the frame count came from the pixel data:
+    /// the warning to show.
+    pub frames_from_pixel_data: Option<String>,
 }
 
 /// Reasons a file cannot describe an image.
@@ -130,14 +131,14 @@ impl ImageHeader {
                 bits_allocated.to_string(),
             ));
         }
-        let mut note = None;
+        let mut frames_from_pixel_data = None;
         let number_of_frames = match checked_integer(obj, tags::NUMBER_OF_FRAMES) {
             Ok(frames) => frames.unwrap_or(1).max(1),
             // What the pixel data holds, when it is at hand (a whole file, not a header).
             Err(unreadable) => {
                 let frame_bits = rows * columns * samples * bits_allocated;
                 let held = frames_held(obj, frame_bits).ok_or(unreadable.clone())?;
-                note = Some(format!(
+                frames_from_pixel_data = Some(format!(
                     "{unreadable}; read the {held} frame(s) the pixel data holds"
                 ));
                 held
@@ -178,7 +179,7 @@ impl ImageHeader {
             frames,
             frames_positioned,
             pet: pet_dose(obj)?,
-            note,
+            frames_from_pixel_data,
         })
     }
 
@@ -206,7 +207,7 @@ fn frames_held(obj: &InMemDicomObject, frame_bits: i64) -> Option<i64> {
         let table = value.offset_table().map_or(0, <[u32]>::len);
         (if table > 0 { table } else { fragments.len() }) as i64
     } else {
-        let bytes = value.primitive()?.to_bytes().len() as i64;
+        let bytes = value.primitive()?.calculate_byte_len() as i64;
         (bytes * 8).checked_div(frame_bits)?
     };
     (1..=MAX_FRAMES).contains(&frames).then_some(frames)

@@ -161,7 +161,7 @@ fn try_load(
     warnings.extend(conversion.note.clone());
     warnings.extend(
         kept.iter()
-            .filter_map(|&i| series.files[i].header.note.as_ref())
+            .filter_map(|&i| series.files[i].header.frames_from_pixel_data.as_ref())
             .map(|note| format!("{note} (a file of the series)")),
     );
     let units = if channels == 3 {
@@ -246,7 +246,7 @@ fn fill_from_file(
             path: path.to_path_buf(),
         });
     }
-    if fresh.note.is_some() {
+    if fresh.frames_from_pixel_data.is_some() {
         // The codecs read NumberOfFrames themselves: give them the count that was used.
         obj.put(DataElement::new(
             tags::NUMBER_OF_FRAMES,

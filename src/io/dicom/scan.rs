@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use dicom_dictionary_std::tags;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use rayon::prelude::*;
@@ -144,7 +145,7 @@ pub fn read_header(path: &Path) -> Result<SeriesFile, LoadError> {
     let ts = obj.meta().transfer_syntax().to_string();
     let header = match ImageHeader::from_object(&obj, &ts, false) {
         // A malformed NumberOfFrames is replaced by what the pixel data holds: read it all.
-        Err(HeaderProblem::Unreadable(u)) if u.name == "NumberOfFrames" => {
+        Err(HeaderProblem::Unreadable(u)) if u.tag == tags::NUMBER_OF_FRAMES => {
             let whole = open(path, false)?;
             ImageHeader::from_object(&whole, &ts, true)
         }

@@ -22,6 +22,7 @@ pub fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
 /// units refuse the file on it rather than take a default or a wrong number.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Unreadable {
+    pub tag: Tag,
     /// The attribute's keyword (or its tag when the dictionary has none).
     pub name: String,
     /// What it holds and why that is no number.
@@ -39,6 +40,7 @@ impl Unreadable {
             .map(|t| t.chars().take(40).collect())
             .unwrap_or_default();
         Self {
+            tag,
             name,
             detail: format!("{} value {shown:?} {why}", element.vr()),
         }
@@ -70,10 +72,13 @@ fn numeric(vr: VR) -> bool {
     )
 }
 
-/// All numbers of an attribute, read by its VR: `Ok(None)` when absent or empty; an error
+/// The element and its numbers, read by its VR: `Ok(None)` when absent or empty; an error
 /// when present but not numbers (a non-numeric VR such as an undecoded UN, text that does
 /// not parse, a value that is not finite).
-pub fn checked_numbers(obj: &InMemDicomObject, tag: Tag) -> Result<Option<Vec<f64>>, Unreadable> {
+fn read_numbers(
+    obj: &InMemDicomObject,
+    tag: Tag,
+) -> Result<Option<(&InMemElement, Vec<f64>)>, Unreadable> {
     let Some(element) = obj.get(tag) else {
         return Ok(None);
     };
@@ -96,12 +101,12 @@ pub fn checked_numbers(obj: &InMemDicomObject, tag: Tag) -> Result<Option<Vec<f6
     if !values.iter().all(|v| v.is_finite()) {
         return Err(Unreadable::new(element, "is not finite"));
     }
-    Ok(Some(values))
+    Ok(Some((element, values)))
 }
 
-/// The first number of an attribute, checked as [`checked_numbers`].
+/// The first number of an attribute, checked as [`read_numbers`] does.
 pub fn checked_number(obj: &InMemDicomObject, tag: Tag) -> Result<Option<f64>, Unreadable> {
-    Ok(checked_numbers(obj, tag)?.and_then(|v| v.first().copied()))
+    Ok(read_numbers(obj, tag)?.and_then(|(_, v)| v.first().copied()))
 }
 
 /// Exactly the first `N` numbers of an attribute; fewer is an error.
@@ -109,13 +114,13 @@ pub fn checked_fixed<const N: usize>(
     obj: &InMemDicomObject,
     tag: Tag,
 ) -> Result<Option<[f64; N]>, Unreadable> {
-    let Some(values) = checked_numbers(obj, tag)? else {
+    let Some((element, values)) = read_numbers(obj, tag)? else {
         return Ok(None);
     };
     match values.get(..N).and_then(|v| <[f64; N]>::try_from(v).ok()) {
         Some(fixed) => Ok(Some(fixed)),
         None => Err(Unreadable::new(
-            obj.get(tag).expect("read above"),
+            element,
             &format!("holds {} values where {N} are needed", values.len()),
         )),
     }
@@ -123,11 +128,11 @@ pub fn checked_fixed<const N: usize>(
 
 /// An integer attribute, checked: a fractional or non-numeric value is an error.
 pub fn checked_integer(obj: &InMemDicomObject, tag: Tag) -> Result<Option<i64>, Unreadable> {
-    let Some(value) = checked_number(obj, tag)? else {
+    let Some((element, values)) = read_numbers(obj, tag)? else {
         return Ok(None);
     };
+    let value = values[0];
     if value.fract() != 0.0 || value.abs() > 9.0e15 {
-        let element = obj.get(tag).expect("read above");
         return Err(Unreadable::new(element, "is not an integer"));
     }
     Ok(Some(value as i64))

@@ -21,6 +21,10 @@ use dicom_transfer_syntax_registry::entries;
 /// dictionary knows. `big_endian`: the byte order of the file's transfer syntax. Returns the
 /// tags that were re-read.
 pub fn reread(obj: &mut InMemDicomObject, big_endian: bool) -> Vec<Tag> {
+    // Every file comes through here: most hold no UN at all, and are only read.
+    if !holds_unknown(obj) {
+        return Vec::new();
+    }
     let mut changed = Vec::new();
     let unknown: Vec<Tag> = obj
         .iter()
@@ -45,7 +49,10 @@ pub fn reread(obj: &mut InMemDicomObject, big_endian: bool) -> Vec<Tag> {
     }
     let sequences: Vec<Tag> = obj
         .iter()
-        .filter(|e| e.items().is_some())
+        .filter(|e| {
+            e.items()
+                .is_some_and(|items| items.iter().any(holds_unknown))
+        })
         .map(|e| e.tag())
         .collect();
     for tag in sequences {
@@ -58,6 +65,15 @@ pub fn reread(obj: &mut InMemDicomObject, big_endian: bool) -> Vec<Tag> {
         });
     }
     changed
+}
+
+/// Whether `obj` or any item of its sequences holds a UN element.
+fn holds_unknown(obj: &InMemDicomObject) -> bool {
+    obj.iter().any(|e| {
+        e.vr() == VR::UN
+            || e.items()
+                .is_some_and(|items| items.iter().any(holds_unknown))
+    })
 }
 
 /// The VR the standard dictionary gives `tag`, when it is definite (a US/SS choice is made by
