@@ -6,10 +6,14 @@
 //!   data when present, else the phantom's MR + PET — load both DICOM series, resample the
 //!   PET onto the MR grid, fuse every slice with `tiny`.
 //!
-//! `DUALMINE_BENCH=pair` or `=volume` runs one group only.
+//! - one training step of `tiny` on the CPU, shaped like the yardstick's (`torch_ref.py`):
+//!   forward on 4 pairs of 96² crops, L1 loss to the average, backward, Adam;
+//!
+//! `DUALMINE_BENCH=pair`, `=train` or `=volume` runs one group only.
 
 use std::path::PathBuf;
 
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
 use dualmine::fusion::fuser::Fuser;
@@ -48,6 +52,28 @@ fn pair(c: &mut Criterion) {
             });
         }
     }
+    group.finish();
+}
+
+fn train_step(c: &mut Criterion) {
+    if !wanted("train") {
+        return;
+    }
+    let device = Device::flex().autodiff();
+    let mut model = DualMineConfig::tiny().init(&device);
+    let mut optimizer = AdamConfig::new().init();
+    let crops = || Tensor::<4>::random([4, 1, 96, 96], Distribution::Uniform(0.0, 1.0), &device);
+    let (a, b) = (crops(), crops());
+    let mut group = c.benchmark_group("train_step_4x96x96");
+    group.sample_size(10);
+    group.bench_function("tiny/flex", |bench| {
+        bench.iter(|| {
+            let fused = model.forward(a.clone(), b.clone()).fused;
+            let loss = (fused - (a.clone() + b.clone()) / 2.0).abs().mean();
+            let gradients = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(1e-4, model.clone(), gradients);
+        })
+    });
     group.finish();
 }
 
@@ -93,5 +119,5 @@ fn volume(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pair, volume);
+criterion_group!(benches, pair, train_step, volume);
 criterion_main!(benches);

@@ -13,6 +13,7 @@
 //! trained with the composite loss lost 0.4–1.0 bit of MI on every task, and smooth local
 //! fields (two 9×9 or two 25×25 box filters) still lost 0.2–0.6 bit and up to 0.006 of CC.
 
+use super::conv_backend::conv2d;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
@@ -79,11 +80,11 @@ impl Decoder {
                 InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h, w]),
             );
             x = Tensor::cat(vec![up, skip.clone()], 1);
-            x = relu(stage.conv1.forward(x));
-            x = relu(stage.conv2.forward(x));
+            x = relu(conv2d(&stage.conv1, x));
+            x = relu(conv2d(&stage.conv2, x));
         }
         // One gain per image and field: the spatial mean of the head's output.
-        let smooth = self.head.forward(x).mean_dim(3).mean_dim(2).tanh() * RESIDUAL_SCALE;
+        let smooth = conv2d(&self.head, x).mean_dim(3).mean_dim(2).tanh() * RESIDUAL_SCALE;
         let [n, _, _, _] = smooth.dims();
         let field = |c: usize| smooth.clone().slice([0..n, c..c + 1, 0..1, 0..1]);
         Correction {

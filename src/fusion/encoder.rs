@@ -5,6 +5,7 @@
 //! `[N, 1, H, W]` → one feature map per scale `s`: `[N, channels[s], H / 2^s, W / 2^s]`
 //! (H and W divisible by 2^(S−1)). Config `tiny`: 16/32/64; `base`: 32/64/128/256.
 
+use super::conv_backend::conv2d;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
@@ -50,8 +51,8 @@ impl ResBlock {
 
     /// `[N, C, h, w]` → `[N, C, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = relu(self.norm1.forward(self.conv1.forward(x.clone())));
-        let y = self.norm2.forward(self.conv2.forward(y));
+        let y = relu(self.norm1.forward(conv2d(&self.conv1, x.clone())));
+        let y = self.norm2.forward(conv2d(&self.conv2, y));
         relu(y + x)
     }
 }
@@ -100,11 +101,11 @@ impl Encoder {
     }
 
     pub fn forward(&self, image: Tensor<4>) -> Vec<Tensor<4>> {
-        let mut x = self.stem.forward(image);
+        let mut x = conv2d(&self.stem, image);
         let mut features = Vec::with_capacity(self.scales.len());
         for scale in &self.scales {
             if let Some(down) = &scale.down {
-                x = down.forward(x);
+                x = conv2d(down, x);
             }
             for block in &scale.blocks {
                 x = block.forward(x);

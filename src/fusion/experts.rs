@@ -11,6 +11,7 @@ use burn::nn::{LayerNorm, LayerNormConfig, PaddingConfig2d};
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, Tensor};
 
+use super::conv_backend::conv2d;
 use super::haar::{HaarBands, dwt, idwt};
 
 fn conv(input: usize, output: usize, kernel: usize, device: &Device) -> Conv2d {
@@ -44,17 +45,17 @@ impl GlobalContext {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [n, c, h, w] = x.dims();
         // Attention pooling: softmax weights over the pixels, weighted sum of features.
-        let weights = softmax(self.attention.forward(x.clone()).reshape([n, 1, h * w]), 2);
+        let weights = softmax(conv2d(&self.attention, x.clone()).reshape([n, 1, h * w]), 2);
         let context = (x.clone().reshape([n, c, h * w]) * weights)
             .sum_dim(2)
             .reshape([n, c, 1, 1]);
-        let squeezed = self.squeeze.forward(context);
+        let squeezed = conv2d(&self.squeeze, context);
         let hidden = squeezed.dims()[1];
         let normed = self
             .norm
             .forward(squeezed.reshape([n, hidden]))
             .reshape([n, hidden, 1, 1]);
-        x + self.expand.forward(relu(normed))
+        x + conv2d(&self.expand, relu(normed))
     }
 }
 
@@ -76,8 +77,8 @@ impl SpatialExpert {
     }
 
     pub fn forward(&self, a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
-        let merged = self.merge.forward(Tensor::cat(vec![a, b], 1));
-        self.out.forward(self.context.forward(merged))
+        let merged = conv2d(&self.merge, Tensor::cat(vec![a, b], 1));
+        conv2d(&self.out, self.context.forward(merged))
     }
 }
 
@@ -102,12 +103,10 @@ impl WaveletExpert {
         let (bands_a, bands_b) = (dwt(a), dwt(b));
         let detail = |conv: &Conv2d, x: Tensor<4>, y: Tensor<4>| {
             let contrast = x.clone().abs() - y.clone().abs();
-            conv.forward(Tensor::cat(vec![x, y, contrast], 1))
+            conv2d(conv, Tensor::cat(vec![x, y, contrast], 1))
         };
         idwt(HaarBands {
-            ll: self
-                .low
-                .forward(Tensor::cat(vec![bands_a.ll, bands_b.ll], 1)),
+            ll: conv2d(&self.low, Tensor::cat(vec![bands_a.ll, bands_b.ll], 1)),
             lh: detail(&self.details[0], bands_a.lh, bands_b.lh),
             hl: detail(&self.details[1], bands_a.hl, bands_b.hl),
             hh: detail(&self.details[2], bands_a.hh, bands_b.hh),

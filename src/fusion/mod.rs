@@ -2,6 +2,8 @@
 //! assembled model, its weights, the Fuser engine (device choice, batched volume fusion),
 //! image-pair fusion, and training (loss, batch sampler, trainer with checkpoints).
 
+pub mod conv_backend;
+pub mod conv_cpu;
 pub mod decoder;
 pub mod encoder;
 pub mod experts;

@@ -5,6 +5,7 @@
 //! over the two modalities → `w_A`, `w_B: [N, 1, h, w]` with `w_A + w_B = 1`. The last
 //! convolution starts at zero, so an untrained head trusts both modalities equally (0.5).
 
+use super::conv_backend::conv2d;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
@@ -35,7 +36,7 @@ impl ReliabilityHead {
     pub fn forward(&self, a: Tensor<4>, b: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
         let difference = (a.clone() - b.clone()).abs();
         let x = Tensor::cat(vec![a, b, difference], 1);
-        let weights = softmax(self.logits.forward(relu(self.hidden.forward(x))), 1);
+        let weights = softmax(conv2d(&self.logits, relu(conv2d(&self.hidden, x))), 1);
         let [n, _, h, w] = weights.dims();
         let w_a = weights.clone().slice([0..n, 0..1, 0..h, 0..w]);
         let w_b = weights.slice([0..n, 1..2, 0..h, 0..w]);

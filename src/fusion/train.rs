@@ -14,6 +14,7 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use thiserror::Error;
 
+use super::conv_backend::conv2d;
 use super::loss::{LossInputs, LossTerms, LossWeights, MI_SAMPLES, composite};
 use super::model::{DualMine, DualMineConfig};
 use super::sampler::{Rng, TrainingPair, draw_batch};
@@ -206,7 +207,7 @@ impl Trainer {
             .model
             .network
             .forward_with_features(a.clone(), b.clone());
-        let reconstruct = |f: Tensor<4>| sigmoid(self.model.reconstruction.forward(f));
+        let reconstruct = |f: Tensor<4>| sigmoid(conv2d(&self.model.reconstruction, f));
         let inputs = LossInputs {
             reconstructed_a: reconstruct(fine_a),
             reconstructed_b: reconstruct(fine_b),

@@ -1,0 +1,518 @@
+//! CPU kernels of the 2-D convolution that W-DUALMINE trains and fuses with: forward, input
+//! gradient and weight gradient (NCHW, f32, one group, any stride, padding and dilation).
+//!
+//! Each works on tiles of whole output rows: the tile's im2col block (channels-first, one row per
+//! kernel tap, one column per output pixel) is filled with row copies, then one GEMM per tile
+//! (the `gemm` crate; AVX-512 where the CPU has it, chosen at run time) computes the tile.
+//! Tiles run on rayon's pool and write disjoint parts of the output; the weight gradient sums
+//! per-group partials in a fixed order, so every result is the same from run to run.
+//!
+//! Plain slices in and out: `conv_backend` connects these kernels to burn.
+
+use std::ops::Range;
+
+use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
+
+/// Output pixels per tile (rounded to whole rows): the tile's im2col block, taps × pixels
+/// floats, stays within a core's L2 cache for up to a few hundred taps.
+const TILE_PIXELS: usize = 1024;
+
+/// The geometry of one convolution: input `[batch, in_channels, h, w]`, weight
+/// `[out_channels, in_channels, kh, kw]`, output `[batch, out_channels, out_h, out_w]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    pub batch: usize,
+    pub in_channels: usize,
+    pub in_size: [usize; 2],
+    pub out_channels: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// Padding before the first row and column (the padding after only shapes `out_size`).
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub out_size: [usize; 2],
+}
+
+impl ConvShape {
+    /// The geometry of a convolution of `x` by `weight`, or `None` when these kernels do not
+    /// cover it (grouped convolution, channel mismatch, a zero stride or dilation, an empty
+    /// output): the caller then takes burn's own path.
+    pub fn new(
+        x: [usize; 4],
+        weight: [usize; 4],
+        stride: [usize; 2],
+        padding: [(usize, usize); 2],
+        dilation: [usize; 2],
+        groups: usize,
+    ) -> Option<Self> {
+        let [batch, in_channels, h, w] = x;
+        let [out_channels, weight_in, kh, kw] = weight;
+        if groups != 1 || weight_in != in_channels || stride.contains(&0) || dilation.contains(&0) {
+            return None;
+        }
+        let out = |size: usize, kernel: usize, d: usize| -> Option<usize> {
+            let padded = size + padding[d].0 + padding[d].1;
+            let reach = dilation[d] * (kernel.checked_sub(1)?) + 1;
+            (padded >= reach).then(|| (padded - reach) / stride[d] + 1)
+        };
+        let out_size = [out(h, kh, 0)?, out(w, kw, 1)?];
+        let shape = Self {
+            batch,
+            in_channels,
+            in_size: [h, w],
+            out_channels,
+            kernel: [kh, kw],
+            stride,
+            padding: [padding[0].0, padding[1].0],
+            dilation,
+            out_size,
+        };
+        let empty = [
+            batch,
+            in_channels,
+            out_channels,
+            h * w,
+            out_size[0] * out_size[1],
+        ];
+        (!empty.contains(&0)).then_some(shape)
+    }
+
+    /// Kernel taps per output channel: the GEMM's inner dimension.
+    fn taps(&self) -> usize {
+        self.in_channels * self.kernel[0] * self.kernel[1]
+    }
+
+    fn in_pixels(&self) -> usize {
+        self.in_size[0] * self.in_size[1]
+    }
+
+    fn out_pixels(&self) -> usize {
+        self.out_size[0] * self.out_size[1]
+    }
+
+    /// A 1×1 convolution with stride 1 and no padding: the input is its own im2col block.
+    fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+
+    /// Tiles of whole output rows, as (image, rows).
+    fn tiles(&self) -> Vec<(usize, Range<usize>)> {
+        let [out_h, out_w] = self.out_size;
+        let rows = (TILE_PIXELS / out_w).max(1);
+        (0..self.batch)
+            .flat_map(|n| {
+                (0..out_h)
+                    .step_by(rows)
+                    .map(move |r| (n, r..(r + rows).min(out_h)))
+            })
+            .collect()
+    }
+
+    /// Output columns `ox` whose input column `ox·stride + offset − padding` lies inside the
+    /// image, along dimension `d` (0 rows, 1 columns).
+    fn valid_outputs(&self, d: usize, offset: usize) -> Range<usize> {
+        let (size, stride, pad) = (self.in_size[d], self.stride[d], self.padding[d]);
+        let first = pad.saturating_sub(offset).div_ceil(stride);
+        let end = if size + pad > offset {
+            (size + pad - offset).div_ceil(stride).min(self.out_size[d])
+        } else {
+            0
+        };
+        first.min(end)..end
+    }
+
+    /// Fills `col` (taps × tile pixels) with the im2col block of output `rows` of one image.
+    fn im2col(&self, image: &[f32], rows: &Range<usize>, col: &mut [f32]) {
+        let [h, w] = self.in_size;
+        let [kh, kw] = self.kernel;
+        let out_w = self.out_size[1];
+        let len = rows.len() * out_w;
+        for (tap, block) in col.chunks_exact_mut(len).enumerate() {
+            let (channel, ky, kx) = (tap / (kh * kw), tap / kw % kh, tap % kw);
+            let plane = &image[channel * h * w..(channel + 1) * h * w];
+            let x_offset = kx * self.dilation[1];
+            let columns = self.valid_outputs(1, x_offset);
+            let y_range = self.valid_outputs(0, ky * self.dilation[0]);
+            for (oy, out_row) in rows.clone().zip(block.chunks_exact_mut(out_w)) {
+                if !y_range.contains(&oy) || columns.is_empty() {
+                    out_row.fill(0.0);
+                    continue;
+                }
+                let iy = oy * self.stride[0] + ky * self.dilation[0] - self.padding[0];
+                let src = &plane[iy * w..(iy + 1) * w];
+                out_row[..columns.start].fill(0.0);
+                out_row[columns.end..].fill(0.0);
+                let first = columns.start * self.stride[1] + x_offset - self.padding[1];
+                if self.stride[1] == 1 {
+                    out_row[columns.clone()].copy_from_slice(&src[first..first + columns.len()]);
+                } else {
+                    for (o, ox) in columns.clone().enumerate() {
+                        out_row[ox] = src[first + o * self.stride[1]];
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the im2col block `col` (taps × all output pixels of one image) back onto input
+    /// channel `channel`'s plane: the adjoint of `im2col`.
+    fn col2im_channel(&self, col: &[f32], channel: usize, plane: &mut [f32]) {
+        let w = self.in_size[1];
+        let [kh, kw] = self.kernel;
+        let out_w = self.out_size[1];
+        let pixels = self.out_pixels();
+        for ky in 0..kh {
+            let y_range = self.valid_outputs(0, ky * self.dilation[0]);
+            for kx in 0..kw {
+                let tap = (channel * kh + ky) * kw + kx;
+                let block = &col[tap * pixels..(tap + 1) * pixels];
+                let x_offset = kx * self.dilation[1];
+                let columns = self.valid_outputs(1, x_offset);
+                if columns.is_empty() {
+                    continue;
+                }
+                for oy in y_range.clone() {
+                    let iy = oy * self.stride[0] + ky * self.dilation[0] - self.padding[0];
+                    let dst = &mut plane[iy * w..(iy + 1) * w];
+                    let src = &block[oy * out_w..(oy + 1) * out_w];
+                    let first = columns.start * self.stride[1] + x_offset - self.padding[1];
+                    for (o, ox) in columns.clone().enumerate() {
+                        dst[first + o * self.stride[1]] += src[ox];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A pointer into an output buffer that rayon tasks write disjoint parts of.
+#[derive(Clone, Copy)]
+struct Disjoint(*mut f32);
+// SAFETY: every task writes only its own (image, rows) region or channel plane; see the callers.
+unsafe impl Send for Disjoint {}
+unsafe impl Sync for Disjoint {}
+
+/// `dst (m×n) = dst + lhs (m×k) · rhs (k×n)` (or `=` without `accumulate`), strides in elements
+/// as (row stride, column stride); single-threaded (the callers parallelise over tiles).
+///
+/// # Safety
+/// Every pointer with its strides must address valid memory for the given sizes, and `dst`
+/// must not be written by anyone else meanwhile.
+#[allow(clippy::too_many_arguments)]
+unsafe fn matmul(
+    [m, n, k]: [usize; 3],
+    dst: (*mut f32, usize, usize),
+    lhs: (*const f32, usize, usize),
+    rhs: (*const f32, usize, usize),
+    accumulate: bool,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.0,
+            dst.2 as isize,
+            dst.1 as isize,
+            accumulate,
+            lhs.0,
+            lhs.2 as isize,
+            lhs.1 as isize,
+            rhs.0,
+            rhs.2 as isize,
+            rhs.1 as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}
+
+/// The convolution `y = x ∗ weight + bias`: `[batch, out_channels, out_h, out_w]`.
+pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let (taps, in_len, out_len) = (shape.taps(), shape.in_pixels(), shape.out_pixels());
+    let (c_in, c_out) = (shape.in_channels, shape.out_channels);
+    assert_eq!(x.len(), shape.batch * c_in * in_len, "input size");
+    assert_eq!(weight.len(), c_out * taps, "weight size");
+    let mut out = vec![0.0f32; shape.batch * c_out * out_len];
+    if let Some(bias) = bias {
+        for (plane, b) in out.chunks_exact_mut(out_len).zip(bias.iter().cycle()) {
+            plane.fill(*b);
+        }
+    }
+    let out_w = shape.out_size[1];
+    let dst = Disjoint(out.as_mut_ptr());
+    shape
+        .tiles()
+        .par_iter()
+        .for_each_init(Vec::new, |col, (n, rows)| {
+            let dst = dst;
+            let image = &x[n * c_in * in_len..(n + 1) * c_in * in_len];
+            let len = rows.len() * out_w;
+            let first = rows.start * out_w;
+            let rhs = if shape.is_pointwise() {
+                (image[first..].as_ptr(), in_len, 1)
+            } else {
+                col.resize(taps * len, 0.0);
+                shape.im2col(image, rows, col);
+                (col.as_ptr(), len, 1)
+            };
+            // SAFETY: this tile alone writes rows `rows` of image `n` (all channels); the sizes
+            // match the buffers asserted above.
+            unsafe {
+                matmul(
+                    [c_out, len, taps],
+                    (dst.0.add(n * c_out * out_len + first), out_len, 1),
+                    (weight.as_ptr(), taps, 1),
+                    rhs,
+                    true,
+                );
+            }
+        });
+    out
+}
+
+/// The gradient with respect to the weight, `[out_channels, in_channels, kh, kw]`, of a
+/// convolution of `x` whose output gradient is `output_grad`.
+pub fn weight_grad(shape: &ConvShape, x: &[f32], output_grad: &[f32]) -> Vec<f32> {
+    let (taps, in_len, out_len) = (shape.taps(), shape.in_pixels(), shape.out_pixels());
+    let (c_in, c_out) = (shape.in_channels, shape.out_channels);
+    assert_eq!(x.len(), shape.batch * c_in * in_len, "input size");
+    assert_eq!(
+        output_grad.len(),
+        shape.batch * c_out * out_len,
+        "gradient size"
+    );
+    let out_w = shape.out_size[1];
+    let tiles = shape.tiles();
+    // A fixed number of groups, each summed in order, then the groups in order: the same
+    // result on every run.
+    let groups = (2 * rayon::current_num_threads()).clamp(1, tiles.len());
+    let per_group = tiles.len().div_ceil(groups);
+    let partials: Vec<Vec<f32>> = tiles
+        .par_chunks(per_group)
+        .map(|group| {
+            let mut sum = vec![0.0f32; c_out * taps];
+            let mut col = Vec::new();
+            for (n, rows) in group {
+                let image = &x[n * c_in * in_len..(n + 1) * c_in * in_len];
+                let len = rows.len() * out_w;
+                let first = rows.start * out_w;
+                let rhs = if shape.is_pointwise() {
+                    (image[first..].as_ptr(), 1, in_len)
+                } else {
+                    col.resize(taps * len, 0.0);
+                    shape.im2col(image, rows, &mut col);
+                    (col.as_ptr(), 1, len)
+                };
+                // SAFETY: `sum` is this group's own; the tile's gradient rows and im2col block
+                // lie inside the buffers asserted above.
+                unsafe {
+                    matmul(
+                        [c_out, taps, len],
+                        (sum.as_mut_ptr(), taps, 1),
+                        (
+                            output_grad[n * c_out * out_len + first..].as_ptr(),
+                            out_len,
+                            1,
+                        ),
+                        rhs,
+                        true,
+                    );
+                }
+            }
+            sum
+        })
+        .collect();
+    let mut total = vec![0.0f32; c_out * taps];
+    for partial in partials {
+        for (t, p) in total.iter_mut().zip(partial) {
+            *t += p;
+        }
+    }
+    total
+}
+
+/// The gradient with respect to the input, `[batch, in_channels, h, w]`, of a convolution by
+/// `weight` whose output gradient is `output_grad`.
+pub fn input_grad(shape: &ConvShape, weight: &[f32], output_grad: &[f32]) -> Vec<f32> {
+    let (taps, in_len, out_len) = (shape.taps(), shape.in_pixels(), shape.out_pixels());
+    let (c_in, c_out) = (shape.in_channels, shape.out_channels);
+    assert_eq!(weight.len(), c_out * taps, "weight size");
+    assert_eq!(
+        output_grad.len(),
+        shape.batch * c_out * out_len,
+        "gradient size"
+    );
+    let out_w = shape.out_size[1];
+    let mut grad = vec![0.0f32; shape.batch * c_in * in_len];
+    // The im2col-shaped gradient of one image (taps × output pixels); for a pointwise
+    // convolution that is the input gradient itself.
+    let mut col = if shape.is_pointwise() {
+        Vec::new()
+    } else {
+        vec![0.0f32; taps * out_len]
+    };
+    let rows_of_image: Vec<Range<usize>> = shape
+        .tiles()
+        .into_iter()
+        .filter(|(n, _)| *n == 0)
+        .map(|(_, rows)| rows)
+        .collect();
+    for (n, image_grad) in grad.chunks_exact_mut(c_in * in_len).enumerate() {
+        let target = if shape.is_pointwise() {
+            Disjoint(image_grad.as_mut_ptr())
+        } else {
+            Disjoint(col.as_mut_ptr())
+        };
+        let output_grad = &output_grad[n * c_out * out_len..(n + 1) * c_out * out_len];
+        rows_of_image.par_iter().for_each(|rows| {
+            let target = target;
+            let first = rows.start * out_w;
+            // SAFETY: this tile alone writes the columns of its output rows in the taps ×
+            // pixels block (`out_len` = `in_len` when pointwise); sizes asserted above.
+            unsafe {
+                matmul(
+                    [taps, rows.len() * out_w, c_out],
+                    (target.0.add(first), out_len, 1),
+                    (weight.as_ptr(), 1, taps),
+                    (output_grad[first..].as_ptr(), out_len, 1),
+                    false,
+                );
+            }
+        });
+        if !shape.is_pointwise() {
+            image_grad
+                .par_chunks_exact_mut(in_len)
+                .enumerate()
+                .for_each(|(channel, plane)| shape.col2im_channel(&col, channel, plane));
+        }
+    }
+    grad
+}
+
+/// The gradient with respect to the bias: the output gradient `[batch, channels, pixels]`
+/// summed over images and pixels.
+pub fn bias_grad(batch: usize, channels: usize, pixels: usize, output_grad: &[f32]) -> Vec<f32> {
+    assert_eq!(
+        output_grad.len(),
+        batch * channels * pixels,
+        "gradient size"
+    );
+    let mut sums = vec![0.0f64; channels];
+    for (i, plane) in output_grad.chunks_exact(pixels).enumerate() {
+        sums[i % channels] += plane.iter().map(|&v| f64::from(v)).sum::<f64>();
+    }
+    sums.into_iter().map(|s| s as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The convolution by its definition, for one output value.
+    fn direct(shape: &ConvShape, x: &[f32], weight: &[f32], at: [usize; 4]) -> f32 {
+        let [n, co, oy, ox] = at;
+        let [h, w] = shape.in_size;
+        let [kh, kw] = shape.kernel;
+        let mut sum = 0.0;
+        for ci in 0..shape.in_channels {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let iy = (oy * shape.stride[0] + ky * shape.dilation[0]) as isize
+                        - shape.padding[0] as isize;
+                    let ix = (ox * shape.stride[1] + kx * shape.dilation[1]) as isize
+                        - shape.padding[1] as isize;
+                    if (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix) {
+                        let xi = ((n * shape.in_channels + ci) * h + iy as usize) * w + ix as usize;
+                        let wi = ((co * shape.in_channels + ci) * kh + ky) * kw + kx;
+                        sum += x[xi] * weight[wi];
+                    }
+                }
+            }
+        }
+        sum
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn forward_matches_the_definition_with_stride_padding_and_dilation() {
+        let shape = ConvShape::new(
+            [2, 3, 9, 7],
+            [4, 3, 3, 2],
+            [2, 1],
+            [(1, 2), (0, 1)],
+            [1, 2],
+            1,
+        )
+        .expect("supported");
+        let x = values(2 * 3 * 9 * 7, 1);
+        let weight = values(4 * 3 * 3 * 2, 2);
+        let bias = [0.5, -0.25, 0.0, 1.0];
+        let out = forward(&shape, &x, &weight, Some(&bias));
+        let [oh, ow] = shape.out_size;
+        for n in 0..2 {
+            for co in 0..4 {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let got = out[((n * 4 + co) * oh + oy) * ow + ox];
+                        let want = direct(&shape, &x, &weight, [n, co, oy, ox]) + bias[co];
+                        assert!(
+                            (got - want).abs() < 1e-4,
+                            "{got} vs {want} at {n},{co},{oy},{ox}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_are_the_adjoints_of_the_forward_pass() {
+        // <conv(x, w), g> = <x, input_grad(w, g)> = <w, weight_grad(x, g)>.
+        for (x_dims, w_dims, stride, padding) in [
+            ([2, 3, 11, 8], [5, 3, 3, 3], [1, 1], [(1, 1), (1, 1)]),
+            ([1, 4, 10, 9], [2, 4, 3, 3], [2, 2], [(1, 1), (1, 1)]),
+            ([3, 6, 5, 5], [4, 6, 1, 1], [1, 1], [(0, 0), (0, 0)]),
+        ] {
+            let shape = ConvShape::new(x_dims, w_dims, stride, padding, [1, 1], 1).expect("ok");
+            let x = values(x_dims.iter().product(), 3);
+            let weight = values(w_dims.iter().product(), 4);
+            let out = forward(&shape, &x, &weight, None);
+            let g = values(out.len(), 5);
+            let dot =
+                |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| (p * q) as f64).sum::<f64>();
+            let reference = dot(&out, &g);
+            let via_input = dot(&x, &input_grad(&shape, &weight, &g));
+            let via_weight = dot(&weight, &weight_grad(&shape, &x, &g));
+            assert!((reference - via_input).abs() < 1e-3 * reference.abs().max(1.0));
+            assert!((reference - via_weight).abs() < 1e-3 * reference.abs().max(1.0));
+        }
+    }
+
+    #[test]
+    fn unsupported_geometry_is_left_to_burn() {
+        assert!(
+            ConvShape::new([1, 4, 8, 8], [4, 2, 3, 3], [1, 1], [(1, 1); 2], [1, 1], 2).is_none()
+        );
+        assert!(
+            ConvShape::new([1, 1, 2, 2], [1, 1, 5, 5], [1, 1], [(0, 0); 2], [1, 1], 1).is_none()
+        );
+    }
+}
