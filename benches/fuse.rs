@@ -13,7 +13,7 @@
 
 use std::path::PathBuf;
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
 use dualmine::fusion::fuser::Fuser;

@@ -193,6 +193,18 @@ struct Disjoint(*mut f32);
 unsafe impl Send for Disjoint {}
 unsafe impl Sync for Disjoint {}
 
+impl Disjoint {
+    /// The address `offset` elements in (taking `self` whole, so closures capture the `Sync`
+    /// wrapper rather than its raw pointer).
+    ///
+    /// # Safety
+    /// `offset` must lie inside the buffer.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: the caller's contract.
+        unsafe { self.0.add(offset) }
+    }
+}
+
 /// `dst (m×n) = dst + lhs (m×k) · rhs (k×n)` (or `=` without `accumulate`), strides in elements
 /// as (row stride, column stride); single-threaded (the callers parallelise over tiles).
 ///
@@ -251,8 +263,7 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]
         .tiles()
         .par_iter()
         .for_each_init(Vec::new, |col, (n, rows)| {
-            let dst = dst;
-            let image = &x[n * c_in * in_len..(n + 1) * c_in * in_len];
+                let image = &x[n * c_in * in_len..(n + 1) * c_in * in_len];
             let len = rows.len() * out_w;
             let first = rows.start * out_w;
             let rhs = if shape.is_pointwise() {
@@ -267,7 +278,7 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]
             unsafe {
                 matmul(
                     [c_out, len, taps],
-                    (dst.0.add(n * c_out * out_len + first), out_len, 1),
+                    (dst.at(n * c_out * out_len + first), out_len, 1),
                     (weight.as_ptr(), taps, 1),
                     rhs,
                     true,
@@ -372,14 +383,13 @@ pub fn input_grad(shape: &ConvShape, weight: &[f32], output_grad: &[f32]) -> Vec
         };
         let output_grad = &output_grad[n * c_out * out_len..(n + 1) * c_out * out_len];
         rows_of_image.par_iter().for_each(|rows| {
-            let target = target;
             let first = rows.start * out_w;
             // SAFETY: this tile alone writes the columns of its output rows in the taps ×
             // pixels block (`out_len` = `in_len` when pointwise); sizes asserted above.
             unsafe {
                 matmul(
                     [taps, rows.len() * out_w, c_out],
-                    (target.0.add(first), out_len, 1),
+                    (target.at(first), out_len, 1),
                     (weight.as_ptr(), 1, taps),
                     (output_grad[first..].as_ptr(), out_len, 1),
                     false,
