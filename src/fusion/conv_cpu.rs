@@ -263,7 +263,7 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]
         .tiles()
         .par_iter()
         .for_each_init(Vec::new, |col, (n, rows)| {
-                let image = &x[n * c_in * in_len..(n + 1) * c_in * in_len];
+            let image = &x[n * c_in * in_len..(n + 1) * c_in * in_len];
             let len = rows.len() * out_w;
             let first = rows.start * out_w;
             let rhs = if shape.is_pointwise() {
