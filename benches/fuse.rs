@@ -9,7 +9,8 @@
 //! - one training step of `tiny` on the CPU, shaped like the yardstick's (`torch_ref.py`):
 //!   forward on 4 pairs of 96² crops, L1 loss to the average, backward, Adam;
 //!
-//! `DUALMINE_BENCH=pair`, `=train` or `=volume` runs one group only.
+//! `DUALMINE_BENCH=pair`, `=train` or `=volume` runs one group only; `DUALMINE_BENCH_CPU=1`
+//! leaves wgpu out (for profiling the CPU path alone).
 
 use std::path::PathBuf;
 
@@ -31,9 +32,13 @@ fn pair(c: &mut Criterion) {
         return;
     }
     let mut devices = vec![("flex", Device::flex())];
-    match Device::wgpu_options().init() {
-        Ok(device) => devices.push(("wgpu", device)),
-        Err(error) => eprintln!("no wgpu adapter ({error}): CPU only"),
+    if std::env::var_os("DUALMINE_BENCH_CPU").is_some() {
+        eprintln!("DUALMINE_BENCH_CPU is set: CPU only");
+    } else {
+        match Device::wgpu_options().init() {
+            Ok(device) => devices.push(("wgpu", device)),
+            Err(error) => eprintln!("no wgpu adapter ({error}): CPU only"),
+        }
     }
     let mut group = c.benchmark_group("fuse_256x256_pair");
     group.sample_size(10);

@@ -237,13 +237,20 @@ impl<B: Backend + ConvKernels, C: CheckpointStrategy> ConvKernels for Autodiff<B
     }
 }
 
-/// `layer` applied to `x`: through [`ConvKernels`] when the layer has a bias and explicit or
-/// no padding (all of W-DUALMINE's layers), else burn's own path.
+/// `layer` applied to `x`: through [`ConvKernels`] when the layer has a bias (all of
+/// W-DUALMINE's layers do), else burn's own path.
 pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [_, _, height, width] = x.dims();
+    // `Same` as burn-nn pads: the output is ⌈size / stride⌉, the extra padding at the end.
+    let same = |size: usize, d: usize| {
+        let (kernel, stride) = (layer.kernel_size[d], layer.stride[d]);
+        let total = ((size.div_ceil(stride).max(1) - 1) * stride + kernel).saturating_sub(size);
+        (total / 2, total - total / 2)
+    };
     let padding = match layer.padding {
         PaddingConfig2d::Valid => [(0, 0); 2],
         PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
-        PaddingConfig2d::Same => return layer.forward(x),
+        PaddingConfig2d::Same => [same(height, 0), same(width, 1)],
     };
     let Some(bias) = &layer.bias else {
         return layer.forward(x);
@@ -302,6 +309,34 @@ mod tests {
             worst <= 1e-4 * scale,
             "{what}: max difference {worst} against magnitude {scale}, {case}"
         );
+    }
+
+    /// A layer's padding rule (valid, explicit, `Same` with odd and even kernels and strides)
+    /// is applied as burn-nn applies it.
+    #[test]
+    fn layers_pad_as_burn_nn_does() {
+        use burn::nn::conv::Conv2dConfig;
+        let device = Device::flex();
+        let x = Tensor::<4>::random([2, 3, 11, 8], Distribution::Uniform(-1.0, 1.0), &device);
+        for (kernel, stride, padding) in [
+            ([3, 3], [1, 1], PaddingConfig2d::Same),
+            ([4, 2], [2, 1], PaddingConfig2d::Same),
+            ([3, 3], [2, 2], PaddingConfig2d::Same),
+            ([1, 1], [1, 1], PaddingConfig2d::Valid),
+            ([3, 3], [2, 2], PaddingConfig2d::Explicit(1, 0, 2, 1)),
+        ] {
+            let layer = Conv2dConfig::new([3, 5], kernel)
+                .with_stride(stride)
+                .with_padding(padding.clone())
+                .init(&device);
+            let case = format!("kernel {kernel:?}, stride {stride:?}, {padding:?}");
+            assert_close(
+                "layer",
+                values(conv2d(&layer, x.clone())),
+                values(layer.forward(x.clone())),
+                &case,
+            );
+        }
     }
 
     /// Forward, input, weight and bias gradients equal burn's default convolution on flex

@@ -205,6 +205,25 @@ impl Disjoint {
     }
 }
 
+thread_local! {
+    /// Each worker thread's im2col block, kept between tiles and calls.
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch buffer.
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+    SCRATCH.with(|cell| f(&mut cell.borrow_mut()))
+}
+
+/// The first `len` floats of `buffer`, grown when needed (contents left as they were: the
+/// callers overwrite every value).
+fn scratch(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    &mut buffer[..len]
+}
+
 /// `dst (m×n) = dst + lhs (m×k) · rhs (k×n)` (or `=` without `accumulate`), strides in elements
 /// as (row stride, column stride); single-threaded (the callers parallelise over tiles).
 ///
@@ -251,30 +270,27 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]
     let (c_in, c_out) = (shape.in_channels, shape.out_channels);
     assert_eq!(x.len(), shape.batch * c_in * in_len, "input size");
     assert_eq!(weight.len(), c_out * taps, "weight size");
-    let mut out = vec![0.0f32; shape.batch * c_out * out_len];
-    if let Some(bias) = bias {
-        for (plane, b) in out.chunks_exact_mut(out_len).zip(bias.iter().cycle()) {
-            plane.fill(*b);
-        }
+    // The GEMM adds onto the output, which starts as the bias (one pass, no zeroing first).
+    let mut out = Vec::with_capacity(shape.batch * c_out * out_len);
+    for plane in 0..shape.batch * c_out {
+        let b = bias.map_or(0.0, |bias| bias[plane % c_out]);
+        out.extend(std::iter::repeat_n(b, out_len));
     }
     let out_w = shape.out_size[1];
     let dst = Disjoint(out.as_mut_ptr());
-    shape
-        .tiles()
-        .par_iter()
-        .for_each_init(Vec::new, |col, (n, rows)| {
-            let image = &x[n * c_in * in_len..(n + 1) * c_in * in_len];
-            let len = rows.len() * out_w;
-            let first = rows.start * out_w;
+    shape.tiles().par_iter().for_each(|(n, rows)| {
+        let image = &x[n * c_in * in_len..(n + 1) * c_in * in_len];
+        let len = rows.len() * out_w;
+        let first = rows.start * out_w;
+        with_scratch(|col| {
             let rhs = if shape.is_pointwise() {
                 (image[first..].as_ptr(), in_len, 1)
             } else {
-                col.resize(taps * len, 0.0);
-                shape.im2col(image, rows, col);
+                shape.im2col(image, rows, scratch(col, taps * len));
                 (col.as_ptr(), len, 1)
             };
-            // SAFETY: this tile alone writes rows `rows` of image `n` (all channels); the sizes
-            // match the buffers asserted above.
+            // SAFETY: this tile alone writes rows `rows` of image `n` (all channels); the
+            // sizes match the buffers asserted above.
             unsafe {
                 matmul(
                     [c_out, len, taps],
@@ -284,7 +300,8 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]
                     true,
                 );
             }
-        });
+        })
+    });
     out
 }
 
@@ -309,34 +326,34 @@ pub fn weight_grad(shape: &ConvShape, x: &[f32], output_grad: &[f32]) -> Vec<f32
         .par_chunks(per_group)
         .map(|group| {
             let mut sum = vec![0.0f32; c_out * taps];
-            let mut col = Vec::new();
-            for (n, rows) in group {
-                let image = &x[n * c_in * in_len..(n + 1) * c_in * in_len];
-                let len = rows.len() * out_w;
-                let first = rows.start * out_w;
-                let rhs = if shape.is_pointwise() {
-                    (image[first..].as_ptr(), 1, in_len)
-                } else {
-                    col.resize(taps * len, 0.0);
-                    shape.im2col(image, rows, &mut col);
-                    (col.as_ptr(), 1, len)
-                };
-                // SAFETY: `sum` is this group's own; the tile's gradient rows and im2col block
-                // lie inside the buffers asserted above.
-                unsafe {
-                    matmul(
-                        [c_out, taps, len],
-                        (sum.as_mut_ptr(), taps, 1),
-                        (
-                            output_grad[n * c_out * out_len + first..].as_ptr(),
-                            out_len,
-                            1,
-                        ),
-                        rhs,
-                        true,
-                    );
+            with_scratch(|col| {
+                for (n, rows) in group {
+                    let image = &x[n * c_in * in_len..(n + 1) * c_in * in_len];
+                    let len = rows.len() * out_w;
+                    let first = rows.start * out_w;
+                    let rhs = if shape.is_pointwise() {
+                        (image[first..].as_ptr(), 1, in_len)
+                    } else {
+                        shape.im2col(image, rows, scratch(col, taps * len));
+                        (col.as_ptr(), 1, len)
+                    };
+                    // SAFETY: `sum` is this group's own; the tile's gradient rows and im2col block
+                    // lie inside the buffers asserted above.
+                    unsafe {
+                        matmul(
+                            [c_out, taps, len],
+                            (sum.as_mut_ptr(), taps, 1),
+                            (
+                                output_grad[n * c_out * out_len + first..].as_ptr(),
+                                out_len,
+                                1,
+                            ),
+                            rhs,
+                            true,
+                        );
+                    }
                 }
-            }
+            });
             sum
         })
         .collect();
