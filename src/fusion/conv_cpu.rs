@@ -177,8 +177,15 @@ impl ConvShape {
                     let dst = &mut plane[iy * w..(iy + 1) * w];
                     let src = &block[oy * out_w..(oy + 1) * out_w];
                     let first = columns.start * self.stride[1] + x_offset - self.padding[1];
-                    for (o, ox) in columns.clone().enumerate() {
-                        dst[first + o * self.stride[1]] += src[ox];
+                    if self.stride[1] == 1 {
+                        let dst = &mut dst[first..first + columns.len()];
+                        for (d, s) in dst.iter_mut().zip(&src[columns.clone()]) {
+                            *d += s;
+                        }
+                    } else {
+                        for (o, ox) in columns.clone().enumerate() {
+                            dst[first + o * self.stride[1]] += src[ox];
+                        }
                     }
                 }
             }
