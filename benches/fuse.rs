@@ -1,13 +1,12 @@
-//! W-DUALMINE inference speed:
+//! W-DUALMINE speed (compare with `../shared/perf/torch_ref.py` in the same sitting; the
+//! README has the ratios):
 //! - one 256×256 pair through `tiny` and `base` on burn's CPU backend (flex) and on burn-wgpu
-//!   (whatever adapter exists: lavapipe here, a GPU elsewhere); the PyTorch yardstick for
-//!   `tiny` on this 2-core machine is 151 ms per pair;
+//!   (whatever adapter exists: lavapipe here, a GPU elsewhere);
+//! - one training step of `tiny` on the CPU, shaped like the yardstick's: forward on 4 pairs
+//!   of 96² crops, L1 loss to the average, backward, Adam;
 //! - a whole volume pair end to end on the CPU: STS_001 MR T1 + PET (59 slices) from the shared
 //!   data when present, else the phantom's MR + PET — load both DICOM series, resample the
 //!   PET onto the MR grid, fuse every slice with `tiny`.
-//!
-//! - one training step of `tiny` on the CPU, shaped like the yardstick's (`torch_ref.py`):
-//!   forward on 4 pairs of 96² crops, L1 loss to the average, backward, Adam;
 //!
 //! `DUALMINE_BENCH=pair`, `=train` or `=volume` runs one group only; `DUALMINE_BENCH_CPU=1`
 //! leaves wgpu out (for profiling the CPU path alone).
