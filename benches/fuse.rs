@@ -72,7 +72,8 @@ fn train_step(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("tiny/flex", |bench| {
         bench.iter(|| {
-            let fused = model.forward(a.clone(), b.clone()).fused;
+            // The training path (as `dualmine train` runs it): the fused image without maps.
+            let fused = model.forward_with_features(a.clone(), b.clone()).0.fused;
             let loss = (fused - (a.clone() + b.clone()) / 2.0).abs().mean();
             let gradients = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(1e-4, model.clone(), gradients);

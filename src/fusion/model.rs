@@ -101,18 +101,19 @@ impl DualMine {
 
     /// Fuses `a` and `b` (`[N, 1, H, W]`, values in [0, 1]).
     pub fn forward(&self, a: Tensor<4>, b: Tensor<4>) -> FusionOutput {
-        self.run(a, b).0
+        self.run(a, b, true).0
     }
 
-    /// [`forward`](Self::forward), also returning the finest encoder features of A and of B
-    /// (`[N, C0, H, W]`, cropped to the input size) for the training reconstruction head.
+    /// The fused image, with the finest encoder features of A and of B (`[N, C0, H, W]`,
+    /// cropped to the input size) for the training reconstruction head. Training uses only
+    /// these, so the maps are left out (their vectors are empty): no full-size upsampling.
     pub fn forward_with_features(
         &self,
         a: Tensor<4>,
         b: Tensor<4>,
     ) -> (FusionOutput, [Tensor<4>; 2]) {
         let [n, _, h, w] = a.dims();
-        let (output, padded) = self.run(a, b);
+        let (output, padded) = self.run(a, b, false);
         let crop = |x: Tensor<4>| {
             let c = x.dims()[1];
             x.slice([0..n, 0..c, 0..h, 0..w])
@@ -121,8 +122,9 @@ impl DualMine {
         (output, [crop(fine_a), crop(fine_b)])
     }
 
-    /// The forward pass; also returns the finest encoder features at the padded size.
-    fn run(&self, a: Tensor<4>, b: Tensor<4>) -> (FusionOutput, [Tensor<4>; 2]) {
+    /// The forward pass (the maps upsampled to the input size when `maps`); also returns the
+    /// finest encoder features at the padded size.
+    fn run(&self, a: Tensor<4>, b: Tensor<4>, maps: bool) -> (FusionOutput, [Tensor<4>; 2]) {
         let [_, _, h, w] = a.dims();
         let multiple = 1usize << self.scales();
         let (ph, pw) = (
@@ -158,9 +160,11 @@ impl DualMine {
             let guide = (weighted_a + weighted_b).mean_dim(1);
             let alpha = self.mixers[s].weights(guide);
             fused.push(SoftGradientMixer::mix(alpha.clone(), wavelet, spatial));
-            rel_a.push(full(wa));
-            rel_b.push(full(wb));
-            alphas.push(full(alpha));
+            if maps {
+                rel_a.push(full(wa));
+                rel_b.push(full(wb));
+                alphas.push(full(alpha));
+            }
         }
         let correction = self.decoder.correction(&fused);
         let residual =
