@@ -104,15 +104,41 @@ impl ConvShape {
 
     /// Tiles of whole output rows of about `pixels` pixels, as (image, rows).
     fn tiles(&self, pixels: usize) -> Vec<(usize, Range<usize>)> {
+        let rows = self.row_tiles(pixels);
+        (0..self.batch)
+            .flat_map(|n| rows.iter().map(move |r| (n, r.clone())))
+            .collect()
+    }
+
+    /// The row ranges of one image's tiles of about `pixels` pixels.
+    fn row_tiles(&self, pixels: usize) -> Vec<Range<usize>> {
         let [out_h, out_w] = self.out_size;
         let rows = (pixels / out_w).max(1);
-        (0..self.batch)
-            .flat_map(|n| {
-                (0..out_h)
-                    .step_by(rows)
-                    .map(move |r| (n, r..(r + rows).min(out_h)))
-            })
+        (0..out_h)
+            .step_by(rows)
+            .map(|r| r..(r + rows).min(out_h))
             .collect()
+    }
+
+    /// The GEMM operand for output `rows` of `image`: the image itself for a pointwise
+    /// convolution, else its im2col block written into `col`. Returns the first element and
+    /// the distance between taps (the operand is taps × tile pixels, pixels contiguous).
+    fn taps_by_pixels(
+        &self,
+        image: &[f32],
+        rows: &Range<usize>,
+        col: &mut Vec<f32>,
+    ) -> (*const f32, usize) {
+        if self.is_pointwise() {
+            (
+                image[rows.start * self.out_size[1]..].as_ptr(),
+                self.in_pixels(),
+            )
+        } else {
+            let len = rows.len() * self.out_size[1];
+            self.im2col(image, rows, scratch(col, self.taps() * len));
+            (col.as_ptr(), len)
+        }
     }
 
     /// Output columns `ox` whose input column `ox·stride + offset − padding` lies inside the
@@ -296,12 +322,8 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]
         let len = rows.len() * out_w;
         let first = rows.start * out_w;
         with_scratch(|col| {
-            let rhs = if shape.is_pointwise() {
-                (image[first..].as_ptr(), in_len, 1)
-            } else {
-                shape.im2col(image, rows, scratch(col, taps * len));
-                (col.as_ptr(), len, 1)
-            };
+            let (block, tap_stride) = shape.taps_by_pixels(image, rows, col);
+            let rhs = (block, tap_stride, 1);
             // SAFETY: this tile alone writes rows `rows` of image `n` (all channels); the
             // sizes match the buffers asserted above.
             unsafe {
@@ -344,12 +366,9 @@ pub fn weight_grad(shape: &ConvShape, x: &[f32], output_grad: &[f32]) -> Vec<f32
                     let image = &x[n * c_in * in_len..(n + 1) * c_in * in_len];
                     let len = rows.len() * out_w;
                     let first = rows.start * out_w;
-                    let rhs = if shape.is_pointwise() {
-                        (image[first..].as_ptr(), 1, in_len)
-                    } else {
-                        shape.im2col(image, rows, scratch(col, taps * len));
-                        (col.as_ptr(), 1, len)
-                    };
+                    // The block transposed: pixels × taps.
+                    let (block, tap_stride) = shape.taps_by_pixels(image, rows, col);
+                    let rhs = (block, 1, tap_stride);
                     // SAFETY: `sum` is this group's own; the tile's gradient rows and im2col block
                     // lie inside the buffers asserted above.
                     unsafe {
@@ -399,12 +418,7 @@ pub fn input_grad(shape: &ConvShape, weight: &[f32], output_grad: &[f32]) -> Vec
     } else {
         vec![0.0f32; taps * out_len]
     };
-    let rows_of_image: Vec<Range<usize>> = shape
-        .tiles(TILE_PIXELS)
-        .into_iter()
-        .filter(|(n, _)| *n == 0)
-        .map(|(_, rows)| rows)
-        .collect();
+    let rows_of_image = shape.row_tiles(TILE_PIXELS);
     for (n, image_grad) in grad.chunks_exact_mut(c_in * in_len).enumerate() {
         let target = if shape.is_pointwise() {
             Disjoint(image_grad.as_mut_ptr())
