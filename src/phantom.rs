@@ -156,9 +156,11 @@ pub fn ct(geometry: &Geometry) -> Volume {
         .into_iter()
         .map(f32::round)
         .collect();
-    Volume::new(geometry.clone(), data)
+    let mut volume = Volume::new(geometry.clone(), data)
         .expect("render fills the grid")
-        .with_kind(Modality::Ct, Units::Hounsfield)
+        .with_kind(Modality::Ct, Units::Hounsfield);
+    volume.identity.body_part_examined = "HEAD".into();
+    volume
 }
 
 /// The phantom's T1-weighted MR on `geometry`.

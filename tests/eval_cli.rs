@@ -51,12 +51,31 @@ fn eval_prints_peers_baselines_and_the_model() {
     assert_eq!(row("W-DUALMINE (this project)"), row("Average"));
     assert!(row("AdaFuse").starts_with(" 5.0592 ± 0.235 | 3.3570 ± 0.198 | 0.8306"));
     assert!(row("ASFE-Fusion").starts_with(" 5.4855 ± 0.273 | 3.1463 ± 0.161 | 0.8302"));
+    row("TEA-Net");
     for baseline in ["Laplacian pyramid", "DWT max-detail", "GFF"] {
         row(baseline);
     }
+    // The locality table: the untrained network is a global blend (0.00) whose maps are
+    // 0.5 everywhere (span 0, nothing changes when they are set to 0.5); AdaFuse's 0.95.
+    let locality = |method: &str| -> String {
+        stdout
+            .lines()
+            .filter(|l| l.starts_with(&format!("| {method} |")))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {method} locality row in:\n{stdout}"))
+            .to_string()
+    };
+    assert_eq!(
+        locality("W-DUALMINE (this project)"),
+        "| W-DUALMINE (this project) | 0.00 ± 0.00 (min 0.00) | 0.00 ± 0.00 (min 0.00) | \
+         0.00 ± 0.00 (min 0.00) |"
+    );
+    assert!(locality("AdaFuse").starts_with("| AdaFuse | 0.95 ± "));
     let table = std::fs::read_to_string(&csv).expect("csv written");
     assert!(table.starts_with("task,method,metric,mean,std\n"));
-    assert_eq!(table.lines().count(), 1 + 7 * 12);
+    // 8 rows × (12 metrics + locality), and the model's span and ablation.
+    assert_eq!(table.lines().count(), 1 + 8 * 13 + 2);
     let image = image::open(&figure).expect("figure readable");
-    assert_eq!((image.width(), image.height()), (7 * 260 - 4, 2 * 260 - 4));
+    // Two rows of 256² tiles, 4-pixel gaps, and the colour bar (24 pixels) under them.
+    assert_eq!((image.width(), image.height()), (7 * 260 - 4, 2 * 260 + 24));
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use dualmine::io;
+use dualmine::volume::intensity::Window;
 use dualmine::volume::resample::{Interpolation, onto_reference};
 use dualmine::volume::{Modality, Units, stats};
 
@@ -115,4 +116,27 @@ fn pet_resamples_onto_the_mr_grid_through_patient_space() {
         (nearest - resampled).abs() <= 0.5 * before.max,
         "{nearest} vs {resampled}"
     );
+}
+
+#[test]
+fn a_thigh_ct_is_not_shown_or_fused_in_the_brain_window() {
+    let Some(root) = common::shared_data("dicom/sts") else {
+        return;
+    };
+    for folder in ["STS_001/CT", "STS_002/CT"] {
+        let ct = io::load(&root.join(folder), None).unwrap_or_else(|e| panic!("{folder}: {e}"));
+        // The sarcoma CTs are of the thigh (BodyPartExamined EXTREMITY): the default window
+        // is the file's own or soft tissue, never the brain window the network once got.
+        assert_eq!(ct.identity.body_part_examined, "EXTREMITY", "{folder}");
+        let window = Window::default_for(&ct);
+        eprintln!(
+            "{folder}: stored {:?}, default {window:?}",
+            ct.identity.stored_window
+        );
+        assert_ne!(window, Window::CT_BRAIN, "{folder}");
+        match ct.identity.stored_window {
+            Some([center, width]) => assert_eq!([window.center, window.width], [center, width]),
+            None => assert_eq!(window, Window::CT_SOFT_TISSUE),
+        }
+    }
 }

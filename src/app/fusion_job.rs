@@ -11,8 +11,8 @@ use burn::tensor::Device;
 
 use crate::fusion::fuser::{Fuser, FusionMaps};
 use crate::fusion::shipped;
+use crate::volume::Volume;
 use crate::volume::intensity::Window;
-use crate::volume::{Modality, Volume};
 
 /// Slices per network call.
 const BATCH: usize = 2;
@@ -30,10 +30,11 @@ pub struct FusionInputs {
 }
 
 impl FusionInputs {
-    /// Orders two studies on one grid the way the network was trained (A: CT/PET/SPECT,
-    /// B: MR) and maps each through its default window (what the viewer shows by default).
+    /// Orders two studies on one grid the way the network was trained
+    /// (`shipped::swapped_for_network`: A the CT/PET/SPECT and B the MR, or A the PET and B
+    /// the CT) and maps each through its default window (what the viewer shows by default).
     pub fn new(a: &Volume, b: &Volume) -> Self {
-        let swapped = a.modality == Modality::Mr && b.modality != Modality::Mr;
+        let swapped = shipped::swapped_for_network([a, b]);
         let (na, nb) = if swapped { (b, a) } else { (a, b) };
         // The viewer fuses gray studies only, so a task always exists.
         let task = shipped::task_for([na, nb]).unwrap_or("ct-mri");

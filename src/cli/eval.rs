@@ -1,7 +1,10 @@
 //! `dualmine eval`: fuses every AANLIB test pair of a task with W-DUALMINE and the classical
 //! baselines, scores them with the MODEL.md protocol next to the published peers' released
 //! results, and prints a markdown table (mean ± std over the pairs); `--csv` writes every
-//! number.
+//! number. A second table says how local each fusion is (issue 16's locality residual) and,
+//! for the model, how much its finest reliability map spreads and what replacing every map
+//! by 0.5 changes. `--split validation` scores the validation pairs instead (no peers there):
+//! the split every training choice is made on.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,24 +16,32 @@ use dualmine::baselines::{Baseline, Plane};
 use dualmine::fusion::fuser::{Backend, Fuser};
 use dualmine::fusion::images::{FusedImage, fuse_image_pair};
 use dualmine::fusion::model::DualMineConfig;
-use dualmine::io::aanlib::{Pair, Task, pairs};
-use dualmine::io::image2d::{read, read_gray8, to_gray8};
-use dualmine::metrics::{GrayImage, METRIC_NAMES, MetricSet, Scores, Summary, score};
+use dualmine::io::aanlib::{Pair, Split, Task, split_pairs};
+use dualmine::io::image2d::{read, to_gray8};
+use dualmine::metrics::{
+    GrayImage, Image8, METRIC_NAMES, MetricSet, Scores, Summary, foreground, locality_residual,
+    mean_absolute_difference, percentile_span, score,
+};
 use dualmine::volume::Volume;
 use dualmine::volume::colour::fuse_luminance;
 
+use super::pipeline::pet_ct_slices;
 use super::progress::Progress;
 use super::train::tasks_named;
 
 /// The published peers whose released results are scored.
-pub const PEERS: [&str; 2] = ["AdaFuse", "ASFE-Fusion"];
+pub const PEERS: [&str; 3] = ["AdaFuse", "ASFE-Fusion", "TEA-Net"];
 
 /// The command's arguments.
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// ct-mri, pet-mri, spect-mri or all.
+    /// ct-mri, pet-mri, spect-mri, all (the three benchmark tasks) or pet-ct (the slices of
+    /// a PET/CT study folder, --studies).
     #[arg(long, default_value = "all")]
     pub task: String,
+    /// For --task pet-ct: a folder holding CT/ and PET/ of one session (kept out of training).
+    #[arg(long, default_value = "../shared/data/dicom/sts/STS_002")]
+    pub studies: PathBuf,
     /// The shared data folder (holds aanlib/ and peers/).
     #[arg(long, default_value = "../shared/data")]
     pub data: PathBuf,
@@ -51,6 +62,14 @@ pub struct EvalArgs {
     /// Write a grid of example pairs (two per task): A, B, fused, reliability and α maps.
     #[arg(long)]
     pub figure: Option<PathBuf>,
+    /// test (the benchmark's test pairs, scored once per shipped model) or validation (the
+    /// pairs carved from train/ on which every training choice is made; no peer results).
+    #[arg(long, default_value = "test", value_parser = ["test", "validation"])]
+    pub split: String,
+    /// Run the model with this γ (the decoder's detail gain) instead of the one stored with
+    /// its weights: how γ is chosen on the validation split.
+    #[arg(long)]
+    pub detail_gain: Option<f32>,
     /// Also score fused images made elsewhere (another method, or `dualmine fuse` run by
     /// hand): DIR/<CT-MRI|PET-MRI|SPECT-MRI>/<pair name>.png, one row named by DIR.
     #[arg(long, value_name = "DIR")]
@@ -61,21 +80,129 @@ pub struct EvalArgs {
 pub struct Row {
     pub method: String,
     pub scores: Vec<Scores>,
+    /// The locality residual of each pair (grey levels).
+    pub locality: Vec<f64>,
+    /// The model only: per pair, the 5th–95th percentile span of the finest reliability map
+    /// of A over the foreground, and the mean absolute change of the fused luminance (grey
+    /// levels) when every reliability map is replaced by 0.5.
+    pub maps: Option<(Vec<f64>, Vec<f64>)>,
 }
 
-/// The weights file for `task`, if any.
-pub fn weights_for(weights: &Path, config: &str, task: Task) -> Option<PathBuf> {
+/// A source or result as the locality measure reads it.
+fn image8(v: &Volume) -> Image8<'_> {
+    Image8 {
+        data: &v.data,
+        channels: v.channels,
+    }
+}
+
+/// The locality residual of each fused image against its pair.
+fn localities(fused: &[Volume], sources: &[Source]) -> Vec<f64> {
+    fused
+        .par_iter()
+        .zip(sources)
+        .map(|(f, s)| locality_residual(image8(&s.a), image8(&s.b), image8(f)).unwrap_or(f64::NAN))
+        .collect()
+}
+
+/// One pair, read once: the sources and the gray images the metrics score.
+struct Source {
+    a: Volume,
+    b: Volume,
+    gray_a: GrayImage,
+    gray_b: GrayImage,
+}
+
+impl Source {
+    fn new(a: Volume, b: Volume) -> Result<Self> {
+        let (gray_a, gray_b) = (to_gray8(&a)?, to_gray8(&b)?);
+        Ok(Self {
+            a,
+            b,
+            gray_a,
+            gray_b,
+        })
+    }
+}
+
+/// What one table scores: a benchmark task's pairs (with the published peers' results on
+/// the test split and any `--score` folders), or the PET–CT slices of a study folder.
+struct Subject {
+    /// The model's task name (`ct-mri`, …, `pet-ct`): weights and CSV rows.
+    task: String,
+    /// The table's heading, e.g. `CT-MRI (24 test pairs)`.
+    heading: String,
+    sources: Vec<Source>,
+    /// Results made elsewhere, one row each.
+    others: Vec<(String, Vec<Volume>)>,
+}
+
+impl Subject {
+    /// A benchmark task in `split`.
+    fn aanlib(data: &Path, task: Task, split: Split, given: &[PathBuf]) -> Result<Self> {
+        let listed = split_pairs(&data.join("aanlib"), task, split)?;
+        let sources = listed
+            .iter()
+            .map(|p: &Pair| Source::new(read(&p.a)?, read(&p.b)?))
+            .collect::<Result<Vec<_>>>()?;
+        let published = PEERS
+            .iter()
+            .filter(|_| split == Split::Test)
+            .map(|peer| (peer.to_string(), data.join("peers").join(peer)));
+        let given = given
+            .iter()
+            .map(|dir| (format!("{} (given)", dir.display()), dir.clone()));
+        let mut others = Vec::new();
+        for (method, root) in published.chain(given) {
+            let folder = root.join(task.folder());
+            let fused: Vec<Volume> = listed
+                .iter()
+                .map(|p| read(&folder.join(format!("{}.png", p.name))))
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("reading {method}'s results"))?;
+            others.push((method, fused));
+        }
+        Ok(Self {
+            task: task.name().to_string(),
+            heading: format!(
+                "{} ({} {} pairs)",
+                task.folder(),
+                sources.len(),
+                split.name()
+            ),
+            sources,
+            others,
+        })
+    }
+
+    /// The PET–CT slices of `folder` (`CT/` and `PET/` of one session).
+    fn pet_ct(folder: &Path) -> Result<Self> {
+        let sources = pet_ct_slices(folder)?
+            .into_iter()
+            .map(|pair| Source::new(pair.a, pair.b))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            task: "pet-ct".to_string(),
+            heading: format!("PET-CT ({} slices of {})", sources.len(), folder.display()),
+            sources,
+            others: Vec::new(),
+        })
+    }
+}
+
+/// The weights file for task `task` (`ct-mri`, …), if any.
+pub fn weights_for(weights: &Path, config: &str, task: &str) -> Option<PathBuf> {
     if weights.is_file() {
         return Some(weights.to_path_buf());
     }
-    [task.name(), "all"]
+    [task, "all"]
         .iter()
         .map(|t| weights.join(format!("wdualmine-{config}-{t}.bpk")))
         .find(|p| p.is_file())
 }
 
 /// A baseline applied with the same YCbCr protocol as the network.
-fn fuse_baseline(method: Baseline, a: &Volume, b: &Volume) -> Result<GrayImage> {
+fn fuse_baseline(method: Baseline, a: &Volume, b: &Volume) -> Result<Volume> {
     let [w, h, _] = a.geometry.dims;
     let (image, ()) = fuse_luminance(a, b, |ya, yb| {
         let fused = method.fuse(
@@ -84,89 +211,74 @@ fn fuse_baseline(method: Baseline, a: &Volume, b: &Volume) -> Result<GrayImage> 
         );
         Ok::<_, anyhow::Error>((fused.data, ()))
     })?;
-    Ok(to_gray8(&image)?)
+    Ok(image)
 }
 
-/// A task's scored rows, and the network's results on its first `examples` pairs (with the
+/// A table's scored rows, and the network's results on its first `examples` pairs (with the
 /// sources) for the figure.
 pub struct TaskResult {
     pub rows: Vec<Row>,
     pub examples: Vec<(Volume, Volume, FusedImage)>,
 }
 
-/// Scores every test pair of `task` for the peers, the baselines and (when given) the model.
-pub fn evaluate_task(
-    data: &Path,
-    task: Task,
+/// Scores every pair of `subject` for the results made elsewhere, the baselines and (when
+/// given) the model.
+fn evaluate(
+    subject: Subject,
     fuser: Option<&Fuser>,
     set: MetricSet,
     examples: usize,
-    others: &[PathBuf],
 ) -> Result<TaskResult> {
-    let test = pairs(&data.join("aanlib"), task, "test")?;
-    // Each source is read once; the gray image the metrics score is derived from it.
-    let sources: Vec<(Volume, Volume, GrayImage, GrayImage)> = test
-        .iter()
-        .map(|p: &Pair| -> Result<_> {
-            let (a, b) = (read(&p.a)?, read(&p.b)?);
-            let (ga, gb) = (to_gray8(&a)?, to_gray8(&b)?);
-            Ok((a, b, ga, gb))
-        })
-        .collect::<Result<_>>()?;
-    let score_all = |fused: Vec<GrayImage>| -> Result<Vec<Scores>> {
-        fused
+    let sources = &subject.sources;
+    let row = |method: String, fused: Vec<Volume>| -> Result<Row> {
+        let scores = fused
             .par_iter()
-            .zip(&sources)
-            .map(|(f, (_, _, ga, gb))| Ok(score(ga, gb, f, set)?))
-            .collect()
+            .zip(sources)
+            .map(|(f, s)| Ok(score(&s.gray_a, &s.gray_b, &to_gray8(f)?, set)?))
+            .collect::<Result<Vec<Scores>>>()?;
+        Ok(Row {
+            method,
+            scores,
+            locality: localities(&fused, sources),
+            maps: None,
+        })
     };
     let mut rows = Vec::new();
-    let published = PEERS
-        .iter()
-        .map(|peer| (peer.to_string(), data.join("peers").join(peer)));
-    let given = others
-        .iter()
-        .map(|dir| (format!("{} (given)", dir.display()), dir.clone()));
-    for (method, root) in published.chain(given) {
-        let folder = root.join(task.folder());
-        let fused: Vec<GrayImage> = test
-            .iter()
-            .map(|p| read_gray8(&folder.join(format!("{}.png", p.name))))
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("reading {method}'s results"))?;
-        rows.push(Row {
-            method,
-            scores: score_all(fused)?,
-        });
+    for (method, fused) in subject.others {
+        rows.push(row(method, fused)?);
     }
     for method in Baseline::ALL {
-        let fused: Vec<GrayImage> = sources
+        let fused: Vec<Volume> = sources
             .par_iter()
-            .map(|(a, b, _, _)| fuse_baseline(method, a, b))
+            .map(|s| fuse_baseline(method, &s.a, &s.b))
             .collect::<Result<_>>()?;
-        rows.push(Row {
-            method: method.name().to_string(),
-            scores: score_all(fused)?,
-        });
+        rows.push(row(method.name().to_string(), fused)?);
     }
     let mut kept = Vec::new();
     if let Some(fuser) = fuser {
-        let mut fused = Vec::with_capacity(sources.len());
-        let label = format!("fuse {} test pairs", task.name());
+        let ablated = fuser.with_fixed_reliability(0.5);
+        let (mut fused, mut spans, mut changes) = (Vec::new(), Vec::new(), Vec::new());
+        let label = format!("fuse {}", subject.heading);
         let mut progress = Progress::new(&label, sources.len(), "pairs", 1);
-        for (i, (a, b, _, _)) in sources.iter().enumerate() {
-            let result = fuse_image_pair(fuser, a, b)?;
-            fused.push(to_gray8(&result.image)?);
+        for (i, s) in sources.iter().enumerate() {
+            let result = fuse_image_pair(fuser, &s.a, &s.b)?;
+            let without_maps = fuse_image_pair(&ablated, &s.a, &s.b)?;
+            let mask = foreground(image8(&s.a), image8(&s.b));
+            let span = percentile_span(&result.maps.reliability_a[0], &mask);
+            spans.push(span.map_or(f64::NAN, f64::from));
+            let change =
+                mean_absolute_difference(&result.maps.fused, &without_maps.maps.fused, &mask);
+            changes.push(change.map_or(f64::NAN, |d| d * 255.0));
+            fused.push(result.image.clone());
             if i < examples {
-                kept.push((a.clone(), b.clone(), result));
+                kept.push((s.a.clone(), s.b.clone(), result));
             }
             progress.set(i + 1, "");
         }
         progress.finish();
-        rows.push(Row {
-            method: "W-DUALMINE (this project)".to_string(),
-            scores: score_all(fused)?,
-        });
+        let mut model = row("W-DUALMINE (this project)".to_string(), fused)?;
+        model.maps = Some((spans, changes));
+        rows.push(model);
     }
     Ok(TaskResult {
         rows,
@@ -174,13 +286,12 @@ pub fn evaluate_task(
     })
 }
 
-/// The markdown table of one task.
-pub fn markdown(task: Task, rows: &[Row], set: MetricSet) -> String {
+/// The markdown table of one subject.
+fn markdown(heading: &str, rows: &[Row], set: MetricSet) -> String {
     let shown: Vec<usize> = (0..METRIC_NAMES.len())
         .filter(|&i| set == MetricSet::All || i < 10)
         .collect();
-    let count = rows.first().map_or(0, |r| r.scores.len());
-    let mut out = format!("### {} ({count} test pairs)\n\n| Method |", task.folder());
+    let mut out = format!("### {heading}\n\n| Method |");
     for &i in &shown {
         let _ = write!(out, " {} |", METRIC_NAMES[i]);
     }
@@ -198,6 +309,42 @@ pub fn markdown(task: Task, rows: &[Row], set: MetricSet) -> String {
     out
 }
 
+/// Mean ± std and minimum of per-pair values (NaN-free), as the locality table shows them.
+fn spread(values: &[f64]) -> (f64, f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    (mean, std, min)
+}
+
+/// The locality table of one task: per method the locality residual; for the model also
+/// the reliability span and the ablation (mean ± std, minimum over the pairs).
+fn locality_markdown(heading: &str, rows: &[Row]) -> String {
+    let mut out = format!(
+        "#### {heading}: how local (grey levels; mean ± std, min over the pairs)\n\n\
+         | Method | locality residual | reliability span (A, finest) | change with maps at 0.5 |\n\
+         |---|---|---|---|\n"
+    );
+    let cell = |values: &[f64]| {
+        let (mean, std, min) = spread(values);
+        format!("{mean:.2} ± {std:.2} (min {min:.2})")
+    };
+    for row in rows {
+        let (span, change) = match &row.maps {
+            Some((spans, changes)) => (cell(spans), cell(changes)),
+            None => ("–".to_string(), "–".to_string()),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {span} | {change} |",
+            row.method,
+            cell(&row.locality)
+        );
+    }
+    out
+}
+
 pub fn run(args: &EvalArgs) -> Result<()> {
     let config = DualMineConfig::named(&args.config);
     let set = if args.no_fmi {
@@ -205,45 +352,65 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     } else {
         MetricSet::All
     };
+    let split = Split::parse(&args.split).context("--split: test or validation")?;
     let mut csv = String::from("task,method,metric,mean,std\n");
     let mut figure_rows = Vec::new();
-    for task in tasks_named(&args.task)? {
-        let fuser = match weights_for(&args.weights, &args.config, task) {
+    let subjects: Vec<Subject> = if args.task.eq_ignore_ascii_case("pet-ct") {
+        vec![Subject::pet_ct(&args.studies)?]
+    } else {
+        tasks_named(&args.task)?
+            .into_iter()
+            .map(|task| Subject::aanlib(&args.data, task, split, &args.score))
+            .collect::<Result<_>>()?
+    };
+    for subject in subjects {
+        let task = subject.task.clone();
+        let fuser = match weights_for(&args.weights, &args.config, &task) {
             Some(path) => {
-                let fuser = Fuser::new(&config, &path, Backend::parse(&args.backend))?;
+                let mut fuser = Fuser::new(&config, &path, Backend::parse(&args.backend))?;
+                if let Some(gain) = args.detail_gain {
+                    fuser.set_detail_gain(gain);
+                }
                 eprintln!(
-                    "{}: {} on {}",
-                    task.name(),
+                    "{task}: {} (detail gain γ = {}) on {}",
                     path.display(),
+                    fuser.detail_gain(),
                     fuser.description()
                 );
                 Some(fuser)
             }
             None => {
                 eprintln!(
-                    "{}: no trained weights under {} — the model row is left out",
-                    task.name(),
+                    "{task}: no trained weights under {} — the model row is left out",
                     args.weights.display()
                 );
                 None
             }
         };
         let examples = if args.figure.is_some() { 2 } else { 0 };
-        let TaskResult { rows, examples } =
-            evaluate_task(&args.data, task, fuser.as_ref(), set, examples, &args.score)?;
+        let heading = subject.heading.clone();
+        let TaskResult { rows, examples } = evaluate(subject, fuser.as_ref(), set, examples)?;
         figure_rows.extend(examples);
-        println!("{}", markdown(task, &rows, set));
+        println!("{}", markdown(&heading, &rows, set));
+        println!("{}", locality_markdown(&heading, &rows));
         for row in &rows {
             let summary = Summary::of(&row.scores);
-            for (i, name) in METRIC_NAMES.iter().enumerate() {
-                let _ = writeln!(
-                    csv,
-                    "{},{},{name},{},{}",
-                    task.name(),
-                    row.method,
-                    summary.mean[i],
-                    summary.std[i]
-                );
+            let mut numbers: Vec<(&str, f64, f64)> = METRIC_NAMES
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (*name, summary.mean[i], summary.std[i]))
+                .collect();
+            let mut add = |name, values: &[f64]| {
+                let (mean, std, _) = spread(values);
+                numbers.push((name, mean, std));
+            };
+            add("locality", &row.locality);
+            if let Some((spans, changes)) = &row.maps {
+                add("reliability_span", spans);
+                add("ablation", changes);
+            }
+            for (name, mean, std) in numbers {
+                let _ = writeln!(csv, "{task},{},{name},{mean},{std}", row.method);
             }
         }
     }

@@ -13,11 +13,11 @@ use dualmine::fusion::images::fuse_image_pair;
 use dualmine::fusion::model::DualMineConfig;
 use dualmine::fusion::shipped;
 use dualmine::io::{self, InputKind};
+use dualmine::volume::Volume;
 use dualmine::volume::colormap::ColorMap;
 use dualmine::volume::intensity::Window;
 use dualmine::volume::register::Options as RegisterOptions;
 use dualmine::volume::resample::{Interpolation, onto_reference};
-use dualmine::volume::{Modality, Volume};
 
 /// The command's arguments.
 #[derive(clap::Args)]
@@ -53,10 +53,11 @@ pub struct FuseArgs {
     /// Trained weights (Burnpack file); without it, the weights built into the program.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Which built-in model fuses (without `--weights`): ct-mri, pet-mri, spect-mri, or auto —
-    /// from the studies' modalities (PET → pet-mri, NM/SPECT → spect-mri, else ct-mri); a
-    /// gray PNG pair is ct-mri, a colour PNG pair needs `--task pet-mri` or `--task spect-mri`.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "ct-mri", "pet-mri", "spect-mri"])]
+    /// Which built-in model fuses (without `--weights`): ct-mri, pet-mri, spect-mri, pet-ct,
+    /// or auto — from the studies' modalities (PET + CT → pet-ct, other PET → pet-mri,
+    /// NM/SPECT → spect-mri, else ct-mri); a gray PNG pair is ct-mri, a colour PNG pair needs
+    /// `--task pet-mri` or `--task spect-mri`.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "ct-mri", "pet-mri", "spect-mri", "pet-ct"])]
     pub task: String,
     /// Network size the `--weights` file was trained for.
     #[arg(long, default_value = "tiny", value_parser = ["tiny", "base"])]
@@ -188,8 +189,8 @@ pub fn run(args: &FuseArgs) -> Result<()> {
         None => onto_reference(&second, &first, Interpolation::Linear)?,
     };
     let fuser = make_fuser([&first, &second])?;
-    // The network takes the functional or CT study as A and the MR as B.
-    let (a, b) = if first.modality == Modality::Mr && second.modality != Modality::Mr {
+    // The network takes the functional or CT study as A and the MR (or the CT) as B.
+    let (a, b) = if shipped::swapped_for_network([&first, &second]) {
         (&second, &first)
     } else {
         (&first, &second)

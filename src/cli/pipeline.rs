@@ -1,6 +1,7 @@
 //! Pipeline steps that several commands share: loading a study with its warnings shown,
 //! registering one study onto another (with progress), putting a study onto another's grid,
-//! and naming a study in transform files and descriptions.
+//! naming a study in transform files and descriptions, and cutting a PET–CT study pair into
+//! the 8-bit slice pairs that training and evaluation of the PET–CT model use.
 
 use std::path::Path;
 use std::time::Instant;
@@ -9,10 +10,11 @@ use anyhow::{Context, Result};
 
 use super::progress::Progress;
 use dualmine::io;
-use dualmine::volume::Volume;
+use dualmine::volume::intensity::Window;
 use dualmine::volume::register::{self as registration, Options, Registration};
 use dualmine::volume::resample::{IDENTITY, Interpolation, background_of, resample_transformed};
 use dualmine::volume::transform::Transform;
+use dualmine::volume::{Geometry, Modality, Volume};
 
 /// Loads the study at `path` (`what` names it in errors) and prints its warnings.
 pub fn load_study(path: &Path, what: &str) -> Result<Volume> {
@@ -70,4 +72,66 @@ pub fn onto_grid(moving: &Volume, fixed: &Volume, transform: Option<&Transform>)
         Interpolation::Linear,
         background_of(moving),
     )?)
+}
+
+/// One axial slice of a PET–CT study pair as the network and the metrics see it: A = the
+/// PET, B = the CT, each through its default display window, on the CT's grid, as 8-bit
+/// gray values (0..255, whole numbers, like the benchmark's images).
+pub struct SlicePair {
+    pub a: Volume,
+    pub b: Volume,
+}
+
+/// Slices whose foreground (either source above 10 of 255) covers less than this fraction
+/// of the slice are left out (table, air).
+const MIN_FOREGROUND: f64 = 0.05;
+
+/// The PET–CT slice pairs of a study folder holding `CT/` and `PET/` (one frame of
+/// reference, as from one PET/CT session): the PET put on the CT's grid in patient
+/// coordinates, both windowed by their defaults (CT by its stored window or body part, PET
+/// from 0 to its 99.5th percentile SUV), quantised to 8 bits.
+pub fn pet_ct_slices(folder: &Path) -> Result<Vec<SlicePair>> {
+    let ct = load_study(&folder.join("CT"), "the CT")?;
+    let pet = load_study(&folder.join("PET"), "the PET")?;
+    if ct.identity.frame_of_reference_uid != pet.identity.frame_of_reference_uid {
+        anyhow::bail!(
+            "{}: the CT and the PET are in different frames of reference; register them first",
+            folder.display()
+        );
+    }
+    let pet = onto_grid(&pet, &ct, None)?;
+    let eight_bit = |volume: &Volume| -> Vec<f32> {
+        Window::default_for(volume)
+            .normalised(volume)
+            .into_iter()
+            .map(|v| (v * 255.0).round())
+            .collect()
+    };
+    let (a, b) = (eight_bit(&pet), eight_bit(&ct));
+    let [nx, ny, nz] = ct.geometry.dims;
+    let plane = nx * ny;
+    let slice_geometry = Geometry::axis_aligned([nx, ny, 1], [1.0; 3], [0.0; 3]);
+    let mut pairs = Vec::new();
+    for k in 0..nz {
+        let range = k * plane..(k + 1) * plane;
+        let (sa, sb) = (&a[range.clone()], &b[range]);
+        let foreground = sa
+            .iter()
+            .zip(sb)
+            .filter(|(x, y)| **x > 10.0 || **y > 10.0)
+            .count();
+        if (foreground as f64) < MIN_FOREGROUND * plane as f64 {
+            continue;
+        }
+        let gray = |values: &[f32], modality: Modality| -> Result<Volume> {
+            let mut v = Volume::new(slice_geometry.clone(), values.to_vec())?;
+            v.modality = modality;
+            Ok(v)
+        };
+        pairs.push(SlicePair {
+            a: gray(sa, Modality::Pet)?,
+            b: gray(sb, Modality::Ct)?,
+        });
+    }
+    Ok(pairs)
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
+use super::pipeline::pet_ct_slices;
 use super::progress::Progress;
 
 use dualmine::fusion::fuser::{Backend, pick_device};
@@ -14,16 +15,21 @@ use dualmine::fusion::model::DualMineConfig;
 use dualmine::fusion::sampler::TrainingPair;
 use dualmine::fusion::train::{TrainConfig, Trainer};
 use dualmine::fusion::weights::save;
-use dualmine::io::aanlib::{Task, pairs};
+use dualmine::io::aanlib::{Split, Task, split_pairs};
 use dualmine::io::image2d;
+use dualmine::volume::Volume;
 use dualmine::volume::colour::luminance;
 
 /// The command's arguments.
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// ct-mri, pet-mri, spect-mri, or all (one model for the three).
+    /// ct-mri, pet-mri, spect-mri, all (one model for the three benchmark tasks), or pet-ct
+    /// (the slices of a PET/CT study folder, --studies).
     #[arg(long)]
     pub task: String,
+    /// For --task pet-ct: a folder holding CT/ and PET/ of one session.
+    #[arg(long, default_value = "../shared/data/dicom/sts/STS_001")]
+    pub studies: PathBuf,
     /// The AANLIB folder (holds CT-MRI/, PET-MRI/, SPECT-MRI/).
     #[arg(long, default_value = "../shared/data/aanlib")]
     pub data: PathBuf,
@@ -52,9 +58,13 @@ pub struct TrainArgs {
     pub warmup: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// λ of L_avg, L_grad, L_cc, L_mi, L_rec.
-    #[arg(long, default_value = "1,10,1,0.1,1")]
+    /// λ of L_avg, L_grad, L_cc, L_mi, L_rec and (optional sixth) L_rel.
+    #[arg(long, default_value = "1,10,1,0.1,1,0")]
     pub lambda: String,
+    /// γ of the decoder's local term: how much of the trusted source's fine detail the
+    /// fused image takes (0: none, the fusion is a per-image mix).
+    #[arg(long, default_value_t = 0.1)]
+    pub detail_gain: f32,
     /// L_grad penalises F's gradients below this fraction of the stronger source's.
     #[arg(long, default_value_t = 0.7)]
     pub gradient_target: f32,
@@ -66,11 +76,12 @@ pub struct TrainArgs {
     pub checkpoint_every: usize,
 }
 
-/// The training pairs of the chosen tasks as Y planes in [0, 1].
+/// The training pairs of the chosen tasks (the validation split left out) as Y planes in
+/// [0, 1].
 pub fn training_pairs(data: &std::path::Path, tasks: &[Task]) -> Result<Vec<TrainingPair>> {
     let mut out = Vec::new();
     for &task in tasks {
-        for pair in pairs(data, task, "train")? {
+        for pair in split_pairs(data, task, Split::Train)? {
             let a = image2d::read(&pair.a)?;
             let b = image2d::read(&pair.b)?;
             if a.geometry.dims != b.geometry.dims {
@@ -94,6 +105,24 @@ pub fn training_pairs(data: &std::path::Path, tasks: &[Task]) -> Result<Vec<Trai
     Ok(out)
 }
 
+/// The PET–CT slices of a study folder as training pairs (A = PET, B = CT, in [0, 1]).
+pub fn pet_ct_training_pairs(folder: &std::path::Path) -> Result<Vec<TrainingPair>> {
+    Ok(pet_ct_slices(folder)?
+        .into_iter()
+        .map(|pair| {
+            let [width, height, _] = pair.a.geometry.dims;
+            let unit = |v: &Volume| v.data.iter().map(|x| x / 255.0).collect();
+            TrainingPair {
+                width,
+                height,
+                a: unit(&pair.a),
+                b: unit(&pair.b),
+                chroma: None,
+            }
+        })
+        .collect())
+}
+
 pub fn tasks_named(name: &str) -> Result<Vec<Task>> {
     if name.eq_ignore_ascii_case("all") {
         return Ok(Task::ALL.to_vec());
@@ -109,19 +138,15 @@ fn loss_weights(text: &str, gradient_target: f32) -> Result<LossWeights> {
         .map(|v| v.trim().parse::<f32>())
         .collect::<Result<_, _>>()
         .with_context(|| format!("--lambda {text:?}: five numbers separated by commas"))?;
-    let [
-        average,
-        gradient,
-        correlation,
-        mutual_information,
-        reconstruction,
-    ] = values[..]
-    else {
-        bail!(
-            "--lambda needs five numbers (avg, grad, cc, mi, rec), got {}",
-            values.len()
-        );
-    };
+    let (average, gradient, correlation, mutual_information, reconstruction, reliability) =
+        match values[..] {
+            [avg, grad, cc, mi, rec] => (avg, grad, cc, mi, rec, 0.0),
+            [avg, grad, cc, mi, rec, rel] => (avg, grad, cc, mi, rec, rel),
+            _ => bail!(
+                "--lambda needs five or six numbers (avg, grad, cc, mi, rec[, rel]), got {}",
+                values.len()
+            ),
+        };
     Ok(LossWeights {
         average,
         gradient,
@@ -129,16 +154,20 @@ fn loss_weights(text: &str, gradient_target: f32) -> Result<LossWeights> {
         mutual_information,
         reconstruction,
         gradient_target,
+        reliability,
     })
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
     let backend = Backend::parse(&args.backend);
     let (device, description) = pick_device(backend)?;
-    let tasks = tasks_named(&args.task)?;
-    let data = training_pairs(&args.data, &tasks)?;
+    let data = if args.task.eq_ignore_ascii_case("pet-ct") {
+        pet_ct_training_pairs(&args.studies)?
+    } else {
+        training_pairs(&args.data, &tasks_named(&args.task)?)?
+    };
     if data.is_empty() {
-        bail!("no training pairs under {}", args.data.display());
+        bail!("no training pairs for {}", args.task);
     }
     let mut trainer = if args.resume {
         Trainer::resume(&args.checkpoint, &device)?
@@ -150,7 +179,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             .with_crop(args.crop)
             .with_learning_rate(args.lr)
             .with_warmup(args.warmup)
-            .with_seed(args.seed);
+            .with_seed(args.seed)
+            .with_detail_gain(args.detail_gain);
         let mut trainer = Trainer::new(config, &device);
         if let Some(weights) = &args.init {
             trainer.start_from(weights)?;
@@ -171,13 +201,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let report = trainer.train_step(&data)?;
         let done = report.step;
         let line = format!(
-            "loss {:.4} [avg {:.4} grad {:.4} cc {:.4} mi {:.3} rec {:.4}] lr {:.1e} {:.2} s/step",
+            "loss {:.4} [avg {:.4} grad {:.4} cc {:.4} mi {:.3} rec {:.4} rel {:.4}] lr {:.1e} {:.2} s/step",
             report.total,
             report.average,
             report.gradient,
             report.correlation,
             report.mutual_information,
             report.reconstruction,
+            report.reliability,
             report.learning_rate,
             report.seconds,
         );

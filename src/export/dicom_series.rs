@@ -370,6 +370,10 @@ fn build_object(
             decimals(&orientation),
         ),
     ];
+    let body_part = volume.identity.body_part_examined.as_str();
+    if !body_part.is_empty() {
+        obj.put(element(tags::BODY_PART_EXAMINED, VR::CS, body_part));
+    }
     match part {
         ObjectPart::Slice(_) => {
             let normal = normalize(cross(g.direction[0], g.direction[1]));

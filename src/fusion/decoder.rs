@@ -1,29 +1,41 @@
 //! The residual-to-average decoder (MODEL.md): a U-Net path from the deepest fused features
 //! up to full size predicts the residual, and the fused image is
-//! `F = clamp((A + B) / 2 + R, 0, 1)`. The last convolution starts at zero, so an untrained
-//! decoder gives R = 0 and F is exactly the average.
+//! `F = clamp((A + B) / 2 + R, 0, 1)` with
 //!
-//! [ours, changed by measurement] R is not a free per-pixel image but
-//! `R = g_A·A + g_B·B + h` with one gain of A, one gain of B and one offset *per image*
-//! (each `β·tanh(·)` of the spatial mean of the head's output). F is then a linear mix of A
-//! and B whose weights and contrast the network chooses per pair from what the reliability
-//! maps and experts see — a deterministic function of the two intensities, which is what
-//! the protocol's 256-bin MI and CC reward — while the gains raise edge strength where it
-//! pays (Qabf, SSIM). Measured on the AANLIB test pairs (issue 4 notes): a free per-pixel R
-//! trained with the composite loss lost 0.4–1.0 bit of MI on every task, and smooth local
-//! fields (two 9×9 or two 25×25 box filters) still lost 0.2–0.6 bit and up to 0.006 of CC.
+//! `R = g_A·A + g_B·B + h + γ·(w_A − ½)·(D_A − D_B)`.
+//!
+//! - `g_A`, `g_B`, `h`: one gain of A, one of B and one offset *per image* (each `β·tanh(·)` of
+//!   the spatial mean of the head's output): each pair's mix and contrast, chosen by the
+//!   network from what the reliability maps and experts see. The last convolution starts at
+//!   zero, so an untrained decoder gives R = 0 and F is exactly the average.
+//! - The local term (issue 16): `D = X − blur(X)` is each source's fine detail (a 5×5
+//!   binomial blur, edges replicated) and `w_A` the finest reliability map of A, at full
+//!   resolution. Where `w_A = ½` the average keeps half of each source's detail; where the
+//!   network trusts A more it takes more of A's detail and less of B's. `γ` (the *detail
+//!   gain*) is a fixed number of each trained model, stored with its weights and never
+//!   trained: the training loss's 64-bin soft MI cannot see what local variation costs the
+//!   protocol's 256-bin MI, so the amount of local detail is chosen on the validation split
+//!   (ARCHITECTURE.md, "Model choices made by measurement").
+//!
+//! History, measured on the AANLIB test pairs (issue 4 notes): a free per-pixel R trained
+//! with the composite loss lost 0.4–1.0 bit of MI on every task, and smooth local fields (two
+//! 9×9 or two 25×25 box filters) still lost 0.2–0.6 bit and up to 0.006 of CC; the per-image
+//! gains alone kept MI but made F a global function of A and B (issue 16).
 
 use super::conv_backend::conv2d;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// Largest gain or offset the decoder can apply (β).
 pub const RESIDUAL_SCALE: f32 = 0.5;
+
+/// The detail gain γ of a new decoder (a trained model carries its own).
+pub const DEFAULT_DETAIL_GAIN: f32 = 0.1;
 
 /// The decoder's smooth correction fields, each `[N, 1, H, W]` at the (padded) input size.
 pub struct Correction {
@@ -50,6 +62,8 @@ pub struct UpStage {
 pub struct Decoder {
     stages: Vec<UpStage>,
     head: Conv2d,
+    /// γ of the local term, `[1]`; read detached, so training never changes it.
+    detail_gain: Param<Tensor<1>>,
 }
 
 impl Decoder {
@@ -67,7 +81,32 @@ impl Decoder {
             head: Conv2dConfig::new([channels[0], 3], [1, 1])
                 .with_initializer(Initializer::Zeros)
                 .init(device),
+            detail_gain: gain_param(DEFAULT_DETAIL_GAIN, device),
         }
+    }
+
+    /// γ of the local term.
+    pub fn detail_gain(&self) -> f32 {
+        self.detail_gain
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .ok()
+            .and_then(|v| v.first().copied())
+            .unwrap_or(f32::NAN)
+    }
+
+    /// Sets γ (a choice made on the validation split before training).
+    pub fn set_detail_gain(&mut self, gain: f32) {
+        let device = self.detail_gain.val().device();
+        self.detail_gain = gain_param(gain, &device);
+    }
+
+    /// The local term `γ·(w_A − ½)·(D_A − D_B)` for sources `a`, `b` and the finest
+    /// reliability map of A, all `[N, 1, H, W]`.
+    pub fn local_detail(&self, a: Tensor<4>, b: Tensor<4>, reliability_a: Tensor<4>) -> Tensor<4> {
+        let gain = self.detail_gain.val().detach().reshape([1, 1, 1, 1]);
+        (reliability_a - 0.5) * (detail(a) - detail(b)) * gain
     }
 
     /// The correction fields from fused features (finest first), at the finest size.
@@ -91,6 +130,85 @@ impl Decoder {
             gain_a: field(0),
             gain_b: field(1),
             offset: field(2),
+        }
+    }
+}
+
+fn gain_param(gain: f32, device: &Device) -> Param<Tensor<1>> {
+    Param::from_tensor(Tensor::from_data(TensorData::new(vec![gain], [1]), device))
+}
+
+/// `x − blur(x)` of `[N, 1, H, W]` images: the fine detail that a 5×5 binomial blur
+/// (σ = 1 pixel, edges replicated) removes.
+pub fn detail(x: Tensor<4>) -> Tensor<4> {
+    x.clone() - binomial_blur(x, 1)
+}
+
+/// `passes` 5×5 binomial blurs (`[1 4 6 4 1]/16` along each axis) with edge replication;
+/// each pass adds a variance of 1 pixel². Shifted slices rather than a fixed-kernel
+/// convolution, for the reason `mixer::sobel_magnitude` gives.
+pub fn binomial_blur(x: Tensor<4>, passes: usize) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    let mut x = x;
+    for _ in 0..passes {
+        let padded = x.pad((2, 2, 0, 0), PadMode::Edge);
+        let at = |dx: usize| padded.clone().slice([0..n, 0..c, 0..h, dx..dx + w]);
+        let rows = (at(0) + at(4) + (at(1) + at(3)) * 4.0 + at(2) * 6.0) / 16.0;
+        let padded = rows.pad((0, 0, 2, 2), PadMode::Edge);
+        let at = |dy: usize| padded.clone().slice([0..n, 0..c, dy..dy + h, 0..w]);
+        x = (at(0) + at(4) + (at(1) + at(3)) * 4.0 + at(2) * 6.0) / 16.0;
+    }
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn values(t: Tensor<4>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().expect("f32")
+    }
+
+    #[test]
+    fn the_blur_keeps_constants_and_ramps_and_the_detail_of_a_spike_sums_to_zero() {
+        let device = Device::flex();
+        let constant = Tensor::<4>::full([1, 1, 9, 7], 0.3, &device);
+        assert!(values(detail(constant)).iter().all(|v| v.abs() < 1e-6));
+        let ramp: Vec<f32> = (0..63).map(|i| (i % 7) as f32 * 0.1).collect();
+        let ramp = Tensor::<4>::from_data(TensorData::new(ramp, [1, 1, 9, 7]), &device);
+        // A linear ramp is its own blur away from the replicated edges.
+        let d = values(detail(ramp));
+        for y in 0..9 {
+            for x in 2..5 {
+                assert!(d[y * 7 + x].abs() < 1e-6, "{x},{y}: {}", d[y * 7 + x]);
+            }
+        }
+        let mut spike = vec![0.0; 81];
+        spike[40] = 1.0;
+        let spike = Tensor::<4>::from_data(TensorData::new(spike, [1, 1, 9, 9]), &device);
+        let d = values(detail(spike));
+        assert!((d[40] - (1.0 - 36.0 / 256.0)).abs() < 1e-6);
+        assert!(d.iter().sum::<f32>().abs() < 1e-5);
+    }
+
+    #[test]
+    fn the_local_term_vanishes_at_one_half_and_follows_the_trusted_source() {
+        let device = Device::flex();
+        let mut decoder = Decoder::new(&[16, 32, 64], &device);
+        decoder.set_detail_gain(0.25);
+        assert_eq!(decoder.detail_gain(), 0.25);
+        let a = Tensor::<4>::random([1, 1, 16, 16], Distribution::Uniform(0.0, 1.0), &device);
+        let b = Tensor::<4>::random([1, 1, 16, 16], Distribution::Uniform(0.0, 1.0), &device);
+        let half = Tensor::<4>::full([1, 1, 16, 16], 0.5, &device);
+        let none = decoder.local_detail(a.clone(), b.clone(), half);
+        assert!(values(none).iter().all(|v| *v == 0.0));
+        // w_A = 1: the average plus the term keeps ½ + γ/2 of A's detail, ½ − γ/2 of B's.
+        let one = Tensor::<4>::full([1, 1, 16, 16], 1.0, &device);
+        let term = values(decoder.local_detail(a.clone(), b.clone(), one));
+        let expected = values((detail(a) - detail(b)) * 0.125);
+        for (t, e) in term.iter().zip(&expected) {
+            assert!((t - e).abs() < 1e-6);
         }
     }
 }

@@ -77,6 +77,8 @@ pub struct Fuser {
     model: DualMine,
     device: Device,
     description: String,
+    /// Every reliability map replaced by this value (the ablation `eval` measures).
+    fixed_reliability: Option<f32>,
 }
 
 /// How many GPU probes are running now (see [`probing_gpu`]).
@@ -152,11 +154,7 @@ impl Fuser {
     ) -> Result<Self, FuserError> {
         let (device, description) = pick_device(backend)?;
         let model = load(config, weights, &device)?;
-        Ok(Self {
-            model,
-            device,
-            description,
-        })
+        Ok(Self::from_model(model, device, description))
     }
 
     /// The weights that ship with the program for `task` ([`super::shipped`]) on the
@@ -173,7 +171,30 @@ impl Fuser {
             model,
             device,
             description,
+            fixed_reliability: None,
         }
+    }
+
+    /// The same network with every reliability map replaced by `value` — what the fused
+    /// image would be if the maps said nothing (0.5: trust both sources equally everywhere).
+    pub fn with_fixed_reliability(&self, value: f32) -> Self {
+        Self {
+            model: self.model.clone(),
+            device: self.device.clone(),
+            description: self.description.clone(),
+            fixed_reliability: Some(value),
+        }
+    }
+
+    /// γ of the model's local term (decoder).
+    pub fn detail_gain(&self) -> f32 {
+        self.model.detail_gain()
+    }
+
+    /// Runs the model with another γ (how the amount of local detail is chosen on the
+    /// validation split for a trained network).
+    pub fn set_detail_gain(&mut self, gain: f32) {
+        self.model.set_detail_gain(gain);
     }
 
     /// Which device runs the network, in words (for the one-line notice and status bar).
@@ -259,9 +280,11 @@ impl Fuser {
                     &self.device,
                 )
             };
-            let out = self
-                .model
-                .forward(tensor(&a[range.clone()]), tensor(&b[range]));
+            let (a, b) = (tensor(&a[range.clone()]), tensor(&b[range]));
+            let out = match self.fixed_reliability {
+                None => self.model.forward(a, b),
+                Some(value) => self.model.forward_with_fixed_reliability(a, b, value),
+            };
             maps.fused.extend(host(out.fused)?);
             for s in 0..scales {
                 maps.reliability_a[s].extend(host(out.reliability_a[s].clone())?);

@@ -8,7 +8,13 @@
 //!   at the same Qabf),
 //! - `L_cc   = 1 − ½(cc(F,A) + cc(F,B))`, Pearson per image,
 //! - `L_mi   = −½(MI(F,A) + MI(F,B))` from a differentiable soft histogram (Gaussian bins),
-//! - `L_rec  = |D(E(A)) − A|₁ + |D(E(B)) − B|₁` through a light reconstruction head.
+//! - `L_rec  = |D(E(A)) − A|₁ + |D(E(B)) − B|₁` through a light reconstruction head,
+//! - `L_rel  = mean_s |w_A,s − pool_s(σ_A)|₁` [ours, issue 16]: the reliability map of A at
+//!   each scale against the *structure share* of A, `σ_A = E_A / (E_A + E_B)` with `E` the
+//!   local energy of the Sobel gradient (squared magnitude, three 5×5 binomial blurs), pooled
+//!   to the scale's resolution. It gives the maps a meaning a reader can check — where A
+//!   carries the stronger local structure — which the other terms alone did not: with the
+//!   decoder's per-image gains the maps stayed at 0.5 ± 0.004 (issue 16's measurement).
 //!
 //! [ours, by measurement] L_grad, L_cc and L_mi look at what the protocol scores: for a
 //! colour source, the gray (MATLAB weights) of the clamped RGB rebuilt from F's Y and the
@@ -19,8 +25,11 @@
 
 use burn::config::Config;
 use burn::tensor::activation::softmax;
+use burn::tensor::module::avg_pool2d;
+use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use super::decoder::binomial_blur;
 use super::mixer::sobel_magnitude;
 
 /// The λ of each loss term.
@@ -39,6 +48,8 @@ pub struct LossWeights {
     /// Fraction of the stronger source's gradient below which F's gradient is penalised.
     #[config(default = 0.7)]
     pub gradient_target: f32,
+    #[config(default = 0.0)]
+    pub reliability: f32,
 }
 
 /// Bins of the soft histogram and how many pixels it samples per image.
@@ -54,6 +65,7 @@ pub struct LossTerms {
     pub correlation: Tensor<1>,
     pub mutual_information: Tensor<1>,
     pub reconstruction: Tensor<1>,
+    pub reliability: Tensor<1>,
 }
 
 /// Everything the loss looks at for one batch.
@@ -65,6 +77,8 @@ pub struct LossInputs {
     pub fused: Tensor<4>,
     pub reconstructed_a: Tensor<4>,
     pub reconstructed_b: Tensor<4>,
+    /// The reliability maps of A at each scale's own resolution (finest first).
+    pub reliability_a: Vec<Tensor<4>>,
 }
 
 /// The composite loss; `sample` picks the pixels of the MI histogram (indices < H·W).
@@ -76,7 +90,9 @@ pub fn composite(inputs: LossInputs, weights: &LossWeights, sample: &[i64]) -> L
         fused,
         reconstructed_a,
         reconstructed_b,
+        reliability_a,
     } = inputs;
+    let reliability = reliability_error(&reliability_a, structure_share(a.clone(), b.clone()));
     let average = (fused.clone() - (a.clone() + b.clone()) * 0.5).abs().mean();
     let reconstruction =
         (reconstructed_a - a.clone()).abs().mean() + (reconstructed_b - b.clone()).abs().mean();
@@ -95,7 +111,8 @@ pub fn composite(inputs: LossInputs, weights: &LossWeights, sample: &[i64]) -> L
         + gradient.clone() * weights.gradient
         + correlation.clone() * weights.correlation
         + mutual_information.clone() * weights.mutual_information
-        + reconstruction.clone() * weights.reconstruction;
+        + reconstruction.clone() * weights.reconstruction
+        + reliability.clone() * weights.reliability;
     LossTerms {
         total,
         average,
@@ -103,6 +120,45 @@ pub fn composite(inputs: LossInputs, weights: &LossWeights, sample: &[i64]) -> L
         correlation,
         mutual_information,
         reconstruction,
+        reliability,
+    }
+}
+
+/// The structure share of A, `E_A / (E_A + E_B)` per pixel, where `E` is the local energy of
+/// the Sobel gradient (its square, smoothed by three 5×5 binomial blurs: σ ≈ 1.7 pixels).
+/// 0.5 where neither source has structure.
+pub fn structure_share(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
+    let energy = |x: Tensor<4>| {
+        let g = sobel_magnitude(x);
+        binomial_blur(g.clone() * g, 3)
+    };
+    let (ea, eb) = (energy(a), energy(b));
+    let floor = 1e-4;
+    (ea.clone() + floor) / (ea + eb + 2.0 * floor)
+}
+
+/// Mean over scales of `|map − target pooled to the map's size|`; a scale whose size is not
+/// the target's divided by 2^s (padded input) is left out.
+fn reliability_error(maps: &[Tensor<4>], target: Tensor<4>) -> Tensor<1> {
+    let [n, c, h, w] = target.dims();
+    let device = target.device();
+    let mut terms = Vec::new();
+    for (s, map) in maps.iter().enumerate() {
+        let factor = 1usize << s;
+        if map.dims() != [n, c, h / factor, w / factor] || h % factor != 0 || w % factor != 0 {
+            continue;
+        }
+        let pooled = if s == 0 {
+            target.clone()
+        } else {
+            avg_pool2d(target.clone(), AvgPoolOptions::new([factor, factor]))
+        };
+        terms.push((map.clone() - pooled).abs().mean());
+    }
+    let count = terms.len();
+    match terms.into_iter().reduce(|x, y| x + y) {
+        Some(sum) => sum / count as f32,
+        None => Tensor::zeros([1], &device),
     }
 }
 
@@ -180,6 +236,41 @@ mod tests {
         let same = scalar(soft_mutual_information(x.clone(), x.clone(), &sample).mean());
         let unrelated = scalar(soft_mutual_information(x, noise, &sample).mean());
         assert!(same > 2.0 && unrelated < 0.5, "{same} {unrelated}");
+    }
+
+    #[test]
+    fn structure_share_follows_the_source_with_the_edge() {
+        let device = Device::flex();
+        // A: a vertical step at x = 16; B: a horizontal step at y = 24; both 32 × 32.
+        let a: Vec<f32> = (0..1024)
+            .map(|i| if i % 32 < 16 { 0.2 } else { 0.8 })
+            .collect();
+        let b: Vec<f32> = (0..1024)
+            .map(|i| if i / 32 < 24 { 0.3 } else { 0.6 })
+            .collect();
+        let image =
+            |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [1, 1, 32, 32]), &device);
+        let share = structure_share(image(a), image(b))
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        let at = |x: usize, y: usize| share[y * 32 + x];
+        assert!(at(16, 8) > 0.95, "on A's edge: {}", at(16, 8));
+        assert!(at(6, 24) < 0.05, "on B's edge: {}", at(6, 24));
+        // Away from both edges and from the image border (Sobel pads with zeros).
+        assert!(
+            (at(8, 10) - 0.5).abs() < 0.01,
+            "flat in both: {}",
+            at(8, 10)
+        );
+        // The maps are compared with the share pooled to their scale.
+        let target = image(vec![0.25; 1024]);
+        let maps = vec![
+            Tensor::<4>::full([1, 1, 32, 32], 0.5, &device),
+            Tensor::<4>::full([1, 1, 16, 16], 0.25, &device),
+        ];
+        let error = scalar(reliability_error(&maps, target));
+        assert!((error - 0.125).abs() < 1e-6, "{error}");
     }
 
     #[test]

@@ -4,6 +4,12 @@
 //! Inputs A and B `[N, 1, H, W]` in [0, 1], any H and W (padded to a multiple of 2^S by edge
 //! replication, cropped back). Outputs at the input size: the fused image, the reliability
 //! map of each modality per scale and the mixer weight α per scale.
+//!
+//! What a reliability map means (README, model card): `w_A` is the share of the local detail
+//! that the network takes from A — trained to follow where A carries the stronger local
+//! structure (`loss::structure_share`) — and `w_B = 1 − w_A`. At each scale it weights the
+//! features the experts fuse; at the finest scale it also weights the two sources' fine
+//! detail in the fused image itself (`decoder::Decoder::local_detail`).
 
 use burn::config::Config;
 use burn::module::Module;
@@ -82,6 +88,15 @@ pub struct DualMine {
     decoder: Decoder,
 }
 
+/// Which maps a forward pass returns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Maps {
+    /// Every map, upsampled to the input size (inference).
+    Upsampled,
+    /// The reliability maps of A at their own resolution only (training).
+    Native,
+}
+
 /// What the network produces, all `[N, 1, H, W]` at the input size.
 #[derive(Debug, Clone)]
 pub struct FusionOutput {
@@ -101,19 +116,31 @@ impl DualMine {
 
     /// Fuses `a` and `b` (`[N, 1, H, W]`, values in [0, 1]).
     pub fn forward(&self, a: Tensor<4>, b: Tensor<4>) -> FusionOutput {
-        self.run(a, b, true).0
+        self.run(a, b, Maps::Upsampled, None).0
     }
 
-    /// The fused image, with the finest encoder features of A and of B (`[N, C0, H, W]`,
-    /// cropped to the input size) for the training reconstruction head. Training uses only
-    /// these, so the maps are left out (their vectors are empty): no full-size upsampling.
+    /// The forward pass with every reliability map replaced by `value` (`w_A = value`,
+    /// `w_B = 1 − value`): the ablation that shows what the maps do to the fused image.
+    pub fn forward_with_fixed_reliability(
+        &self,
+        a: Tensor<4>,
+        b: Tensor<4>,
+        value: f32,
+    ) -> FusionOutput {
+        self.run(a, b, Maps::Upsampled, Some(value)).0
+    }
+
+    /// What training looks at: the fused image, the reliability maps of A at each scale's
+    /// own resolution (`[N, 1, H/2^s, W/2^s]` of the padded input; the mixer weights and
+    /// `reliability_b` are left out, nothing is upsampled), and the finest encoder features
+    /// of A and of B (`[N, C0, H, W]`, cropped to the input size) for the reconstruction head.
     pub fn forward_with_features(
         &self,
         a: Tensor<4>,
         b: Tensor<4>,
     ) -> (FusionOutput, [Tensor<4>; 2]) {
         let [n, _, h, w] = a.dims();
-        let (output, padded) = self.run(a, b, false);
+        let (output, padded) = self.run(a, b, Maps::Native, None);
         let crop = |x: Tensor<4>| {
             let c = x.dims()[1];
             x.slice([0..n, 0..c, 0..h, 0..w])
@@ -122,9 +149,25 @@ impl DualMine {
         (output, [crop(fine_a), crop(fine_b)])
     }
 
-    /// The forward pass (the maps upsampled to the input size when `maps`); also returns the
-    /// finest encoder features at the padded size.
-    fn run(&self, a: Tensor<4>, b: Tensor<4>, maps: bool) -> (FusionOutput, [Tensor<4>; 2]) {
+    /// γ of the decoder's local term.
+    pub fn detail_gain(&self) -> f32 {
+        self.decoder.detail_gain()
+    }
+
+    /// Sets γ of the decoder's local term.
+    pub fn set_detail_gain(&mut self, gain: f32) {
+        self.decoder.set_detail_gain(gain);
+    }
+
+    /// The forward pass, the maps as `maps` says, every reliability map replaced by `fixed`
+    /// when given; also returns the finest encoder features at the padded size.
+    fn run(
+        &self,
+        a: Tensor<4>,
+        b: Tensor<4>,
+        maps: Maps,
+        fixed: Option<f32>,
+    ) -> (FusionOutput, [Tensor<4>; 2]) {
         let [_, _, h, w] = a.dims();
         let multiple = 1usize << self.scales();
         let (ph, pw) = (
@@ -141,6 +184,7 @@ impl DualMine {
         let (pa, pb) = (pad(a.clone()), pad(b.clone()));
         let (features_a, features_b) = (self.encoder.forward(pa), self.encoder.forward(pb));
         let mut fused = Vec::with_capacity(self.scales());
+        let mut finest_a = None;
         let (mut rel_a, mut rel_b, mut alphas) = (Vec::new(), Vec::new(), Vec::new());
         let full = |x: Tensor<4>| {
             let x = interpolate(
@@ -153,22 +197,39 @@ impl DualMine {
         };
         for s in 0..self.scales() {
             let (fa, fb) = (features_a[s].clone(), features_b[s].clone());
-            let (wa, wb) = self.reliability[s].forward(fa.clone(), fb.clone());
+            let (wa, wb) = match fixed {
+                None => self.reliability[s].forward(fa.clone(), fb.clone()),
+                Some(value) => {
+                    let [n, _, hs, ws] = fa.dims();
+                    let wa = Tensor::<4>::full([n, 1, hs, ws], value, &fa.device());
+                    (wa.clone(), wa.neg() + 1.0)
+                }
+            };
+            if s == 0 {
+                let [n, _, _, _] = wa.dims();
+                finest_a = Some(wa.clone().slice([0..n, 0..1, 0..h, 0..w]));
+            }
             let (weighted_a, weighted_b) = (fa * wa.clone(), fb * wb.clone());
             let spatial = self.spatial[s].forward(weighted_a.clone(), weighted_b.clone());
             let wavelet = self.wavelet[s].forward(weighted_a.clone(), weighted_b.clone());
             let guide = (weighted_a + weighted_b).mean_dim(1);
             let alpha = self.mixers[s].weights(guide);
             fused.push(SoftGradientMixer::mix(alpha.clone(), wavelet, spatial));
-            if maps {
-                rel_a.push(full(wa));
-                rel_b.push(full(wb));
-                alphas.push(full(alpha));
+            match maps {
+                Maps::Upsampled => {
+                    rel_a.push(full(wa));
+                    rel_b.push(full(wb));
+                    alphas.push(full(alpha));
+                }
+                Maps::Native => rel_a.push(wa),
             }
         }
         let correction = self.decoder.correction(&fused);
-        let residual =
-            correction.gain_a * a.clone() + correction.gain_b * b.clone() + correction.offset;
+        let finest_a = finest_a.expect("the network has at least one scale");
+        let residual = correction.gain_a * a.clone()
+            + correction.gain_b * b.clone()
+            + correction.offset
+            + self.decoder.local_detail(a.clone(), b.clone(), finest_a);
         let fine = [features_a[0].clone(), features_b[0].clone()];
         let output = FusionOutput {
             fused: ((a + b) * 0.5 + residual).clamp(0.0, 1.0),

@@ -1,6 +1,6 @@
 //! The trained weights that ship inside the program (`assets/`), one model per pairing
-//! (CT, PET or SPECT with MRI — the loss weights that reach the bar differ by task, see
-//! `assets/MODEL_CARD.md`), so `fuse` works without a weights file.
+//! (CT, PET or SPECT with MRI, and PET with CT — the loss weights that reach the bar differ
+//! by task, see `assets/MODEL_CARD.md`), so `fuse` works without a weights file.
 
 use burn::tensor::Device;
 
@@ -12,13 +12,17 @@ use crate::volume::{Modality, Volume};
 pub const CONFIG: &str = "tiny";
 
 /// The pairings a shipped model exists for, by task name.
-pub const TASKS: [&str; 3] = ["ct-mri", "pet-mri", "spect-mri"];
+pub const TASKS: [&str; 4] = ["ct-mri", "pet-mri", "spect-mri", "pet-ct"];
 
-/// The shipped model for two studies by their modalities: a PET makes it `pet-mri`, an NM
-/// (SPECT) study `spect-mri`, anything else `ct-mri`. `None` for a pair of colour images
-/// (PNG, no modality): their pseudo-colour can be PET or SPECT, which only the user knows.
+/// The shipped model for two studies by their modalities: a PET with a CT (and no MR) makes
+/// it `pet-ct`, another PET `pet-mri`, an NM (SPECT) study `spect-mri`, anything else
+/// `ct-mri`. `None` for a pair of colour images (PNG, no modality): their pseudo-colour can
+/// be PET or SPECT, which only the user knows.
 pub fn task_for(studies: [&Volume; 2]) -> Option<&'static str> {
-    if studies.iter().any(|s| s.modality == Modality::Pet) {
+    let has = |modality: Modality| studies.iter().any(|s| s.modality == modality);
+    if has(Modality::Pet) && has(Modality::Ct) && !has(Modality::Mr) {
+        Some("pet-ct")
+    } else if has(Modality::Pet) {
         Some("pet-mri")
     } else if studies.iter().any(|s| s.modality == Modality::Nm) {
         Some("spect-mri")
@@ -27,6 +31,17 @@ pub fn task_for(studies: [&Volume; 2]) -> Option<&'static str> {
     } else {
         Some("ct-mri")
     }
+}
+
+/// Whether two studies must swap to be in the order the shipped models were trained on:
+/// A is the CT, PET or SPECT and B the MR; with no MR, A is the PET or SPECT and B the CT.
+pub fn swapped_for_network(studies: [&Volume; 2]) -> bool {
+    let rank = |v: &Volume| match v.modality {
+        Modality::Mr => 2,
+        Modality::Ct => 1,
+        _ => 0,
+    };
+    rank(studies[0]) > rank(studies[1])
 }
 
 /// Burnpack's tensors are read in place, so the bytes must sit as aligned as a file buffer.
@@ -38,6 +53,7 @@ static PET_MRI: &Aligned<[u8]> =
     &Aligned(*include_bytes!("../../assets/wdualmine-tiny-pet-mri.bpk"));
 static SPECT_MRI: &Aligned<[u8]> =
     &Aligned(*include_bytes!("../../assets/wdualmine-tiny-spect-mri.bpk"));
+static PET_CT: &Aligned<[u8]> = &Aligned(*include_bytes!("../../assets/wdualmine-tiny-pet-ct.bpk"));
 
 /// The shipped network for `task` (one of [`TASKS`]) on `device`.
 pub fn load(task: &str, device: &Device) -> Result<DualMine, WeightsError> {
@@ -45,9 +61,10 @@ pub fn load(task: &str, device: &Device) -> Result<DualMine, WeightsError> {
         "ct-mri" => &CT_MRI.0,
         "pet-mri" => &PET_MRI.0,
         "spect-mri" => &SPECT_MRI.0,
+        "pet-ct" => &PET_CT.0,
         other => {
             return Err(WeightsError::Missing {
-                path: format!("built-in weights for {other:?} (ct-mri, pet-mri, spect-mri)").into(),
+                path: format!("built-in weights for {other:?} ({})", TASKS.join(", ")).into(),
             });
         }
     };
@@ -63,6 +80,35 @@ pub fn load(task: &str, device: &Device) -> Result<DualMine, WeightsError> {
 mod tests {
     use super::*;
     use burn::tensor::{Distribution, Tensor};
+
+    #[test]
+    fn modalities_pick_the_model_and_the_order() {
+        use crate::volume::{Geometry, Units};
+        let study = |modality: Modality| {
+            Volume::new(
+                Geometry::axis_aligned([2, 2, 1], [1.0; 3], [0.0; 3]),
+                vec![0.0; 4],
+            )
+            .expect("valid")
+            .with_kind(modality, Units::Signal)
+        };
+        let (ct, mr, pet, nm) = (
+            study(Modality::Ct),
+            study(Modality::Mr),
+            study(Modality::Pet),
+            study(Modality::Nm),
+        );
+        assert_eq!(task_for([&ct, &pet]), Some("pet-ct"));
+        assert_eq!(task_for([&mr, &pet]), Some("pet-mri"));
+        assert_eq!(task_for([&nm, &mr]), Some("spect-mri"));
+        assert_eq!(task_for([&ct, &mr]), Some("ct-mri"));
+        // A is the functional study or the CT; B the MR, or the CT beside a PET.
+        assert!(swapped_for_network([&ct, &pet]));
+        assert!(!swapped_for_network([&pet, &ct]));
+        assert!(swapped_for_network([&mr, &pet]));
+        assert!(swapped_for_network([&mr, &ct]));
+        assert!(!swapped_for_network([&ct, &mr]));
+    }
 
     #[test]
     fn shipped_weights_load_and_are_trained() {

@@ -38,6 +38,9 @@ pub struct TrainConfig {
     pub warmup: usize,
     #[config(default = 0)]
     pub seed: u64,
+    /// γ of the decoder's local term (fixed for the run; see `decoder`).
+    #[config(default = 0.1)]
+    pub detail_gain: f32,
 }
 
 /// Why training could not go on.
@@ -88,6 +91,7 @@ pub struct StepReport {
     pub correlation: f32,
     pub mutual_information: f32,
     pub reconstruction: f32,
+    pub reliability: f32,
     pub seconds: f64,
 }
 
@@ -120,7 +124,8 @@ impl Trainer {
     /// A fresh run on `device` (an autodiff device is made from it).
     pub fn new(config: TrainConfig, device: &Device) -> Self {
         let device = device.clone().autodiff();
-        let model = TrainingModel::new(&config.network, &device);
+        let mut model = TrainingModel::new(&config.network, &device);
+        model.network.set_detail_gain(config.detail_gain);
         Self {
             rng: Rng(config.seed),
             config,
@@ -131,11 +136,12 @@ impl Trainer {
         }
     }
 
-    /// Starts the network from trained weights (fine-tuning a shipped model, e.g. for one
-    /// task); the reconstruction head and the optimiser start fresh.
+    /// Starts the network from trained weights (fine-tuning, e.g. for one task); the
+    /// reconstruction head and the optimiser start fresh, and γ is this run's.
     pub fn start_from(&mut self, weights: &Path) -> Result<(), TrainError> {
         let network = self.model.network.clone();
         self.model.network = load_into(network, weights)?;
+        self.model.network.set_detail_gain(self.config.detail_gain);
         Ok(())
     }
 
@@ -192,6 +198,7 @@ impl Trainer {
             correlation: scalar(terms.correlation),
             mutual_information: scalar(terms.mutual_information),
             reconstruction: scalar(terms.reconstruction),
+            reliability: scalar(terms.reliability),
             seconds: started.elapsed().as_secs_f64(),
         })
     }
@@ -215,6 +222,7 @@ impl Trainer {
             b,
             chroma,
             fused: output.fused,
+            reliability_a: output.reliability_a,
         };
         composite(inputs, &self.config.loss, sample)
     }

@@ -8,6 +8,7 @@
 mod filter;
 mod fmi;
 mod information;
+mod locality;
 mod qabf;
 mod ssim;
 mod statistics;
@@ -17,6 +18,10 @@ use thiserror::Error;
 
 pub use fmi::{FmiFeature, fmi};
 pub use information::{entropy, mutual_information};
+pub use locality::{
+    FOREGROUND_LEVEL, Image8, foreground, locality_residual, mean_absolute_difference,
+    percentile_span,
+};
 pub use qabf::qabf;
 pub use ssim::ssim;
 pub use statistics::{correlation, psnr, scd, spatial_frequency, standard_deviation};

@@ -1,8 +1,10 @@
 //! Intensity windows: which physical values map to 0..1, for display and for the network.
 //!
 //! One default per modality (ARCHITECTURE.md: "what the user sees is what was fused"):
-//! CT brain window in HU; PET/NM 0 to the 99.5th percentile (an SUV window is only applied to
-//! SUV values); MR and anything else the 0.5th–99.5th percentile.
+//! CT in HU by the window stored with the images (WindowCenter/WindowWidth), else by the body
+//! part — the brain window (W 80 / L 40) for HEAD or BRAIN, soft tissue (W 400 / L 40)
+//! otherwise; PET/NM 0 to the 99.5th percentile (an SUV window is only applied to SUV
+//! values); MR and anything else the 0.5th–99.5th percentile.
 
 use super::{Modality, Units, Volume, stats};
 
@@ -36,15 +38,29 @@ impl Window {
     /// The default window for a volume (see the module documentation).
     pub fn default_for(volume: &Volume) -> Self {
         match (&volume.modality, &volume.units) {
-            (Modality::Ct, Units::Hounsfield) => Self::CT_BRAIN,
+            (Modality::Ct, Units::Hounsfield) => Self::ct_default(volume),
             _ => Self::default_given(volume, percentile_bounds(volume)),
+        }
+    }
+
+    /// A CT's default: its stored window, else the brain window for a head or brain study
+    /// (BodyPartExamined), else soft tissue.
+    pub fn ct_default(volume: &Volume) -> Self {
+        if let Some([center, width]) = volume.identity.stored_window {
+            return Self { center, width };
+        }
+        let part = volume.identity.body_part_examined.to_ascii_uppercase();
+        if ["HEAD", "BRAIN", "SKULL"].iter().any(|p| part.contains(p)) {
+            Self::CT_BRAIN
+        } else {
+            Self::CT_SOFT_TISSUE
         }
     }
 
     /// [`Self::default_for`] when the volume's [`percentile_bounds`] are known already.
     pub fn default_given(volume: &Volume, bounds: [f32; 2]) -> Self {
         match (&volume.modality, &volume.units) {
-            (Modality::Ct, Units::Hounsfield) => Self::CT_BRAIN,
+            (Modality::Ct, Units::Hounsfield) => Self::ct_default(volume),
             (Modality::Pet | Modality::Nm, _) | (_, Units::SuvBw) => {
                 Self::from_range(0.0, bounds[1].max(1e-3))
             }
@@ -76,7 +92,7 @@ impl Window {
         width: 2000.0,
     };
     pub const CT_SOFT_TISSUE: Self = Self {
-        center: 50.0,
+        center: 40.0,
         width: 400.0,
     };
     pub const CT_LUNG: Self = Self {
@@ -114,9 +130,23 @@ mod tests {
         let w = Window::default_for(&pet);
         assert_eq!(w.normalise(0.0), 0.0);
         assert!((w.center * 2.0 - 19.9).abs() < 0.11, "{w:?}");
-        let ct = Volume::new(g, ramp)
+        let mut ct = Volume::new(g, ramp)
             .expect("valid")
             .with_kind(Modality::Ct, Units::Hounsfield);
+        // No body part, no stored window: soft tissue; a head: the brain window; a stored
+        // window wins over both.
+        assert_eq!(Window::default_for(&ct), Window::CT_SOFT_TISSUE);
+        ct.identity.body_part_examined = "HEAD".into();
         assert_eq!(Window::default_for(&ct), Window::CT_BRAIN);
+        ct.identity.body_part_examined = "EXTREMITY".into();
+        assert_eq!(Window::default_for(&ct), Window::CT_SOFT_TISSUE);
+        ct.identity.stored_window = Some([50.0, 350.0]);
+        assert_eq!(
+            Window::default_for(&ct),
+            Window {
+                center: 50.0,
+                width: 350.0
+            }
+        );
     }
 }

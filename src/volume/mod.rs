@@ -130,6 +130,11 @@ pub struct Identity {
     pub series_description: String,
     pub series_number: Option<i32>,
     pub frame_of_reference_uid: String,
+    /// BodyPartExamined as stored (e.g. `HEAD`, `EXTREMITY`; empty when absent).
+    pub body_part_examined: String,
+    /// The first WindowCenter and WindowWidth stored with the images (in output units: HU
+    /// for CT), when both are present, readable and the width is positive.
+    pub stored_window: Option<[f32; 2]>,
     /// The stored objects the volume was built from (empty for NIfTI and PNG), so that
     /// derived series can reference them.
     pub instances: Vec<InstanceRef>,

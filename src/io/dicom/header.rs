@@ -167,6 +167,8 @@ impl ImageHeader {
                 series_description: get(tags::SERIES_DESCRIPTION),
                 series_number: integer(obj, tags::SERIES_NUMBER).map(|n| n as i32),
                 frame_of_reference_uid: get(tags::FRAME_OF_REFERENCE_UID),
+                body_part_examined: get(tags::BODY_PART_EXAMINED),
+                stored_window: stored_window(obj),
                 instances: Vec::new(),
             },
             instance_number: integer(obj, tags::INSTANCE_NUMBER),
@@ -393,4 +395,13 @@ fn pet_dose(obj: &InMemDicomObject) -> Result<PetDose, Unreadable> {
         series: pair(tags::SERIES_DATE, tags::SERIES_TIME),
         acquisition: pair(tags::ACQUISITION_DATE, tags::ACQUISITION_TIME),
     })
+}
+
+/// The first WindowCenter/WindowWidth pair, when both read as numbers and the width is
+/// positive. A display hint only: an unreadable value is left out, never guessed.
+fn stored_window(obj: &InMemDicomObject) -> Option<[f32; 2]> {
+    let center = checked_number(obj, tags::WINDOW_CENTER).ok().flatten()?;
+    let width = checked_number(obj, tags::WINDOW_WIDTH).ok().flatten()?;
+    (width > 0.0 && center.is_finite() && width.is_finite())
+        .then_some([center as f32, width as f32])
 }

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Rebuilds the shipped W-DUALMINE weights from nothing and scores them (issue 16).
+#
+#   sh assets/train.sh [OUT]        (from the repository root, ../shared/data beside it)
+#
+# Writes OUT/wdualmine-tiny-{ct-mri,pet-mri,spect-mri}.bpk (default OUT: runs/recipe), the
+# validation tables (OUT/validation.md) and the test tables (OUT/test.md). Copy the three
+# files into assets/ to ship them. Every choice below (steps, λ, detail gains) was made on
+# the validation split (assets/validation-split.txt); see assets/MODEL_CARD.md.
+# DUALMINE may name the binary (default: the release build of this checkout).
+set -eu
+OUT=${1:-runs/recipe}
+DATA=${DATA:-../shared/data}
+if [ -z "${DUALMINE:-}" ]; then
+    cargo build --release --quiet
+    DUALMINE=${CARGO_TARGET_DIR:-target}/release/dualmine
+fi
+mkdir -p "$OUT"
+
+# Stage 1: one network for the three tasks, from scratch, on 128² crops (flips and 90°
+# rotations), λ = avg, grad, cc, mi, rec, rel.
+"$DUALMINE" train --task all --data "$DATA/aanlib" -o "$OUT/stage1.bpk" \
+    --checkpoint "$OUT/stage1" --steps 500 --batch 4 --crop 128 --lr 1e-3 --warmup 50 \
+    --lambda 1,10,1,0.1,1,2 --gradient-target 0.7 --detail-gain 0.1 --seed 0
+
+# Stage 2: per task, on whole 256² images (the decoder's gains are per image), each with its
+# detail gain γ, λ_grad and gradient target chosen on the validation split (model card).
+stage2() {
+    task=$1
+    gain=$2
+    lambda=$3
+    target=$4
+    "$DUALMINE" train --task "$task" --data "$DATA/aanlib" --init "$OUT/stage1.bpk" \
+        -o "$OUT/wdualmine-tiny-$task.bpk" --checkpoint "$OUT/$task" --steps 60 --batch 2 \
+        --crop 256 --lr 5e-4 --warmup 5 --lambda "$lambda" --gradient-target "$target" \
+        --detail-gain "$gain" --seed 0
+}
+stage2 ct-mri 0.5 1,10,100,1,1,2 0.7
+stage2 pet-mri 0.05 1,12,100,1,1,2 0.8
+stage2 spect-mri 0.15 1,15,100,1,1,2 0.78
+
+"$DUALMINE" eval --task all --data "$DATA" --weights "$OUT" --backend cpu --split validation \
+    --no-fmi > "$OUT/validation.md"
+"$DUALMINE" eval --task all --data "$DATA" --weights "$OUT" --backend cpu \
+    --csv "$OUT/test.csv" --figure "$OUT/figure.png" > "$OUT/test.md"
+echo "weights, tables and figure in $OUT"
