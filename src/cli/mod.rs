@@ -50,7 +50,8 @@ enum Command {
         /// With --benchmark-frames: wait for fusion to finish before scrolling.
         #[arg(long)]
         benchmark_after_fusion: bool,
-        /// Overlays to show, e.g. `fused,reliability-a,alpha` (layer names as in the panel).
+        /// Overlays to show, e.g. `fused,reliability-a,alpha-2` (layer names as in the panel,
+        /// `-S` for scale S); the last one gets the colour bar.
         #[arg(long, value_delimiter = ',')]
         overlays: Vec<String>,
         /// Start with the fusion in three planes (axial, coronal, sagittal; key M).

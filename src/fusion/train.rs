@@ -1,6 +1,6 @@
 //! Training W-DUALMINE: the network plus a light reconstruction head, Adam with warm-up and
-//! cosine decay, seeded batches, and checkpoints (network + head, optimiser state, progress)
-//! that a run can resume from exactly.
+//! cosine decay, seeded initial weights and batches, and checkpoints (network + head,
+//! optimiser state, progress) that a run can resume from exactly.
 
 use std::path::Path;
 use std::time::Instant;
@@ -123,6 +123,9 @@ fn scalar(t: Tensor<1>) -> f32 {
 impl Trainer {
     /// A fresh run on `device` (an autodiff device is made from it).
     pub fn new(config: TrainConfig, device: &Device) -> Self {
+        // The initial weights come from the device's generator: seeded, a rerun starts from
+        // the same network (the batches are seeded by `Rng` below).
+        device.seed(config.seed);
         let device = device.clone().autodiff();
         let mut model = TrainingModel::new(&config.network, &device);
         model.network.set_detail_gain(config.detail_gain);
@@ -345,14 +348,16 @@ mod tests {
         assert!((x.total - y.total).abs() < 1e-5, "{x:?} vs {y:?}");
     }
 
+    /// One 16² crop per step.
+    fn small_config() -> TrainConfig {
+        TrainConfig::new(DualMineConfig::tiny(), LossWeights::new())
+            .with_batch(1)
+            .with_crop(16)
+    }
+
     #[test]
     fn a_run_can_start_from_saved_network_weights() {
-        let config = || {
-            TrainConfig::new(DualMineConfig::tiny(), LossWeights::new())
-                .with_batch(1)
-                .with_crop(16)
-                .with_learning_rate(1e-2)
-        };
+        let config = || small_config().with_learning_rate(1e-2);
         let pairs = phantom_pairs();
         let mut trained = Trainer::new(config(), &Device::flex());
         for _ in 0..3 {
