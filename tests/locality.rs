@@ -7,18 +7,10 @@ mod common;
 use dualmine::fusion::fuser::{Backend, Fuser};
 use dualmine::fusion::images::fuse_image_pair;
 use dualmine::io::aanlib::{Task, pairs};
-use dualmine::io::image2d::read;
+use dualmine::io::image2d::{as_image8 as image8, read};
 use dualmine::metrics::{
     Image8, foreground, locality_residual, mean_absolute_difference, percentile_span,
 };
-use dualmine::volume::Volume;
-
-fn image8(v: &Volume) -> Image8<'_> {
-    Image8 {
-        data: &v.data,
-        channels: v.channels,
-    }
-}
 
 #[test]
 fn adafuse_locality_matches_an_independent_computation_and_the_average_scores_zero() {

@@ -17,10 +17,10 @@ use dualmine::fusion::fuser::{Backend, Fuser};
 use dualmine::fusion::images::{FusedImage, fuse_image_pair};
 use dualmine::fusion::model::DualMineConfig;
 use dualmine::io::aanlib::{Pair, Split, Task, split_pairs};
-use dualmine::io::image2d::{read, to_gray8};
+use dualmine::io::image2d::{as_image8, read, to_gray8};
 use dualmine::metrics::{
-    GrayImage, Image8, METRIC_NAMES, MetricSet, Scores, Summary, foreground, locality_residual,
-    mean_absolute_difference, percentile_span, score,
+    GrayImage, METRIC_NAMES, MetricSet, Scores, Summary, foreground, locality_residual,
+    mean_absolute_difference, mean_and_std, percentile_span, score,
 };
 use dualmine::volume::Volume;
 use dualmine::volume::colour::fuse_luminance;
@@ -88,20 +88,14 @@ pub struct Row {
     pub maps: Option<(Vec<f64>, Vec<f64>)>,
 }
 
-/// A source or result as the locality measure reads it.
-fn image8(v: &Volume) -> Image8<'_> {
-    Image8 {
-        data: &v.data,
-        channels: v.channels,
-    }
-}
-
 /// The locality residual of each fused image against its pair.
 fn localities(fused: &[Volume], sources: &[Source]) -> Vec<f64> {
     fused
         .par_iter()
         .zip(sources)
-        .map(|(f, s)| locality_residual(image8(&s.a), image8(&s.b), image8(f)).unwrap_or(f64::NAN))
+        .map(|(f, s)| {
+            locality_residual(as_image8(&s.a), as_image8(&s.b), as_image8(f)).unwrap_or(f64::NAN)
+        })
         .collect()
 }
 
@@ -263,15 +257,17 @@ fn evaluate(
         for (i, s) in sources.iter().enumerate() {
             let result = fuse_image_pair(fuser, &s.a, &s.b)?;
             let without_maps = fuse_image_pair(&ablated, &s.a, &s.b)?;
-            let mask = foreground(image8(&s.a), image8(&s.b));
+            let mask = foreground(as_image8(&s.a), as_image8(&s.b));
             let span = percentile_span(&result.maps.reliability_a[0], &mask);
             spans.push(span.map_or(f64::NAN, f64::from));
             let change =
                 mean_absolute_difference(&result.maps.fused, &without_maps.maps.fused, &mask);
             changes.push(change.map_or(f64::NAN, |d| d * 255.0));
-            fused.push(result.image.clone());
             if i < examples {
+                fused.push(result.image.clone());
                 kept.push((s.a.clone(), s.b.clone(), result));
+            } else {
+                fused.push(result.image);
             }
             progress.set(i + 1, "");
         }
@@ -311,9 +307,7 @@ fn markdown(heading: &str, rows: &[Row], set: MetricSet) -> String {
 
 /// Mean ± std and minimum of per-pair values (NaN-free), as the locality table shows them.
 fn spread(values: &[f64]) -> (f64, f64, f64) {
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let (mean, std) = mean_and_std(values.iter().copied());
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     (mean, std, min)
 }

@@ -10,11 +10,12 @@ use anyhow::{Context, Result};
 
 use super::progress::Progress;
 use dualmine::io;
+use dualmine::metrics::{Image8, foreground};
 use dualmine::volume::intensity::Window;
 use dualmine::volume::register::{self as registration, Options, Registration};
 use dualmine::volume::resample::{IDENTITY, Interpolation, background_of, resample_transformed};
 use dualmine::volume::transform::Transform;
-use dualmine::volume::{Geometry, Modality, Volume};
+use dualmine::volume::{Geometry, Modality, Units, Volume};
 
 /// Loads the study at `path` (`what` names it in errors) and prints its warnings.
 pub fn load_study(path: &Path, what: &str) -> Result<Volume> {
@@ -82,8 +83,9 @@ pub struct SlicePair {
     pub b: Volume,
 }
 
-/// Slices whose foreground (either source above 10 of 255) covers less than this fraction
-/// of the slice are left out (table, air).
+/// Slices whose foreground (either source above [`dualmine::metrics::FOREGROUND_LEVEL`] of
+/// 255, the locality measure's rule) covers less than this fraction of the slice are left
+/// out (table, air).
 const MIN_FOREGROUND: f64 = 0.05;
 
 /// The PET–CT slice pairs of a study folder holding `CT/` and `PET/` (one frame of
@@ -115,22 +117,27 @@ pub fn pet_ct_slices(folder: &Path) -> Result<Vec<SlicePair>> {
     for k in 0..nz {
         let range = k * plane..(k + 1) * plane;
         let (sa, sb) = (&a[range.clone()], &b[range]);
-        let foreground = sa
-            .iter()
-            .zip(sb)
-            .filter(|(x, y)| **x > 10.0 || **y > 10.0)
-            .count();
-        if (foreground as f64) < MIN_FOREGROUND * plane as f64 {
+        let (a8, b8) = (
+            Image8 {
+                data: sa,
+                channels: 1,
+            },
+            Image8 {
+                data: sb,
+                channels: 1,
+            },
+        );
+        let inside = foreground(a8, b8).into_iter().filter(|&f| f).count();
+        if (inside as f64) < MIN_FOREGROUND * plane as f64 {
             continue;
         }
-        let gray = |values: &[f32], modality: Modality| -> Result<Volume> {
-            let mut v = Volume::new(slice_geometry.clone(), values.to_vec())?;
-            v.modality = modality;
-            Ok(v)
+        let slice = |values: &[f32], modality: Modality| -> Result<Volume> {
+            let volume = Volume::new(slice_geometry.clone(), values.to_vec())?;
+            Ok(volume.with_kind(modality, Units::Signal))
         };
         pairs.push(SlicePair {
-            a: gray(sa, Modality::Pet)?,
-            b: gray(sb, Modality::Ct)?,
+            a: slice(sa, Modality::Pet)?,
+            b: slice(sb, Modality::Ct)?,
         });
     }
     Ok(pairs)

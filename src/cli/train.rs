@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use super::pipeline::pet_ct_slices;
 use super::progress::Progress;
 
+use dualmine::fusion::decoder::DEFAULT_DETAIL_GAIN;
 use dualmine::fusion::fuser::{Backend, pick_device};
 use dualmine::fusion::loss::LossWeights;
 use dualmine::fusion::model::DualMineConfig;
@@ -63,7 +64,7 @@ pub struct TrainArgs {
     pub lambda: String,
     /// γ of the decoder's local term: how much of the trusted source's fine detail the
     /// fused image takes (0: none, the fusion is a per-image mix).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = DEFAULT_DETAIL_GAIN)]
     pub detail_gain: f32,
     /// L_grad penalises F's gradients below this fraction of the stronger source's.
     #[arg(long, default_value_t = 0.7)]

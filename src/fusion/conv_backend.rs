@@ -279,6 +279,7 @@ pub fn conv2d_biased(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fusion::values;
     use burn::tensor::{Device, Distribution};
 
     /// A small deterministic generator (xorshift), so a failing shape can be rerun.
@@ -291,10 +292,6 @@ mod tests {
             self.0 ^= self.0 << 17;
             (self.0 % n as u64) as usize
         }
-    }
-
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().expect("f32 values")
     }
 
     /// `|ours − burn|` at most `1e-4` of burn's largest magnitude.

@@ -23,6 +23,7 @@
 //! gains alone kept MI but made F a global function of A and B (issue 16).
 
 use super::conv_backend::conv2d;
+use super::first_value;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
@@ -87,13 +88,7 @@ impl Decoder {
 
     /// γ of the local term.
     pub fn detail_gain(&self) -> f32 {
-        self.detail_gain
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .ok()
-            .and_then(|v| v.first().copied())
-            .unwrap_or(f32::NAN)
+        first_value(self.detail_gain.val())
     }
 
     /// Sets γ (a choice made on the validation split before training).
@@ -164,11 +159,8 @@ pub fn binomial_blur(x: Tensor<4>, passes: usize) -> Tensor<4> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fusion::values;
     use burn::tensor::Distribution;
-
-    fn values(t: Tensor<4>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().expect("f32")
-    }
 
     #[test]
     fn the_blur_keeps_constants_and_ramps_and_the_detail_of_a_spike_sums_to_zero() {

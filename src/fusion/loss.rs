@@ -219,11 +219,8 @@ fn bin_centres(device: &Device) -> Tensor<3> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fusion::first_value as scalar;
     use burn::tensor::Distribution;
-
-    fn scalar(t: Tensor<1>) -> f32 {
-        t.into_data().try_to_vec::<f32>().expect("f32")[0]
-    }
 
     #[test]
     fn correlation_and_mutual_information_behave() {

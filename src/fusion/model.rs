@@ -249,11 +249,8 @@ impl DualMine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fusion::values;
     use burn::tensor::Distribution;
-
-    fn values(t: Tensor<4>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().expect("f32")
-    }
 
     #[test]
     fn untrained_model_is_exactly_the_average_on_odd_sizes() {

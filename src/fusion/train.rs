@@ -15,6 +15,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use thiserror::Error;
 
 use super::conv_backend::conv2d;
+use super::decoder::DEFAULT_DETAIL_GAIN;
+use super::first_value;
 use super::loss::{LossInputs, LossTerms, LossWeights, MI_SAMPLES, composite};
 use super::model::{DualMine, DualMineConfig};
 use super::sampler::{Rng, TrainingPair, draw_batch};
@@ -39,7 +41,7 @@ pub struct TrainConfig {
     #[config(default = 0)]
     pub seed: u64,
     /// γ of the decoder's local term (fixed for the run; see `decoder`).
-    #[config(default = 0.1)]
+    #[config(default = "DEFAULT_DETAIL_GAIN")]
     pub detail_gain: f32,
 }
 
@@ -112,14 +114,6 @@ const OPTIMIZER_FILE: &str = "optimizer.bpk";
 const STATE_FILE: &str = "state.json";
 const CONFIG_FILE: &str = "config.json";
 
-fn scalar(t: Tensor<1>) -> f32 {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .ok()
-        .and_then(|v| v.first().copied())
-        .unwrap_or(f32::NAN)
-}
-
 impl Trainer {
     /// A fresh run on `device` (an autodiff device is made from it).
     pub fn new(config: TrainConfig, device: &Device) -> Self {
@@ -182,7 +176,7 @@ impl Trainer {
             .map(|_| self.rng.below(pixels) as i64)
             .collect();
         let terms = self.losses(a, b, chroma, &sample);
-        let total = scalar(terms.total.clone());
+        let total = first_value(terms.total.clone());
         if !total.is_finite() {
             return Err(TrainError::Diverged(total, self.step));
         }
@@ -196,12 +190,12 @@ impl Trainer {
             step: self.step,
             learning_rate,
             total,
-            average: scalar(terms.average),
-            gradient: scalar(terms.gradient),
-            correlation: scalar(terms.correlation),
-            mutual_information: scalar(terms.mutual_information),
-            reconstruction: scalar(terms.reconstruction),
-            reliability: scalar(terms.reliability),
+            average: first_value(terms.average),
+            gradient: first_value(terms.gradient),
+            correlation: first_value(terms.correlation),
+            mutual_information: first_value(terms.mutual_information),
+            reconstruction: first_value(terms.reconstruction),
+            reliability: first_value(terms.reliability),
             seconds: started.elapsed().as_secs_f64(),
         })
     }

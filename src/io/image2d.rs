@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::LoadError;
-use crate::metrics::{GrayImage, MetricsError};
+use crate::metrics::{GrayImage, Image8, MetricsError};
 use crate::volume::{Geometry, Modality, Units, Volume};
 
 /// Largest image accepted (pixels).
@@ -69,6 +69,14 @@ pub fn read_gray8(path: &Path) -> Result<GrayImage, LoadError> {
         return Err(bad("a 16-bit image cannot be scored as 8-bit".into()));
     }
     to_gray8(&volume).map_err(|e| bad(e.to_string()))
+}
+
+/// A one-slice 8-bit image (values 0..255, gray or RGB) as the locality measure reads it.
+pub fn as_image8(image: &Volume) -> Image8<'_> {
+    Image8 {
+        data: &image.data,
+        channels: image.channels,
+    }
 }
 
 /// A one-slice 8-bit image (values 0..255, rounded and clamped) as the gray image the

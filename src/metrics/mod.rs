@@ -205,25 +205,24 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(scores: &[Scores]) -> Self {
-        let n = scores.len().max(1) as f64;
-        let mut mean = [0.0; 12];
-        let mut std = [0.0; 12];
-        for s in scores {
-            for (m, v) in mean.iter_mut().zip(s.as_array()) {
-                *m += v / n;
-            }
-        }
-        for s in scores {
-            for ((d, v), m) in std.iter_mut().zip(s.as_array()).zip(mean) {
-                *d += (v - m) * (v - m) / n;
-            }
+        let (mut mean, mut std) = ([0.0; 12], [0.0; 12]);
+        for i in 0..12 {
+            (mean[i], std[i]) = mean_and_std(scores.iter().map(|s| s.as_array()[i]));
         }
         Self {
             mean,
-            std: std.map(f64::sqrt),
+            std,
             count: scores.len(),
         }
     }
+}
+
+/// The mean and the (population) standard deviation of `values` (0, 0 when empty).
+pub fn mean_and_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+    let n = values.clone().count().max(1) as f64;
+    let mean = values.clone().fold(0.0, |m, v| m + v / n);
+    let variance = values.fold(0.0, |d, v| d + (v - mean) * (v - mean) / n);
+    (mean, variance.sqrt())
 }
 
 #[cfg(test)]
