@@ -19,11 +19,15 @@ struct Draw {
     mode: vec4<f32>,
     // 1 when the target stores sRGB-encoded colour (the table holds encoded values)
     output: vec4<f32>,
+    // chroma from another study: on (1), its window low, window width, colour map row
+    chroma: vec4<f32>,
 };
 
 @group(0) @binding(0) var<uniform> draw: Draw;
 @group(0) @binding(1) var volume: texture_3d<f32>;
 @group(0) @binding(2) var lut: texture_2d<f32>;
+// The study lending its chroma (same grid as `volume`); `volume` itself when chroma is off.
+@group(0) @binding(3) var chroma_volume: texture_3d<f32>;
 
 struct VertexOut {
     @builtin(position) position: vec4<f32>,
@@ -45,6 +49,16 @@ fn to_linear(c: vec3<f32>) -> vec3<f32> {
     let low = c / 12.92;
     let high = pow((c + 0.055) / 1.055, vec3<f32>(2.4));
     return select(high, low, c <= vec3<f32>(0.04045));
+}
+
+// `luma`'s colour: Y (BT.601, full range) kept, Cb/Cr taken from `source`, clamped to 0..1
+// (volume::colour's formulas on 0..1 values; the CPU twin is app::compose).
+fn with_chroma(luma: vec3<f32>, source: vec3<f32>) -> vec3<f32> {
+    let y = dot(luma, vec3<f32>(0.299, 0.587, 0.114));
+    let cb = dot(source, vec3<f32>(-0.168736, -0.331264, 0.5));
+    let cr = dot(source, vec3<f32>(0.5, -0.418688, -0.081312));
+    let rgb = vec3<f32>(y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb);
+    return clamp(rgb, vec3<f32>(0.0), vec3<f32>(1.0));
 }
 
 // Colour where nothing is drawn: black for the base layer, nothing for an overlay.
@@ -86,6 +100,14 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
     let t = clamp((value - draw.window.x) / draw.window.y, 0.0, 1.0);
     let entry = i32(round(t * 255.0));
     var rgb = textureLoad(lut, vec2<i32>(entry, i32(draw.window.w)), 0).rgb;
+    if draw.chroma.x > 0.5 {
+        let source = textureLoad(chroma_volume, vec3<i32>(point), 0).r;
+        if source > -1.0e38 {
+            let tc = clamp((source - draw.chroma.y) / draw.chroma.z, 0.0, 1.0);
+            let row = i32(draw.chroma.w);
+            rgb = with_chroma(rgb, textureLoad(lut, vec2<i32>(i32(round(tc * 255.0)), row), 0).rgb);
+        }
+    }
     if draw.output.x > 0.5 {
         rgb = to_linear(rgb);
     }

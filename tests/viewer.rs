@@ -85,6 +85,64 @@ fn overlay_toggles_change_the_image_and_match_snapshots() {
 }
 
 #[test]
+fn the_fused_pet_mr_wears_the_pets_colours_and_keeps_its_luminance() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), true);
+    wait_until(&mut h, "fusion to finish", fused);
+    h.remove_cursor();
+    h.run_steps(2);
+    let chroma = |h: &App<'_>| {
+        h.state()
+            .session()
+            .and_then(|s| s.layer(LayerId::Fused))
+            .expect("fused layer")
+            .style
+            .chroma_from
+    };
+    assert_eq!(
+        chroma(&h),
+        Some(Side::B),
+        "the PET lends its colours by default"
+    );
+    let coloured = pane_image(&mut h, PaneKind::Fusion);
+    h.state_mut()
+        .session_mut()
+        .and_then(|s| s.layer_mut(LayerId::Fused))
+        .expect("fused layer")
+        .style
+        .chroma_from = None;
+    h.run_steps(2);
+    let grey = pane_image(&mut h, PaneKind::Fusion);
+    let saturation = |p: &image::Rgba<u8>| {
+        let (lo, hi) = (p[0].min(p[1]).min(p[2]), p[0].max(p[1]).max(p[2]));
+        hi - lo
+    };
+    let colourful =
+        |image: &image::RgbaImage| image.pixels().filter(|p| saturation(p) > 40).count();
+    assert!(
+        colourful(&coloured) > colourful(&grey) + 200,
+        "coloured {} vs grey {} saturated pixels",
+        colourful(&coloured),
+        colourful(&grey)
+    );
+    // Luminance is the fused image's wherever the colour is not clipped (the display is
+    // sRGB-encoded on both sides, so Y is compared in encoded values).
+    let luma = |p: &image::Rgba<u8>| {
+        0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])
+    };
+    let (mut compared, mut worst) = (0, 0.0f32);
+    for (c, g) in coloured.pixels().zip(grey.pixels()) {
+        let clipped = (0..3).any(|k| c[k] <= 2 || c[k] >= 253);
+        if saturation(g) == 0 && saturation(c) > 40 && !clipped {
+            compared += 1;
+            worst = worst.max((luma(c) - luma(g)).abs());
+        }
+    }
+    assert!(compared > 100, "compared {compared}");
+    assert!(worst <= 3.0, "luminance moved by {worst}");
+}
+
+#[test]
 fn opacity_is_linear_from_base_to_overlay() {
     let (_dir, studies) = demo(PhantomSize::SMALL);
     let mut h = harness(mr_and_pet(&studies), true);

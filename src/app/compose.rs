@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::render::{MASK_CHECKERBOARD, MASK_CURTAIN, PaneDraw};
 use crate::volume::Volume;
 use crate::volume::colormap::{ColorMap, LUT_SIZE};
+use crate::volume::colour::with_chroma_of;
 use crate::volume::plane::PlaneMapping;
 
 /// Composes `draws` (made with the image filling the pane: placement `[0, 0, 1, 1]`) into
@@ -30,11 +31,21 @@ pub fn compose(
         let (base, hidden) = (u.mode[2] > 0.5, u.mode[3] > 0.5);
         let opacity = if base { 1.0 } else { u.window[2] };
         let table = &tables[(u.window[3] as usize).min(tables.len() - 1)];
+        // The study lending its chroma, mapped through its own window and colour map (off
+        // when it is missing or on another grid, as on the GPU).
+        let chroma = draw
+            .chroma_key
+            .and_then(|key| volumes.get(&key))
+            .filter(|c| u.chroma[0] > 0.5 && c.geometry.dims == dims)
+            .map(|c| {
+                let row = (u.chroma[3] as usize).min(tables.len() - 1);
+                (c.as_ref(), &tables[row][..])
+            });
         for y in 0..h {
             for x in 0..w {
                 let (pu, pv) = ((x as f32 + 0.5) / w as f32, (y as f32 + 0.5) / h as f32);
                 let pixel = &mut out[(y * w + x) * 3..(y * w + x) * 3 + 3];
-                let colour = sample(draw, volume, dims, table, pu, pv, hidden);
+                let colour = sample(draw, volume, table, chroma, pu, pv, hidden);
                 match colour {
                     Some(rgb) => {
                         for c in 0..3 {
@@ -55,8 +66,8 @@ pub fn compose(
 fn sample(
     draw: &PaneDraw,
     volume: &Volume,
-    dims: [usize; 3],
     table: &[[u8; 4]],
+    chroma: Option<(&Volume, &[[u8; 4]])>,
     pu: f32,
     pv: f32,
     hidden: bool,
@@ -84,14 +95,28 @@ fn sample(
         du: xyz(u.du),
         dv: xyz(u.dv),
     };
-    let voxel = plane.voxel_at(dims, iu, iv)?;
+    let voxel = plane.voxel_at(volume.geometry.dims, iu, iv)?;
     let value = draw
         .precision
         .stored(volume.value(voxel[0], voxel[1], voxel[2]));
     if value.is_nan() {
         return None;
     }
-    let t = ((value - u.window[0]) / u.window[1]).clamp(0.0, 1.0);
+    let rgb = mapped(table, value, u.window[0], u.window[1]);
+    let Some((source, source_table)) = chroma else {
+        return Some(rgb);
+    };
+    let source_value = source.value(voxel[0], voxel[1], voxel[2]);
+    if source_value.is_nan() {
+        return Some(rgb);
+    }
+    let lent = mapped(source_table, source_value, u.chroma[1], u.chroma[2]);
+    Some(with_chroma_of(rgb, lent))
+}
+
+/// `value` through a window (low end, width) and a colour table, as RGB 0..1.
+fn mapped(table: &[[u8; 4]], value: f32, low: f32, width: f32) -> [f32; 3] {
+    let t = ((value - low) / width).clamp(0.0, 1.0);
     let entry = table[((t * (LUT_SIZE - 1) as f32).round() as usize).min(LUT_SIZE - 1)];
-    Some([0, 1, 2].map(|c| f32::from(entry[c]) / 255.0))
+    [0, 1, 2].map(|c| f32::from(entry[c]) / 255.0)
 }

@@ -58,6 +58,10 @@ pub struct Style {
     pub opacity: f32,
     pub colormap: ColorMap,
     pub window: Window,
+    /// Colour the layer with this study's chroma: the layer's own luminance (Y of YCbCr)
+    /// with the Cb/Cr of the study's colour-mapped value at the same voxel — the fused
+    /// PET–MR/CT shown in the PET's colours, as the benchmark protocol fuses colour PET.
+    pub chroma_from: Option<Side>,
 }
 
 /// A layer: values on the pair's grid and how to draw them.
@@ -93,6 +97,7 @@ impl Layer {
                 opacity: 1.0,
                 colormap,
                 window,
+                chroma_from: None,
             },
         );
         layer.presets = presets(&layer.volume, Window::between(bounds));
@@ -129,6 +134,7 @@ impl Layer {
                 opacity,
                 colormap,
                 window: Window::from_range(0.0, 1.0),
+                chroma_from: None,
             },
         )
     }

@@ -128,19 +128,25 @@ pub fn draws_at(
     let dims = session.dims();
     let orientation = settings.orientation;
     let mapping = orientation.mapping(dims, slice);
+    // The study lending a layer its chroma, when it has one and is loaded.
+    let chroma_source = |layer: &Layer| {
+        layer
+            .style
+            .chroma_from
+            .and_then(|side| session.layer(LayerId::Study(side)))
+    };
     let uniform = |layer: &Layer, opacity: f32, mode: [f32; 4]| DrawUniform {
         origin: extend(mapping.origin),
         du: extend(mapping.du),
         dv: extend(mapping.dv),
         rect: image_in_pane,
-        window: [
-            layer.style.window.center - layer.style.window.width / 2.0,
-            layer.style.window.width.max(1e-6),
-            opacity,
-            layer.style.colormap.row() as f32,
-        ],
+        window: window_uniform(layer, opacity),
         mode,
         output: [if srgb { 1.0 } else { 0.0 }, 0.0, 0.0, 0.0],
+        chroma: chroma_source(layer).map_or([0.0; 4], |source| {
+            let [low, width, _, row] = window_uniform(source, 0.0);
+            [1.0, low, width, row]
+        }),
     };
     let base = |layer: Option<&Layer>, hidden: bool| {
         layer.map(|layer| PaneDraw {
@@ -148,6 +154,7 @@ pub fn draws_at(
             uniform: uniform(layer, 1.0, [MASK_NONE, 0.0, 1.0, hidden as u8 as f32]),
             blend: false,
             precision: Precision::of(layer.id),
+            chroma_key: chroma_source(layer).map(|l| l.id.key()),
         })
     };
     let over = |layer: &Layer, opacity: f32, mask: [f32; 2]| PaneDraw {
@@ -155,6 +162,7 @@ pub fn draws_at(
         uniform: uniform(layer, opacity, [mask[0], mask[1], 0.0, 0.0]),
         blend: true,
         precision: Precision::of(layer.id),
+        chroma_key: chroma_source(layer).map(|l| l.id.key()),
     };
     match kind {
         PaneKind::Study(side) => base(session.layer(LayerId::Study(side)), false)
@@ -193,6 +201,17 @@ pub fn draws_at(
             out
         }
     }
+}
+
+/// A layer's window for the shader: low end, width, `opacity`, colour map row.
+fn window_uniform(layer: &Layer, opacity: f32) -> [f32; 4] {
+    let window = layer.style.window;
+    [
+        window.center - window.width / 2.0,
+        window.width.max(1e-6),
+        opacity,
+        layer.style.colormap.row() as f32,
+    ]
 }
 
 fn extend(v: [f32; 3]) -> [f32; 4] {

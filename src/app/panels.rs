@@ -6,6 +6,7 @@ use egui::Ui;
 use super::layers::{LayerId, format_value};
 use super::pane::{Compare, ViewSettings};
 use super::session::Session;
+use super::studies::Side;
 use crate::io::dicom::SeriesSummary;
 use crate::volume::colormap::ColorMap;
 
@@ -77,6 +78,9 @@ pub fn layer_panel(ui: &mut Ui, session: &mut Session, settings: &mut ViewSettin
                             ui.selectable_value(&mut layer.style.colormap, map, map.name());
                         }
                     });
+                if id == LayerId::Fused {
+                    chroma_choice(ui, &mut layer.style.chroma_from);
+                }
                 if !layer.presets.is_empty() {
                     ui.horizontal_wrapped(|ui| {
                         for (name, window) in &layer.presets {
@@ -105,6 +109,29 @@ pub fn layer_panel(ui: &mut Ui, session: &mut Session, settings: &mut ViewSettin
         }
         Compare::Off => {}
     }
+}
+
+/// Which study, if any, lends the fused image its colours (its colour map's chroma under
+/// the fused luminance).
+fn chroma_choice(ui: &mut Ui, chroma_from: &mut Option<Side>) {
+    let name = |choice: Option<Side>| match choice {
+        None => "none (grey)",
+        Some(Side::A) => "study A",
+        Some(Side::B) => "study B",
+    };
+    egui::ComboBox::new("chroma", "colours from")
+        .selected_text(name(*chroma_from))
+        .width(80.0)
+        .show_ui(ui, |ui| {
+            for choice in [None, Some(Side::A), Some(Side::B)] {
+                ui.selectable_value(chroma_from, choice, name(choice));
+            }
+        })
+        .response
+        .on_hover_text(
+            "the fused luminance shown with this study's colour-map colours (YCbCr chroma), \
+             as the benchmark fuses colour PET",
+        );
 }
 
 /// Every layer's value at the voxel under the pointer (else the crosshair), in its units.

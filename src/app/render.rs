@@ -26,6 +26,9 @@ pub struct DrawUniform {
     pub window: [f32; 4],
     pub mode: [f32; 4],
     pub output: [f32; 4],
+    /// On (1) or off (0), window low, window width, colour map row of the study lending
+    /// its chroma (`chroma_volume` in the shader).
+    pub chroma: [f32; 4],
 }
 
 impl DrawUniform {
@@ -38,6 +41,7 @@ impl DrawUniform {
             self.window,
             self.mode,
             self.output,
+            self.chroma,
         ]
         .iter()
         .flatten()
@@ -60,6 +64,8 @@ pub struct PaneDraw {
     pub blend: bool,
     /// How the layer's values are stored on the GPU (the CPU composition rounds the same).
     pub precision: Precision,
+    /// The layer lending its chroma (`uniform.chroma` says how it is mapped), if any.
+    pub chroma_key: Option<u64>,
 }
 
 /// A 3-D texture holding one layer's values.
@@ -168,6 +174,7 @@ impl SliceRenderer {
                 },
                 texture_entry(1, wgpu::TextureViewDimension::D3),
                 texture_entry(2, wgpu::TextureViewDimension::D2),
+                texture_entry(3, wgpu::TextureViewDimension::D3),
             ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -403,9 +410,18 @@ impl CallbackTrait for PaneCallback {
             let Some(volume) = renderer.volumes.get(&draw.layer_key) else {
                 continue;
             };
+            // Without a chroma source the layer's own texture fills the slot (unread).
+            let chroma = draw
+                .chroma_key
+                .and_then(|key| renderer.volumes.get(&key))
+                .filter(|c| c.dims == volume.dims && c.precision == Precision::Full);
+            let mut uniform = draw.uniform;
+            if chroma.is_none() {
+                uniform.chroma[0] = 0.0;
+            }
             let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("slice draw"),
-                contents: &draw.uniform.bytes(),
+                contents: &uniform.bytes(),
                 usage: wgpu::BufferUsages::UNIFORM,
             });
             let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -423,6 +439,12 @@ impl CallbackTrait for PaneCallback {
                     wgpu::BindGroupEntry {
                         binding: 2,
                         resource: wgpu::BindingResource::TextureView(&renderer.lut),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 3,
+                        resource: wgpu::BindingResource::TextureView(
+                            &chroma.unwrap_or(volume).view,
+                        ),
                     },
                 ],
             });

@@ -94,7 +94,13 @@ impl Session {
         let inputs = FusionInputs::new(&self.pair.a, &b);
         self.layers.retain(|l| matches!(l.id, LayerId::Study(_)));
         let like = self.pair.a.clone();
-        let mut outputs = vec![Layer::output(LayerId::Fused, &like)];
+        let mut fused = Layer::output(LayerId::Fused, &like);
+        // A functional study (PET, SPECT) lends the fused image its colours by default.
+        fused.style.chroma_from = [Side::A, Side::B].into_iter().find(|side| {
+            self.layer(LayerId::Study(*side))
+                .is_some_and(|l| l.volume.modality.is_functional())
+        });
+        let mut outputs = vec![fused];
         let scales = DualMineConfig::named(shipped::CONFIG).channels.len();
         for s in 0..scales {
             outputs.push(Layer::output(LayerId::Reliability(Side::A, s), &like));

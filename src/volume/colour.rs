@@ -23,6 +23,15 @@ pub fn ycbcr_to_rgb([y, cb, cr]: [f32; 3]) -> [f32; 3] {
     ]
 }
 
+/// `luma`'s luminance with `source`'s chroma (all RGB 0..1, result clamped to 0..1): how a
+/// grey fused image takes on a colour-mapped PET's colours (the viewer's shader does the
+/// same in `shaders/slice.wgsl`).
+pub fn with_chroma_of(luma: [f32; 3], source: [f32; 3]) -> [f32; 3] {
+    let [y, _, _] = rgb_to_ycbcr(luma.map(|c| c * 255.0));
+    let [_, cb, cr] = rgb_to_ycbcr(source.map(|c| c * 255.0));
+    ycbcr_to_rgb([y, cb, cr]).map(|c| c / 255.0)
+}
+
 /// The Y channel (0..1) of an 8-bit gray or RGB image, and its chroma (Cb, Cr) when colour.
 pub fn luminance(data: &[f32], channels: usize) -> (Vec<f32>, Option<Vec<[f32; 2]>>) {
     if channels == 3 {
@@ -95,5 +104,17 @@ mod tests {
         }
         let [y, cb, cr] = rgb_to_ycbcr([77.0; 3]);
         assert!((y - 77.0).abs() < 1e-3 && (cb - 128.0).abs() < 1e-3 && (cr - 128.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn chroma_comes_from_the_source_and_luminance_stays() {
+        // Grey source: no chroma, the grey is kept.
+        let grey = with_chroma_of([0.4; 3], [0.9; 3]);
+        assert!(grey.iter().all(|c| (c - 0.4).abs() < 1e-4), "{grey:?}");
+        // Red source: the result is reddish with the grey's luminance (unclipped here).
+        let red = with_chroma_of([0.5; 3], [0.6, 0.3, 0.3]);
+        assert!(red[0] > red[1] && red[0] > red[2], "{red:?}");
+        let [y, _, _] = rgb_to_ycbcr(red.map(|c| c * 255.0));
+        assert!((y - 127.5).abs() < 0.01, "{y}");
     }
 }
