@@ -14,8 +14,8 @@ use super::assemble::{Layout, layout};
 use super::header::FramePlane;
 use super::open::open;
 use super::pixels::{
-    DecodedFrames, PixelProblem, check_decodable, is_rle, is_sequential_jpeg,
-    strip_jpeg_ls_padding, write_frames_jpeg12, write_frames_rle,
+    DecodedFrames, PixelProblem, check_decodable, is_native_bit_packed, is_rle, is_sequential_jpeg,
+    strip_jpeg_ls_padding, write_frames_bit_packed, write_frames_jpeg12, write_frames_rle,
 };
 use super::scan::{Series, header_error};
 use super::units::unit_conversion;
@@ -258,6 +258,10 @@ fn fill_from_file(
     check_decodable(&obj, &fresh).map_err(pixel_error)?;
     if is_rle(&fresh.transfer_syntax) {
         return write_frames_rle(&obj, &fresh, slices).map_err(pixel_error);
+    }
+    // dicom-pixeldata pads each 1-bit frame to whole bytes, which the standard does not.
+    if is_native_bit_packed(&obj, &fresh) {
+        return write_frames_bit_packed(&obj, &fresh, slices).map_err(pixel_error);
     }
     let first_problem = match DecodedFrames::decode(&obj, &fresh) {
         Ok(decoded) => return write_frames(&decoded, slices).map_err(pixel_error),

@@ -1,6 +1,7 @@
 //! Opening DICOM files: with or without preamble, and even without a file meta group
 //! (a bare data set, as some old archives hold), header only or whole. The bytes are
-//! pre-checked for lying lengths before the parser sees them.
+//! pre-checked for lying lengths before the parser sees them, and the lengths it cannot
+//! read (big-endian UN of undefined length) are given.
 
 use std::path::Path;
 
@@ -10,7 +11,8 @@ use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use dicom_transfer_syntax_registry::entries;
 
-use super::{precheck, unknown_vr};
+use super::precheck::{self, LengthRepair};
+use super::unknown_vr;
 use crate::io::LoadError;
 
 /// Secondary Capture Image Storage: the meta group's class for an ACR-NEMA image.
@@ -53,10 +55,12 @@ pub fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject, LoadEr
             "no DICOM preamble, meta header or recognisable data set".into(),
         ));
     }
-    precheck::check(&bytes).map_err(|reason| LoadError::Corrupt {
+    let repairs = precheck::check(&bytes).map_err(|reason| LoadError::Corrupt {
         reason,
         path: path.to_path_buf(),
     })?;
+    let mut bytes = bytes;
+    LengthRepair::apply(&repairs, &mut bytes);
     let options = OpenFileOptions::new();
     let options = if header_only {
         options.read_until(tags::PIXEL_DATA)
@@ -113,8 +117,10 @@ pub(super) fn bare_encoding(bytes: &[u8]) -> Option<TransferSyntax> {
 /// Reads bytes that hold a bare data set in encoding `ts`.
 fn open_bare_dataset(bytes: &[u8], ts: TransferSyntax) -> Option<DefaultDicomObject> {
     // The main check read these bytes with a meta group in mind; check them as read here.
-    precheck::check_bare(bytes, ts.uid()).ok()?;
-    let dataset = InMemDicomObject::read_dataset_with_ts(bytes, &ts).ok()?;
+    let repairs = precheck::check_bare(bytes, ts.uid()).ok()?;
+    let mut bytes = bytes.to_vec();
+    LengthRepair::apply(&repairs, &mut bytes);
+    let dataset = InMemDicomObject::read_dataset_with_ts(&bytes[..], &ts).ok()?;
     // An image: a SOP class, or (ACR-NEMA files, which predate SOP classes) rows and pixels.
     let image = dataset.get(tags::ROWS).is_some() && dataset.get(tags::PIXEL_DATA).is_some();
     if dataset.get(tags::SOP_CLASS_UID).is_none() && !image {

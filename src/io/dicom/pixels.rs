@@ -254,6 +254,46 @@ fn write_samples(raw: &[u8], format: &SampleFormat, slope: f64, intercept: f64, 
     }
 }
 
+/// Whether the pixel data is native and bit-packed (BitsAllocated 1, as segmentations and
+/// overlays store it).
+pub fn is_native_bit_packed(obj: &DefaultDicomObject, header: &ImageHeader) -> bool {
+    header.bits_allocated == 1
+        && obj
+            .get(tags::PIXEL_DATA)
+            .is_some_and(|e| e.value().fragments().is_none())
+}
+
+/// Unpacks native BitsAllocated 1 frames into their slices. The bits run on from one pixel,
+/// sample and frame to the next with no padding, least significant bit first (PS3.5 8.1.1),
+/// so a frame whose pixel count is not a multiple of 8 starts inside a byte.
+pub fn write_frames_bit_packed(
+    obj: &DefaultDicomObject,
+    header: &ImageHeader,
+    slices: Vec<(usize, (f64, f64), &mut [f32])>,
+) -> Result<(), PixelProblem> {
+    let bytes = obj
+        .get(tags::PIXEL_DATA)
+        .and_then(|e| e.value().to_bytes().ok())
+        .ok_or_else(|| PixelProblem::Decode("the file has no native pixel data".into()))?;
+    let frame_bits =
+        header.rows as usize * header.columns as usize * usize::from(header.samples_per_pixel);
+    for (frame, (slope, intercept), out) in slices {
+        let first = frame * frame_bits;
+        if out.len() != frame_bits || (first + frame_bits).div_ceil(8) > bytes.len() {
+            return Err(PixelProblem::Decode(format!(
+                "bit-packed frame {frame} lies beyond the {} bytes of pixel data",
+                bytes.len()
+            )));
+        }
+        for (index, value) in out.iter_mut().enumerate() {
+            let bit = first + index;
+            let set = (bytes[bit / 8] >> (bit % 8)) & 1;
+            *value = (f64::from(set) * slope + intercept) as f32;
+        }
+    }
+    Ok(())
+}
+
 /// Whether `ts` is RLE Lossless.
 pub fn is_rle(ts: &str) -> bool {
     ts.trim_end_matches('\0') == "1.2.840.10008.1.2.5"

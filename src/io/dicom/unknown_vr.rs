@@ -17,6 +17,8 @@ use dicom_encoding::TransferSyntax;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::entries;
 
+use super::precheck::SEQUENCE_END_LITTLE;
+
 /// Re-reads every UN element of `obj` (and of its sequences' items) whose tag the standard
 /// dictionary knows. `big_endian`: the byte order of the file's transfer syntax. Returns the
 /// tags that were re-read.
@@ -149,7 +151,11 @@ fn decode_as(
         value.push(if width == 0 { b' ' } else { 0 });
     }
     let (wrapper, syntax): (Vec<u8>, TransferSyntax) = if vr == VR::SQ {
-        // A sequence in UN is encoded in implicit VR little endian (PS3.5 6.2.2).
+        // A sequence in UN is encoded in implicit VR little endian (PS3.5 6.2.2); one that
+        // had an undefined length (given one by `precheck`) still ends with its delimiter.
+        if value.ends_with(&SEQUENCE_END_LITTLE) {
+            value.truncate(value.len() - SEQUENCE_END_LITTLE.len());
+        }
         let mut w = header_bytes(tag);
         w.extend_from_slice(&u32::try_from(value.len()).ok()?.to_le_bytes());
         w.extend_from_slice(&value);
