@@ -265,7 +265,7 @@ fn big_endian_explicit_with_undefined_length_sequences_is_read() {
 }
 
 /// A phantom CT slice turned into a 1-bit image of `columns`×`rows` holding `bit(i)` at
-/// pixel `i`, bits packed least significant first with no padding; `ts` is its syntax.
+/// pixel `i`, bits packed least significant first with no padding.
 fn bit_packed_file(
     path: &Path,
     columns: u16,
@@ -567,4 +567,34 @@ fn a_12_bit_lossy_jpeg_multi_frame_split_over_fragments_without_offsets_is_read(
     file.write_to_file(folder.join("nm.dcm")).expect("write");
     let got = io::load(&folder, None).unwrap_or_else(|e| panic!("12-bit JPEG: {e}"));
     same(&got, &expected);
+}
+
+/// `tests/fixtures/bits-13x11.j2k`: the 13×11 pattern of the bit-packed test, one byte per
+/// pixel, as a lossless JPEG 2000 codestream (192 bytes, made with Pillow's OpenJPEG:
+/// `Image.new("L", (13, 11)).putdata(bits); save("bits-13x11.j2k", irreversible=False)`).
+#[test]
+fn bit_packed_segmentation_in_jpeg_2000_is_read() {
+    use dicom_core::value::{PixelFragmentSequence, Value};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, _) = phantom_slice(dir.path());
+    let bit = |i: usize| (i * 7) % 5 < 2 || i == 142;
+    let mut file = bit_packed_file(&path, 13, 11, bit);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bits-13x11.j2k");
+    let mut stream = std::fs::read(fixture).expect("fixture");
+    if stream.len() % 2 == 1 {
+        stream.push(0);
+    }
+    file.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        Value::PixelSequence(PixelFragmentSequence::new_fragments(vec![stream])),
+    ));
+    file.meta_mut()
+        .set_transfer_syntax(&entries::JPEG_2000_IMAGE_COMPRESSION_LOSSLESS_ONLY.erased());
+    let folder = dir.path().join("j2k");
+    std::fs::create_dir_all(&folder).expect("folder");
+    file.write_to_file(folder.join("slice.dcm")).expect("write");
+    let got = io::load(&folder, None).unwrap_or_else(|e| panic!("1-bit JPEG 2000: {e}"));
+    let expected: Vec<f32> = (0..143).map(|i| f32::from(u8::from(bit(i)))).collect();
+    assert_eq!(got.data, expected);
 }

@@ -279,6 +279,19 @@ fn fill_from_file(
             )))
         });
     }
+    // BitsAllocated 1 in an encapsulated syntax (JPEG 2000 segmentations): the codestream
+    // holds one sample of 1–8 bits per pixel, which the codecs decode into bytes when the
+    // object says 8; dicom-pixeldata refuses the 1 as it stands.
+    if fresh.bits_allocated == 1 {
+        obj.put(DataElement::new(
+            tags::BITS_ALLOCATED,
+            VR::US,
+            PrimitiveValue::from(8u16),
+        ));
+        let decoded =
+            DecodedFrames::decode(&obj, &fresh).map_err(|_| pixel_error(first_problem))?;
+        return write_frames(&decoded, slices).map_err(pixel_error);
+    }
     // A known encoder quirk can be repaired; then decode once more.
     if !strip_jpeg_ls_padding(&mut obj, fresh.number_of_frames) {
         return Err(pixel_error(first_problem));
