@@ -1,5 +1,5 @@
 //! The `dualmine` command line: one module per command (view; info, convert and phantom;
-//! fuse; register and resample; train; eval), the pipeline steps they share in `pipeline`,
+//! fuse; register and resample; stats; train; eval), the pipeline steps they share in `pipeline`,
 //! progress reporting in `progress`. `anyhow` errors end here; the library uses `thiserror`.
 
 use std::path::PathBuf;
@@ -17,6 +17,7 @@ mod inspect;
 mod pipeline;
 mod progress;
 mod register;
+mod stats;
 #[cfg(feature = "fusion")]
 mod train;
 #[cfg(feature = "app")]
@@ -95,6 +96,9 @@ enum Command {
     /// pairs (MODEL.md's protocol) and print markdown tables.
     #[cfg(feature = "fusion")]
     Eval(eval::EvalArgs),
+    /// Statistics of a volume of interest in a study (sphere, box or grown region): max,
+    /// mean, std, min, volume, and the 1 ml peak (SUVpeak for PET in SUV).
+    Stats(stats::StatsArgs),
     /// Write the procedural head phantom (CT, MR T1, PET, SPECT) as DICOM series.
     Phantom {
         folder: PathBuf,
@@ -142,6 +146,7 @@ pub fn run() -> Result<()> {
         #[cfg(feature = "fusion")]
         Command::Fuse(args) => fuse::run(&args),
         Command::Register(args) => register::run_register(&args),
+        Command::Stats(args) => stats::run(&args),
         Command::Resample(args) => register::run_resample(&args),
         #[cfg(feature = "fusion")]
         Command::Train(args) => train::run(&args),

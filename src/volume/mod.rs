@@ -13,6 +13,7 @@ pub mod reorient;
 pub mod resample;
 pub mod stats;
 pub mod transform;
+pub mod voi;
 
 pub use geometry::{Geometry, Vec3};
 
