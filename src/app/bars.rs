@@ -7,6 +7,7 @@ use super::ViewerApp;
 use super::pane::{Layout, PaneKind};
 use super::render;
 use super::studies::Side;
+use super::vois::Tool;
 use crate::volume::plane::Orientation;
 
 impl ViewerApp {
@@ -50,6 +51,27 @@ impl ViewerApp {
                     let axis = orientation.slice_axis();
                     session.cursor[axis] = (slice - 1) as f32 + 0.5;
                 }
+            }
+            ui.separator();
+            for (tool, name, hint) in [
+                (
+                    Tool::Navigate,
+                    "navigate",
+                    "click: crosshair; Shift+drag: pan",
+                ),
+                (
+                    Tool::Sphere,
+                    "sphere VOI",
+                    "drag from a lesion's centre out to the radius",
+                ),
+                (
+                    Tool::Threshold,
+                    "41 % VOI",
+                    "click a lesion: voxels at or above 41 % of its local maximum",
+                ),
+            ] {
+                ui.selectable_value(&mut self.settings.tool, tool, name)
+                    .on_hover_text(hint);
             }
             ui.separator();
             if ui.button("Help").clicked() {

@@ -20,6 +20,7 @@ pub mod registration;
 pub mod render;
 pub mod session;
 pub mod studies;
+pub mod vois;
 
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Duration;
@@ -449,8 +450,12 @@ impl eframe::App for ViewerApp {
             .as_ref()
             .and_then(|s| s.job.as_ref())
             .is_some_and(|j| j.is_running());
-        if let Some(session) = &mut self.session {
-            session.poll_fusion();
+        if let Some(session) = &mut self.session
+            && session.poll_fusion()
+            && !session.job.as_ref().is_some_and(|j| j.is_running())
+        {
+            // Fusion has filled the network's layers: their VOI statistics exist now.
+            vois::refresh(session);
         }
         if self.session.is_some() {
             self.frame_times.record(fusing, dt);
@@ -562,6 +567,8 @@ impl eframe::App for ViewerApp {
                         panels::layer_panel(ui, session, &mut self.settings);
                         ui.separator();
                         panels::readout(ui, session);
+                        ui.separator();
+                        vois::panel(ui, session);
                         for note in &session.pair.notes {
                             ui.small(note);
                         }

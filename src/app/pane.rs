@@ -10,6 +10,7 @@ use super::render::{
 };
 use super::session::Session;
 use super::studies::Side;
+use super::vois::{self, Tool};
 use crate::volume::colormap::ColorMap;
 use crate::volume::plane::Orientation;
 
@@ -80,6 +81,8 @@ pub struct ViewSettings {
     pub checker_tiles: f32,
     /// The layer the fusion pane's right-drag and colour bar act on.
     pub selected: LayerId,
+    /// What the primary button does.
+    pub tool: Tool,
 }
 
 impl Default for ViewSettings {
@@ -93,6 +96,7 @@ impl Default for ViewSettings {
             curtain: 0.5,
             checker_tiles: 8.0,
             selected: LayerId::Fused,
+            tool: Tool::Navigate,
         }
     }
 }
@@ -283,6 +287,17 @@ pub fn show(
             || response.clicked_by(egui::PointerButton::Primary);
         if primary && shift {
             settings.pan += response.drag_delta();
+        } else if settings.tool != Tool::Navigate
+            && (primary || response.drag_stopped_by(egui::PointerButton::Primary))
+        {
+            let at = |p| vois::voxel_point(orientation, dims, slice, image, p);
+            let pressed_at = ui.input(|i| i.pointer.press_origin()).map(at);
+            let point = Some(at(pointer));
+            if let Some(message) =
+                vois::pointer(&response, settings.tool, session, point, pressed_at)
+            {
+                session.voi_message = Some(message);
+            }
         } else if primary {
             let [a, b] = orientation.image_axes();
             let m = orientation.mapping(dims, slice);
@@ -292,6 +307,13 @@ pub fn show(
                 session.cursor[b] = c(b).floor() + 0.5;
             }
         }
+    }
+    if response.drag_stopped_by(egui::PointerButton::Primary)
+        && settings.tool != Tool::Navigate
+        && response.hover_pos().is_none()
+        && let Some(message) = vois::pointer(&response, settings.tool, session, None, None)
+    {
+        session.voi_message = Some(message);
     }
     if response.dragged_by(egui::PointerButton::Middle) {
         settings.pan += response.drag_delta();
@@ -348,6 +370,8 @@ pub fn show(
         [Pos2::new(rect.left(), at.y), Pos2::new(rect.right(), at.y)],
         stroke,
     );
+
+    vois::paint(&painter, image, orientation, slice, session);
 
     // Labels.
     let font = egui::FontId::proportional(12.0);

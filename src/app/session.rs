@@ -6,6 +6,7 @@ use burn::tensor::Device;
 use super::fusion_job::{FusionInputs, FusionJob};
 use super::layers::{Layer, LayerId};
 use super::studies::{Side, StudyPair};
+use super::vois::{SphereDrag, Voi};
 use crate::fusion::model::DualMineConfig;
 use crate::fusion::shipped;
 use crate::volume::plane::Orientation;
@@ -26,6 +27,12 @@ pub struct Session {
     pub fusion_allowed: bool,
     /// The rigid transform the other study was put on the grid with, and its metric.
     pub registration: Option<(Transform, Option<f64>)>,
+    /// Volumes of interest, in the order they were made.
+    pub vois: Vec<Voi>,
+    /// The sphere VOI being dragged out.
+    pub sphere_drag: Option<SphereDrag>,
+    /// Why the last VOI could not be made, or that it was clipped.
+    pub voi_message: Option<String>,
 }
 
 impl Session {
@@ -52,6 +59,9 @@ impl Session {
             job: None,
             fusion_allowed,
             registration: None,
+            vois: Vec::new(),
+            sphere_drag: None,
+            voi_message: None,
         }
     }
 

@@ -1,0 +1,360 @@
+//! Volumes of interest in the viewer: the sphere tool (drag from the centre out to the
+//! radius) and the threshold tool (a click grows a region at 41 % of the local maximum of the
+//! functional study), the session's VOIs with their statistics for every layer — studies,
+//! fused image, reliability and mixer maps, which all share the pair's grid, so one region
+//! serves them all — their outlines on the panes, and the VOI table (`volume::voi` computes).
+
+use egui::{Color32, Pos2, Rect, Stroke, Ui, Vec2};
+
+use super::layers::LayerId;
+use super::session::Session;
+use crate::volume::geometry::{norm, sub};
+use crate::volume::plane::Orientation;
+use crate::volume::voi::{self, Region, Shape, Statistics, Threshold};
+
+/// What the primary mouse button does in a pane.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tool {
+    /// Click: crosshair; Shift+drag: pan.
+    #[default]
+    Navigate,
+    /// Drag from a VOI's centre out to its radius.
+    Sphere,
+    /// Click a lesion: a region of the voxels at or above 41 % of its local maximum.
+    Threshold,
+}
+
+/// The fraction of the local maximum the threshold tool uses (the common 41 % of SUVmax).
+pub const THRESHOLD_FRACTION: f32 = 0.41;
+
+/// Grown regions stop at this many voxels.
+const GROW_LIMIT: usize = 500_000;
+
+/// How a VOI was made.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VoiKind {
+    /// Centre in the pair grid's continuous voxel coordinates (voxel `i` spans `i..i+1`).
+    Sphere { centre: [f32; 3], radius_mm: f64 },
+    /// Grown on `layer` from `seed`.
+    Grown {
+        seed: [usize; 3],
+        layer: LayerId,
+        threshold: Threshold,
+    },
+}
+
+/// One VOI and its statistics per layer.
+pub struct Voi {
+    pub name: String,
+    pub kind: VoiKind,
+    pub region: Region,
+    pub statistics: Vec<(LayerId, Statistics)>,
+}
+
+impl Voi {
+    /// Where "go to" puts the crosshair (continuous voxel coordinates).
+    pub fn centre(&self) -> [f32; 3] {
+        match &self.kind {
+            VoiKind::Sphere { centre, .. } => *centre,
+            VoiKind::Grown { seed, .. } => seed.map(|v| v as f32 + 0.5),
+        }
+    }
+}
+
+/// A sphere being dragged out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SphereDrag {
+    pub centre: [f32; 3],
+    pub radius_mm: f64,
+}
+
+/// Patient position of continuous voxel coordinates on the pair's grid.
+fn world(session: &Session, voxel: [f32; 3]) -> [f64; 3] {
+    world_of(&session.pair.a.geometry, voxel)
+}
+
+fn world_of(geometry: &crate::volume::Geometry, voxel: [f32; 3]) -> [f64; 3] {
+    geometry.index_to_world(voxel.map(|v| f64::from(v) - 0.5))
+}
+
+/// The primary button in a pane with `tool`, at continuous voxel coordinates `point` (none
+/// when the pointer has left the pane); `pressed_at` is where the button went down (a drag
+/// is only recognised some points later). Returns a message when a VOI could not be made
+/// or was clipped.
+pub fn pointer(
+    response: &egui::Response,
+    tool: Tool,
+    session: &mut Session,
+    point: Option<[f32; 3]>,
+    pressed_at: Option<[f32; 3]>,
+) -> Option<String> {
+    let primary = egui::PointerButton::Primary;
+    match tool {
+        Tool::Navigate => None,
+        Tool::Sphere => {
+            if let Some(point) = point {
+                if response.drag_started_by(primary) || session.sphere_drag.is_none() {
+                    session.sphere_drag = Some(SphereDrag {
+                        centre: pressed_at.unwrap_or(point),
+                        radius_mm: 0.0,
+                    });
+                }
+                let to = world(session, point);
+                if let Some(drag) = &mut session.sphere_drag {
+                    drag.radius_mm = norm(sub(to, world_of(&session.pair.a.geometry, drag.centre)));
+                }
+            }
+            if !response.drag_stopped_by(primary) && !response.clicked_by(primary) {
+                return None;
+            }
+            let drag = session.sphere_drag.take()?;
+            if drag.radius_mm < 0.5 {
+                return Some("drag out from the centre to give the sphere a radius".into());
+            }
+            let shape = Shape::Sphere {
+                centre: world(session, drag.centre),
+                radius_mm: drag.radius_mm,
+            };
+            let kind = VoiKind::Sphere {
+                centre: drag.centre,
+                radius_mm: drag.radius_mm,
+            };
+            match voi::shape_region(&session.pair.a.geometry, &shape) {
+                Ok(region) => add(session, kind, region),
+                Err(error) => Some(error.to_string()),
+            }
+        }
+        Tool::Threshold => {
+            let point = point?;
+            if !response.clicked_by(primary) {
+                return None;
+            }
+            let dims = session.dims();
+            if (0..3).any(|a| point[a] < 0.0 || point[a] >= dims[a] as f32) {
+                return None;
+            }
+            let seed = point.map(|v| v as usize);
+            let layer = threshold_layer(session)?;
+            let volume = &session.layer(layer)?.volume;
+            let threshold = Threshold::OfLocalMax(THRESHOLD_FRACTION);
+            match voi::grow_region(volume, seed, threshold, GROW_LIMIT) {
+                Ok(region) => add(
+                    session,
+                    VoiKind::Grown {
+                        seed,
+                        layer,
+                        threshold,
+                    },
+                    region,
+                ),
+                Err(error) => Some(error.to_string()),
+            }
+        }
+    }
+}
+
+/// The layer the threshold tool grows on: the functional study when there is one, else A.
+fn threshold_layer(session: &Session) -> Option<LayerId> {
+    session
+        .layers
+        .iter()
+        .find(|l| matches!(l.id, LayerId::Study(_)) && l.volume.modality.is_functional())
+        .or_else(|| session.layers.first())
+        .map(|l| l.id)
+}
+
+/// Adds a VOI with its statistics; a clipped one says so.
+fn add(session: &mut Session, kind: VoiKind, region: Region) -> Option<String> {
+    let clipped = region.clipped;
+    let number = session.vois.len() + 1;
+    let mut voi = Voi {
+        name: format!("VOI {number}"),
+        kind,
+        region,
+        statistics: Vec::new(),
+    };
+    voi.statistics = statistics(session, &voi.region);
+    session.vois.push(voi);
+    clipped.then(|| format!("VOI {number} was clipped at the edge of the volume"))
+}
+
+/// Statistics of every layer with values inside `region`.
+fn statistics(session: &Session, region: &Region) -> Vec<(LayerId, Statistics)> {
+    session
+        .layers
+        .iter()
+        .filter_map(|l| voi::statistics(&l.volume, region).map(|s| (l.id, s)))
+        .collect()
+}
+
+/// Recomputes every VOI's statistics (after fusion has filled the network's layers).
+pub fn refresh(session: &mut Session) {
+    let fresh: Vec<_> = session
+        .vois
+        .iter()
+        .map(|v| statistics(session, &v.region))
+        .collect();
+    for (voi, statistics) in session.vois.iter_mut().zip(fresh) {
+        voi.statistics = statistics;
+    }
+}
+
+/// Outlines of the sphere VOIs (and the one being dragged) where they cut the pane's plane,
+/// and a marker at each grown VOI's seed on its slice.
+pub fn paint(
+    painter: &egui::Painter,
+    image: Rect,
+    orientation: Orientation,
+    slice: usize,
+    session: &Session,
+) {
+    let dims = session.dims();
+    let spacing = session.pair.a.geometry.spacing;
+    let axis = orientation.slice_axis();
+    let plane = slice as f32 + 0.5;
+    let size_mm = orientation.size_mm(&session.pair.a.geometry);
+    let px_per_mm = image.width() / size_mm[0] as f32;
+    let at = |voxel: [f32; 3]| {
+        let [u, v] = orientation.image_position(dims, voxel);
+        image.min + Vec2::new(u, v) * image.size()
+    };
+    let colour = Color32::from_rgb(80, 255, 120);
+    let circle = |centre: [f32; 3], radius_mm: f64, label: &str| {
+        let distance = f64::from(centre[axis] - plane) * spacing[axis];
+        if distance.abs() >= radius_mm {
+            return;
+        }
+        let radius = (radius_mm.powi(2) - distance.powi(2)).sqrt() as f32 * px_per_mm;
+        let middle = at(centre);
+        painter.circle_stroke(middle, radius, Stroke::new(1.5, colour));
+        painter.text(
+            middle + Vec2::new(radius * 0.72, -radius * 0.72),
+            egui::Align2::LEFT_BOTTOM,
+            label,
+            egui::FontId::proportional(11.0),
+            colour,
+        );
+    };
+    for voi in &session.vois {
+        match &voi.kind {
+            VoiKind::Sphere { centre, radius_mm } => circle(*centre, *radius_mm, &voi.name),
+            VoiKind::Grown { seed, .. } if seed[axis] == slice => {
+                let middle = at(seed.map(|v| v as f32 + 0.5));
+                let d = Vec2::splat(4.0);
+                painter.line_segment([middle - d, middle + d], Stroke::new(1.5, colour));
+                painter.line_segment(
+                    [middle + Vec2::new(-4.0, 4.0), middle + Vec2::new(4.0, -4.0)],
+                    Stroke::new(1.5, colour),
+                );
+                painter.text(
+                    middle + Vec2::new(6.0, -6.0),
+                    egui::Align2::LEFT_BOTTOM,
+                    &voi.name,
+                    egui::FontId::proportional(11.0),
+                    colour,
+                );
+            }
+            VoiKind::Grown { .. } => {}
+        }
+    }
+    if let Some(drag) = &session.sphere_drag {
+        circle(
+            drag.centre,
+            drag.radius_mm,
+            &format!("{:.1} mm", drag.radius_mm),
+        );
+    }
+}
+
+/// The VOI table: per VOI its name (editable), "go to", delete, and per layer the
+/// statistics in that layer's units; "copy CSV" puts every number on the clipboard.
+pub fn panel(ui: &mut Ui, session: &mut Session) {
+    ui.heading("Volumes of interest");
+    if let Some(message) = &session.voi_message {
+        ui.colored_label(Color32::from_rgb(255, 200, 80), message);
+    }
+    if session.vois.is_empty() {
+        ui.small("Sphere: drag from the centre (tool \"sphere VOI\"). 41 %: click a lesion.");
+        return;
+    }
+    if ui.small_button("copy CSV").clicked() {
+        ui.ctx().copy_text(csv(session));
+    }
+    let mut remove = None;
+    let mut go_to = None;
+    for (index, voi) in session.vois.iter_mut().enumerate() {
+        ui.push_id(index, |ui| {
+            ui.horizontal(|ui| {
+                ui.add(egui::TextEdit::singleline(&mut voi.name).desired_width(90.0));
+                if ui.small_button("go to").clicked() {
+                    go_to = Some(voi.centre());
+                }
+                if ui.small_button("delete").clicked() {
+                    remove = Some(index);
+                }
+            });
+            if voi.region.clipped {
+                ui.small("clipped at the edge of the volume");
+            }
+            egui::Grid::new("voi statistics")
+                .striped(true)
+                .show(ui, |ui| {
+                    for name in ["layer", "mean", "max", "peak", "ml"] {
+                        ui.small(name);
+                    }
+                    ui.end_row();
+                    for (layer, s) in &voi.statistics {
+                        ui.small(layer.name());
+                        ui.small(format!("{:.3} {}", s.mean, s.units));
+                        ui.small(format!("{:.3}", s.max));
+                        ui.small(s.peak.map_or("—".into(), |p| format!("{p:.3}")));
+                        ui.small(format!("{:.2}", s.volume_ml));
+                        ui.end_row();
+                    }
+                });
+        });
+        ui.separator();
+    }
+    if let Some(centre) = go_to {
+        session.cursor = centre;
+    }
+    if let Some(index) = remove {
+        session.vois.remove(index);
+    }
+}
+
+/// Every VOI's statistics as CSV, one row per VOI and layer.
+pub fn csv(session: &Session) -> String {
+    let mut out = String::from("voi,layer,units,voxels,volume_ml,min,max,mean,std,peak\n");
+    for voi in &session.vois {
+        for (layer, s) in &voi.statistics {
+            out.push_str(&format!(
+                "\"{}\",\"{}\",{},{},{},{},{},{},{},{}\n",
+                voi.name.replace('"', "\"\""),
+                layer.name(),
+                s.units,
+                s.voxels,
+                s.volume_ml,
+                s.min,
+                s.max,
+                s.mean,
+                s.std,
+                s.peak.map_or(String::new(), |p| p.to_string())
+            ));
+        }
+    }
+    out
+}
+
+/// The pane point under `pointer` in continuous voxel coordinates of the pair's grid.
+pub fn voxel_point(
+    orientation: Orientation,
+    dims: [usize; 3],
+    slice: usize,
+    image: Rect,
+    pointer: Pos2,
+) -> [f32; 3] {
+    let uv = ((pointer - image.min) / image.size()).to_pos2();
+    let m = orientation.mapping(dims, slice);
+    [0, 1, 2].map(|a| m.origin[a] + uv.x * m.du[a] + uv.y * m.dv[a])
+}

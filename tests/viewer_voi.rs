@@ -1,0 +1,143 @@
+//! Volumes of interest in the viewer, driven through egui_kittest on the phantom: a sphere
+//! dragged out in the fusion pane and a 41 % threshold region clicked on the PET's hottest
+//! voxel, each listed with statistics for every layer and drawn on the pane.
+
+mod common;
+
+use common::viewer::*;
+use dualmine::app::layers::LayerId;
+use dualmine::app::pane::{PaneKind, image_rect};
+use dualmine::app::studies::Side;
+use dualmine::app::vois::{THRESHOLD_FRACTION, VoiKind};
+use dualmine::phantom::PhantomSize;
+use egui::{Event, Modifiers, PointerButton, Pos2};
+use egui_kittest::kittest::Queryable;
+
+/// Where the centre of voxel (i, j) of the current axial slice is in the fusion pane.
+fn voxel_on_pane(h: &App<'_>, i: usize, j: usize) -> Pos2 {
+    let app = h.state();
+    let session = app.session().expect("open");
+    let pane = pane_rect(h, PaneKind::Fusion);
+    let size_mm = app.settings.orientation.size_mm(&session.pair.a.geometry);
+    let image = image_rect(pane, size_mm, app.settings.zoom, app.settings.pan);
+    let [u, v] = app
+        .settings
+        .orientation
+        .image_position(session.dims(), [i as f32 + 0.5, j as f32 + 0.5, 0.5]);
+    image.min + egui::vec2(u, v) * image.size()
+}
+
+fn press(h: &mut App<'_>, pos: Pos2, pressed: bool) {
+    h.event(Event::PointerButton {
+        pos,
+        button: PointerButton::Primary,
+        pressed,
+        modifiers: Modifiers::NONE,
+    });
+}
+
+#[test]
+fn a_sphere_and_a_41_percent_region_get_statistics_for_every_layer() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), true);
+    wait_until(&mut h, "fusion to finish", fused);
+    h.remove_cursor();
+    h.run_steps(2);
+    let before = pane_image(&mut h, PaneKind::Fusion);
+
+    // Sphere: drag 8 voxels to the right of the centre of the slice.
+    h.get_by_label("sphere VOI").click();
+    h.run_steps(2);
+    let dims = h.state().session().expect("open").dims();
+    let (ci, cj) = (dims[0] / 2, dims[1] / 2);
+    let from = voxel_on_pane(&h, ci, cj);
+    let to = voxel_on_pane(&h, ci + 8, cj);
+    h.event(Event::PointerMoved(from));
+    press(&mut h, from, true);
+    for step in 1..=4 {
+        h.event(Event::PointerMoved(from + (to - from) * step as f32 / 4.0));
+        h.run_steps(1);
+    }
+    press(&mut h, to, false);
+    h.run_steps(2);
+    h.remove_cursor();
+    h.run_steps(2);
+    {
+        let session = h.state().session().expect("open");
+        assert_eq!(session.vois.len(), 1, "{:?}", session.voi_message);
+        let voi = &session.vois[0];
+        let spacing = session.pair.a.geometry.spacing[0];
+        let VoiKind::Sphere { radius_mm, .. } = voi.kind else {
+            panic!("a sphere");
+        };
+        assert!(
+            (radius_mm - 8.0 * spacing).abs() < spacing,
+            "radius {radius_mm}"
+        );
+        let layers: Vec<LayerId> = voi.statistics.iter().map(|(l, _)| *l).collect();
+        for wanted in [
+            LayerId::Study(Side::A),
+            LayerId::Study(Side::B),
+            LayerId::Fused,
+            LayerId::Reliability(Side::A, 0),
+            LayerId::Alpha(0),
+        ] {
+            assert!(
+                layers.contains(&wanted),
+                "{wanted:?} missing from {layers:?}"
+            );
+        }
+        let pet = &voi
+            .statistics
+            .iter()
+            .find(|(l, _)| *l == LayerId::Study(Side::B));
+        assert_eq!(pet.expect("PET").1.units, "SUV");
+    }
+    let with_sphere = pane_image(&mut h, PaneKind::Fusion);
+    assert_ne!(with_sphere, before, "the sphere is drawn");
+
+    // 41 %: click the PET's hottest voxel of the current slice.
+    h.get_by_label("41 % VOI").click();
+    h.run_steps(2);
+    let (hot, slice) = {
+        let session = h.state().session().expect("open");
+        let pet = &session.layer(LayerId::Study(Side::B)).expect("PET").volume;
+        let k = session.slice(h.state().settings.orientation);
+        let hot = (0..dims[0] * dims[1])
+            .max_by(|a, b| {
+                let value = |n: usize| pet.value(n % dims[0], n / dims[0], k);
+                value(*a).total_cmp(&value(*b))
+            })
+            .expect("voxels");
+        (hot, k)
+    };
+    let at = voxel_on_pane(&h, hot % dims[0], hot / dims[0]);
+    h.event(Event::PointerMoved(at));
+    press(&mut h, at, true);
+    h.run_steps(1);
+    press(&mut h, at, false);
+    h.run_steps(2);
+    let session = h.state().session().expect("open");
+    assert_eq!(session.vois.len(), 2, "{:?}", session.voi_message);
+    let voi = &session.vois[1];
+    let VoiKind::Grown { seed, .. } = voi.kind else {
+        panic!("a grown region");
+    };
+    assert_eq!(seed, [hot % dims[0], hot / dims[0], slice]);
+    let pet = &session.layer(LayerId::Study(Side::B)).expect("PET").volume;
+    let (_, stats) = voi
+        .statistics
+        .iter()
+        .find(|(l, _)| *l == LayerId::Study(Side::B))
+        .expect("PET statistics");
+    let level = stats.max as f32 * THRESHOLD_FRACTION;
+    assert!(voi.region.voxels.len() > 1);
+    assert!(
+        voi.region.voxels.iter().all(|(n, _)| pet.data[*n] >= level),
+        "every voxel at or above 41 % of the maximum"
+    );
+    assert!(stats.min >= f64::from(level) && stats.max >= stats.mean);
+    if std::env::var_os("DEBUG_VIEWER").is_some() {
+        h.render().expect("rendered").save("/tmp/vois.png").ok();
+    }
+}
