@@ -141,3 +141,66 @@ fn a_sphere_and_a_41_percent_region_get_statistics_for_every_layer() {
         h.render().expect("rendered").save("/tmp/vois.png").ok();
     }
 }
+
+#[test]
+fn the_viewers_table_and_dualmine_stats_agree_on_a_real_pet() {
+    let Some(folder) = common::shared_data("dicom/sts/STS_001/PET") else {
+        return;
+    };
+    let mut h = harness(vec![dualmine::app::Source::Path(folder.clone())], false);
+    wait_until(&mut h, "the PET to load", |a| a.session().is_some());
+    // A 30 mm sphere on the hottest voxel, as the sphere tool makes it.
+    let (centre_mm, stats) = {
+        let session = h.state_mut().session_mut().expect("open");
+        let pet = session.pair.a.clone();
+        let dims = pet.dims();
+        let (hottest, _) = pet
+            .data
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .expect("values");
+        let voxel = [
+            hottest % dims[0],
+            hottest / dims[0] % dims[1],
+            hottest / (dims[0] * dims[1]),
+        ];
+        let centre_mm = pet.geometry.index_to_world(voxel.map(|v| v as f64));
+        dualmine::app::vois::add_sphere(session, voxel.map(|v| v as f32 + 0.5), 15.0);
+        let voi = session.vois.last().expect("a VOI");
+        let (_, stats) = voi
+            .statistics
+            .iter()
+            .find(|(l, _)| *l == LayerId::Study(Side::A))
+            .expect("PET statistics")
+            .clone();
+        (centre_mm, stats)
+    };
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dualmine"))
+        .arg("stats")
+        .arg(&folder)
+        .arg(format!(
+            "--sphere={},{},{},15",
+            centre_mm[0], centre_mm[1], centre_mm[2]
+        ))
+        .arg("--json")
+        .output()
+        .expect("runs");
+    common::succeeded(&output);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let cli = &json["statistics"];
+    assert_eq!(cli["voxels"].as_u64(), Some(stats.voxels as u64));
+    for (name, value) in [
+        ("max", stats.max),
+        ("mean", stats.mean),
+        ("min", stats.min),
+        ("volume_ml", stats.volume_ml),
+        ("peak", stats.peak.expect("a peak")),
+    ] {
+        let printed = cli[name].as_f64().expect(name);
+        assert!(
+            (printed - value).abs() <= 1e-6 * value.abs().max(1.0),
+            "{name}: dualmine stats {printed}, viewer {value}"
+        );
+    }
+}

@@ -111,18 +111,7 @@ pub fn pointer(
             if drag.radius_mm < 0.5 {
                 return Some("drag out from the centre to give the sphere a radius".into());
             }
-            let shape = Shape::Sphere {
-                centre: world(session, drag.centre),
-                radius_mm: drag.radius_mm,
-            };
-            let kind = VoiKind::Sphere {
-                centre: drag.centre,
-                radius_mm: drag.radius_mm,
-            };
-            match voi::shape_region(&session.pair.a.geometry, &shape) {
-                Ok(region) => add(session, kind, region),
-                Err(error) => Some(error.to_string()),
-            }
+            add_sphere(session, drag.centre, drag.radius_mm)
         }
         Tool::Threshold => {
             let point = point?;
@@ -150,6 +139,20 @@ pub fn pointer(
                 Err(error) => Some(error.to_string()),
             }
         }
+    }
+}
+
+/// Adds a sphere VOI centred at continuous voxel coordinates `centre` of the pair's grid.
+/// Returns a message when it cannot be made or was clipped.
+pub fn add_sphere(session: &mut Session, centre: [f32; 3], radius_mm: f64) -> Option<String> {
+    let shape = Shape::Sphere {
+        centre: world(session, centre),
+        radius_mm,
+    };
+    let kind = VoiKind::Sphere { centre, radius_mm };
+    match voi::shape_region(&session.pair.a.geometry, &shape) {
+        Ok(region) => add(session, kind, region),
+        Err(error) => Some(error.to_string()),
     }
 }
 
