@@ -204,3 +204,34 @@ fn the_viewers_table_and_dualmine_stats_agree_on_a_real_pet() {
         );
     }
 }
+
+#[test]
+fn the_ruler_measures_millimetres_in_patient_space() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), false);
+    wait_until(&mut h, "the studies to load", |a| a.session().is_some());
+    h.get_by_label("ruler").click();
+    h.run_steps(2);
+    let before = pane_image(&mut h, PaneKind::Fusion);
+    let (from, to) = (voxel_on_pane(&h, 10, 20), voxel_on_pane(&h, 20, 20));
+    h.event(Event::PointerMoved(from));
+    press(&mut h, from, true);
+    for step in 1..=4 {
+        h.event(Event::PointerMoved(from + (to - from) * step as f32 / 4.0));
+        h.run_steps(1);
+    }
+    press(&mut h, to, false);
+    h.run_steps(2);
+    h.remove_cursor();
+    h.run_steps(2);
+    let session = h.state().session().expect("open");
+    assert_eq!(session.measurements.len(), 1);
+    let spacing = session.pair.a.geometry.spacing[0];
+    let mm = session.measurements[0].mm;
+    assert!((mm - 10.0 * spacing).abs() < 0.1 * spacing, "{mm} mm");
+    assert_ne!(
+        pane_image(&mut h, PaneKind::Fusion),
+        before,
+        "the ruler is drawn"
+    );
+}

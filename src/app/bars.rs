@@ -69,6 +69,11 @@ impl ViewerApp {
                     "41 % VOI",
                     "click a lesion: voxels at or above 41 % of its local maximum",
                 ),
+                (
+                    Tool::Ruler,
+                    "ruler",
+                    "drag from one point to another: distance in mm",
+                ),
             ] {
                 ui.selectable_value(&mut self.settings.tool, tool, name)
                     .on_hover_text(hint);

@@ -6,7 +6,7 @@ use burn::tensor::Device;
 use super::fusion_job::{FusionInputs, FusionJob};
 use super::layers::{Layer, LayerId};
 use super::studies::{Side, StudyPair};
-use super::vois::{SphereDrag, Voi};
+use super::vois::{Measurement, SphereDrag, Voi};
 use crate::fusion::model::DualMineConfig;
 use crate::fusion::shipped;
 use crate::volume::plane::Orientation;
@@ -33,6 +33,9 @@ pub struct Session {
     pub sphere_drag: Option<SphereDrag>,
     /// Why the last VOI could not be made, or that it was clipped.
     pub voi_message: Option<String>,
+    /// Distances measured with the ruler, and the one being dragged.
+    pub measurements: Vec<Measurement>,
+    pub ruler_drag: Option<Measurement>,
 }
 
 impl Session {
@@ -62,6 +65,8 @@ impl Session {
             vois: Vec::new(),
             sphere_drag: None,
             voi_message: None,
+            measurements: Vec::new(),
+            ruler_drag: None,
         }
     }
 

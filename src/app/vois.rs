@@ -1,8 +1,9 @@
-//! Volumes of interest in the viewer: the sphere tool (drag from the centre out to the
-//! radius) and the threshold tool (a click grows a region at 41 % of the local maximum of the
-//! functional study), the session's VOIs with their statistics for every layer — studies,
-//! fused image, reliability and mixer maps, which all share the pair's grid, so one region
-//! serves them all — their outlines on the panes, and the VOI table (`volume::voi` computes).
+//! Volumes of interest and distances in the viewer: the sphere tool (drag from the centre
+//! out to the radius), the threshold tool (a click grows a region at 41 % of the local
+//! maximum of the functional study) and the ruler (drag from one point to another: mm in
+//! patient space); the session's VOIs with their statistics for every layer — studies, fused
+//! image, reliability and mixer maps, which all share the pair's grid, so one region serves
+//! them all — their outlines on the panes, and the table (`volume::voi` computes).
 
 use egui::{Color32, Pos2, Rect, Stroke, Ui, Vec2};
 
@@ -22,6 +23,16 @@ pub enum Tool {
     Sphere,
     /// Click a lesion: a region of the voxels at or above 41 % of its local maximum.
     Threshold,
+    /// Drag from one point to another: their distance in mm.
+    Ruler,
+}
+
+/// A distance between two points (continuous voxel coordinates of the pair's grid).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Measurement {
+    pub from: [f32; 3],
+    pub to: [f32; 3],
+    pub mm: f64,
 }
 
 /// The fraction of the local maximum the threshold tool uses (the common 41 % of SUVmax).
@@ -91,6 +102,26 @@ pub fn pointer(
     let primary = egui::PointerButton::Primary;
     match tool {
         Tool::Navigate => None,
+        Tool::Ruler => {
+            if let Some(point) = point {
+                if response.drag_started_by(primary) || session.ruler_drag.is_none() {
+                    let from = pressed_at.unwrap_or(point);
+                    session.ruler_drag = Some(measurement(session, from, from));
+                }
+                if let Some(drag) = session.ruler_drag {
+                    session.ruler_drag = Some(measurement(session, drag.from, point));
+                }
+            }
+            if !response.drag_stopped_by(primary) && !response.clicked_by(primary) {
+                return None;
+            }
+            let drag = session.ruler_drag.take()?;
+            if drag.mm <= 0.0 {
+                return Some("drag from one point to the other to measure".into());
+            }
+            session.measurements.push(drag);
+            None
+        }
         Tool::Sphere => {
             if let Some(point) = point {
                 if response.drag_started_by(primary) || session.sphere_drag.is_none() {
@@ -139,6 +170,15 @@ pub fn pointer(
                 Err(error) => Some(error.to_string()),
             }
         }
+    }
+}
+
+/// The distance between two points of the pair's grid.
+pub fn measurement(session: &Session, from: [f32; 3], to: [f32; 3]) -> Measurement {
+    Measurement {
+        from,
+        to,
+        mm: norm(sub(world(session, to), world(session, from))),
     }
 }
 
@@ -267,6 +307,26 @@ pub fn paint(
             &format!("{:.1} mm", drag.radius_mm),
         );
     }
+    // Rulers lie in the plane they were drawn in: shown on that plane's slice.
+    let on_slice = |m: &Measurement| {
+        [m.from[axis], m.to[axis]]
+            .iter()
+            .all(|c| (*c - plane).abs() < 0.5)
+    };
+    let ruler = Color32::from_rgb(120, 220, 255);
+    for m in session.measurements.iter().chain(&session.ruler_drag) {
+        if on_slice(m) {
+            let (a, b) = (at(m.from), at(m.to));
+            painter.line_segment([a, b], Stroke::new(1.5, ruler));
+            painter.text(
+                b + Vec2::new(6.0, 0.0),
+                egui::Align2::LEFT_CENTER,
+                format!("{:.1} mm", m.mm),
+                egui::FontId::proportional(11.0),
+                ruler,
+            );
+        }
+    }
 }
 
 /// The VOI table: per VOI its name (editable), "go to", delete, and per layer the
@@ -278,6 +338,7 @@ pub fn panel(ui: &mut Ui, session: &mut Session) {
     }
     if session.vois.is_empty() {
         ui.small("Sphere: drag from the centre (tool \"sphere VOI\"). 41 %: click a lesion.");
+        distances(ui, session);
         return;
     }
     if ui.small_button("copy CSV").clicked() {
@@ -323,6 +384,31 @@ pub fn panel(ui: &mut Ui, session: &mut Session) {
     }
     if let Some(index) = remove {
         session.vois.remove(index);
+    }
+    distances(ui, session);
+}
+
+/// The list of distances, each with "delete".
+fn distances(ui: &mut Ui, session: &mut Session) {
+    if session.measurements.is_empty() {
+        return;
+    }
+    ui.label("Distances");
+    let mut remove = None;
+    for (index, m) in session.measurements.iter().enumerate() {
+        ui.horizontal(|ui| {
+            ui.label(format!("{:.1} mm", m.mm));
+            if ui
+                .push_id(index, |ui| ui.small_button("delete"))
+                .inner
+                .clicked()
+            {
+                remove = Some(index);
+            }
+        });
+    }
+    if let Some(index) = remove {
+        session.measurements.remove(index);
     }
 }
 
