@@ -1,5 +1,7 @@
 //! Load time and peak heap memory of a DICOM series: the 199-slice Lu-177 SPECT from the
 //! shared data when present (pydicom + numpy take ≈0.4 s for it), else the generated phantom.
+//! Also the time of one MIP projection (what turning the viewer's MIP pane costs per angle)
+//! on grids the size of STS_001's CT (a PET resampled onto it) and of a 512² CT.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
@@ -74,5 +76,26 @@ fn load(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, load);
+fn mip(c: &mut Criterion) {
+    use dualmine::volume::{Geometry, Volume, mip};
+    let mut group = c.benchmark_group("mip");
+    group.sample_size(10);
+    for (name, dims, spacing) in [
+        (
+            "198x202x59 at 0.98 mm",
+            [198, 202, 59],
+            [0.977, 0.977, 3.27],
+        ),
+        ("512x512x100 at 0.7 mm", [512, 512, 100], [0.7, 0.7, 2.5]),
+    ] {
+        let g = Geometry::axis_aligned(dims, spacing, [0.0; 3]);
+        let count = dims.iter().product::<usize>();
+        let data = (0..count).map(|n| (n % 977) as f32).collect();
+        let volume = Volume::new(g, data).expect("valid");
+        group.bench_function(name, |b| b.iter(|| mip::project(&volume, 33.0)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, load, mip);
 criterion_main!(benches);

@@ -235,3 +235,61 @@ fn the_ruler_measures_millimetres_in_patient_space() {
         "the ruler is drawn"
     );
 }
+
+#[test]
+fn the_mip_turns_and_a_click_on_its_hot_spot_moves_the_crosshair() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), false);
+    wait_until(&mut h, "the studies to load", |a| a.session().is_some());
+    h.get_by_label("MIP").click();
+    h.run_steps(2);
+    h.remove_cursor();
+    h.run_steps(2);
+    let mip = h.state().mip_rect.expect("the MIP pane is shown");
+    let front = rect_image(&mut h, mip);
+    h.key_press(egui::Key::ArrowRight);
+    h.run_steps(2);
+    assert_eq!(h.state().settings.mip_angle, 10.0);
+    h.key_press(egui::Key::ArrowRight);
+    h.key_press(egui::Key::ArrowRight);
+    h.key_press(egui::Key::ArrowRight);
+    h.run_steps(2);
+    assert_ne!(rect_image(&mut h, mip), front, "the MIP turned");
+
+    // The projection's hottest pixel, and where it is on the pane.
+    let (target, at) = {
+        let session = h.state().session().expect("open");
+        let cache = session.mip.as_ref().expect("projected");
+        let p = &cache.projection;
+        let (index, _) = p
+            .values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_nan())
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .expect("pixels");
+        let image = dualmine::app::mip_pane::image_rect(mip, p);
+        let uv = egui::vec2(
+            ((index % p.width) as f32 + 0.5) / p.width as f32,
+            ((index / p.width) as f32 + 0.5) / p.height as f32,
+        );
+        (
+            p.sources[index].expect("a voxel"),
+            image.min + uv * image.size(),
+        )
+    };
+    h.event(Event::PointerMoved(at));
+    press(&mut h, at, true);
+    press(&mut h, at, false);
+    h.run_steps(2);
+    let cursor = h.state().session().expect("open").cursor;
+    assert_eq!(cursor, target.map(|v| v as f32 + 0.5));
+    let session = h.state().session().expect("open");
+    let pet = &session.layer(LayerId::Study(Side::B)).expect("PET").volume;
+    let max = pet.data.iter().copied().fold(f32::MIN, f32::max);
+    assert_eq!(
+        pet.value(target[0], target[1], target[2]),
+        max,
+        "the hottest voxel"
+    );
+}

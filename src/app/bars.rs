@@ -41,6 +41,15 @@ impl ViewerApp {
                 ui.selectable_value(&mut self.settings.layout, Layout::Single(kind), kind.name());
             }
             ui.selectable_value(&mut self.settings.layout, Layout::Planes, "3 planes");
+            ui.selectable_value(&mut self.settings.layout, Layout::WithMip, "MIP")
+                .on_hover_text("fusion beside a PET/SPECT maximum-intensity projection");
+            if self.settings.layout == Layout::WithMip {
+                ui.add(
+                    egui::Slider::new(&mut self.settings.mip_angle, 0.0..=359.0)
+                        .suffix("°")
+                        .text("MIP angle"),
+                );
+            }
             ui.separator();
             if let Some(session) = &mut self.session {
                 let orientation = self.settings.orientation;

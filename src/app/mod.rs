@@ -14,6 +14,7 @@ mod frame_times;
 pub mod fusion_job;
 pub mod gpu;
 pub mod layers;
+pub mod mip_pane;
 pub mod pane;
 mod panels;
 pub mod registration;
@@ -61,6 +62,8 @@ pub struct ViewerApp {
     overlays: Vec<String>,
     /// Where each pane was drawn in the last frame (for tests and screenshots).
     pub pane_rects: Vec<(PaneKind, Orientation, Rect)>,
+    /// Where the MIP pane was drawn in the last frame, when shown.
+    pub mip_rect: Option<Rect>,
     pub export_form: export_dialog::ExportForm,
     pub export_job: Option<export_dialog::ExportJob>,
     pub registration_job: Option<registration::RegistrationJob>,
@@ -90,6 +93,7 @@ impl ViewerApp {
             auto_fuse: true,
             overlays: Vec::new(),
             pane_rects: Vec::new(),
+            mip_rect: None,
             export_form: Default::default(),
             export_job: None,
             registration_job: None,
@@ -268,6 +272,8 @@ impl ViewerApp {
                 Key::E,
                 Key::F1,
                 Key::Questionmark,
+                Key::ArrowLeft,
+                Key::ArrowRight,
             ]
             .into_iter()
             .filter(|k| pressed(*k))
@@ -281,13 +287,21 @@ impl ViewerApp {
         }
         for key in toggles {
             match key {
+                Key::ArrowLeft | Key::ArrowRight if self.settings.layout == Layout::WithMip => {
+                    let step = if key == Key::ArrowLeft {
+                        -mip_pane::KEY_STEP_DEG
+                    } else {
+                        mip_pane::KEY_STEP_DEG
+                    };
+                    self.settings.mip_angle = mip_pane::normalise(self.settings.mip_angle + step);
+                }
                 Key::A => self.settings.orientation = Orientation::Axial,
                 Key::C => self.settings.orientation = Orientation::Coronal,
                 Key::S => self.settings.orientation = Orientation::Sagittal,
                 Key::V => {
                     self.settings.layout = match self.settings.layout {
                         Layout::SideBySide => Layout::Single(PaneKind::Fusion),
-                        Layout::Single(_) | Layout::Planes => Layout::SideBySide,
+                        Layout::Single(_) | Layout::Planes | Layout::WithMip => Layout::SideBySide,
                     }
                 }
                 Key::M => {
@@ -406,15 +420,19 @@ impl ViewerApp {
                 };
                 Orientation::ALL.map(|o| (kind, o)).to_vec()
             }
+            Layout::WithMip if session.pair.b.is_some() => vec![(PaneKind::Fusion, active)],
+            Layout::WithMip => vec![(PaneKind::Study(Side::A), active)],
         };
+        let with_mip = self.settings.layout == Layout::WithMip;
         let gpu = self
             .render_state
             .as_ref()
             .and_then(|state| render::with_renderer(state, |r, _, _| r.srgb_target()));
         let area = ui.available_rect_before_wrap();
-        let width = area.width() / panes.len() as f32;
+        let width = area.width() / (panes.len() + usize::from(with_mip)) as f32;
         session.hover = None;
         self.pane_rects.clear();
+        self.mip_rect = None;
         for (index, (kind, orientation)) in panes.into_iter().enumerate() {
             let rect = Rect::from_min_size(
                 area.min + Vec2::new(index as f32 * width, 0.0),
@@ -435,6 +453,14 @@ impl ViewerApp {
                 session.scroll(orientation, scroll);
             }
             self.pane_rects.push((kind, orientation, rect));
+        }
+        if with_mip {
+            let rect = Rect::from_min_size(
+                area.min + Vec2::new(self.pane_rects.len() as f32 * width, 0.0),
+                Vec2::new(width - 4.0, area.height()),
+            );
+            self.settings.mip_angle = mip_pane::show(ui, rect, session, self.settings.mip_angle);
+            self.mip_rect = Some(rect);
         }
         ui.allocate_rect(area, egui::Sense::hover());
     }

@@ -56,6 +56,8 @@ pub enum Layout {
     /// Multi-planar: the fusion pane (study A alone when there is no B) axial, coronal
     /// and sagittal side by side, all through the crosshair.
     Planes,
+    /// The fusion pane beside a maximum-intensity projection of the PET/SPECT.
+    WithMip,
 }
 
 /// The id of the pane showing `kind` in `orientation` (interaction and GPU draws).
@@ -83,6 +85,8 @@ pub struct ViewSettings {
     pub selected: LayerId,
     /// What the primary button does.
     pub tool: Tool,
+    /// The MIP pane's viewing angle about the vertical axis (0: from the front).
+    pub mip_angle: f32,
 }
 
 impl Default for ViewSettings {
@@ -97,6 +101,7 @@ impl Default for ViewSettings {
             checker_tiles: 8.0,
             selected: LayerId::Fused,
             tool: Tool::Navigate,
+            mip_angle: 0.0,
         }
     }
 }

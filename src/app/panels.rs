@@ -11,7 +11,7 @@ use crate::io::dicom::SeriesSummary;
 use crate::volume::colormap::ColorMap;
 
 /// Keyboard and mouse shortcuts, as listed in the help panel.
-pub const SHORTCUTS: [(&str, &str); 16] = [
+pub const SHORTCUTS: [(&str, &str); 17] = [
     ("Mouse wheel, Up / Down", "next / previous slice"),
     ("Page Up / Page Down", "10 slices"),
     ("Home / End", "first / last slice"),
@@ -29,6 +29,10 @@ pub const SHORTCUTS: [(&str, &str); 16] = [
         "fusion in three planes (axial, coronal, sagittal) or back",
     ),
     ("F", "fusion overlay on / off"),
+    (
+        "Left / Right",
+        "turn the MIP (layout \"MIP\"; a drag on it turns it too, a click goes to a hot spot)",
+    ),
     ("R", "reset zoom and pan"),
     ("O", "open studies"),
     ("E", "export (PNG, DICOM)"),

@@ -5,6 +5,7 @@ use burn::tensor::Device;
 
 use super::fusion_job::{FusionInputs, FusionJob};
 use super::layers::{Layer, LayerId};
+use super::mip_pane::MipCache;
 use super::studies::{Side, StudyPair};
 use super::vois::{Measurement, SphereDrag, Voi};
 use crate::fusion::model::DualMineConfig;
@@ -36,6 +37,8 @@ pub struct Session {
     /// Distances measured with the ruler, and the one being dragged.
     pub measurements: Vec<Measurement>,
     pub ruler_drag: Option<Measurement>,
+    /// The MIP pane's projection, kept while what it shows is unchanged.
+    pub mip: Option<MipCache>,
 }
 
 impl Session {
@@ -67,6 +70,7 @@ impl Session {
             voi_message: None,
             measurements: Vec::new(),
             ruler_drag: None,
+            mip: None,
         }
     }
 

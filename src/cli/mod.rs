@@ -58,6 +58,9 @@ enum Command {
         /// Start with the fusion in three planes (axial, coronal, sagittal; key M).
         #[arg(long)]
         planes: bool,
+        /// Start with the fusion beside the PET/SPECT maximum-intensity projection.
+        #[arg(long, conflicts_with = "planes")]
+        mip: bool,
     },
     /// List the image series under a folder (or describe a NIfTI/PNG file).
     Info {
@@ -127,6 +130,7 @@ pub fn run() -> Result<()> {
             benchmark_after_fusion,
             overlays,
             planes,
+            mip,
         } => view::run(
             studies,
             benchmark_frames.map(|frames| Benchmark {
@@ -134,7 +138,13 @@ pub fn run() -> Result<()> {
                 after_fusion: benchmark_after_fusion,
             }),
             overlays,
-            planes,
+            if planes {
+                Some(dualmine::app::pane::Layout::Planes)
+            } else if mip {
+                Some(dualmine::app::pane::Layout::WithMip)
+            } else {
+                None
+            },
         ),
         Command::Info { path, json } => inspect::info(&path, json),
         Command::Convert {
@@ -170,6 +180,7 @@ fn default_command() -> Option<Command> {
         benchmark_after_fusion: false,
         overlays: vec![],
         planes: false,
+        mip: false,
     });
     #[cfg(not(feature = "app"))]
     return None;

@@ -12,7 +12,7 @@ pub fn run(
     studies: Vec<PathBuf>,
     benchmark: Option<Benchmark>,
     overlays: Vec<String>,
-    planes: bool,
+    layout: Option<dualmine::app::pane::Layout>,
 ) -> Result<()> {
     let studies = if studies.is_empty() {
         let folder = std::env::temp_dir().join("dualmine-demo");
@@ -50,8 +50,8 @@ pub fn run(
             if let Some(benchmark) = benchmark {
                 app = app.with_benchmark(benchmark);
             }
-            if planes {
-                app.settings.layout = dualmine::app::pane::Layout::Planes;
+            if let Some(layout) = layout {
+                app.settings.layout = layout;
             }
             Ok(Box::new(app))
         }),

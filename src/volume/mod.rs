@@ -7,6 +7,7 @@ pub mod colormap;
 pub mod colour;
 pub mod geometry;
 pub mod intensity;
+pub mod mip;
 pub mod plane;
 pub mod register;
 pub mod reorient;
