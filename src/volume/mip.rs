@@ -24,6 +24,9 @@ pub struct Projection {
     pub pixel_mm: [f64; 2],
 }
 
+/// One image row: the values and the voxels they came from.
+type Row = (Vec<f32>, Vec<Option<[usize; 3]>>);
+
 /// The MIP of `volume`'s first channel at `angle_deg` about the vertical axis (positive
 /// turns the viewpoint from the front towards the patient's left).
 pub fn project(volume: &Volume, angle_deg: f64) -> Projection {
@@ -73,7 +76,7 @@ pub fn project(volume: &Volume, angle_deg: f64) -> Projection {
         .collect();
     // Slice by slice (each slice's values stay in cache), slices in parallel.
     let slice = nx * ny;
-    let rows: Vec<(Vec<f32>, Vec<Option<[usize; 3]>>)> = (0..nz)
+    let rows: Vec<Row> = (0..nz)
         .into_par_iter()
         .map(|k| {
             let mut values = vec![f32::NAN; width];
