@@ -19,6 +19,16 @@ impl ViewerApp {
             if ui.button("Export…").clicked() {
                 self.export_form.open = !self.export_form.open;
             }
+            ui.menu_button("Session", |ui| {
+                if ui.button("Save session…").clicked() {
+                    self.save_session_dialog();
+                    ui.close();
+                }
+                if ui.button("Open session…").clicked() {
+                    self.open_session_dialog();
+                    ui.close();
+                }
+            });
             ui.separator();
             for orientation in Orientation::ALL {
                 ui.selectable_value(

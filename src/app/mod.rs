@@ -8,7 +8,7 @@
 //! [`gpu`] shares one wgpu device between burn and eframe.
 
 mod bars;
-mod compose;
+pub mod compose;
 pub mod export_dialog;
 mod frame_times;
 pub mod fusion_job;
@@ -19,6 +19,7 @@ pub mod pane;
 mod panels;
 pub mod registration;
 pub mod render;
+pub mod saved_session;
 pub mod session;
 pub mod studies;
 pub mod vois;
@@ -69,6 +70,8 @@ pub struct ViewerApp {
     pub registration_job: Option<registration::RegistrationJob>,
     /// Register with scales and shears too (the banner's "affine" switch).
     pub register_affine: bool,
+    /// A session being reopened: restored once its studies have loaded.
+    pending_session: Option<saved_session::SavedSession>,
 }
 
 impl ViewerApp {
@@ -98,6 +101,7 @@ impl ViewerApp {
             export_job: None,
             registration_job: None,
             register_affine: false,
+            pending_session: None,
         };
         app.open(sources);
         app
@@ -233,6 +237,7 @@ impl ViewerApp {
                     if self.auto_fuse && self.session.as_ref().is_some_and(|s| s.fusion_allowed) {
                         self.start_fusion();
                     }
+                    self.restore_pending_session();
                 }
                 Err(e) => self.error = Some(e),
             },

@@ -155,20 +155,12 @@ pub fn pointer(
             }
             let seed = point.map(|v| v as usize);
             let layer = threshold_layer(session)?;
-            let volume = &session.layer(layer)?.volume;
-            let threshold = Threshold::OfLocalMax(THRESHOLD_FRACTION);
-            match voi::grow_region(volume, seed, threshold, GROW_LIMIT) {
-                Ok(region) => add(
-                    session,
-                    VoiKind::Grown {
-                        seed,
-                        layer,
-                        threshold,
-                    },
-                    region,
-                ),
-                Err(error) => Some(error.to_string()),
-            }
+            add_grown(
+                session,
+                seed,
+                layer,
+                Threshold::OfLocalMax(THRESHOLD_FRACTION),
+            )
         }
     }
 }
@@ -192,6 +184,28 @@ pub fn add_sphere(session: &mut Session, centre: [f32; 3], radius_mm: f64) -> Op
     let kind = VoiKind::Sphere { centre, radius_mm };
     match voi::shape_region(&session.pair.a.geometry, &shape) {
         Ok(region) => add(session, kind, region),
+        Err(error) => Some(error.to_string()),
+    }
+}
+
+/// Adds a VOI grown on `layer` from `seed`. Returns a message when it cannot be made.
+pub fn add_grown(
+    session: &mut Session,
+    seed: [usize; 3],
+    layer: LayerId,
+    threshold: Threshold,
+) -> Option<String> {
+    let volume = &session.layer(layer)?.volume;
+    match voi::grow_region(volume, seed, threshold, GROW_LIMIT) {
+        Ok(region) => add(
+            session,
+            VoiKind::Grown {
+                seed,
+                layer,
+                threshold,
+            },
+            region,
+        ),
         Err(error) => Some(error.to_string()),
     }
 }

@@ -61,6 +61,9 @@ enum Command {
         /// Start with the fusion beside the PET/SPECT maximum-intensity projection.
         #[arg(long, conflicts_with = "planes")]
         mip: bool,
+        /// Reopen a saved session (its studies, view, VOIs and distances).
+        #[arg(long, value_name = "FILE", conflicts_with = "studies")]
+        session: Option<PathBuf>,
     },
     /// List the image series under a folder (or describe a NIfTI/PNG file).
     Info {
@@ -131,6 +134,7 @@ pub fn run() -> Result<()> {
             overlays,
             planes,
             mip,
+            session,
         } => view::run(
             studies,
             benchmark_frames.map(|frames| Benchmark {
@@ -145,6 +149,7 @@ pub fn run() -> Result<()> {
             } else {
                 None
             },
+            session,
         ),
         Command::Info { path, json } => inspect::info(&path, json),
         Command::Convert {
@@ -181,6 +186,7 @@ fn default_command() -> Option<Command> {
         overlays: vec![],
         planes: false,
         mip: false,
+        session: None,
     });
     #[cfg(not(feature = "app"))]
     return None;

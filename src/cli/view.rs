@@ -13,8 +13,9 @@ pub fn run(
     benchmark: Option<Benchmark>,
     overlays: Vec<String>,
     layout: Option<dualmine::app::pane::Layout>,
+    session: Option<PathBuf>,
 ) -> Result<()> {
-    let studies = if studies.is_empty() {
+    let studies = if studies.is_empty() && session.is_none() {
         let folder = std::env::temp_dir().join("dualmine-demo");
         let demo = phantom::write_demo(&folder, PhantomSize::DEMO).context("writing the demo")?;
         vec![demo.mr, demo.pet]
@@ -52,6 +53,11 @@ pub fn run(
             }
             if let Some(layout) = layout {
                 app.settings.layout = layout;
+            }
+            if let Some(path) = &session
+                && let Err(e) = app.open_session(path)
+            {
+                eprintln!("{e}");
             }
             Ok(Box::new(app))
         }),

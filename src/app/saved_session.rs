@@ -1,0 +1,418 @@
+//! Sessions saved to a small human-readable JSON file and reopened: the studies (paths and
+//! series UIDs), the registration, layout, plane, crosshair, zoom, MIP angle, every layer's
+//! display (shown, opacity, colour map, window, colours), the VOIs and the distances. Written
+//! atomically. Reopening loads the studies again and then restores the rest; a study that
+//! moved or changed is named, and the others open.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::ViewerApp;
+use super::layers::LayerId;
+use super::pane::{Layout, PaneKind};
+use super::studies::{Side, Source};
+use super::vois::{self, VoiKind};
+use crate::volume::colormap::ColorMap;
+use crate::volume::intensity::Window;
+use crate::volume::plane::Orientation;
+use crate::volume::transform::Transform;
+use crate::volume::voi::Threshold;
+
+/// The file format's version.
+const VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SavedSession {
+    pub version: u32,
+    pub studies: Vec<SavedStudy>,
+    pub registration: Option<SavedTransform>,
+    pub layout: String,
+    pub orientation: String,
+    /// Crosshair in the pair grid's continuous voxel coordinates.
+    pub cursor: [f32; 3],
+    pub zoom: f32,
+    pub pan: [f32; 2],
+    pub mip_angle: f32,
+    pub layers: Vec<SavedLayer>,
+    pub vois: Vec<SavedVoi>,
+    /// Distances: both ends in the pair grid's continuous voxel coordinates.
+    pub distances: Vec<[[f32; 3]; 2]>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SavedStudy {
+    pub path: PathBuf,
+    /// Series number in the folder (1-based) when it holds several.
+    pub series: Option<usize>,
+    /// The study as it was: reopening says so when the series found differs.
+    pub series_instance_uid: String,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SavedTransform {
+    pub angles_deg: [f64; 3],
+    pub translation_mm: [f64; 3],
+    pub centre_mm: [f64; 3],
+    pub scale: [f64; 3],
+    pub shear: [f64; 3],
+    pub metric: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SavedLayer {
+    /// The layer's name as the panel shows it ("A", "fused", "reliability A (scale 0)", …).
+    pub layer: String,
+    pub visible: bool,
+    pub opacity: f32,
+    pub colormap: String,
+    pub window: [f32; 2],
+    /// "A" or "B" when the layer wears that study's colours.
+    pub colours_from: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum SavedVoi {
+    Sphere {
+        name: String,
+        centre: [f32; 3],
+        radius_mm: f64,
+    },
+    Grown {
+        name: String,
+        seed: [usize; 3],
+        layer: String,
+        /// A fraction of the local maximum (0..1), or an absolute value.
+        of_local_max: Option<f32>,
+        value: Option<f32>,
+    },
+}
+
+fn layout_name(layout: Layout) -> &'static str {
+    match layout {
+        Layout::SideBySide => "side by side",
+        Layout::Single(PaneKind::Study(Side::A)) => "A",
+        Layout::Single(PaneKind::Study(Side::B)) => "B",
+        Layout::Single(PaneKind::Fusion) => "fusion",
+        Layout::Planes => "3 planes",
+        Layout::WithMip => "MIP",
+    }
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::A => "A",
+        Side::B => "B",
+    }
+}
+
+impl ViewerApp {
+    /// What is on screen, as a saved session (`None` with no studies open).
+    pub fn saved_session(&self) -> Option<SavedSession> {
+        let session = self.session.as_ref()?;
+        let studies = self
+            .sources
+            .iter()
+            .zip([Some(&session.pair.a), session.pair.b.as_ref()])
+            .filter_map(|(source, volume)| {
+                Some(SavedStudy {
+                    path: source.path().clone(),
+                    series: match source {
+                        Source::Series(_, n) => Some(*n),
+                        Source::Path(_) => None,
+                    },
+                    series_instance_uid: volume?.identity.series_instance_uid.clone(),
+                })
+            })
+            .collect();
+        let layers = session
+            .layers
+            .iter()
+            .map(|l| SavedLayer {
+                layer: l.id.name(),
+                visible: l.style.visible,
+                opacity: l.style.opacity,
+                colormap: l.style.colormap.name().into(),
+                window: [l.style.window.center, l.style.window.width],
+                colours_from: l.style.chroma_from.map(|s| side_name(s).into()),
+            })
+            .collect();
+        let vois = session
+            .vois
+            .iter()
+            .map(|v| match &v.kind {
+                VoiKind::Sphere { centre, radius_mm } => SavedVoi::Sphere {
+                    name: v.name.clone(),
+                    centre: *centre,
+                    radius_mm: *radius_mm,
+                },
+                VoiKind::Grown {
+                    seed,
+                    layer,
+                    threshold,
+                } => SavedVoi::Grown {
+                    name: v.name.clone(),
+                    seed: *seed,
+                    layer: layer.name(),
+                    of_local_max: match threshold {
+                        Threshold::OfLocalMax(f) => Some(*f),
+                        Threshold::Absolute(_) => None,
+                    },
+                    value: match threshold {
+                        Threshold::Absolute(v) => Some(*v),
+                        Threshold::OfLocalMax(_) => None,
+                    },
+                },
+            })
+            .collect();
+        let s = &self.settings;
+        Some(SavedSession {
+            version: VERSION,
+            studies,
+            registration: session.registration.map(|(t, metric)| SavedTransform {
+                angles_deg: t.angles_deg,
+                translation_mm: t.translation_mm,
+                centre_mm: t.centre_mm,
+                scale: t.scale,
+                shear: t.shear,
+                metric,
+            }),
+            layout: layout_name(s.layout).into(),
+            orientation: s.orientation.name().into(),
+            cursor: session.cursor,
+            zoom: s.zoom,
+            pan: [s.pan.x, s.pan.y],
+            mip_angle: s.mip_angle,
+            layers,
+            vois,
+            distances: session
+                .measurements
+                .iter()
+                .map(|m| [m.from, m.to])
+                .collect(),
+        })
+    }
+
+    /// The toolbar's "Save session…": asks where, then saves.
+    pub(super) fn save_session_dialog(&mut self) {
+        let Some(path) = rfd::FileDialog::new()
+            .add_filter("dualmine session", &["json"])
+            .set_file_name("session.json")
+            .save_file()
+        else {
+            return;
+        };
+        if let Err(e) = self.save_session(&path) {
+            self.error = Some(e);
+        }
+    }
+
+    /// The toolbar's "Open session…": asks which, then opens it.
+    pub(super) fn open_session_dialog(&mut self) {
+        let Some(path) = rfd::FileDialog::new()
+            .add_filter("dualmine session", &["json"])
+            .pick_file()
+        else {
+            return;
+        };
+        if let Err(e) = self.open_session(&path) {
+            self.error = Some(e);
+        }
+    }
+
+    /// Writes the session to `path` (atomically, replacing an older one).
+    pub fn save_session(&self, path: &Path) -> Result<(), String> {
+        let saved = self
+            .saved_session()
+            .ok_or("open a study before saving a session")?;
+        let text = serde_json::to_string_pretty(&saved).map_err(|e| e.to_string())?;
+        crate::io::atomic::write_atomically(path, true, |out| out.write_all(text.as_bytes()))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    /// Reads a session file and opens its studies; the rest is restored once they have
+    /// loaded. Studies that are missing are named (in the error line) and the others open.
+    pub fn open_session(&mut self, path: &Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let saved: SavedSession = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a dualmine session: {e}", path.display()))?;
+        if saved.version != VERSION {
+            return Err(format!(
+                "{} is a version {} session; this dualmine reads version {VERSION}",
+                path.display(),
+                saved.version
+            ));
+        }
+        let (present, missing): (Vec<_>, Vec<_>) =
+            saved.studies.iter().partition(|s| s.path.exists());
+        if present.is_empty() {
+            return Err("none of the session's studies is where it was".into());
+        }
+        let sources = present
+            .iter()
+            .map(|s| match s.series {
+                Some(n) => Source::Series(s.path.clone(), n),
+                None => Source::Path(s.path.clone()),
+            })
+            .collect();
+        self.open(sources);
+        if !missing.is_empty() {
+            let names: Vec<String> = missing
+                .iter()
+                .map(|s| s.path.display().to_string())
+                .collect();
+            self.error = Some(format!(
+                "the session's study {} is missing: opened the rest",
+                names.join(", ")
+            ));
+        }
+        self.pending_session = Some(saved);
+        Ok(())
+    }
+
+    /// Restores a session's view once its studies have loaded (called after loading).
+    pub(super) fn restore_pending_session(&mut self) {
+        let Some(saved) = self.pending_session.take() else {
+            return;
+        };
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        // A study found at its path but holding another series is named.
+        let changed: Vec<String> = saved
+            .studies
+            .iter()
+            .zip([Some(&session.pair.a), session.pair.b.as_ref()])
+            .filter(|(s, v)| {
+                v.is_some_and(|v| v.identity.series_instance_uid != s.series_instance_uid)
+            })
+            .map(|(s, _)| s.path.display().to_string())
+            .collect();
+        if !changed.is_empty() {
+            self.error = Some(format!(
+                "{} changed since the session was saved (another series is there)",
+                changed.join(", ")
+            ));
+        }
+        if let Some(t) = saved.registration {
+            let transform = Transform {
+                angles_deg: t.angles_deg,
+                translation_mm: t.translation_mm,
+                centre_mm: t.centre_mm,
+                scale: t.scale,
+                shear: t.shear,
+            };
+            if let Err(e) = super::registration::apply(session, transform, t.metric) {
+                self.error = Some(format!("the session's registration: {e}"));
+            }
+        }
+        let wants_outputs = saved
+            .layers
+            .iter()
+            .any(|l| l.layer == LayerId::Fused.name());
+        let fusing = session.job.is_some();
+        if wants_outputs && session.fusion_allowed && (saved.registration.is_some() || !fusing) {
+            self.start_fusion();
+        }
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        for saved_layer in &saved.layers {
+            let Some(layer) = session
+                .layers
+                .iter_mut()
+                .find(|l| l.id.name() == saved_layer.layer)
+            else {
+                continue;
+            };
+            let style = &mut layer.style;
+            style.visible = saved_layer.visible;
+            style.opacity = saved_layer.opacity.clamp(0.0, 1.0);
+            if let Some(map) = ColorMap::ALL
+                .iter()
+                .find(|m| m.name() == saved_layer.colormap)
+            {
+                style.colormap = *map;
+            }
+            let [center, width] = saved_layer.window;
+            if center.is_finite() && width.is_finite() && width > 0.0 {
+                style.window = Window { center, width };
+            }
+            style.chroma_from = match saved_layer.colours_from.as_deref() {
+                Some("A") => Some(Side::A),
+                Some("B") => Some(Side::B),
+                _ => None,
+            };
+        }
+        let dims = session.dims();
+        if (0..3).all(|a| saved.cursor[a] >= 0.0 && saved.cursor[a] < dims[a] as f32) {
+            session.cursor = saved.cursor;
+        }
+        for voi in &saved.vois {
+            let before = session.vois.len();
+            let message = match voi {
+                SavedVoi::Sphere {
+                    centre, radius_mm, ..
+                } => vois::add_sphere(session, *centre, *radius_mm),
+                SavedVoi::Grown {
+                    seed,
+                    layer,
+                    of_local_max,
+                    value,
+                    ..
+                } => {
+                    let threshold = match (of_local_max, value) {
+                        (Some(f), _) => Threshold::OfLocalMax(*f),
+                        (None, Some(v)) => Threshold::Absolute(*v),
+                        (None, None) => continue,
+                    };
+                    let id = session
+                        .layers
+                        .iter()
+                        .find(|l| l.id.name() == *layer)
+                        .map(|l| l.id);
+                    match id {
+                        Some(id) => vois::add_grown(session, *seed, id, threshold),
+                        None => Some(format!("the session's VOI on \"{layer}\": no such layer")),
+                    }
+                }
+            };
+            if let Some(message) = message {
+                session.voi_message = Some(message);
+            }
+            if session.vois.len() > before
+                && let (Some(last), SavedVoi::Sphere { name, .. } | SavedVoi::Grown { name, .. }) =
+                    (session.vois.last_mut(), voi)
+            {
+                last.name = name.clone();
+            }
+        }
+        for [from, to] in &saved.distances {
+            let m = vois::measurement(session, *from, *to);
+            session.measurements.push(m);
+        }
+        let s = &mut self.settings;
+        s.layout = match saved.layout.as_str() {
+            "A" => Layout::Single(PaneKind::Study(Side::A)),
+            "B" => Layout::Single(PaneKind::Study(Side::B)),
+            "fusion" => Layout::Single(PaneKind::Fusion),
+            "3 planes" => Layout::Planes,
+            "MIP" => Layout::WithMip,
+            _ => Layout::SideBySide,
+        };
+        if let Some(o) = Orientation::ALL
+            .iter()
+            .find(|o| o.name() == saved.orientation)
+        {
+            s.orientation = *o;
+        }
+        if saved.zoom.is_finite() && saved.zoom > 0.0 {
+            s.zoom = saved.zoom.clamp(0.2, 20.0);
+        }
+        if saved.pan.iter().all(|p| p.is_finite()) {
+            s.pan = egui::vec2(saved.pan[0], saved.pan[1]);
+        }
+        s.mip_angle = super::mip_pane::normalise(saved.mip_angle);
+    }
+}

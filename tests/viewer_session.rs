@@ -1,0 +1,155 @@
+//! Saved sessions, driven through egui_kittest on the phantom: a session saved with a
+//! changed view (slice, window, colour map, overlay, VOI, distance, layout) reopens in a
+//! fresh app to the same pixels, and one whose second study moved opens the first and says
+//! which is missing.
+
+mod common;
+
+use common::viewer::*;
+use dualmine::app::layers::LayerId;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use dualmine::app::compose::compose;
+use dualmine::app::pane::{self, PaneKind};
+use dualmine::app::studies::Side;
+use dualmine::app::vois;
+use dualmine::phantom::PhantomSize;
+use dualmine::volume::Volume;
+use dualmine::volume::colormap::ColorMap;
+
+#[test]
+fn a_saved_session_reopens_to_the_same_pixels_in_a_fresh_app() {
+    let (dir, studies) = demo(PhantomSize::SMALL);
+    let mut first = harness(mr_and_pet(&studies), true);
+    wait_until(&mut first, "fusion to finish", fused);
+    {
+        let app = first.state_mut();
+        let session = app.session_mut().expect("open");
+        session.cursor[2] += 3.0;
+        let pet = session.layer_mut(LayerId::Study(Side::B)).expect("PET");
+        pet.style.window.width *= 0.6;
+        let fused = session.layer_mut(LayerId::Fused).expect("fused");
+        fused.style.colormap = ColorMap::Rainbow;
+        fused.style.chroma_from = None;
+        fused.style.opacity = 0.7;
+        let reliability = session
+            .layer_mut(LayerId::Reliability(Side::A, 0))
+            .expect("map");
+        reliability.style.visible = true;
+        let centre = session.cursor;
+        vois::add_sphere(session, centre, 12.0);
+        let m = vois::measurement(session, [5.5, 5.5, centre[2]], [30.5, 20.5, centre[2]]);
+        session.measurements.push(m);
+        session.vois[0].name = "lesion".into();
+        app.settings.zoom = 1.3;
+    }
+    first.run_steps(3);
+    first.remove_cursor();
+    first.run_steps(2);
+    let path = dir.path().join("session.json");
+    first.state().save_session(&path).expect("saved");
+    let text = std::fs::read_to_string(&path).expect("a text file");
+    assert!(
+        text.contains("\"lesion\"") && text.contains("rainbow"),
+        "{text}"
+    );
+
+    let mut second = harness(vec![], false);
+    second.state_mut().open_session(&path).expect("opens");
+    wait_until(&mut second, "the session to load and fuse", fused);
+    second.run_steps(3);
+    second.remove_cursor();
+    second.run_steps(2);
+    {
+        let session = second.state().session().expect("open");
+        assert_eq!(session.vois.len(), 1);
+        assert_eq!(session.vois[0].name, "lesion");
+        assert_eq!(session.measurements.len(), 1);
+    }
+    // Each pane as displayed, composed at one pixel per voxel by the export's CPU twin of
+    // the shader (independent of the window's layout), must be identical...
+    for kind in [
+        PaneKind::Study(Side::A),
+        PaneKind::Study(Side::B),
+        PaneKind::Fusion,
+    ] {
+        assert!(
+            composed(&first, kind) == composed(&second, kind),
+            "{kind:?} differs after reopening"
+        );
+    }
+    let (a, b) = (&first.state().settings, &second.state().settings);
+    assert_eq!(
+        (a.zoom, a.pan, a.layout, a.orientation),
+        (b.zoom, b.pan, b.layout, b.orientation)
+    );
+    // ...and so must the screen, outlines and crosshair included, when the two windows are
+    // laid out alike (a status line of another length can shift them by a pixel).
+    for kind in [PaneKind::Study(Side::A), PaneKind::Fusion] {
+        if pane_rect(&first, kind) != pane_rect(&second, kind) {
+            println!("{kind:?}: the windows are laid out differently; screen not compared");
+            continue;
+        }
+        let (before, after) = (pane_image(&mut first, kind), pane_image(&mut second, kind));
+        let differing = before
+            .pixels()
+            .zip(after.pixels())
+            .filter(|(x, y)| x != y)
+            .count();
+        assert_eq!(
+            differing, 0,
+            "{kind:?}: {differing} pixels differ on screen"
+        );
+    }
+}
+
+/// Pane `kind` at the current slice as the PNG export composes it.
+fn composed(h: &App<'_>, kind: PaneKind) -> Vec<u8> {
+    let app = h.state();
+    let session = app.session().expect("open");
+    let orientation = app.settings.orientation;
+    let draws = pane::draws_at(
+        session,
+        kind,
+        &app.settings,
+        session.slice(orientation),
+        [0.0, 0.0, 1.0, 1.0],
+        false,
+    );
+    let volumes: HashMap<u64, Arc<Volume>> = session
+        .layers
+        .iter()
+        .map(|l| (l.id.key(), l.volume.clone()))
+        .collect();
+    compose(&draws, &volumes, orientation.size_voxels(session.dims()))
+}
+
+#[test]
+fn a_session_whose_study_moved_opens_the_rest_and_names_it() {
+    let (dir, studies) = demo(PhantomSize::SMALL);
+    let mut first = harness(mr_and_pet(&studies), false);
+    wait_until(&mut first, "the studies to load", |a| a.session().is_some());
+    let path = dir.path().join("session.json");
+    first.state().save_session(&path).expect("saved");
+    let moved = studies.pet.with_extension("moved");
+    std::fs::rename(&studies.pet, &moved).expect("move the PET");
+    let mut second = harness(vec![], false);
+    second
+        .state_mut()
+        .open_session(&path)
+        .expect("opens the rest");
+    wait_until(&mut second, "the MR to load", |a| a.session().is_some());
+    let error = second.state().error().expect("a message").to_string();
+    assert!(
+        error.contains(&studies.pet.display().to_string()),
+        "{error}"
+    );
+    let session = second.state().session().expect("open");
+    assert!(session.pair.b.is_none(), "only the MR opened");
+    // A file that is no session is refused with its name.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"version\": 1}").expect("write");
+    let refused = second.state_mut().open_session(&bad).expect_err("refused");
+    assert!(refused.contains("bad.json"), "{refused}");
+}
