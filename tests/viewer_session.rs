@@ -55,6 +55,43 @@ fn a_saved_session_reopens_to_the_same_pixels_in_a_fresh_app() {
         "{text}"
     );
 
+    // The same VOI headless: on study A (the viewer's grid is A's own) the numbers agree.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dualmine"))
+        .args(["stats", "--json", "--session"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    common::succeeded(&output);
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let row = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["voi"] == "lesion" && r["study"] == "A")
+        .expect("the lesion on A")
+        .clone();
+    let viewer = {
+        let session = first.state().session().expect("open");
+        let (_, stats) = session.vois[0]
+            .statistics
+            .iter()
+            .find(|(l, _)| *l == LayerId::Study(Side::A))
+            .expect("A's statistics")
+            .clone();
+        stats
+    };
+    for (name, value) in [
+        ("mean", viewer.mean),
+        ("max", viewer.max),
+        ("volume_ml", viewer.volume_ml),
+    ] {
+        let printed = row["statistics"][name].as_f64().expect(name);
+        assert!(
+            (printed - value).abs() <= 1e-6 * value.abs().max(1.0),
+            "{name}: {printed} vs {value}"
+        );
+    }
+
     let mut second = harness(vec![], false);
     second.state_mut().open_session(&path).expect("opens");
     wait_until(&mut second, "the session to load and fuse", fused);

@@ -71,7 +71,7 @@ pub struct ViewerApp {
     /// Register with scales and shears too (the banner's "affine" switch).
     pub register_affine: bool,
     /// A session being reopened: restored once its studies have loaded.
-    pending_session: Option<saved_session::SavedSession>,
+    pending_session: Option<crate::io::session_file::SavedSession>,
 }
 
 impl ViewerApp {

@@ -4,89 +4,21 @@
 //! atomically. Reopening loads the studies again and then restores the rest; a study that
 //! moved or changed is named, and the others open.
 
-use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 use super::ViewerApp;
 use super::layers::LayerId;
 use super::pane::{Layout, PaneKind};
 use super::studies::{Side, Source};
 use super::vois::{self, VoiKind};
+use crate::io::session_file::{
+    SavedLayer, SavedSession, SavedStudy, SavedTransform, SavedVoi, VERSION,
+};
 use crate::volume::colormap::ColorMap;
 use crate::volume::intensity::Window;
 use crate::volume::plane::Orientation;
 use crate::volume::transform::Transform;
 use crate::volume::voi::Threshold;
-
-/// The file format's version.
-const VERSION: u32 = 1;
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SavedSession {
-    pub version: u32,
-    pub studies: Vec<SavedStudy>,
-    pub registration: Option<SavedTransform>,
-    pub layout: String,
-    pub orientation: String,
-    /// Crosshair in the pair grid's continuous voxel coordinates.
-    pub cursor: [f32; 3],
-    pub zoom: f32,
-    pub pan: [f32; 2],
-    pub mip_angle: f32,
-    pub layers: Vec<SavedLayer>,
-    pub vois: Vec<SavedVoi>,
-    /// Distances: both ends in the pair grid's continuous voxel coordinates.
-    pub distances: Vec<[[f32; 3]; 2]>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SavedStudy {
-    pub path: PathBuf,
-    /// Series number in the folder (1-based) when it holds several.
-    pub series: Option<usize>,
-    /// The study as it was: reopening says so when the series found differs.
-    pub series_instance_uid: String,
-}
-
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SavedTransform {
-    pub angles_deg: [f64; 3],
-    pub translation_mm: [f64; 3],
-    pub centre_mm: [f64; 3],
-    pub scale: [f64; 3],
-    pub shear: [f64; 3],
-    pub metric: Option<f64>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SavedLayer {
-    /// The layer's name as the panel shows it ("A", "fused", "reliability A (scale 0)", …).
-    pub layer: String,
-    pub visible: bool,
-    pub opacity: f32,
-    pub colormap: String,
-    pub window: [f32; 2],
-    /// "A" or "B" when the layer wears that study's colours.
-    pub colours_from: Option<String>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub enum SavedVoi {
-    Sphere {
-        name: String,
-        centre: [f32; 3],
-        radius_mm: f64,
-    },
-    Grown {
-        name: String,
-        seed: [usize; 3],
-        layer: String,
-        /// A fraction of the local maximum (0..1), or an absolute value.
-        of_local_max: Option<f32>,
-        value: Option<f32>,
-    },
-}
 
 fn layout_name(layout: Layout) -> &'static str {
     match layout {
@@ -137,6 +69,7 @@ impl ViewerApp {
                 colours_from: l.style.chroma_from.map(|s| side_name(s).into()),
             })
             .collect();
+        let grid = &session.pair.a.geometry;
         let vois = session
             .vois
             .iter()
@@ -144,6 +77,7 @@ impl ViewerApp {
                 VoiKind::Sphere { centre, radius_mm } => SavedVoi::Sphere {
                     name: v.name.clone(),
                     centre: *centre,
+                    centre_mm: grid.index_to_world(centre.map(|c| f64::from(c) - 0.5)),
                     radius_mm: *radius_mm,
                 },
                 VoiKind::Grown {
@@ -153,6 +87,7 @@ impl ViewerApp {
                 } => SavedVoi::Grown {
                     name: v.name.clone(),
                     seed: *seed,
+                    seed_mm: grid.index_to_world(seed.map(|c| c as f64)),
                     layer: layer.name(),
                     of_local_max: match threshold {
                         Threshold::OfLocalMax(f) => Some(*f),
@@ -233,17 +168,7 @@ impl ViewerApp {
     /// Reads a session file and opens its studies; the rest is restored once they have
     /// loaded. Studies that are missing are named (in the error line) and the others open.
     pub fn open_session(&mut self, path: &Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let saved: SavedSession = serde_json::from_str(&text)
-            .map_err(|e| format!("{} is not a dualmine session: {e}", path.display()))?;
-        if saved.version != VERSION {
-            return Err(format!(
-                "{} is a version {} session; this dualmine reads version {VERSION}",
-                path.display(),
-                saved.version
-            ));
-        }
+        let saved = SavedSession::read(path)?;
         let (present, missing): (Vec<_>, Vec<_>) =
             saved.studies.iter().partition(|s| s.path.exists());
         if present.is_empty() {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 
 use dualmine::io;
+use dualmine::io::session_file::{SavedSession, SavedVoi};
 use dualmine::volume::voi::{self, Region, Shape, Statistics, Threshold};
 
 /// Grown regions stop at this many voxels (about 2 l at 2 mm).
@@ -14,8 +15,12 @@ const GROW_LIMIT: usize = 250_000;
 
 #[derive(clap::Args)]
 pub struct StatsArgs {
-    /// The study (DICOM folder or file, NIfTI).
-    study: PathBuf,
+    /// The study (DICOM folder or file, NIfTI); not with --session.
+    #[arg(required_unless_present = "session")]
+    study: Option<PathBuf>,
+    /// Every VOI of a saved viewer session, on each of its studies (each on its own grid).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["study", "sphere", "cuboid", "grow"])]
+    session: Option<PathBuf>,
     /// Which series (1-based, as `info` numbers them) when the folder holds several.
     #[arg(long)]
     series: Option<usize>,
@@ -45,8 +50,12 @@ pub struct StatsArgs {
 
 /// `dualmine stats`.
 pub fn run(args: &StatsArgs) -> Result<()> {
-    let volume = io::load(&args.study, args.series)
-        .with_context(|| format!("loading {}", args.study.display()))?;
+    if let Some(session) = &args.session {
+        return run_session(session, args.json);
+    }
+    let study = args.study.as_ref().context("give a study or --session")?;
+    let volume =
+        io::load(study, args.series).with_context(|| format!("loading {}", study.display()))?;
     let (description, region) = match (&args.sphere, &args.cuboid, &args.grow) {
         (Some(s), None, None) => {
             let [x, y, z, r] = numbers::<4>(s, "--sphere X,Y,Z,R")?;
@@ -74,23 +83,16 @@ pub fn run(args: &StatsArgs) -> Result<()> {
         }
         (None, None, Some(g)) => {
             let point = numbers::<3>(g, "--grow X,Y,Z")?;
-            let index = volume
-                .geometry
-                .world_to_index(point)
-                .context("the study's grid is degenerate")?;
-            let dims = volume.dims();
-            let seed = [0, 1, 2].map(|a| index[a].round());
-            if (0..3).any(|a| seed[a] < 0.0 || seed[a] >= dims[a] as f64) {
+            let Some(seed) = voxel_of(&volume, point) else {
                 bail!(
                     "({}, {}, {}) mm is outside the study",
                     point[0],
                     point[1],
                     point[2]
                 );
-            }
+            };
             let threshold = parse_threshold(&args.threshold)?;
-            let region =
-                voi::grow_region(&volume, seed.map(|v| v as usize), threshold, GROW_LIMIT)?;
+            let region = voi::grow_region(&volume, seed, threshold, GROW_LIMIT)?;
             (
                 format!(
                     "region grown from ({}, {}, {}) mm at {}",
@@ -115,6 +117,102 @@ pub fn run(args: &StatsArgs) -> Result<()> {
         print!("{}", table(&description, &region, &stats));
     }
     Ok(())
+}
+
+/// `dualmine stats --session FILE`: every VOI of the session on each study it applies to
+/// (spheres on both, grown regions on the study they were grown on), each on its own grid.
+fn run_session(path: &std::path::Path, json: bool) -> Result<()> {
+    let saved = SavedSession::read(path).map_err(anyhow::Error::msg)?;
+    let mut rows = Vec::new();
+    for (index, study) in saved.studies.iter().enumerate() {
+        let side = if index == 0 { "A" } else { "B" };
+        let volume = match io::load(&study.path, study.series) {
+            Ok(volume) => volume,
+            Err(e) => {
+                eprintln!("study {side} ({}): {e}", study.path.display());
+                continue;
+            }
+        };
+        for voi in &saved.vois {
+            let region = match voi {
+                SavedVoi::Sphere {
+                    centre_mm,
+                    radius_mm,
+                    ..
+                } => voi::shape_region(
+                    &volume.geometry,
+                    &Shape::Sphere {
+                        centre: *centre_mm,
+                        radius_mm: *radius_mm,
+                    },
+                ),
+                SavedVoi::Grown {
+                    seed_mm,
+                    layer,
+                    of_local_max,
+                    value,
+                    ..
+                } => {
+                    if layer != side {
+                        continue;
+                    }
+                    let threshold = match (of_local_max, value) {
+                        (Some(f), _) => Threshold::OfLocalMax(*f),
+                        (None, Some(v)) => Threshold::Absolute(*v),
+                        (None, None) => continue,
+                    };
+                    let Some(seed) = voxel_of(&volume, *seed_mm) else {
+                        eprintln!("{}: its seed lies outside study {side}", voi.name());
+                        continue;
+                    };
+                    voi::grow_region(&volume, seed, threshold, GROW_LIMIT)
+                }
+            };
+            let stats = region.map_err(|e| e.to_string()).and_then(|r| {
+                voi::statistics(&volume, &r)
+                    .map(|s| (r.clipped, s))
+                    .ok_or_else(|| "no voxel with a value".to_string())
+            });
+            match stats {
+                Ok((clipped, stats)) => rows.push((voi.name().to_string(), side, clipped, stats)),
+                Err(e) => eprintln!("{} on study {side}: {e}", voi.name()),
+            }
+        }
+    }
+    if json {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|(name, side, clipped, stats)| {
+                serde_json::json!({"voi": name, "study": side, "clipped": clipped, "statistics": stats})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!("voi\tstudy\tunits\tvoxels\tml\tmean\tmax\tpeak (1 ml)");
+        for (name, side, clipped, s) in &rows {
+            println!(
+                "{name}\t{side}\t{}\t{}\t{:.3}{}\t{:.4}\t{:.4}\t{}",
+                s.units,
+                s.voxels,
+                s.volume_ml,
+                if *clipped { " (clipped)" } else { "" },
+                s.mean,
+                s.max,
+                s.peak.map_or("—".into(), |p| format!("{p:.4}"))
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The voxel holding patient point `mm`, if inside the study.
+fn voxel_of(volume: &dualmine::volume::Volume, mm: [f64; 3]) -> Option<[usize; 3]> {
+    let index = volume.geometry.world_to_index(mm)?;
+    let dims = volume.dims();
+    let rounded = [0, 1, 2].map(|a| index[a].round());
+    (0..3)
+        .all(|a| rounded[a] >= 0.0 && rounded[a] < dims[a] as f64)
+        .then(|| rounded.map(|v| v as usize))
 }
 
 /// The human-readable table.

@@ -6,6 +6,7 @@ pub mod dicom;
 mod error;
 pub mod image2d;
 pub mod nifti;
+pub mod session_file;
 pub mod transform;
 
 pub use error::LoadError;

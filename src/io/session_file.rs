@@ -1,0 +1,109 @@
+//! The saved-session file format (JSON): what the viewer writes and reopens
+//! (`app::saved_session`) and what `dualmine stats --session` reads. VOI positions are kept
+//! both in the viewer's grid (to restore it exactly) and in patient millimetres (for any
+//! grid, and for the command line).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The file format's version.
+pub const VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SavedSession {
+    pub version: u32,
+    pub studies: Vec<SavedStudy>,
+    pub registration: Option<SavedTransform>,
+    pub layout: String,
+    pub orientation: String,
+    /// Crosshair in the pair grid's continuous voxel coordinates.
+    pub cursor: [f32; 3],
+    pub zoom: f32,
+    pub pan: [f32; 2],
+    pub mip_angle: f32,
+    pub layers: Vec<SavedLayer>,
+    pub vois: Vec<SavedVoi>,
+    /// Distances: both ends in the pair grid's continuous voxel coordinates.
+    pub distances: Vec<[[f32; 3]; 2]>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SavedStudy {
+    pub path: PathBuf,
+    /// Series number in the folder (1-based) when it holds several.
+    pub series: Option<usize>,
+    /// The study as it was: reopening says so when the series found differs.
+    pub series_instance_uid: String,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SavedTransform {
+    pub angles_deg: [f64; 3],
+    pub translation_mm: [f64; 3],
+    pub centre_mm: [f64; 3],
+    pub scale: [f64; 3],
+    pub shear: [f64; 3],
+    pub metric: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SavedLayer {
+    /// The layer's name as the panel shows it ("A", "fused", "reliability A (scale 0)", …).
+    pub layer: String,
+    pub visible: bool,
+    pub opacity: f32,
+    pub colormap: String,
+    pub window: [f32; 2],
+    /// "A" or "B" when the layer wears that study's colours.
+    pub colours_from: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum SavedVoi {
+    Sphere {
+        name: String,
+        /// In the viewer's grid (continuous voxel coordinates).
+        centre: [f32; 3],
+        /// The same point in patient millimetres (LPS).
+        centre_mm: [f64; 3],
+        radius_mm: f64,
+    },
+    Grown {
+        name: String,
+        /// In the viewer's grid, and in patient millimetres (LPS).
+        seed: [usize; 3],
+        seed_mm: [f64; 3],
+        /// The layer grown on, by its panel name ("A", "B", …).
+        layer: String,
+        /// A fraction of the local maximum (0..1), or an absolute value.
+        of_local_max: Option<f32>,
+        value: Option<f32>,
+    },
+}
+
+impl SavedVoi {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Sphere { name, .. } | Self::Grown { name, .. } => name,
+        }
+    }
+}
+
+impl SavedSession {
+    /// Reads and checks a session file.
+    pub fn read(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let saved: Self = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a dualmine session: {e}", path.display()))?;
+        if saved.version != VERSION {
+            return Err(format!(
+                "{} is a version {} session; this dualmine reads version {VERSION}",
+                path.display(),
+                saved.version
+            ));
+        }
+        Ok(saved)
+    }
+}
