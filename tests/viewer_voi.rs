@@ -46,7 +46,7 @@ fn a_sphere_and_a_41_percent_region_get_statistics_for_every_layer() {
     let before = pane_image(&mut h, PaneKind::Fusion);
 
     // Sphere: drag 8 voxels to the right of the centre of the slice.
-    h.get_by_label("sphere VOI").click();
+    h.get_by_label("sphere").click();
     h.run_steps(2);
     let dims = h.state().session().expect("open").dims();
     let (ci, cj) = (dims[0] / 2, dims[1] / 2);
@@ -97,7 +97,7 @@ fn a_sphere_and_a_41_percent_region_get_statistics_for_every_layer() {
     assert_ne!(with_sphere, before, "the sphere is drawn");
 
     // 41 %: click the PET's hottest voxel of the current slice.
-    h.get_by_label("41 % VOI").click();
+    h.get_by_label("41 %").click();
     h.run_steps(2);
     let (hot, slice) = {
         let session = h.state().session().expect("open");
@@ -137,6 +137,13 @@ fn a_sphere_and_a_41_percent_region_get_statistics_for_every_layer() {
         "every voxel at or above 41 % of the maximum"
     );
     assert!(stats.min >= f64::from(level) && stats.max >= stats.mean);
+    // Every toolbar button fits in the window (the last one is reachable).
+    let help = h.get_by_label("Help").rect();
+    assert!(
+        help.right() <= 1280.0,
+        "the toolbar overflows: Help ends at {}",
+        help.right()
+    );
     if std::env::var_os("DEBUG_VIEWER").is_some() {
         h.render().expect("rendered").save("/tmp/vois.png").ok();
     }
@@ -291,5 +298,40 @@ fn the_mip_turns_and_a_click_on_its_hot_spot_moves_the_crosshair() {
         pet.value(target[0], target[1], target[2]),
         max,
         "the hottest voxel"
+    );
+}
+
+#[test]
+fn a_box_dragged_in_a_pane_is_one_slice_deep_with_its_exact_volume() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), false);
+    wait_until(&mut h, "the studies to load", |a| a.session().is_some());
+    h.get_by_label("box").click();
+    h.run_steps(2);
+    // From the centre of voxel (10, 20) to that of (16, 24): 6 × 4 voxels of area.
+    let (from, to) = (voxel_on_pane(&h, 10, 20), voxel_on_pane(&h, 16, 24));
+    h.event(Event::PointerMoved(from));
+    press(&mut h, from, true);
+    for step in 1..=4 {
+        h.event(Event::PointerMoved(from + (to - from) * step as f32 / 4.0));
+        h.run_steps(1);
+    }
+    press(&mut h, to, false);
+    h.run_steps(2);
+    let session = h.state().session().expect("open");
+    assert_eq!(session.vois.len(), 1, "{:?}", session.voi_message);
+    let voi = &session.vois[0];
+    let VoiKind::Box { low, high } = voi.kind else {
+        panic!("a box");
+    };
+    assert_eq!(high[2] - low[2], 1.0, "one slice deep");
+    let (_, stats) = &voi.statistics[0];
+    let g = &session.pair.a.geometry;
+    let voxel_ml = g.spacing.iter().product::<f64>() / 1000.0;
+    assert!(
+        (stats.volume_ml - 24.0 * voxel_ml).abs() < 0.05 * voxel_ml,
+        "{} ml vs {}",
+        stats.volume_ml,
+        24.0 * voxel_ml
     );
 }

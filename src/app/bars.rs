@@ -53,19 +53,12 @@ impl ViewerApp {
             ui.selectable_value(&mut self.settings.layout, Layout::Planes, "3 planes");
             ui.selectable_value(&mut self.settings.layout, Layout::WithMip, "MIP")
                 .on_hover_text("fusion beside a PET/SPECT maximum-intensity projection");
-            if self.settings.layout == Layout::WithMip {
-                ui.add(
-                    egui::Slider::new(&mut self.settings.mip_angle, 0.0..=359.0)
-                        .suffix("°")
-                        .text("MIP angle"),
-                );
-            }
             ui.separator();
             if let Some(session) = &mut self.session {
                 let orientation = self.settings.orientation;
                 let count = orientation.slice_count(session.dims());
                 let mut slice = session.slice(orientation) + 1;
-                let slider = egui::Slider::new(&mut slice, 1..=count.max(1)).text("slice");
+                let slider = egui::Slider::new(&mut slice, 1..=count.max(1));
                 if ui.add(slider).changed() {
                     let axis = orientation.slice_axis();
                     session.cursor[axis] = (slice - 1) as f32 + 0.5;
@@ -73,20 +66,21 @@ impl ViewerApp {
             }
             ui.separator();
             for (tool, name, hint) in [
-                (
-                    Tool::Navigate,
-                    "navigate",
-                    "click: crosshair; Shift+drag: pan",
-                ),
+                (Tool::Navigate, "point", "click: crosshair; Shift+drag: pan"),
                 (
                     Tool::Sphere,
-                    "sphere VOI",
+                    "sphere",
                     "drag from a lesion's centre out to the radius",
                 ),
                 (
                     Tool::Threshold,
-                    "41 % VOI",
+                    "41 %",
                     "click a lesion: voxels at or above 41 % of its local maximum",
+                ),
+                (
+                    Tool::Box,
+                    "box",
+                    "drag a rectangle: a box VOI one slice deep",
                 ),
                 (
                     Tool::Ruler,

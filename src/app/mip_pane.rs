@@ -72,6 +72,17 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, session: &mut Session, angle_deg: f32
         Sense::click_and_drag(),
     );
     let mut angle = angle_deg;
+    // The angle's slider along the pane's foot.
+    let foot = Rect::from_min_size(
+        rect.left_bottom() + Vec2::new(8.0, -26.0),
+        Vec2::new((rect.width() - 16.0).min(320.0), 20.0),
+    );
+    ui.put(
+        foot,
+        egui::Slider::new(&mut angle, 0.0..=359.0)
+            .suffix("°")
+            .text("MIP angle"),
+    );
     if response.dragged_by(egui::PointerButton::Primary) {
         angle = normalise(angle + response.drag_delta().x * 0.5);
     }

@@ -298,8 +298,9 @@ pub fn show(
             let at = |p| vois::voxel_point(orientation, dims, slice, image, p);
             let pressed_at = ui.input(|i| i.pointer.press_origin()).map(at);
             let point = Some(at(pointer));
+            let axis = orientation.slice_axis();
             if let Some(message) =
-                vois::pointer(&response, settings.tool, session, point, pressed_at)
+                vois::pointer(&response, settings.tool, session, (point, pressed_at), axis)
             {
                 session.voi_message = Some(message);
             }
@@ -316,7 +317,13 @@ pub fn show(
     if response.drag_stopped_by(egui::PointerButton::Primary)
         && settings.tool != Tool::Navigate
         && response.hover_pos().is_none()
-        && let Some(message) = vois::pointer(&response, settings.tool, session, None, None)
+        && let Some(message) = vois::pointer(
+            &response,
+            settings.tool,
+            session,
+            (None, None),
+            orientation.slice_axis(),
+        )
     {
         session.voi_message = Some(message);
     }

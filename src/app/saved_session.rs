@@ -80,6 +80,13 @@ impl ViewerApp {
                     centre_mm: grid.index_to_world(centre.map(|c| f64::from(c) - 0.5)),
                     radius_mm: *radius_mm,
                 },
+                VoiKind::Box { low, high } => SavedVoi::Box {
+                    name: v.name.clone(),
+                    low: *low,
+                    high: *high,
+                    low_mm: grid.index_to_world(low.map(|c| f64::from(c) - 0.5)),
+                    high_mm: grid.index_to_world(high.map(|c| f64::from(c) - 0.5)),
+                },
                 VoiKind::Grown {
                     seed,
                     layer,
@@ -280,6 +287,7 @@ impl ViewerApp {
                 SavedVoi::Sphere {
                     centre, radius_mm, ..
                 } => vois::add_sphere(session, *centre, *radius_mm),
+                SavedVoi::Box { low, high, .. } => vois::add_box(session, *low, *high),
                 SavedVoi::Grown {
                     seed,
                     layer,
@@ -307,10 +315,9 @@ impl ViewerApp {
                 session.voi_message = Some(message);
             }
             if session.vois.len() > before
-                && let (Some(last), SavedVoi::Sphere { name, .. } | SavedVoi::Grown { name, .. }) =
-                    (session.vois.last_mut(), voi)
+                && let Some(last) = session.vois.last_mut()
             {
-                last.name = name.clone();
+                last.name = voi.name().to_string();
             }
         }
         for [from, to] in &saved.distances {

@@ -37,6 +37,8 @@ pub struct Session {
     /// Distances measured with the ruler, and the one being dragged.
     pub measurements: Vec<Measurement>,
     pub ruler_drag: Option<Measurement>,
+    /// The box VOI being dragged: where the drag began and where it is.
+    pub box_drag: Option<[[f32; 3]; 2]>,
     /// The MIP pane's projection, kept while what it shows is unchanged.
     pub mip: Option<MipCache>,
 }
@@ -70,6 +72,7 @@ impl Session {
             voi_message: None,
             measurements: Vec::new(),
             ruler_drag: None,
+            box_drag: None,
             mip: None,
         }
     }

@@ -23,6 +23,8 @@ pub enum Tool {
     Sphere,
     /// Click a lesion: a region of the voxels at or above 41 % of its local maximum.
     Threshold,
+    /// Drag a rectangle in a pane: a box one slice deep.
+    Box,
     /// Drag from one point to another: their distance in mm.
     Ruler,
 }
@@ -46,6 +48,8 @@ const GROW_LIMIT: usize = 500_000;
 pub enum VoiKind {
     /// Centre in the pair grid's continuous voxel coordinates (voxel `i` spans `i..i+1`).
     Sphere { centre: [f32; 3], radius_mm: f64 },
+    /// Opposite corners in continuous voxel coordinates (low, high on every axis).
+    Box { low: [f32; 3], high: [f32; 3] },
     /// Grown on `layer` from `seed`.
     Grown {
         seed: [usize; 3],
@@ -67,6 +71,7 @@ impl Voi {
     pub fn centre(&self) -> [f32; 3] {
         match &self.kind {
             VoiKind::Sphere { centre, .. } => *centre,
+            VoiKind::Box { low, high } => [0, 1, 2].map(|a| (low[a] + high[a]) / 2.0),
             VoiKind::Grown { seed, .. } => seed.map(|v| v as f32 + 0.5),
         }
     }
@@ -96,8 +101,8 @@ pub fn pointer(
     response: &egui::Response,
     tool: Tool,
     session: &mut Session,
-    point: Option<[f32; 3]>,
-    pressed_at: Option<[f32; 3]>,
+    (point, pressed_at): (Option<[f32; 3]>, Option<[f32; 3]>),
+    axis: usize,
 ) -> Option<String> {
     let primary = egui::PointerButton::Primary;
     match tool {
@@ -144,6 +149,25 @@ pub fn pointer(
             }
             add_sphere(session, drag.centre, drag.radius_mm)
         }
+        Tool::Box => {
+            if let Some(point) = point {
+                if response.drag_started_by(primary) || session.box_drag.is_none() {
+                    session.box_drag = Some([pressed_at.unwrap_or(point); 2]);
+                }
+                if let Some(drag) = &mut session.box_drag {
+                    drag[1] = point;
+                }
+            }
+            if !response.drag_stopped_by(primary) && !response.clicked_by(primary) {
+                return None;
+            }
+            let [from, to] = session.box_drag.take()?;
+            let (low, high) = box_corners(from, to, axis);
+            if (0..3).any(|a| high[a] - low[a] < 0.5) {
+                return Some("drag a rectangle to make a box".into());
+            }
+            add_box(session, low, high)
+        }
         Tool::Threshold => {
             let point = point?;
             if !response.clicked_by(primary) {
@@ -184,6 +208,37 @@ pub fn add_sphere(session: &mut Session, centre: [f32; 3], radius_mm: f64) -> Op
     let kind = VoiKind::Sphere { centre, radius_mm };
     match voi::shape_region(&session.pair.a.geometry, &shape) {
         Ok(region) => add(session, kind, region),
+        Err(error) => Some(error.to_string()),
+    }
+}
+
+/// The corners of the box dragged from `from` to `to` in a pane whose slice axis is
+/// `axis`: the rectangle in plane, the slice's whole thickness in depth.
+fn box_corners(from: [f32; 3], to: [f32; 3], axis: usize) -> ([f32; 3], [f32; 3]) {
+    let mut low = [0.0; 3];
+    let mut high = [0.0; 3];
+    for a in 0..3 {
+        if a == axis {
+            low[a] = from[a].floor();
+            high[a] = low[a] + 1.0;
+        } else {
+            low[a] = from[a].min(to[a]);
+            high[a] = from[a].max(to[a]);
+        }
+    }
+    (low, high)
+}
+
+/// Adds a box VOI between corners `low` and `high` (continuous voxel coordinates of the
+/// pair's grid, whose axes run along the patient's). Returns a message when it cannot be
+/// made or was clipped.
+pub fn add_box(session: &mut Session, low: [f32; 3], high: [f32; 3]) -> Option<String> {
+    let shape = Shape::Box {
+        corner_a: world(session, low),
+        corner_b: world(session, high),
+    };
+    match voi::shape_region(&session.pair.a.geometry, &shape) {
+        Ok(region) => add(session, VoiKind::Box { low, high }, region),
         Err(error) => Some(error.to_string()),
     }
 }
@@ -292,9 +347,29 @@ pub fn paint(
             colour,
         );
     };
+    let rectangle = |low: [f32; 3], high: [f32; 3], label: &str| {
+        if plane < low[axis] || plane > high[axis] {
+            return;
+        }
+        let corners = Rect::from_two_pos(at(low), at(high));
+        painter.rect_stroke(
+            corners,
+            0.0,
+            Stroke::new(1.5, colour),
+            egui::StrokeKind::Middle,
+        );
+        painter.text(
+            corners.right_top() + Vec2::new(3.0, 0.0),
+            egui::Align2::LEFT_BOTTOM,
+            label,
+            egui::FontId::proportional(11.0),
+            colour,
+        );
+    };
     for voi in &session.vois {
         match &voi.kind {
             VoiKind::Sphere { centre, radius_mm } => circle(*centre, *radius_mm, &voi.name),
+            VoiKind::Box { low, high } => rectangle(*low, *high, &voi.name),
             VoiKind::Grown { seed, .. } if seed[axis] == slice => {
                 let middle = at(seed.map(|v| v as f32 + 0.5));
                 let d = Vec2::splat(4.0);
@@ -313,6 +388,10 @@ pub fn paint(
             }
             VoiKind::Grown { .. } => {}
         }
+    }
+    if let Some([from, to]) = session.box_drag {
+        let (low, high) = box_corners(from, to, axis);
+        rectangle(low, high, "");
     }
     if let Some(drag) = &session.sphere_drag {
         circle(
@@ -351,7 +430,7 @@ pub fn panel(ui: &mut Ui, session: &mut Session) {
         ui.colored_label(Color32::from_rgb(255, 200, 80), message);
     }
     if session.vois.is_empty() {
-        ui.small("Sphere: drag from the centre (tool \"sphere VOI\"). 41 %: click a lesion.");
+        ui.small("Tools: \"sphere\" (drag from the centre), \"41 %\" (click a lesion), \"box\" (drag a rectangle).");
         distances(ui, session);
         return;
     }

@@ -146,6 +146,15 @@ fn run_session(path: &std::path::Path, json: bool) -> Result<()> {
                         radius_mm: *radius_mm,
                     },
                 ),
+                SavedVoi::Box {
+                    low_mm, high_mm, ..
+                } => voi::shape_region(
+                    &volume.geometry,
+                    &Shape::Box {
+                        corner_a: *low_mm,
+                        corner_b: *high_mm,
+                    },
+                ),
                 SavedVoi::Grown {
                     seed_mm,
                     layer,

@@ -69,6 +69,15 @@ pub enum SavedVoi {
         centre_mm: [f64; 3],
         radius_mm: f64,
     },
+    Box {
+        name: String,
+        /// Opposite corners in the viewer's grid (continuous voxel coordinates)...
+        low: [f32; 3],
+        high: [f32; 3],
+        /// ...and in patient millimetres (LPS).
+        low_mm: [f64; 3],
+        high_mm: [f64; 3],
+    },
     Grown {
         name: String,
         /// In the viewer's grid, and in patient millimetres (LPS).
@@ -85,7 +94,7 @@ pub enum SavedVoi {
 impl SavedVoi {
     pub fn name(&self) -> &str {
         match self {
-            Self::Sphere { name, .. } | Self::Grown { name, .. } => name,
+            Self::Sphere { name, .. } | Self::Box { name, .. } | Self::Grown { name, .. } => name,
         }
     }
 }
