@@ -156,15 +156,7 @@ fn dciodvfy_finds_no_errors_in_mr_and_ct_referenced_exports() {
 
 #[test]
 fn pydicom_reads_the_export() {
-    // The first Python that has pydicom (a pyenv `python3` may not see Debian's package).
-    let python = ["python3", "/usr/bin/python3"].into_iter().find(|python| {
-        Command::new(python)
-            .args(["-c", "import pydicom"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    let Some(python) = python else {
-        eprintln!("skipped: no python3 with pydicom (Debian package python3-pydicom)");
+    let Some(python) = common::python_with_pydicom() else {
         return;
     };
     let exported = Exported::new(|s| s.mr.clone(), &[]);

@@ -93,6 +93,15 @@ fn a_sphere_and_a_41_percent_region_get_statistics_for_every_layer() {
             .find(|(l, _)| *l == LayerId::Study(Side::B));
         assert_eq!(pet.expect("PET").1.units, "SUV");
     }
+    // The VOI table lists it: its name field and its statistics' columns.
+    assert!(
+        h.query_all_by_value("VOI 1").next().is_some(),
+        "the table shows VOI 1"
+    );
+    assert!(
+        h.query_by_label("peak").is_some(),
+        "the table's peak column"
+    );
     let with_sphere = pane_image(&mut h, PaneKind::Fusion);
     assert_ne!(with_sphere, before, "the sphere is drawn");
 

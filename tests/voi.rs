@@ -1,6 +1,7 @@
 //! Volumes of interest: statistics exact on a constructed PET (a lesion of known SUV written
 //! as real DICOM and read back), and on the real STS_001 PET against the stored values read
-//! back independently; `dualmine stats` prints what the library computes.
+//! back independently (dicom-pixeldata without our loader, and pydicom when installed);
+//! `dualmine stats` prints what the library computes.
 
 mod common;
 
@@ -188,6 +189,15 @@ fn suv_max_of_a_real_pet_matches_its_stored_values_and_the_cli_agrees() {
         expected = expected.max((top * slope + intercept) * suv_factor(&file));
     }
 
+    // And by pydicom, a reader that shares no code with ours (CI installs it).
+    if let Some(python) = common::python_with_pydicom() {
+        let by_pydicom = pydicom_suv_max(python, &folder);
+        assert!(
+            (by_pydicom - expected).abs() <= 1e-6 * expected,
+            "pydicom {by_pydicom} vs {expected}"
+        );
+    }
+
     let pet = io::load(&folder, None).expect("loads");
     assert_eq!(pet.units, Units::SuvBw);
     let (hottest, _) = pet
@@ -254,4 +264,49 @@ fn suv_max_of_a_real_pet_matches_its_stored_values_and_the_cli_agrees() {
     }
     assert_eq!(cli["units"], "SUV");
     assert_eq!(cli["voxels"].as_u64(), Some(stats.voxels as u64));
+}
+
+/// SUVmax of a PET folder read back by pydicom: the largest stored value × slope +
+/// intercept × the SUV factor of its own tags (1 for GML), over every file.
+fn pydicom_suv_max(python: &str, folder: &std::path::Path) -> f64 {
+    let script = r#"
+import os, struct, sys, pydicom
+def seconds(tm):
+    tm = str(tm)
+    return int(tm[0:2]) * 3600 + int(tm[2:4]) * 60 + float(tm[4:])
+best = None
+for root, _, files in os.walk(sys.argv[1]):
+    for name in files:
+        try:
+            d = pydicom.dcmread(os.path.join(root, name))
+        except Exception:
+            continue
+        if "PixelData" not in d:
+            continue
+        n = d.Rows * d.Columns * int(d.get("NumberOfFrames", 1))
+        code = {16: "h", 32: "i"}[d.BitsAllocated]
+        code = code if d.PixelRepresentation else code.upper()
+        raw = struct.unpack("<%d%s" % (n, code), d.PixelData[: n * d.BitsAllocated // 8])
+        top = max(raw) * float(d.get("RescaleSlope", 1)) + float(d.get("RescaleIntercept", 0))
+        if d.Units == "GML":
+            factor = 1.0
+        else:
+            assert d.Units == "BQML" and d.DecayCorrection == "START", d.Units
+            drug = d.RadiopharmaceuticalInformationSequence[0]
+            elapsed = seconds(d.SeriesTime) - seconds(drug.RadiopharmaceuticalStartTime)
+            dose = float(drug.RadionuclideTotalDose) * 2 ** (-elapsed / float(drug.RadionuclideHalfLife))
+            factor = float(d.PatientWeight) * 1000 / dose
+        best = top * factor if best is None else max(best, top * factor)
+print(repr(best))
+"#;
+    let output = Command::new(python)
+        .args(["-c", script])
+        .arg(folder)
+        .output()
+        .expect("python runs");
+    common::succeeded(&output);
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("a number")
 }

@@ -58,7 +58,9 @@ impl ViewerApp {
                 let orientation = self.settings.orientation;
                 let count = orientation.slice_count(session.dims());
                 let mut slice = session.slice(orientation) + 1;
-                let slider = egui::Slider::new(&mut slice, 1..=count.max(1));
+                let slider = egui::Slider::new(&mut slice, 1..=count.max(1)).text("slice");
+                // A short track keeps the whole toolbar within 1280 points.
+                ui.spacing_mut().slider_width = 56.0;
                 if ui.add(slider).changed() {
                     let axis = orientation.slice_axis();
                     session.cursor[axis] = (slice - 1) as f32 + 0.5;

@@ -72,3 +72,18 @@ pub fn phantom_ct_slice(dir: &std::path::Path) -> PathBuf {
     std::fs::copy(&first, &path).expect("copy");
     path
 }
+
+/// The first Python that has pydicom (a pyenv `python3` may not see Debian's package
+/// python3-pydicom, which CI installs), or `None` with a printed reason.
+pub fn python_with_pydicom() -> Option<&'static str> {
+    let python = ["python3", "/usr/bin/python3"].into_iter().find(|python| {
+        std::process::Command::new(python)
+            .args(["-c", "import pydicom"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if python.is_none() {
+        eprintln!("skipped: no python3 with pydicom (Debian package python3-pydicom)");
+    }
+    python
+}
