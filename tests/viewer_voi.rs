@@ -10,6 +10,7 @@ use dualmine::app::pane::{PaneKind, image_rect};
 use dualmine::app::studies::Side;
 use dualmine::app::vois::{THRESHOLD_FRACTION, VoiKind};
 use dualmine::phantom::PhantomSize;
+use dualmine::volume::voi::Threshold;
 use egui::{Event, Modifiers, PointerButton, Pos2};
 use egui_kittest::kittest::Queryable;
 
@@ -106,7 +107,7 @@ fn a_sphere_and_a_41_percent_region_get_statistics_for_every_layer() {
     assert_ne!(with_sphere, before, "the sphere is drawn");
 
     // 41 %: click the PET's hottest voxel of the current slice.
-    h.get_by_label("41 %").click();
+    h.get_by_label("grow").click();
     h.run_steps(2);
     let (hot, slice) = {
         let session = h.state().session().expect("open");
@@ -146,6 +147,26 @@ fn a_sphere_and_a_41_percent_region_get_statistics_for_every_layer() {
         "every voxel at or above 41 % of the maximum"
     );
     assert!(stats.min >= f64::from(level) && stats.max >= stats.mean);
+
+    // A fixed threshold instead (the VOI panel's "value"): every voxel at or above it.
+    let fixed = stats.max as f32 * 0.8;
+    h.state_mut().settings.grow_threshold = Threshold::Absolute(fixed);
+    h.event(Event::PointerMoved(at));
+    press(&mut h, at, true);
+    h.run_steps(1);
+    press(&mut h, at, false);
+    h.run_steps(2);
+    let session = h.state().session().expect("open");
+    assert_eq!(session.vois.len(), 3, "{:?}", session.voi_message);
+    let pet = &session.layer(LayerId::Study(Side::B)).expect("PET").volume;
+    let fixed_region = &session.vois[2].region;
+    assert!(fixed_region.voxels.len() < session.vois[1].region.voxels.len());
+    assert!(
+        fixed_region
+            .voxels
+            .iter()
+            .all(|(n, _)| pet.data[*n] >= fixed)
+    );
     // Every toolbar button fits in the window (the last one is reachable).
     let help = h.get_by_label("Help").rect();
     assert!(

@@ -76,8 +76,9 @@ impl ViewerApp {
                 ),
                 (
                     Tool::Threshold,
-                    "41 %",
-                    "click a lesion: voxels at or above 41 % of its local maximum",
+                    "grow",
+                    "click a lesion: the voxels at or above the VOI panel's threshold \
+                     (41 % of the local maximum unless set otherwise)",
                 ),
                 (
                     Tool::Box,

@@ -13,6 +13,7 @@ use super::studies::Side;
 use super::vois::{self, Tool};
 use crate::volume::colormap::ColorMap;
 use crate::volume::plane::Orientation;
+use crate::volume::voi::Threshold;
 
 /// Which pane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -85,6 +86,8 @@ pub struct ViewSettings {
     pub selected: LayerId,
     /// What the primary button does.
     pub tool: Tool,
+    /// The rule the "grow" tool grows by.
+    pub grow_threshold: Threshold,
     /// The MIP pane's viewing angle about the vertical axis (0: from the front).
     pub mip_angle: f32,
 }
@@ -101,6 +104,7 @@ impl Default for ViewSettings {
             checker_tiles: 8.0,
             selected: LayerId::Fused,
             tool: Tool::Navigate,
+            grow_threshold: Threshold::OfLocalMax(vois::THRESHOLD_FRACTION),
             mip_angle: 0.0,
         }
     }
@@ -299,9 +303,13 @@ pub fn show(
             let pressed_at = ui.input(|i| i.pointer.press_origin()).map(at);
             let point = Some(at(pointer));
             let axis = orientation.slice_axis();
-            if let Some(message) =
-                vois::pointer(&response, settings.tool, session, (point, pressed_at), axis)
-            {
+            if let Some(message) = vois::pointer(
+                &response,
+                (settings.tool, settings.grow_threshold),
+                session,
+                (point, pressed_at),
+                axis,
+            ) {
                 session.voi_message = Some(message);
             }
         } else if primary {
@@ -319,7 +327,7 @@ pub fn show(
         && response.hover_pos().is_none()
         && let Some(message) = vois::pointer(
             &response,
-            settings.tool,
+            (settings.tool, settings.grow_threshold),
             session,
             (None, None),
             orientation.slice_axis(),

@@ -37,7 +37,8 @@ pub struct Measurement {
     pub mm: f64,
 }
 
-/// The fraction of the local maximum the threshold tool uses (the common 41 % of SUVmax).
+/// The fraction of the local maximum the threshold tool starts with (the common 41 % of
+/// SUVmax); the VOI panel sets another, or a fixed value.
 pub const THRESHOLD_FRACTION: f32 = 0.41;
 
 /// Grown regions stop at this many voxels.
@@ -99,7 +100,7 @@ fn world_of(geometry: &crate::volume::Geometry, voxel: [f32; 3]) -> [f64; 3] {
 /// or was clipped.
 pub fn pointer(
     response: &egui::Response,
-    tool: Tool,
+    (tool, threshold): (Tool, Threshold),
     session: &mut Session,
     (point, pressed_at): (Option<[f32; 3]>, Option<[f32; 3]>),
     axis: usize,
@@ -179,12 +180,7 @@ pub fn pointer(
             }
             let seed = point.map(|v| v as usize);
             let layer = threshold_layer(session)?;
-            add_grown(
-                session,
-                seed,
-                layer,
-                Threshold::OfLocalMax(THRESHOLD_FRACTION),
-            )
+            add_grown(session, seed, layer, threshold)
         }
     }
 }
@@ -424,8 +420,9 @@ pub fn paint(
 
 /// The VOI table: per VOI its name (editable), "go to", delete, and per layer the
 /// statistics in that layer's units; "copy CSV" puts every number on the clipboard.
-pub fn panel(ui: &mut Ui, session: &mut Session) {
+pub fn panel(ui: &mut Ui, session: &mut Session, threshold: &mut Threshold) {
     ui.heading("Volumes of interest");
+    threshold_setting(ui, threshold);
     if let Some(message) = &session.voi_message {
         ui.colored_label(Color32::from_rgb(255, 200, 80), message);
     }
@@ -434,9 +431,14 @@ pub fn panel(ui: &mut Ui, session: &mut Session) {
         distances(ui, session);
         return;
     }
-    if ui.small_button("copy CSV").clicked() {
-        ui.ctx().copy_text(csv(session));
-    }
+    ui.horizontal(|ui| {
+        if ui.small_button("copy CSV").clicked() {
+            ui.ctx().copy_text(csv(session));
+        }
+        if ui.small_button("save CSV…").clicked() {
+            session.voi_message = save_csv(session);
+        }
+    });
     let mut remove = None;
     let mut go_to = None;
     for (index, voi) in session.vois.iter_mut().enumerate() {
@@ -502,6 +504,57 @@ fn distances(ui: &mut Ui, session: &mut Session) {
     }
     if let Some(index) = remove {
         session.measurements.remove(index);
+    }
+}
+
+/// The "grow" tool's rule: a percentage of the local maximum or a fixed value (in the grown
+/// study's units).
+fn threshold_setting(ui: &mut Ui, threshold: &mut Threshold) {
+    ui.horizontal(|ui| {
+        ui.label("grow at");
+        let mut percent = matches!(threshold, Threshold::OfLocalMax(_));
+        let before = percent;
+        ui.selectable_value(&mut percent, true, "% of local max");
+        ui.selectable_value(&mut percent, false, "value");
+        if percent != before {
+            *threshold = if percent {
+                Threshold::OfLocalMax(THRESHOLD_FRACTION)
+            } else {
+                Threshold::Absolute(2.5)
+            };
+        }
+        match threshold {
+            Threshold::OfLocalMax(fraction) => {
+                let mut shown = *fraction * 100.0;
+                if ui
+                    .add(
+                        egui::DragValue::new(&mut shown)
+                            .range(1.0..=100.0)
+                            .suffix(" %"),
+                    )
+                    .changed()
+                {
+                    *fraction = shown / 100.0;
+                }
+            }
+            Threshold::Absolute(value) => {
+                ui.add(egui::DragValue::new(value).speed(0.05));
+            }
+        }
+    });
+}
+
+/// Asks where, and writes every VOI's statistics there as CSV (atomically). Returns what
+/// to tell the user.
+fn save_csv(session: &Session) -> Option<String> {
+    let path = rfd::FileDialog::new()
+        .add_filter("CSV", &["csv"])
+        .set_file_name("vois.csv")
+        .save_file()?;
+    let text = csv(session);
+    match crate::io::atomic::write_atomically(&path, true, |out| out.write_all(text.as_bytes())) {
+        Ok(()) => Some(format!("saved {}", path.display())),
+        Err(e) => Some(format!("cannot write {}: {e}", path.display())),
     }
 }
 
