@@ -150,7 +150,7 @@ fn a_sphere_and_a_41_percent_region_get_statistics_for_every_layer() {
 
     // A fixed threshold instead (the VOI panel's "value"): every voxel at or above it.
     let fixed = stats.max as f32 * 0.8;
-    h.state_mut().settings.grow_threshold = Threshold::Absolute(fixed);
+    h.state_mut().settings.tool_options.grow = Threshold::Absolute(fixed);
     h.event(Event::PointerMoved(at));
     press(&mut h, at, true);
     h.run_steps(1);
@@ -332,7 +332,7 @@ fn the_mip_turns_and_a_click_on_its_hot_spot_moves_the_crosshair() {
 }
 
 #[test]
-fn a_box_dragged_in_a_pane_is_one_slice_deep_with_its_exact_volume() {
+fn a_box_dragged_in_a_pane_is_as_deep_as_the_panel_says_with_its_exact_volume() {
     let (_dir, studies) = demo(PhantomSize::SMALL);
     let mut h = harness(mr_and_pet(&studies), false);
     wait_until(&mut h, "the studies to load", |a| a.session().is_some());
@@ -363,5 +363,34 @@ fn a_box_dragged_in_a_pane_is_one_slice_deep_with_its_exact_volume() {
         "{} ml vs {}",
         stats.volume_ml,
         24.0 * voxel_ml
+    );
+    let one_slice = stats.volume_ml;
+
+    // Three slices deep (the VOI panel's "box depth"), centred on the slice drawn on.
+    h.state_mut().settings.tool_options.box_slices = 3;
+    h.event(Event::PointerMoved(from));
+    press(&mut h, from, true);
+    for step in 1..=4 {
+        h.event(Event::PointerMoved(from + (to - from) * step as f32 / 4.0));
+        h.run_steps(1);
+    }
+    press(&mut h, to, false);
+    h.run_steps(2);
+    let session = h.state().session().expect("open");
+    assert_eq!(session.vois.len(), 2, "{:?}", session.voi_message);
+    let VoiKind::Box {
+        low: deep_low,
+        high: deep_high,
+    } = session.vois[1].kind
+    else {
+        panic!("a box");
+    };
+    assert_eq!(deep_high[2] - deep_low[2], 3.0);
+    assert_eq!(deep_low[2], low[2] - 1.0, "centred on the slice");
+    let (_, deep) = &session.vois[1].statistics[0];
+    assert!(
+        (deep.volume_ml - 3.0 * one_slice).abs() < 1e-9,
+        "{}",
+        deep.volume_ml
     );
 }

@@ -599,7 +599,7 @@ impl eframe::App for ViewerApp {
                         ui.separator();
                         panels::readout(ui, session);
                         ui.separator();
-                        vois::panel(ui, session, &mut self.settings.grow_threshold);
+                        vois::panel(ui, session, &mut self.settings.tool_options);
                         for note in &session.pair.notes {
                             ui.small(note);
                         }

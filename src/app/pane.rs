@@ -10,10 +10,9 @@ use super::render::{
 };
 use super::session::Session;
 use super::studies::Side;
-use super::vois::{self, Tool};
+use super::vois::{self, Tool, ToolOptions};
 use crate::volume::colormap::ColorMap;
 use crate::volume::plane::Orientation;
-use crate::volume::voi::Threshold;
 
 /// Which pane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,8 +85,8 @@ pub struct ViewSettings {
     pub selected: LayerId,
     /// What the primary button does.
     pub tool: Tool,
-    /// The rule the "grow" tool grows by.
-    pub grow_threshold: Threshold,
+    /// The grow and box tools' settings.
+    pub tool_options: ToolOptions,
     /// The MIP pane's viewing angle about the vertical axis (0: from the front).
     pub mip_angle: f32,
 }
@@ -104,7 +103,7 @@ impl Default for ViewSettings {
             checker_tiles: 8.0,
             selected: LayerId::Fused,
             tool: Tool::Navigate,
-            grow_threshold: Threshold::OfLocalMax(vois::THRESHOLD_FRACTION),
+            tool_options: ToolOptions::default(),
             mip_angle: 0.0,
         }
     }
@@ -305,7 +304,7 @@ pub fn show(
             let axis = orientation.slice_axis();
             if let Some(message) = vois::pointer(
                 &response,
-                (settings.tool, settings.grow_threshold),
+                (settings.tool, settings.tool_options),
                 session,
                 (point, pressed_at),
                 axis,
@@ -327,7 +326,7 @@ pub fn show(
         && response.hover_pos().is_none()
         && let Some(message) = vois::pointer(
             &response,
-            (settings.tool, settings.grow_threshold),
+            (settings.tool, settings.tool_options),
             session,
             (None, None),
             orientation.slice_axis(),
@@ -391,7 +390,13 @@ pub fn show(
         stroke,
     );
 
-    vois::paint(&painter, image, orientation, slice, session);
+    vois::paint(
+        &painter,
+        image,
+        (orientation, slice),
+        session,
+        settings.tool_options.box_slices,
+    );
 
     // Labels.
     let font = egui::FontId::proportional(12.0);

@@ -41,6 +41,24 @@ pub struct Measurement {
 /// SUVmax); the VOI panel sets another, or a fixed value.
 pub const THRESHOLD_FRACTION: f32 = 0.41;
 
+/// The tools' settings (set in the VOI panel).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ToolOptions {
+    /// The rule the "grow" tool grows by.
+    pub grow: Threshold,
+    /// How many slices deep the "box" tool's boxes are, centred on the slice drawn on.
+    pub box_slices: usize,
+}
+
+impl Default for ToolOptions {
+    fn default() -> Self {
+        Self {
+            grow: Threshold::OfLocalMax(THRESHOLD_FRACTION),
+            box_slices: 1,
+        }
+    }
+}
+
 /// Grown regions stop at this many voxels.
 const GROW_LIMIT: usize = 500_000;
 
@@ -100,7 +118,7 @@ fn world_of(geometry: &crate::volume::Geometry, voxel: [f32; 3]) -> [f64; 3] {
 /// or was clipped.
 pub fn pointer(
     response: &egui::Response,
-    (tool, threshold): (Tool, Threshold),
+    (tool, options): (Tool, ToolOptions),
     session: &mut Session,
     (point, pressed_at): (Option<[f32; 3]>, Option<[f32; 3]>),
     axis: usize,
@@ -163,7 +181,7 @@ pub fn pointer(
                 return None;
             }
             let [from, to] = session.box_drag.take()?;
-            let (low, high) = box_corners(from, to, axis);
+            let (low, high) = box_corners(from, to, axis, options.box_slices);
             if (0..3).any(|a| high[a] - low[a] < 0.5) {
                 return Some("drag a rectangle to make a box".into());
             }
@@ -180,7 +198,7 @@ pub fn pointer(
             }
             let seed = point.map(|v| v as usize);
             let layer = threshold_layer(session)?;
-            add_grown(session, seed, layer, threshold)
+            add_grown(session, seed, layer, options.grow)
         }
     }
 }
@@ -209,14 +227,15 @@ pub fn add_sphere(session: &mut Session, centre: [f32; 3], radius_mm: f64) -> Op
 }
 
 /// The corners of the box dragged from `from` to `to` in a pane whose slice axis is
-/// `axis`: the rectangle in plane, the slice's whole thickness in depth.
-fn box_corners(from: [f32; 3], to: [f32; 3], axis: usize) -> ([f32; 3], [f32; 3]) {
+/// `axis`: the rectangle in plane, `slices` whole slices in depth centred on the one drawn on.
+fn box_corners(from: [f32; 3], to: [f32; 3], axis: usize, slices: usize) -> ([f32; 3], [f32; 3]) {
     let mut low = [0.0; 3];
     let mut high = [0.0; 3];
+    let slices = slices.max(1);
     for a in 0..3 {
         if a == axis {
-            low[a] = from[a].floor();
-            high[a] = low[a] + 1.0;
+            low[a] = from[a].floor() - ((slices - 1) / 2) as f32;
+            high[a] = low[a] + slices as f32;
         } else {
             low[a] = from[a].min(to[a]);
             high[a] = from[a].max(to[a]);
@@ -312,9 +331,9 @@ pub fn refresh(session: &mut Session) {
 pub fn paint(
     painter: &egui::Painter,
     image: Rect,
-    orientation: Orientation,
-    slice: usize,
+    (orientation, slice): (Orientation, usize),
     session: &Session,
+    box_slices: usize,
 ) {
     let dims = session.dims();
     let spacing = session.pair.a.geometry.spacing;
@@ -386,7 +405,7 @@ pub fn paint(
         }
     }
     if let Some([from, to]) = session.box_drag {
-        let (low, high) = box_corners(from, to, axis);
+        let (low, high) = box_corners(from, to, axis, box_slices);
         rectangle(low, high, "");
     }
     if let Some(drag) = &session.sphere_drag {
@@ -420,9 +439,17 @@ pub fn paint(
 
 /// The VOI table: per VOI its name (editable), "go to", delete, and per layer the
 /// statistics in that layer's units; "copy CSV" puts every number on the clipboard.
-pub fn panel(ui: &mut Ui, session: &mut Session, threshold: &mut Threshold) {
+pub fn panel(ui: &mut Ui, session: &mut Session, options: &mut ToolOptions) {
     ui.heading("Volumes of interest");
-    threshold_setting(ui, threshold);
+    threshold_setting(ui, &mut options.grow);
+    ui.horizontal(|ui| {
+        ui.label("box depth");
+        ui.add(
+            egui::DragValue::new(&mut options.box_slices)
+                .range(1..=999)
+                .suffix(" slices"),
+        );
+    });
     if let Some(message) = &session.voi_message {
         ui.colored_label(Color32::from_rgb(255, 200, 80), message);
     }
