@@ -195,16 +195,10 @@ fn a_malformed_number_of_frames_takes_what_the_pixel_data_holds_with_a_warning()
     );
 }
 
-#[test]
-fn big_endian_explicit_with_undefined_length_sequences_is_read() {
-    use dicom_core::value::{DataSetSequence, Value};
-    use dicom_core::{Length, smallvec};
-    use dicom_object::InMemDicomObject;
-
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (path, expected) = phantom_slice(dir.path());
-    let mut file = open_file(&path).expect("open");
-    // Pixel words as 16-bit values, so that the big-endian writer swaps them.
+/// The phantom slice at `path` with its pixels as 16-bit words, so that a big-endian
+/// writer swaps them.
+fn big_endian_ready(path: &Path) -> dicom_object::DefaultDicomObject {
+    let mut file = open_file(path).expect("open");
     let bytes = file
         .element(tags::PIXEL_DATA)
         .expect("pixels")
@@ -220,6 +214,18 @@ fn big_endian_explicit_with_undefined_length_sequences_is_read() {
         VR::OW,
         PrimitiveValue::U16(words.into()),
     ));
+    file
+}
+
+#[test]
+fn big_endian_explicit_with_undefined_length_sequences_is_read() {
+    use dicom_core::value::{DataSetSequence, Value};
+    use dicom_core::{Length, smallvec};
+    use dicom_object::InMemDicomObject;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, expected) = phantom_slice(dir.path());
+    let mut file = big_endian_ready(&path);
     // Sequences and items of undefined length, one nested in the other, before the pixels.
     let code = |value: &str| {
         InMemDicomObject::from_element_iter([
@@ -367,22 +373,7 @@ fn big_endian_elements(bytes: &[u8], mut pos: usize) -> Vec<(Tag, usize)> {
 fn a_big_endian_un_sequence_of_undefined_length_is_read_as_the_standard_encodes_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (path, expected) = phantom_slice(dir.path());
-    let mut file = open_file(&path).expect("open");
-    let bytes = file
-        .element(tags::PIXEL_DATA)
-        .expect("pixels")
-        .to_bytes()
-        .expect("native pixel data")
-        .into_owned();
-    let words: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|w| u16::from_le_bytes([w[0], w[1]]))
-        .collect();
-    file.put(DataElement::new(
-        tags::PIXEL_DATA,
-        VR::OW,
-        PrimitiveValue::U16(words.into()),
-    ));
+    let mut file = big_endian_ready(&path);
     file.meta_mut()
         .set_transfer_syntax(&entries::EXPLICIT_VR_BIG_ENDIAN);
     let mut written = Vec::new();

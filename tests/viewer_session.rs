@@ -56,13 +56,7 @@ fn a_saved_session_reopens_to_the_same_pixels_in_a_fresh_app() {
     );
 
     // The same VOI headless: on study A (the viewer's grid is A's own) the numbers agree.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dualmine"))
-        .args(["stats", "--json", "--session"])
-        .arg(&path)
-        .output()
-        .expect("runs");
-    common::succeeded(&output);
-    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let rows = common::stats_json(&[std::ffi::OsStr::new("--session"), path.as_os_str()]);
     let row = rows
         .as_array()
         .expect("rows")
@@ -80,17 +74,15 @@ fn a_saved_session_reopens_to_the_same_pixels_in_a_fresh_app() {
             .clone();
         stats
     };
-    for (name, value) in [
-        ("mean", viewer.mean),
-        ("max", viewer.max),
-        ("volume_ml", viewer.volume_ml),
-    ] {
-        let printed = row["statistics"][name].as_f64().expect(name);
-        assert!(
-            (printed - value).abs() <= 1e-6 * value.abs().max(1.0),
-            "{name}: {printed} vs {value}"
-        );
-    }
+    common::assert_printed(
+        &row["statistics"],
+        &[
+            ("mean", viewer.mean),
+            ("max", viewer.max),
+            ("volume_ml", viewer.volume_ml),
+        ],
+        1e-6,
+    );
 
     let mut second = harness(vec![], false);
     second.state_mut().open_session(&path).expect("opens");

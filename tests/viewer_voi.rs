@@ -28,6 +28,27 @@ fn voxel_on_pane(h: &App<'_>, i: usize, j: usize) -> Pos2 {
     image.min + egui::vec2(u, v) * image.size()
 }
 
+/// Drags the primary button from `from` to `to` in four moves, and lets the app settle.
+fn drag(h: &mut App<'_>, from: Pos2, to: Pos2) {
+    h.event(Event::PointerMoved(from));
+    press(h, from, true);
+    for step in 1..=4 {
+        h.event(Event::PointerMoved(from + (to - from) * step as f32 / 4.0));
+        h.run_steps(1);
+    }
+    press(h, to, false);
+    h.run_steps(2);
+}
+
+/// Clicks the primary button at `at`, and lets the app settle.
+fn click(h: &mut App<'_>, at: Pos2) {
+    h.event(Event::PointerMoved(at));
+    press(h, at, true);
+    h.run_steps(1);
+    press(h, at, false);
+    h.run_steps(2);
+}
+
 fn press(h: &mut App<'_>, pos: Pos2, pressed: bool) {
     h.event(Event::PointerButton {
         pos,
@@ -53,14 +74,7 @@ fn a_sphere_and_a_41_percent_region_get_statistics_for_every_layer() {
     let (ci, cj) = (dims[0] / 2, dims[1] / 2);
     let from = voxel_on_pane(&h, ci, cj);
     let to = voxel_on_pane(&h, ci + 8, cj);
-    h.event(Event::PointerMoved(from));
-    press(&mut h, from, true);
-    for step in 1..=4 {
-        h.event(Event::PointerMoved(from + (to - from) * step as f32 / 4.0));
-        h.run_steps(1);
-    }
-    press(&mut h, to, false);
-    h.run_steps(2);
+    drag(&mut h, from, to);
     h.remove_cursor();
     h.run_steps(2);
     {
@@ -122,11 +136,7 @@ fn a_sphere_and_a_41_percent_region_get_statistics_for_every_layer() {
         (hot, k)
     };
     let at = voxel_on_pane(&h, hot % dims[0], hot / dims[0]);
-    h.event(Event::PointerMoved(at));
-    press(&mut h, at, true);
-    h.run_steps(1);
-    press(&mut h, at, false);
-    h.run_steps(2);
+    click(&mut h, at);
     let session = h.state().session().expect("open");
     assert_eq!(session.vois.len(), 2, "{:?}", session.voi_message);
     let voi = &session.vois[1];
@@ -151,11 +161,7 @@ fn a_sphere_and_a_41_percent_region_get_statistics_for_every_layer() {
     // A fixed threshold instead (the VOI panel's "value"): every voxel at or above it.
     let fixed = stats.max as f32 * 0.8;
     h.state_mut().settings.tool_options.grow = Threshold::Absolute(fixed);
-    h.event(Event::PointerMoved(at));
-    press(&mut h, at, true);
-    h.run_steps(1);
-    press(&mut h, at, false);
-    h.run_steps(2);
+    click(&mut h, at);
     let session = h.state().session().expect("open");
     assert_eq!(session.vois.len(), 3, "{:?}", session.voi_message);
     let pet = &session.layer(LayerId::Study(Side::B)).expect("PET").volume;
@@ -190,18 +196,7 @@ fn the_viewers_table_and_dualmine_stats_agree_on_a_real_pet() {
     let (centre_mm, stats) = {
         let session = h.state_mut().session_mut().expect("open");
         let pet = session.pair.a.clone();
-        let dims = pet.dims();
-        let (hottest, _) = pet
-            .data
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .expect("values");
-        let voxel = [
-            hottest % dims[0],
-            hottest / dims[0] % dims[1],
-            hottest / (dims[0] * dims[1]),
-        ];
+        let voxel = common::hottest_voxel(&pet);
         let centre_mm = pet.geometry.index_to_world(voxel.map(|v| v as f64));
         dualmine::app::vois::add_sphere(session, voxel.map(|v| v as f32 + 0.5), 15.0);
         let voi = session.vois.last().expect("a VOI");
@@ -213,33 +208,24 @@ fn the_viewers_table_and_dualmine_stats_agree_on_a_real_pet() {
             .clone();
         (centre_mm, stats)
     };
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dualmine"))
-        .arg("stats")
-        .arg(&folder)
-        .arg(format!(
-            "--sphere={},{},{},15",
-            centre_mm[0], centre_mm[1], centre_mm[2]
-        ))
-        .arg("--json")
-        .output()
-        .expect("runs");
-    common::succeeded(&output);
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let sphere = format!(
+        "--sphere={},{},{},15",
+        centre_mm[0], centre_mm[1], centre_mm[2]
+    );
+    let json = common::stats_json(&[folder.as_os_str(), sphere.as_ref()]);
     let cli = &json["statistics"];
     assert_eq!(cli["voxels"].as_u64(), Some(stats.voxels as u64));
-    for (name, value) in [
-        ("max", stats.max),
-        ("mean", stats.mean),
-        ("min", stats.min),
-        ("volume_ml", stats.volume_ml),
-        ("peak", stats.peak.expect("a peak")),
-    ] {
-        let printed = cli[name].as_f64().expect(name);
-        assert!(
-            (printed - value).abs() <= 1e-6 * value.abs().max(1.0),
-            "{name}: dualmine stats {printed}, viewer {value}"
-        );
-    }
+    common::assert_printed(
+        cli,
+        &[
+            ("max", stats.max),
+            ("mean", stats.mean),
+            ("min", stats.min),
+            ("volume_ml", stats.volume_ml),
+            ("peak", stats.peak.expect("a peak")),
+        ],
+        1e-6,
+    );
 }
 
 #[test]
@@ -251,14 +237,7 @@ fn the_ruler_measures_millimetres_in_patient_space() {
     h.run_steps(2);
     let before = pane_image(&mut h, PaneKind::Fusion);
     let (from, to) = (voxel_on_pane(&h, 10, 20), voxel_on_pane(&h, 20, 20));
-    h.event(Event::PointerMoved(from));
-    press(&mut h, from, true);
-    for step in 1..=4 {
-        h.event(Event::PointerMoved(from + (to - from) * step as f32 / 4.0));
-        h.run_steps(1);
-    }
-    press(&mut h, to, false);
-    h.run_steps(2);
+    drag(&mut h, from, to);
     h.remove_cursor();
     h.run_steps(2);
     let session = h.state().session().expect("open");
@@ -298,13 +277,7 @@ fn the_mip_turns_and_a_click_on_its_hot_spot_moves_the_crosshair() {
         let session = h.state().session().expect("open");
         let cache = session.mip.as_ref().expect("projected");
         let p = &cache.projection;
-        let (index, _) = p
-            .values
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| !v.is_nan())
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .expect("pixels");
+        let index = p.brightest().expect("pixels");
         let image = dualmine::app::mip_pane::image_rect(mip, p);
         let uv = egui::vec2(
             ((index % p.width) as f32 + 0.5) / p.width as f32,
@@ -315,10 +288,7 @@ fn the_mip_turns_and_a_click_on_its_hot_spot_moves_the_crosshair() {
             image.min + uv * image.size(),
         )
     };
-    h.event(Event::PointerMoved(at));
-    press(&mut h, at, true);
-    press(&mut h, at, false);
-    h.run_steps(2);
+    click(&mut h, at);
     let cursor = h.state().session().expect("open").cursor;
     assert_eq!(cursor, target.map(|v| v as f32 + 0.5));
     let session = h.state().session().expect("open");
@@ -340,14 +310,7 @@ fn a_box_dragged_in_a_pane_is_as_deep_as_the_panel_says_with_its_exact_volume() 
     h.run_steps(2);
     // From the centre of voxel (10, 20) to that of (16, 24): 6 × 4 voxels of area.
     let (from, to) = (voxel_on_pane(&h, 10, 20), voxel_on_pane(&h, 16, 24));
-    h.event(Event::PointerMoved(from));
-    press(&mut h, from, true);
-    for step in 1..=4 {
-        h.event(Event::PointerMoved(from + (to - from) * step as f32 / 4.0));
-        h.run_steps(1);
-    }
-    press(&mut h, to, false);
-    h.run_steps(2);
+    drag(&mut h, from, to);
     let session = h.state().session().expect("open");
     assert_eq!(session.vois.len(), 1, "{:?}", session.voi_message);
     let voi = &session.vois[0];
@@ -368,14 +331,7 @@ fn a_box_dragged_in_a_pane_is_as_deep_as_the_panel_says_with_its_exact_volume() 
 
     // Three slices deep (the VOI panel's "box depth"), centred on the slice drawn on.
     h.state_mut().settings.tool_options.box_slices = 3;
-    h.event(Event::PointerMoved(from));
-    press(&mut h, from, true);
-    for step in 1..=4 {
-        h.event(Event::PointerMoved(from + (to - from) * step as f32 / 4.0));
-        h.run_steps(1);
-    }
-    press(&mut h, to, false);
-    h.run_steps(2);
+    drag(&mut h, from, to);
     let session = h.state().session().expect("open");
     assert_eq!(session.vois.len(), 2, "{:?}", session.voi_message);
     let VoiKind::Box {

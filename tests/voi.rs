@@ -200,18 +200,7 @@ fn suv_max_of_a_real_pet_matches_its_stored_values_and_the_cli_agrees() {
 
     let pet = io::load(&folder, None).expect("loads");
     assert_eq!(pet.units, Units::SuvBw);
-    let (hottest, _) = pet
-        .data
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .expect("values");
-    let dims = pet.dims();
-    let voxel = [
-        hottest % dims[0],
-        hottest / dims[0] % dims[1],
-        hottest / (dims[0] * dims[1]),
-    ];
+    let voxel = common::hottest_voxel(&pet);
     let centre = pet.geometry.index_to_world(voxel.map(|v| v as f64));
     // A 30 mm sphere (radius 15 mm) on the hottest voxel.
     let region = voi::shape_region(
@@ -235,33 +224,21 @@ fn suv_max_of_a_real_pet_matches_its_stored_values_and_the_cli_agrees() {
     );
     assert!(peak <= stats.max && peak >= stats.mean, "{stats:?}");
 
-    let output = Command::new(env!("CARGO_BIN_EXE_dualmine"))
-        .arg("stats")
-        .arg(&folder)
-        .arg(format!(
-            "--sphere={},{},{},15",
-            centre[0], centre[1], centre[2]
-        ))
-        .arg("--json")
-        .output()
-        .expect("runs");
-    common::succeeded(&output);
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let sphere = format!("--sphere={},{},{},15", centre[0], centre[1], centre[2]);
+    let json = common::stats_json(&[folder.as_os_str(), sphere.as_ref()]);
     let cli = &json["statistics"];
-    for (name, value) in [
-        ("max", stats.max),
-        ("mean", stats.mean),
-        ("std", stats.std),
-        ("min", stats.min),
-        ("volume_ml", stats.volume_ml),
-        ("peak", peak),
-    ] {
-        let printed = cli[name].as_f64().expect(name);
-        assert!(
-            (printed - value).abs() <= 1e-9 * value.abs().max(1.0),
-            "{name}: {printed} vs {value}"
-        );
-    }
+    common::assert_printed(
+        cli,
+        &[
+            ("max", stats.max),
+            ("mean", stats.mean),
+            ("std", stats.std),
+            ("min", stats.min),
+            ("volume_ml", stats.volume_ml),
+            ("peak", peak),
+        ],
+        1e-9,
+    );
     assert_eq!(cli["units"], "SUV");
     assert_eq!(cli["voxels"].as_u64(), Some(stats.voxels as u64));
 }

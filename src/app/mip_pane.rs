@@ -19,16 +19,6 @@ pub struct MipCache {
     texture: TextureHandle,
 }
 
-/// The layer the MIP shows: the functional study when there is one, else A.
-pub fn source_layer(session: &Session) -> Option<LayerId> {
-    session
-        .layers
-        .iter()
-        .find(|l| matches!(l.id, LayerId::Study(_)) && l.volume.modality.is_functional())
-        .or_else(|| session.layers.first())
-        .map(|l| l.id)
-}
-
 /// Where the projection sits in `pane` (fitted with its physical aspect).
 pub fn image_rect(pane: Rect, projection: &Projection) -> Rect {
     let size = Vec2::new(
@@ -45,9 +35,7 @@ pub fn image_rect(pane: Rect, projection: &Projection) -> Rect {
 pub fn show(ui: &mut egui::Ui, rect: Rect, session: &mut Session, angle_deg: f32) -> f32 {
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 0.0, Color32::BLACK);
-    let Some(layer_id) = source_layer(session) else {
-        return angle_deg;
-    };
+    let layer_id = session.reading_study();
     refresh(ui.ctx(), session, layer_id, angle_deg);
     let Some(cache) = &session.mip else {
         return angle_deg;

@@ -298,7 +298,10 @@ pub fn show(
         } else if settings.tool != Tool::Navigate
             && (primary || response.drag_stopped_by(egui::PointerButton::Primary))
         {
-            let at = |p| vois::voxel_point(orientation, dims, slice, image, p);
+            let at = |p| {
+                let uv = to_uv(p);
+                mapping.point_at(uv.x, uv.y)
+            };
             let pressed_at = ui.input(|i| i.pointer.press_origin()).map(at);
             let point = Some(at(pointer));
             let axis = orientation.slice_axis();
@@ -313,11 +316,10 @@ pub fn show(
             }
         } else if primary {
             let [a, b] = orientation.image_axes();
-            let m = orientation.mapping(dims, slice);
-            let c = |axis: usize| m.origin[axis] + uv.x * m.du[axis] + uv.y * m.dv[axis];
+            let c = mapping.point_at(uv.x, uv.y);
             if (0.0..1.0).contains(&uv.x) && (0.0..1.0).contains(&uv.y) {
-                session.cursor[a] = c(a).floor() + 0.5;
-                session.cursor[b] = c(b).floor() + 0.5;
+                session.cursor[a] = c[a].floor() + 0.5;
+                session.cursor[b] = c[b].floor() + 0.5;
             }
         }
     }

@@ -18,24 +18,31 @@ use crate::volume::colormap::ColorMap;
 use crate::volume::intensity::Window;
 use crate::volume::plane::Orientation;
 use crate::volume::transform::Transform;
-use crate::volume::voi::Threshold;
 
-fn layout_name(layout: Layout) -> &'static str {
-    match layout {
-        Layout::SideBySide => "side by side",
-        Layout::Single(PaneKind::Study(Side::A)) => "A",
-        Layout::Single(PaneKind::Study(Side::B)) => "B",
-        Layout::Single(PaneKind::Fusion) => "fusion",
-        Layout::Planes => "3 planes",
-        Layout::WithMip => "MIP",
-    }
+/// Every layout and its name in the file (read back by the same table).
+const LAYOUTS: [(Layout, &str); 6] = [
+    (Layout::SideBySide, "side by side"),
+    (Layout::Single(PaneKind::Study(Side::A)), "A"),
+    (Layout::Single(PaneKind::Study(Side::B)), "B"),
+    (Layout::Single(PaneKind::Fusion), "fusion"),
+    (Layout::Planes, "3 planes"),
+    (Layout::WithMip, "MIP"),
+];
+
+/// The two studies and their names in the file.
+const SIDES: [(Side, &str); 2] = [(Side::A, "A"), (Side::B, "B")];
+
+/// The name `table` gives `value`.
+fn name_of<T: PartialEq>(table: &[(T, &'static str)], value: T) -> &'static str {
+    table
+        .iter()
+        .find(|(v, _)| *v == value)
+        .map_or("", |(_, n)| n)
 }
 
-fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::A => "A",
-        Side::B => "B",
-    }
+/// The value `table` names `name`.
+fn named<T: Copy>(table: &[(T, &str)], name: &str) -> Option<T> {
+    table.iter().find(|(_, n)| *n == name).map(|(v, _)| *v)
 }
 
 impl ViewerApp {
@@ -66,7 +73,7 @@ impl ViewerApp {
                 opacity: l.style.opacity,
                 colormap: l.style.colormap.name().into(),
                 window: [l.style.window.center, l.style.window.width],
-                colours_from: l.style.chroma_from.map(|s| side_name(s).into()),
+                colours_from: l.style.chroma_from.map(|s| name_of(&SIDES, s).into()),
             })
             .collect();
         let grid = &session.pair.a.geometry;
@@ -96,14 +103,7 @@ impl ViewerApp {
                     seed: *seed,
                     seed_mm: grid.index_to_world(seed.map(|c| c as f64)),
                     layer: layer.name(),
-                    of_local_max: match threshold {
-                        Threshold::OfLocalMax(f) => Some(*f),
-                        Threshold::Absolute(_) => None,
-                    },
-                    value: match threshold {
-                        Threshold::Absolute(v) => Some(*v),
-                        Threshold::OfLocalMax(_) => None,
-                    },
+                    threshold: *threshold,
                 },
             })
             .collect();
@@ -119,7 +119,7 @@ impl ViewerApp {
                 shear: t.shear,
                 metric,
             }),
-            layout: layout_name(s.layout).into(),
+            layout: name_of(&LAYOUTS, s.layout).into(),
             orientation: s.orientation.name().into(),
             cursor: session.cursor,
             zoom: s.zoom,
@@ -271,11 +271,10 @@ impl ViewerApp {
             if center.is_finite() && width.is_finite() && width > 0.0 {
                 style.window = Window { center, width };
             }
-            style.chroma_from = match saved_layer.colours_from.as_deref() {
-                Some("A") => Some(Side::A),
-                Some("B") => Some(Side::B),
-                _ => None,
-            };
+            style.chroma_from = saved_layer
+                .colours_from
+                .as_deref()
+                .and_then(|name| named(&SIDES, name));
         }
         let dims = session.dims();
         if (0..3).all(|a| saved.cursor[a] >= 0.0 && saved.cursor[a] < dims[a] as f32) {
@@ -291,22 +290,16 @@ impl ViewerApp {
                 SavedVoi::Grown {
                     seed,
                     layer,
-                    of_local_max,
-                    value,
+                    threshold,
                     ..
                 } => {
-                    let threshold = match (of_local_max, value) {
-                        (Some(f), _) => Threshold::OfLocalMax(*f),
-                        (None, Some(v)) => Threshold::Absolute(*v),
-                        (None, None) => continue,
-                    };
                     let id = session
                         .layers
                         .iter()
                         .find(|l| l.id.name() == *layer)
                         .map(|l| l.id);
                     match id {
-                        Some(id) => vois::add_grown(session, *seed, id, threshold),
+                        Some(id) => vois::add_grown(session, *seed, id, *threshold),
                         None => Some(format!("the session's VOI on \"{layer}\": no such layer")),
                     }
                 }
@@ -325,14 +318,7 @@ impl ViewerApp {
             session.measurements.push(m);
         }
         let s = &mut self.settings;
-        s.layout = match saved.layout.as_str() {
-            "A" => Layout::Single(PaneKind::Study(Side::A)),
-            "B" => Layout::Single(PaneKind::Study(Side::B)),
-            "fusion" => Layout::Single(PaneKind::Fusion),
-            "3 planes" => Layout::Planes,
-            "MIP" => Layout::WithMip,
-            _ => Layout::SideBySide,
-        };
+        s.layout = named(&LAYOUTS, &saved.layout).unwrap_or(Layout::SideBySide);
         if let Some(o) = Orientation::ALL
             .iter()
             .find(|o| o.name() == saved.orientation)

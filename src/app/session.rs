@@ -77,6 +77,20 @@ impl Session {
         }
     }
 
+    /// The study that is a PET or SPECT, if one is.
+    pub fn functional_side(&self) -> Option<Side> {
+        [Side::A, Side::B].into_iter().find(|side| {
+            self.layer(LayerId::Study(*side))
+                .is_some_and(|l| l.volume.modality.is_functional())
+        })
+    }
+
+    /// The study the reading tools work on (the threshold tool, the MIP): the PET or SPECT
+    /// when there is one, else study A.
+    pub fn reading_study(&self) -> LayerId {
+        LayerId::Study(self.functional_side().unwrap_or(Side::A))
+    }
+
     pub fn dims(&self) -> [usize; 3] {
         self.pair.dims()
     }
@@ -118,10 +132,7 @@ impl Session {
         let like = self.pair.a.clone();
         let mut fused = Layer::output(LayerId::Fused, &like);
         // A functional study (PET, SPECT) lends the fused image its colours by default.
-        fused.style.chroma_from = [Side::A, Side::B].into_iter().find(|side| {
-            self.layer(LayerId::Study(*side))
-                .is_some_and(|l| l.volume.modality.is_functional())
-        });
+        fused.style.chroma_from = self.functional_side();
         let mut outputs = vec![fused];
         let scales = DualMineConfig::named(shipped::CONFIG).channels.len();
         for s in 0..scales {

@@ -5,7 +5,7 @@
 //! image, reliability and mixer maps, which all share the pair's grid, so one region serves
 //! them all — their outlines on the panes, and the table (`volume::voi` computes).
 
-use egui::{Color32, Pos2, Rect, Stroke, Ui, Vec2};
+use egui::{Color32, Rect, Stroke, Ui, Vec2};
 
 use super::layers::LayerId;
 use super::session::Session;
@@ -197,7 +197,7 @@ pub fn pointer(
                 return None;
             }
             let seed = point.map(|v| v as usize);
-            let layer = threshold_layer(session)?;
+            let layer = session.reading_study();
             add_grown(session, seed, layer, options.grow)
         }
     }
@@ -278,16 +278,6 @@ pub fn add_grown(
         ),
         Err(error) => Some(error.to_string()),
     }
-}
-
-/// The layer the threshold tool grows on: the functional study when there is one, else A.
-fn threshold_layer(session: &Session) -> Option<LayerId> {
-    session
-        .layers
-        .iter()
-        .find(|l| matches!(l.id, LayerId::Study(_)) && l.volume.modality.is_functional())
-        .or_else(|| session.layers.first())
-        .map(|l| l.id)
 }
 
 /// Adds a VOI with its statistics; a clipped one says so.
@@ -606,17 +596,4 @@ pub fn csv(session: &Session) -> String {
         }
     }
     out
-}
-
-/// The pane point under `pointer` in continuous voxel coordinates of the pair's grid.
-pub fn voxel_point(
-    orientation: Orientation,
-    dims: [usize; 3],
-    slice: usize,
-    image: Rect,
-    pointer: Pos2,
-) -> [f32; 3] {
-    let uv = ((pointer - image.min) / image.size()).to_pos2();
-    let m = orientation.mapping(dims, slice);
-    [0, 1, 2].map(|a| m.origin[a] + uv.x * m.du[a] + uv.y * m.dv[a])
 }

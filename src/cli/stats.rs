@@ -158,23 +158,17 @@ fn run_session(path: &std::path::Path, json: bool) -> Result<()> {
                 SavedVoi::Grown {
                     seed_mm,
                     layer,
-                    of_local_max,
-                    value,
+                    threshold,
                     ..
                 } => {
                     if layer != side {
                         continue;
                     }
-                    let threshold = match (of_local_max, value) {
-                        (Some(f), _) => Threshold::OfLocalMax(*f),
-                        (None, Some(v)) => Threshold::Absolute(*v),
-                        (None, None) => continue,
-                    };
                     let Some(seed) = voxel_of(&volume, *seed_mm) else {
                         eprintln!("{}: its seed lies outside study {side}", voi.name());
                         continue;
                     };
-                    voi::grow_region(&volume, seed, threshold, GROW_LIMIT)
+                    voi::grow_region(&volume, seed, *threshold, GROW_LIMIT)
                 }
             };
             let stats = region.map_err(|e| e.to_string()).and_then(|r| {

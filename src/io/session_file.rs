@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::volume::voi::Threshold;
+
 /// The file format's version.
 pub const VERSION: u32 = 1;
 
@@ -85,9 +87,8 @@ pub enum SavedVoi {
         seed_mm: [f64; 3],
         /// The layer grown on, by its panel name ("A", "B", …).
         layer: String,
-        /// A fraction of the local maximum (0..1), or an absolute value.
-        of_local_max: Option<f32>,
-        value: Option<f32>,
+        /// `{"OfLocalMax": 0.41}` (a fraction of the local maximum) or `{"Absolute": 2.5}`.
+        threshold: Threshold,
     },
 }
 

@@ -24,6 +24,18 @@ pub struct Projection {
     pub pixel_mm: [f64; 2],
 }
 
+impl Projection {
+    /// The pixel (row by row index) with the largest value: the hottest focus in view.
+    pub fn brightest(&self) -> Option<usize> {
+        self.values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_nan())
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(index, _)| index)
+    }
+}
+
 /// One image row: the values and the voxels they came from.
 type Row = (Vec<f32>, Vec<Option<[usize; 3]>>);
 
@@ -132,13 +144,7 @@ mod tests {
         data[(hot[2] * 20 + hot[1]) * 20 + hot[0]] = 9.0;
         let volume = Volume::new(g, data).expect("valid");
         let front = project(&volume, 0.0);
-        let (at, _) = front
-            .values
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| !v.is_nan())
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .expect("pixels");
+        let at = front.brightest().expect("pixels");
         assert_eq!(front.sources[at], Some(hot));
         let (row, column) = (at / front.width, at % front.width);
         assert_eq!(row, 10 - 1 - hot[2], "head at the top");
@@ -148,13 +154,7 @@ mod tests {
         );
         // Seen from the left side (90°) the front of the patient is on the image's left.
         let side = project(&volume, 90.0);
-        let (at, _) = side
-            .values
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| !v.is_nan())
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .expect("pixels");
+        let at = side.brightest().expect("pixels");
         assert_eq!(side.sources[at], Some(hot));
         assert!(
             at % side.width < side.width / 2,

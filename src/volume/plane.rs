@@ -104,11 +104,17 @@ impl Orientation {
 }
 
 impl PlaneMapping {
+    /// Continuous voxel coordinates (voxel `i` spans `i..i+1`) at image coordinates `(u, v)`.
+    pub fn point_at(&self, u: f32, v: f32) -> [f32; 3] {
+        [0, 1, 2].map(|a| self.origin[a] + u * self.du[a] + v * self.dv[a])
+    }
+
     /// The voxel shown at image coordinates `(u, v)`, or `None` outside the grid.
     pub fn voxel_at(&self, dims: [usize; 3], u: f32, v: f32) -> Option<[usize; 3]> {
+        let point = self.point_at(u, v);
         let mut voxel = [0usize; 3];
         for a in 0..3 {
-            let c = (self.origin[a] + u * self.du[a] + v * self.dv[a]).floor();
+            let c = point[a].floor();
             if !(c >= 0.0 && c < dims[a] as f32) {
                 return None;
             }

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::geometry::{Vec3, norm, sub};
@@ -63,7 +63,7 @@ impl Shape {
 }
 
 /// How a grown region decides which voxels belong.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Threshold {
     /// Voxels at or above this value (in the volume's units).
     Absolute(f32),

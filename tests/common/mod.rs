@@ -87,3 +87,43 @@ pub fn python_with_pydicom() -> Option<&'static str> {
     }
     python
 }
+
+/// The voxel holding the largest value of `volume`'s first channel.
+pub fn hottest_voxel(volume: &dualmine::volume::Volume) -> [usize; 3] {
+    let dims = volume.dims();
+    let (hottest, _) = volume
+        .data
+        .iter()
+        .step_by(volume.channels)
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .expect("values");
+    [
+        hottest % dims[0],
+        hottest / dims[0] % dims[1],
+        hottest / (dims[0] * dims[1]),
+    ]
+}
+
+/// `dualmine stats ARGS --json`, run and parsed.
+pub fn stats_json<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dualmine"))
+        .arg("stats")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("dualmine runs");
+    succeeded(&output);
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+/// Asserts that `printed[name]` equals each `value` within `relative` (of at least 1).
+pub fn assert_printed(printed: &serde_json::Value, expected: &[(&str, f64)], relative: f64) {
+    for (name, value) in expected {
+        let got = printed[*name].as_f64().expect(name);
+        assert!(
+            (got - value).abs() <= relative * value.abs().max(1.0),
+            "{name}: dualmine stats printed {got}, expected {value}"
+        );
+    }
+}

@@ -349,7 +349,7 @@ impl<'a> Walk<'a> {
             }
             let value_start = pos + header.size;
             if header.length == u32::MAX {
-                if let Some(value_end) = self.big_endian_un(&header, pos, end, depth)? {
+                if let Some(value_end) = self.big_endian_un(&header, pos, end, depth) {
                     pos = value_end;
                     continue;
                 }
@@ -390,28 +390,25 @@ impl<'a> Walk<'a> {
         pos: usize,
         end: usize,
         depth: usize,
-    ) -> Result<Option<usize>, String> {
+    ) -> Option<usize> {
         if self.encoding != Encoding::ExplicitBig || !header.unknown {
-            return Ok(None);
+            return None;
         }
         let value_start = pos + header.size;
-        let Ok(value_end) = self.items(value_start, end, Encoding::ImplicitLittle, depth + 1, true)
-        else {
-            return Ok(None);
-        };
+        let value_end = self
+            .items(value_start, end, Encoding::ImplicitLittle, depth + 1, true)
+            .ok()?;
         if value_end < value_start + 8
             || self.bytes.get(value_end - 8..value_end) != Some(&SEQUENCE_END_LITTLE[..])
         {
-            return Ok(None);
+            return None;
         }
-        let Ok(length) = u32::try_from(value_end - value_start) else {
-            return Ok(None);
-        };
+        let length = u32::try_from(value_end - value_start).ok()?;
         self.repairs.push(LengthRepair {
             at: pos + 8,
             length,
         });
-        Ok(Some(value_end))
+        Some(value_end)
     }
 
     /// Walks the items of a sequence (or the fragments of encapsulated pixel data), read
@@ -480,14 +477,20 @@ mod tests {
         out
     }
 
-    #[test]
-    fn accepts_consistent_lengths_and_rejects_lies() {
+    /// Preamble, "DICM" and a meta group naming transfer syntax `uid`.
+    fn file_with_meta(uid: &[u8]) -> Vec<u8> {
         let mut file = vec![0u8; 128];
         file.extend_from_slice(b"DICM");
-        let syntax = explicit_element(0x0002, 0x0010, b"UI", b"1.2.840.10008.1.2.1\0");
+        let syntax = explicit_element(0x0002, 0x0010, b"UI", uid);
         let group_length = (syntax.len() as u32).to_le_bytes();
         file.extend(explicit_element(0x0002, 0x0000, b"UL", &group_length));
         file.extend(syntax);
+        file
+    }
+
+    #[test]
+    fn accepts_consistent_lengths_and_rejects_lies() {
+        let mut file = file_with_meta(b"1.2.840.10008.1.2.1\0");
         file.extend(explicit_element(0x0010, 0x0010, b"PN", b"DOE^JOHN"));
         assert_eq!(check(&file), Ok(Vec::new()));
         // A long-VR element claiming 4 GiB.
@@ -505,12 +508,7 @@ mod tests {
 
     #[test]
     fn a_big_endian_un_of_undefined_length_gets_its_length() {
-        let mut file = vec![0u8; 128];
-        file.extend_from_slice(b"DICM");
-        let syntax = explicit_element(0x0002, 0x0010, b"UI", b"1.2.840.10008.1.2.2\0");
-        let group_length = (syntax.len() as u32).to_le_bytes();
-        file.extend(explicit_element(0x0002, 0x0000, b"UL", &group_length));
-        file.extend(syntax);
+        let mut file = file_with_meta(b"1.2.840.10008.1.2.2\0");
         // (0008,1032) UN, undefined length: one implicit-LE item holding (0008,0100) "12".
         let at = file.len() + 8;
         file.extend([
