@@ -18,5 +18,6 @@ pub mod export;
 pub mod fusion;
 pub mod io;
 pub mod metrics;
+pub mod pacs;
 pub mod phantom;
 pub mod volume;

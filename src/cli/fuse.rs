@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::pipeline::{self, load_study, onto_grid};
+use super::pipeline::{self, PacsTarget, load_study, onto_grid, send_to_pacs};
 use super::progress::Progress;
 use dualmine::export::fusion_series::{FusionExport, OutputSeries, describe, write_fusion};
 use dualmine::export::png::{SliceRendering, write_png, write_slices};
@@ -31,6 +31,10 @@ pub struct FuseArgs {
     /// folder (FUSED/, and with --maps one series per map), in the first study's study.
     #[arg(long, value_name = "DIR")]
     pub dicom: Option<PathBuf>,
+    /// With --dicom: send the derived series to this PACS node (a configured name, or
+    /// `AE@host:port`, or a DICOMweb URL) once written.
+    #[arg(long, value_name = "NODE", requires = "dicom")]
+    pub pacs: Option<String>,
     /// Also (or instead) write the fused volume's slices as PNG under this folder.
     #[arg(long, value_name = "DIR")]
     pub png: Option<PathBuf>,
@@ -279,6 +283,9 @@ pub fn run(args: &FuseArgs) -> Result<()> {
             files.len(),
             folder.display()
         );
+        if let Some(node) = &args.pacs {
+            send_to_pacs(&PacsTarget::named(node), &files)?;
+        }
     }
     Ok(())
 }

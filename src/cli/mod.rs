@@ -1,5 +1,5 @@
 //! The `dualmine` command line: one module per command (view; info, convert and phantom;
-//! fuse; register and resample; stats; train; eval), the pipeline steps they share in `pipeline`,
+//! fuse; register and resample; stats; pacs; train; eval), the pipeline steps they share in `pipeline`,
 //! progress reporting in `progress`. `anyhow` errors end here; the library uses `thiserror`.
 
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ mod figure;
 #[cfg(feature = "fusion")]
 mod fuse;
 mod inspect;
+mod pacs;
 mod pipeline;
 mod progress;
 mod register;
@@ -105,6 +106,8 @@ enum Command {
     /// Statistics of a volume of interest in a study (sphere, box or grown region): max,
     /// mean, std, min, volume, and the 1 ml peak (SUVpeak for PET in SUV).
     Stats(stats::StatsArgs),
+    /// Talk to a PACS: echo, find, get (into the cache), send; configured nodes and cache.
+    Pacs(pacs::PacsArgs),
     /// Write the procedural head phantom (CT, MR T1, PET, SPECT) as DICOM series.
     Phantom {
         folder: PathBuf,
@@ -162,6 +165,7 @@ pub fn run() -> Result<()> {
         Command::Fuse(args) => fuse::run(&args),
         Command::Register(args) => register::run_register(&args),
         Command::Stats(args) => stats::run(&args),
+        Command::Pacs(args) => pacs::run(&args),
         Command::Resample(args) => register::run_resample(&args),
         #[cfg(feature = "fusion")]
         Command::Train(args) => train::run(&args),

@@ -1,9 +1,10 @@
 //! Pipeline steps that several commands share: loading a study with its warnings shown,
 //! registering one study onto another (with progress), putting a study onto another's grid,
 //! naming a study in transform files and descriptions, and cutting a PET–CT study pair into
-//! the 8-bit slice pairs that training and evaluation of the PET–CT model use.
+//! the 8-bit slice pairs that training and evaluation of the PET–CT model use; naming the
+//! PACS node a command talks to and sending files there (`pacs send`, `fuse --pacs`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -11,6 +12,7 @@ use anyhow::{Context, Result};
 use super::progress::Progress;
 use dualmine::io;
 use dualmine::metrics::{Image8, foreground};
+use dualmine::pacs::{Node, Settings};
 use dualmine::volume::intensity::Window;
 use dualmine::volume::register::{self as registration, Options, Registration};
 use dualmine::volume::resample::{IDENTITY, Interpolation, background_of, resample_transformed};
@@ -141,4 +143,98 @@ pub fn pet_ct_slices(folder: &Path) -> Result<Vec<SlicePair>> {
         });
     }
     Ok(pairs)
+}
+
+/// The PACS node a command talks to, with overrides of our settings.
+#[derive(clap::Args, Clone)]
+pub struct PacsTarget {
+    /// A configured node's name (`dualmine pacs node add`), or an address: `AE@host:port`
+    /// (DICOM networking) or an `http(s)://` DICOMweb base URL.
+    pub node: String,
+    /// Seconds to wait for a connection or the next message (default: `pacs config`).
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Our AE title for this command (default: `pacs config`, else DUALMINE).
+    #[arg(long)]
+    pub ae_title: Option<String>,
+}
+
+impl PacsTarget {
+    /// A target named on another command's flag (e.g. `fuse --pacs NODE`).
+    pub fn named(node: &str) -> Self {
+        Self {
+            node: node.to_string(),
+            timeout: None,
+            ae_title: None,
+        }
+    }
+
+    /// The node and the settings to reach it with.
+    pub fn resolve(&self) -> Result<(Node, Settings)> {
+        let mut settings = Settings::load(&Settings::default_path())?;
+        if let Some(seconds) = self.timeout {
+            settings.timeout_s = seconds;
+        }
+        if let Some(title) = &self.ae_title {
+            dualmine::pacs::node::check_ae_title(title).map_err(anyhow::Error::msg)?;
+            settings.ae_title = title.clone();
+        }
+        let is_address = self.node.contains('@') || self.node.contains("://");
+        let node = if is_address {
+            Node::parse(&self.node, &self.node).map_err(anyhow::Error::msg)?
+        } else {
+            settings.node(&self.node)?.clone()
+        };
+        Ok((node, settings))
+    }
+}
+
+/// `path` itself, or every DICOM Part-10 file under the folder `path` (sorted).
+pub fn dicom_files_under(path: &Path) -> Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if has_dicm_prefix(&path) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        anyhow::bail!("no DICOM file under {}", path.display());
+    }
+    Ok(files)
+}
+
+fn has_dicm_prefix(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 132];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head[128..] == b"DICM"
+}
+
+/// Sends `files` to the target node, with progress; prints what was sent.
+pub fn send_to_pacs(target: &PacsTarget, files: &[PathBuf]) -> Result<()> {
+    let (node, settings) = target.resolve()?;
+    let mut progress = Progress::new("send", files.len(), "instances", 25);
+    let outcome = dualmine::pacs::connect(&node, &settings).store(files, &mut |done| {
+        progress.report(done, files.len());
+    })?;
+    progress.finish();
+    for warning in &outcome.warnings {
+        eprintln!("warning: {warning}");
+    }
+    println!("sent {} instance(s) to {}", outcome.stored, node.label());
+    Ok(())
 }

@@ -1,0 +1,318 @@
+//! One open association seen as a stream of DIMSE messages: command set plus optional
+//! dataset, split into and reassembled from P-DATA fragments; the negotiated contexts looked
+//! up by SOP class; `dicom-ul`'s errors turned into [`Fault`]s (refused, timed out, broken).
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use dicom_encoding::TransferSyntax;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_object::InMemDicomObject;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use dicom_ul::association::SyncAssociation;
+use dicom_ul::association::client::ClientAssociation;
+use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
+
+use super::command::Command;
+use super::sop;
+use crate::pacs::Fault;
+
+/// One received message.
+pub struct Message {
+    pub context: u8,
+    pub command: Command,
+    pub data: Option<Vec<u8>>,
+}
+
+/// An association (ours as client, or one a peer opened to our storage SCP) and the
+/// fragments of the last PDU not yet consumed.
+pub struct Link<A = ClientAssociation<TcpStream>> {
+    association: Option<A>,
+    pending: VecDeque<PDataValue>,
+    timeout: Duration,
+}
+
+impl<A: SyncAssociation<TcpStream>> Link<A> {
+    pub fn new(association: A, timeout: Duration) -> Self {
+        Self {
+            association: Some(association),
+            pending: VecDeque::new(),
+            timeout,
+        }
+    }
+
+    fn association(&mut self) -> Result<&mut A, Fault> {
+        self.association
+            .as_mut()
+            .ok_or_else(|| Fault::Protocol("the association is closed".into()))
+    }
+
+    /// The first accepted context for `abstract_syntax`, with its transfer syntax.
+    pub fn accepted(
+        &mut self,
+        abstract_syntax: &str,
+    ) -> Result<(u8, &'static TransferSyntax), Fault> {
+        let association = self.association()?;
+        let context = association
+            .presentation_contexts()
+            .iter()
+            .find(|pc| {
+                pc.reason == PresentationContextResultReason::Acceptance
+                    && pc.abstract_syntax.trim_end_matches('\0') == abstract_syntax
+            })
+            .ok_or_else(|| Fault::NotOffered(format!("SOP class {abstract_syntax}")))?;
+        Ok((context.id, transfer_syntax(&context.transfer_syntax)?))
+    }
+
+    /// The context to send a `sop_class` instance stored in `file_syntax`: one accepted in
+    /// that syntax, else (for a native file) any native one.
+    pub fn accepted_for_store(
+        &mut self,
+        sop_class: &str,
+        file_syntax: &str,
+    ) -> Result<(u8, &'static TransferSyntax), Fault> {
+        let association = self.association()?;
+        let candidates: Vec<(u8, String)> = association
+            .presentation_contexts()
+            .iter()
+            .filter(|pc| {
+                pc.reason == PresentationContextResultReason::Acceptance
+                    && pc.abstract_syntax.trim_end_matches('\0') == sop_class
+            })
+            .map(|pc| (pc.id, pc.transfer_syntax.trim_end_matches('\0').to_string()))
+            .collect();
+        let chosen = candidates
+            .iter()
+            .find(|(_, syntax)| syntax == file_syntax)
+            .or_else(|| {
+                candidates
+                    .iter()
+                    .find(|(_, syntax)| sop::is_native(file_syntax) && sop::is_native(syntax))
+            })
+            .ok_or_else(|| {
+                Fault::NotOffered(format!(
+                    "SOP class {sop_class} in transfer syntax {file_syntax}"
+                ))
+            })?;
+        Ok((chosen.0, transfer_syntax(&chosen.1)?))
+    }
+
+    /// The transfer syntax negotiated for context `id`.
+    pub fn syntax_of(&mut self, id: u8) -> Result<&'static TransferSyntax, Fault> {
+        let association = self.association()?;
+        let context = association
+            .presentation_contexts()
+            .iter()
+            .find(|pc| pc.id == id && pc.reason == PresentationContextResultReason::Acceptance)
+            .ok_or_else(|| Fault::Protocol(format!("a message on unnegotiated context {id}")))?;
+        transfer_syntax(&context.transfer_syntax)
+    }
+
+    /// Sends a command and, when given, its dataset (split to the peer's PDU size).
+    pub fn send(
+        &mut self,
+        context: u8,
+        command: &Command,
+        data: Option<&[u8]>,
+    ) -> Result<(), Fault> {
+        let timeout = self.timeout;
+        let association = self.association()?;
+        let pdu = Pdu::PData {
+            data: vec![PDataValue {
+                presentation_context_id: context,
+                value_type: PDataValueType::Command,
+                is_last: true,
+                data: command.encode(),
+            }],
+        };
+        SyncAssociation::send(association, &pdu).map_err(|e| association_fault(&e, timeout))?;
+        if let Some(data) = data {
+            let mut writer = association.send_pdata(context);
+            writer.write_all(data).map_err(|e| io_fault(&e, timeout))?;
+            writer.finish().map_err(|e| io_fault(&e, timeout))?;
+        }
+        Ok(())
+    }
+
+    /// The next fragment, from what the last PDU left or from the wire.
+    fn next_value(&mut self) -> Result<PDataValue, Fault> {
+        loop {
+            if let Some(value) = self.pending.pop_front() {
+                return Ok(value);
+            }
+            let timeout = self.timeout;
+            let pdu = SyncAssociation::receive(self.association()?)
+                .map_err(|e| association_fault(&e, timeout))?;
+            match pdu {
+                Pdu::PData { data } => self.pending.extend(data),
+                Pdu::AbortRQ { source } => {
+                    self.association = None;
+                    return Err(Fault::Protocol(format!(
+                        "the peer aborted the association ({source:?})"
+                    )));
+                }
+                Pdu::ReleaseRQ => {
+                    let _ = SyncAssociation::send(self.association()?, &Pdu::ReleaseRP);
+                    self.association = None;
+                    return Err(Fault::Released);
+                }
+                other => {
+                    return Err(Fault::Protocol(format!(
+                        "unexpected {} during an operation",
+                        other.short_description()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Reads one whole message (command, then its dataset if the command announces one).
+    pub fn receive(&mut self) -> Result<Message, Fault> {
+        let mut command_bytes = Vec::new();
+        let context;
+        loop {
+            let value = self.next_value()?;
+            if value.value_type != PDataValueType::Command {
+                return Err(Fault::Protocol(
+                    "a dataset fragment where a command was due".into(),
+                ));
+            }
+            command_bytes.extend_from_slice(&value.data);
+            if value.is_last {
+                context = value.presentation_context_id;
+                break;
+            }
+        }
+        let command = Command::decode(&command_bytes)?;
+        if !command.has_data_set {
+            return Ok(Message {
+                context,
+                command,
+                data: None,
+            });
+        }
+        let mut data = Vec::new();
+        loop {
+            let value = self.next_value()?;
+            if value.value_type != PDataValueType::Data {
+                return Err(Fault::Protocol(
+                    "a command fragment inside a dataset".into(),
+                ));
+            }
+            if value.presentation_context_id != context {
+                return Err(Fault::Protocol(
+                    "a dataset on another context than its command".into(),
+                ));
+            }
+            data.extend_from_slice(&value.data);
+            if value.is_last {
+                break;
+            }
+        }
+        Ok(Message {
+            context,
+            command,
+            data: Some(data),
+        })
+    }
+
+    /// Ends the association: a graceful release when `clean`, else an abort.
+    pub fn finish(mut self, clean: bool) {
+        if let Some(association) = self.association.take() {
+            let result = if clean {
+                association.release()
+            } else {
+                association.abort()
+            };
+            if let Err(e) = result {
+                log::debug!("closing an association: {e}");
+            }
+        }
+    }
+}
+
+fn transfer_syntax(uid: &str) -> Result<&'static TransferSyntax, Fault> {
+    let uid = uid.trim_end_matches('\0');
+    TransferSyntaxRegistry
+        .get(uid)
+        .ok_or_else(|| Fault::Protocol(format!("unknown transfer syntax {uid}")))
+}
+
+/// A dataset's bytes in `ts`.
+pub fn encode(object: &InMemDicomObject, ts: &TransferSyntax) -> Result<Vec<u8>, Fault> {
+    let mut out = Vec::new();
+    object
+        .write_dataset_with_ts(&mut out, ts)
+        .map_err(|e| Fault::Protocol(format!("cannot encode a dataset: {e}")))?;
+    Ok(out)
+}
+
+/// A dataset read from `bytes` in `ts`.
+pub fn decode(bytes: &[u8], ts: &TransferSyntax) -> Result<InMemDicomObject, Fault> {
+    InMemDicomObject::read_dataset_with_ts(bytes, ts)
+        .map_err(|e| Fault::BadData(format!("unreadable dataset: {e}")))
+}
+
+/// The I/O error kind somewhere in `error`'s chain of causes.
+fn io_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        cause = current.source();
+    }
+    None
+}
+
+fn is_timeout(kind: Option<std::io::ErrorKind>) -> bool {
+    matches!(
+        kind,
+        Some(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+    )
+}
+
+fn io_fault(error: &std::io::Error, timeout: Duration) -> Fault {
+    if is_timeout(Some(error.kind())) {
+        Fault::TimedOut(timeout)
+    } else {
+        Fault::Protocol(format!("connection: {error}"))
+    }
+}
+
+/// A `dicom-ul` error as a fault: unreachable, rejected, timed out or a broken connection.
+pub fn association_fault(error: &dicom_ul::association::Error, timeout: Duration) -> Fault {
+    use dicom_ul::association::Error as E;
+    let kind = io_kind(error);
+    match error {
+        E::ToAddress { source, .. } | E::Connect { source, .. } => {
+            if is_timeout(Some(source.kind())) {
+                Fault::TimedOut(timeout)
+            } else {
+                Fault::Unreachable(source.to_string())
+            }
+        }
+        E::Rejected { association_rj, .. } => Fault::Rejected(association_rj.source.to_string()),
+        E::NoAcceptedPresentationContexts { .. } => {
+            Fault::NotOffered("any of the proposed services".into())
+        }
+        _ if is_timeout(kind) => Fault::TimedOut(timeout),
+        _ => Fault::Protocol(chain(error)),
+    }
+}
+
+/// `error` and its causes, joined with ": ".
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        cause = current.source();
+    }
+    parts.join(": ")
+}
