@@ -341,6 +341,72 @@ pub fn stage_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+    use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+    fn dataset(study: &str, series: &str, instance: &str) -> Vec<u8> {
+        let mut object = InMemDicomObject::new_empty();
+        for (tag, value) in [
+            (tags::SOP_INSTANCE_UID, instance),
+            (tags::STUDY_INSTANCE_UID, study),
+            (tags::SERIES_INSTANCE_UID, series),
+        ] {
+            object.put(DataElement::new(tag, VR::UI, PrimitiveValue::from(value)));
+        }
+        let ts = TransferSyntaxRegistry.get("1.2.840.10008.1.2.1").unwrap();
+        let mut out = Vec::new();
+        object.write_dataset_with_ts(&mut out, ts).unwrap();
+        out
+    }
+
+    #[test]
+    fn lying_or_unreadable_instances_are_refused_and_good_ones_kept_whole() {
+        let staging = tempfile::tempdir().unwrap();
+        let ts = TransferSyntaxRegistry.get("1.2.840.10008.1.2.1").unwrap();
+        let request = RetrieveRequest {
+            study_uid: "1.2.3".into(),
+            series_uid: None,
+        };
+        let class = "1.2.840.10008.5.1.4.1.1.2";
+        let stage = |data: &[u8], announced: &str| {
+            stage_dataset(staging.path(), &request, ts, class, announced, data)
+        };
+        let good = dataset("1.2.3", "1.2.3.4", "1.2.3.4.5");
+        let bytes = stage(&good, "1.2.3.4.5").unwrap();
+        let written = std::fs::read(staging.path().join("1.2.3.4/1.2.3.4.5.dcm")).unwrap();
+        assert_eq!(written.len() as u64, bytes);
+        assert!(
+            written.ends_with(&good),
+            "the dataset is kept byte for byte"
+        );
+        let refused =
+            |result: Result<u64, StageError>| matches!(result, Err(StageError::Refused(_)));
+        assert!(
+            refused(stage(
+                &dataset("9.9.9", "1.2.3.4", "1.2.3.4.6"),
+                "1.2.3.4.6"
+            )),
+            "another study"
+        );
+        assert!(
+            refused(stage(&good, "1.2.3.4.7")),
+            "announced as another instance"
+        );
+        assert!(
+            refused(stage(&dataset("1.2.3", "../..", "1.2.3.4.8"), "1.2.3.4.8")),
+            "a path as series UID"
+        );
+        assert!(
+            refused(stage(&good[..good.len() - 3], "1.2.3.4.5")),
+            "truncated"
+        );
+        assert!(refused(stage_file(
+            staging.path(),
+            &request,
+            b"not DICOM at all"
+        )));
+    }
 
     #[test]
     fn uids_that_could_escape_a_folder_are_refused() {

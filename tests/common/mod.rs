@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+pub mod pacs;
 #[cfg(feature = "app")]
 pub mod viewer;
 

@@ -131,7 +131,7 @@ impl DimseClient {
             ));
         }
         let request = Command::request(field::C_FIND_RQ, sop::STUDY_ROOT_FIND, 1, true);
-        link.send(context, &request, Some(&link::encode(&identifier, &ts)?))?;
+        link.send(context, &request, Some(&link::encode(&identifier, ts)?))?;
         let mut found = Vec::new();
         let mut cancelled_after = None;
         loop {
@@ -154,7 +154,7 @@ impl DimseClient {
                     let data = message.data.ok_or_else(|| {
                         Fault::Protocol("a pending C-FIND response without identifier".into())
                     })?;
-                    let object = link::decode(&data, &ts)?;
+                    let object = link::decode(&data, ts)?;
                     let matched = Match::read(query.level, |tag| {
                         object
                             .element(tag)
@@ -201,7 +201,7 @@ impl DimseClient {
             let file_ts = meta.transfer_syntax().trim_end_matches('\0');
             let (context, ts) = link.accepted_for_store(sop_class, file_ts)?;
             let mut data = Vec::new();
-            file.write_dataset_with_ts(&mut data, &ts)
+            file.write_dataset_with_ts(&mut data, ts)
                 .map_err(|e| Fault::LocalFile {
                     path: path.clone(),
                     reason: format!("cannot encode in {}: {e}", ts.uid()),
