@@ -19,6 +19,9 @@ impl ViewerApp {
             if ui.button("Export…").clicked() {
                 self.export_form.open = !self.export_form.open;
             }
+            if ui.button("PACS…").clicked() {
+                self.pacs.open = !self.pacs.open;
+            }
             ui.menu_button("Session", |ui| {
                 if ui.button("Save session…").clicked() {
                     self.save_session_dialog();

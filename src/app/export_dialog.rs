@@ -11,6 +11,7 @@ use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
 use super::compose::compose;
 use super::layers::LayerId;
+use super::pacs_panel::PacsPanel;
 use super::pane::{PaneKind, ViewSettings, draws_at};
 use super::render::PaneDraw;
 use super::session::Session;
@@ -71,11 +72,13 @@ pub struct ExportJob {
     pub outcome: Option<Result<usize, String>>,
     /// It ended because files exist (the dialog asks to overwrite).
     pub exists: bool,
+    /// What it wrote (for "Send to PACS").
+    pub files: Vec<PathBuf>,
 }
 
 enum Progress {
     Step(usize, usize),
-    Finished(Result<usize, String>, bool),
+    Finished(Result<Vec<PathBuf>, String>, bool),
 }
 
 impl ExportJob {
@@ -93,7 +96,8 @@ impl ExportJob {
             match self.events.try_recv() {
                 Ok(Progress::Step(done, total)) => (self.done, self.total) = (done, total),
                 Ok(Progress::Finished(outcome, exists)) => {
-                    self.outcome = Some(outcome);
+                    self.outcome = Some(outcome.as_ref().map(Vec::len).map_err(Clone::clone));
+                    self.files = outcome.unwrap_or_default();
                     self.exists = exists;
                 }
                 Err(TryRecvError::Empty) => break,
@@ -259,6 +263,7 @@ pub fn start(
         total: 0,
         outcome: None,
         exists: false,
+        files: Vec::new(),
     })
 }
 
@@ -266,7 +271,7 @@ pub fn start(
 fn run(
     work: &Work,
     progress: &mut dyn FnMut(usize, usize) -> bool,
-) -> (Result<usize, String>, bool) {
+) -> (Result<Vec<PathBuf>, String>, bool) {
     match work.kind {
         ExportKind::Dicom => {
             let layer = |id: LayerId| work.volumes.get(&id.key());
@@ -296,7 +301,7 @@ fn run(
                 overwrite: work.overwrite,
             };
             match write_fusion(&export, &work.folder, progress) {
-                Ok(files) => (Ok(files.len()), false),
+                Ok(files) => (Ok(files), false),
                 Err(e) => {
                     let exists = matches!(e, ExportError::Exists { .. });
                     (Err(e.to_string()), exists)
@@ -304,7 +309,7 @@ fn run(
             }
         }
         _ => match write_pngs(work, progress) {
-            Ok(count) => (Ok(count), false),
+            Ok(files) => (Ok(files), false),
             Err(e) => {
                 let exists = matches!(e, PngError::Exists { .. });
                 (Err(e.to_string()), exists)
@@ -317,7 +322,7 @@ fn run(
 fn write_pngs(
     work: &Work,
     progress: &mut dyn FnMut(usize, usize) -> bool,
-) -> Result<usize, PngError> {
+) -> Result<Vec<PathBuf>, PngError> {
     let paths: Vec<PathBuf> = work
         .slices
         .iter()
@@ -347,7 +352,7 @@ fn write_pngs(
             ),
         })
     })?;
-    Ok(files.len())
+    Ok(files)
 }
 
 /// The fused values (0..1) on a plane as 16-bit big-endian samples (0..65535).
@@ -376,6 +381,7 @@ pub fn show(
     job: &mut Option<ExportJob>,
     session: Option<&Session>,
     settings: &ViewSettings,
+    pacs: &mut PacsPanel,
 ) {
     if !form.open {
         return;
@@ -443,6 +449,9 @@ pub fn show(
                     match &finished.outcome {
                         Some(Ok(count)) => {
                             ui.label(format!("wrote {count} files to {}", form.folder));
+                            if form.kind == ExportKind::Dicom && !finished.files.is_empty() {
+                                send_row(ui, pacs, &finished.files);
+                            }
                         }
                         Some(Err(e)) => {
                             ui.colored_label(egui::Color32::LIGHT_RED, e);
@@ -471,6 +480,21 @@ pub fn show(
     }
 }
 
+/// "Send to PACS": the node, the button, and the send under way or its outcome.
+fn send_row(ui: &mut egui::Ui, pacs: &mut PacsPanel, files: &[PathBuf]) {
+    ui.horizontal(|ui| {
+        pacs.node_picker(ui);
+        let ready = !pacs.is_busy() && !pacs.nodes().is_empty();
+        if ui
+            .add_enabled(ready, egui::Button::new("Send to PACS"))
+            .clicked()
+        {
+            pacs.send(files.to_vec());
+        }
+    });
+    pacs.job_line(ui);
+}
+
 /// A job that ended before it began.
 fn failed(reason: String) -> ExportJob {
     let (_, events) = channel();
@@ -481,5 +505,6 @@ fn failed(reason: String) -> ExportJob {
         total: 0,
         outcome: Some(Err(reason)),
         exists: false,
+        files: Vec::new(),
     }
 }

@@ -13,8 +13,10 @@ pub mod export_dialog;
 mod frame_times;
 pub mod fusion_job;
 pub mod gpu;
+pub mod input;
 pub mod layers;
 pub mod mip_pane;
+pub mod pacs_panel;
 pub mod pane;
 mod panels;
 pub mod registration;
@@ -27,7 +29,7 @@ pub mod vois;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Duration;
 
-use egui::{Color32, Key, Rect, Vec2};
+use egui::{Color32, Rect, Vec2};
 
 use crate::io::dicom::SeriesSummary;
 use crate::volume::plane::Orientation;
@@ -72,6 +74,8 @@ pub struct ViewerApp {
     pub register_affine: bool,
     /// A session being reopened: restored once its studies have loaded.
     pending_session: Option<crate::io::session_file::SavedSession>,
+    /// The PACS panel (key P): search, retrieve, send.
+    pub pacs: pacs_panel::PacsPanel,
 }
 
 impl ViewerApp {
@@ -102,6 +106,7 @@ impl ViewerApp {
             registration_job: None,
             register_affine: false,
             pending_session: None,
+            pacs: pacs_panel::PacsPanel::from_user_settings(),
         };
         app.open(sources);
         app
@@ -110,6 +115,12 @@ impl ViewerApp {
     /// Sets the device fusion runs on and how the status bar names it.
     pub fn with_compute(mut self, device: burn::tensor::Device, description: String) -> Self {
         self.compute = Some((device, description));
+        self
+    }
+
+    /// The PACS panel on these settings and this cache instead of the user's.
+    pub fn with_pacs(mut self, settings: crate::pacs::Settings, cache: crate::pacs::Cache) -> Self {
+        self.pacs = pacs_panel::PacsPanel::new(settings, cache);
         self
     }
 
@@ -246,125 +257,6 @@ impl ViewerApp {
             }
             LoadOutcome::Failed(e) => self.error = Some(e),
         }
-    }
-
-    /// Keyboard shortcuts (see [`panels::SHORTCUTS`]).
-    fn keyboard(&mut self, ctx: &egui::Context) {
-        if ctx.egui_wants_keyboard_input() {
-            return;
-        }
-        let orientation = self.settings.orientation;
-        let (steps, toggles) = ctx.input(|i| {
-            let mut steps = 0i64;
-            let pressed = |k| i.key_pressed(k);
-            steps += pressed(Key::ArrowUp) as i64 - pressed(Key::ArrowDown) as i64;
-            steps += 10 * (pressed(Key::PageUp) as i64 - pressed(Key::PageDown) as i64);
-            if pressed(Key::Home) {
-                steps = i64::MIN / 2;
-            }
-            if pressed(Key::End) {
-                steps = i64::MAX / 2;
-            }
-            let toggles: Vec<Key> = [
-                Key::A,
-                Key::C,
-                Key::S,
-                Key::V,
-                Key::M,
-                Key::F,
-                Key::R,
-                Key::O,
-                Key::E,
-                Key::F1,
-                Key::Questionmark,
-                Key::ArrowLeft,
-                Key::ArrowRight,
-            ]
-            .into_iter()
-            .filter(|k| pressed(*k))
-            .collect();
-            (steps, toggles)
-        });
-        if steps != 0
-            && let Some(session) = &mut self.session
-        {
-            session.scroll(orientation, steps);
-        }
-        for key in toggles {
-            match key {
-                Key::ArrowLeft | Key::ArrowRight if self.settings.layout == Layout::WithMip => {
-                    let step = if key == Key::ArrowLeft {
-                        -mip_pane::KEY_STEP_DEG
-                    } else {
-                        mip_pane::KEY_STEP_DEG
-                    };
-                    self.settings.mip_angle = mip_pane::normalise(self.settings.mip_angle + step);
-                }
-                Key::A => self.settings.orientation = Orientation::Axial,
-                Key::C => self.settings.orientation = Orientation::Coronal,
-                Key::S => self.settings.orientation = Orientation::Sagittal,
-                Key::V => {
-                    self.settings.layout = match self.settings.layout {
-                        Layout::SideBySide => Layout::Single(PaneKind::Fusion),
-                        Layout::Single(_) | Layout::Planes | Layout::WithMip => Layout::SideBySide,
-                    }
-                }
-                Key::M => {
-                    self.settings.layout = match self.settings.layout {
-                        Layout::Planes => Layout::SideBySide,
-                        _ => Layout::Planes,
-                    }
-                }
-                Key::F => {
-                    if let Some(layer) = self
-                        .session
-                        .as_mut()
-                        .and_then(|s| s.layer_mut(LayerId::Fused))
-                    {
-                        layer.style.visible = !layer.style.visible;
-                    }
-                }
-                Key::R => {
-                    self.settings.zoom = 1.0;
-                    self.settings.pan = Vec2::ZERO;
-                }
-                Key::O => self.open_dialog(),
-                Key::E => self.export_form.open = !self.export_form.open,
-                _ => self.help_open = !self.help_open,
-            }
-        }
-    }
-
-    fn open_dialog(&mut self) {
-        if let Some(folders) = rfd::FileDialog::new()
-            .set_title("Open one or two studies (DICOM folders)")
-            .pick_folders()
-        {
-            let sources = folders.into_iter().take(2).map(Source::Path).collect();
-            self.open(sources);
-        }
-    }
-
-    /// Folders dropped on the window: two replace what is open, one becomes the second
-    /// study of the one open (or the only study).
-    fn dropped(&mut self, ctx: &egui::Context) {
-        let paths: Vec<_> = ctx.input(|i| {
-            i.raw
-                .dropped_files
-                .iter()
-                .map(|f| f.path().to_path_buf())
-                .collect()
-        });
-        if paths.is_empty() {
-            return;
-        }
-        let mut sources: Vec<Source> = match (paths.len(), self.sources.first()) {
-            (1, Some(first)) if self.session.is_some() => vec![first.clone()],
-            _ => Vec::new(),
-        };
-        sources.extend(paths.into_iter().map(Source::Path));
-        sources.truncate(2);
-        self.open(sources);
     }
 
     /// Uploads new or changed layers to the GPU.
@@ -513,6 +405,9 @@ impl eframe::App for ViewerApp {
             }
         }
         panels::help(&ctx, &mut self.help_open);
+        if let Some(folder) = pacs_panel::show(&ctx, &mut self.pacs) {
+            self.open_dropped(vec![folder]);
+        }
         self.poll_registration(&ctx);
         if let Some(job) = &mut self.export_job {
             job.poll();
@@ -526,6 +421,7 @@ impl eframe::App for ViewerApp {
             &mut self.export_job,
             self.session.as_ref(),
             &self.settings,
+            &mut self.pacs,
         );
 
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));

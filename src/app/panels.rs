@@ -11,7 +11,7 @@ use crate::io::dicom::SeriesSummary;
 use crate::volume::colormap::ColorMap;
 
 /// Keyboard and mouse shortcuts, as listed in the help panel.
-pub const SHORTCUTS: [(&str, &str); 17] = [
+pub const SHORTCUTS: [(&str, &str); 18] = [
     ("Mouse wheel, Up / Down", "next / previous slice"),
     ("Page Up / Page Down", "10 slices"),
     ("Home / End", "first / last slice"),
@@ -35,7 +35,8 @@ pub const SHORTCUTS: [(&str, &str); 17] = [
     ),
     ("R", "reset zoom and pan"),
     ("O", "open studies"),
-    ("E", "export (PNG, DICOM)"),
+    ("E", "export (PNG, DICOM; then send to a PACS)"),
+    ("P", "PACS: search, retrieve and open studies"),
     ("F1 or ?", "this help"),
     ("Drop folders on the window", "open them"),
 ];
