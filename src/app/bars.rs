@@ -1,5 +1,6 @@
-//! The toolbar (open, orientation, layout, slice slider, help) and the status bar (fusion
-//! device, progress with pause/cancel or fusion time, memory held, frame time).
+//! The toolbar (Open, PACS, the File menu with export and sessions, orientation, layout,
+//! slice slider, tools, help) and the status bar (fusion device, progress with pause/cancel
+//! or fusion time, memory held, frame time).
 
 use egui::Color32;
 
@@ -16,13 +17,14 @@ impl ViewerApp {
             if ui.button("Open…").clicked() {
                 self.open_dialog();
             }
-            if ui.button("Export…").clicked() {
-                self.export_form.open = !self.export_form.open;
-            }
             if ui.button("PACS…").clicked() {
                 self.pacs.open = !self.pacs.open;
             }
-            ui.menu_button("Session", |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("Export…").clicked() {
+                    self.export_form.open = !self.export_form.open;
+                    ui.close();
+                }
                 if ui.button("Save session…").clicked() {
                     self.save_session_dialog();
                     ui.close();

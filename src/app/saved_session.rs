@@ -135,7 +135,7 @@ impl ViewerApp {
         })
     }
 
-    /// The toolbar's "Save session…": asks where, then saves.
+    /// The File menu's "Save session…": asks where, then saves.
     pub(super) fn save_session_dialog(&mut self) {
         let Some(path) = rfd::FileDialog::new()
             .add_filter("dualmine session", &["json"])
@@ -149,7 +149,7 @@ impl ViewerApp {
         }
     }
 
-    /// The toolbar's "Open session…": asks which, then opens it.
+    /// The File menu's "Open session…": asks which, then opens it.
     pub(super) fn open_session_dialog(&mut self) {
         let Some(path) = rfd::FileDialog::new()
             .add_filter("dualmine session", &["json"])
