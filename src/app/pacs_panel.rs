@@ -472,6 +472,7 @@ fn search_form(ui: &mut egui::Ui, panel: &mut PacsPanel, idle: bool) {
 
 fn results(ui: &mut egui::Ui, panel: &mut PacsPanel, idle: bool) {
     let mut select = None;
+    let mut open_study = None;
     egui::ScrollArea::vertical()
         .id_salt("pacs studies")
         .max_height(160.0)
@@ -492,7 +493,12 @@ fn results(ui: &mut egui::Ui, panel: &mut PacsPanel, idle: bool) {
                     ui.end_row();
                     for (index, study) in panel.studies.iter().enumerate() {
                         let chosen = panel.selected == Some(index);
-                        if ui.selectable_label(chosen, &study.patient_name).clicked() {
+                        let row = ui
+                            .selectable_label(chosen, &study.patient_name)
+                            .on_hover_text("click: list its series; double-click: open the study");
+                        if row.double_clicked() {
+                            open_study = Some(index);
+                        } else if row.clicked() {
                             select = Some(index);
                         }
                         ui.label(&study.patient_id);
@@ -508,6 +514,13 @@ fn results(ui: &mut egui::Ui, panel: &mut PacsPanel, idle: bool) {
         && idle
     {
         panel.select(index);
+    }
+    if let Some(index) = open_study
+        && idle
+    {
+        panel.selected = Some(index);
+        panel.series.clear();
+        panel.retrieve(None);
     }
     if panel.selected.is_none() {
         return;
