@@ -3,7 +3,9 @@
 # a generated configuration: its own storage folder, DICOM and HTTP ports on 127.0.0.1 only, the
 # DICOMweb plugin, the called AE title checked, and our AE title ("DUALMINE") known as a
 # modality (so that C-MOVE can send to our storage SCP on DUALMINE_PORT). Used by .ci/run and
-# by the fault tests, which start a private one they can stop mid-transfer.
+# by the fault tests, which start a private one they can stop mid-transfer. With ORTHANC_TLS
+# set to a folder holding server.crt, server.key and ca.crt, the DICOM port speaks TLS only and
+# requires a client certificate signed by that CA.
 #   .ci/orthanc.sh start DIR DICOM_PORT HTTP_PORT [DUALMINE_PORT]
 #   .ci/orthanc.sh stop DIR
 set -eu
@@ -25,6 +27,12 @@ case "$command_name" in
     plugins=""
     if [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]; then
       plugins='"/usr/share/orthanc/plugins/libOrthancDicomWeb.so"'
+    fi
+    tls=""
+    if [ -n "${ORTHANC_TLS:-}" ]; then
+      tls="\"DicomTlsEnabled\": true, \"DicomTlsCertificate\": \"$ORTHANC_TLS/server.crt\",
+  \"DicomTlsPrivateKey\": \"$ORTHANC_TLS/server.key\", \"DicomTlsTrustedCertificates\": \"$ORTHANC_TLS/ca.crt\",
+  \"DicomTlsRemoteCertificateRequired\": true,"
     fi
     cat > "$dir/orthanc.json" <<JSON
 {
@@ -49,6 +57,7 @@ case "$command_name" in
   "DicomAlwaysAllowGet": true,
   "DicomAlwaysAllowMove": true,
   "DicomModalities": { "dualmine": [ "DUALMINE", "127.0.0.1", $move_port ] },
+  $tls
   "LimitFindResults": 0,
   "LimitFindInstances": 0,
   "OverwriteInstances": true,

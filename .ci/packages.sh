@@ -6,7 +6,8 @@
 #   run    the Vulkan loader and Mesa's drivers (lavapipe draws where there is no GPU), the
 #          X11/Wayland client libraries winit opens when the viewer's window starts
 #   test   Xvfb for the viewer tests, dicom3tools (dciodvfy) and pydicom for the export tests,
-#          Orthanc (+ its DICOMweb plugin) and dcmtk for the PACS tests
+#          Orthanc (+ its DICOMweb plugin), dcmtk and openssl (test certificates) for the
+#          PACS tests
 # Used by install.sh (build run) and .ci/run (build run test).
 set -eu
 
@@ -17,7 +18,7 @@ for group in "$@"; do
     run) packages="$packages libvulkan1 mesa-vulkan-drivers libegl1 libgl1-mesa-dri libx11-6
            libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon0 libxkbcommon-x11-0
            libwayland-client0 libwayland-cursor0 libwayland-egl1 libfontconfig1" ;;
-    test) packages="$packages xvfb xauth dicom3tools python3-pydicom orthanc orthanc-dicomweb dcmtk" ;;
+    test) packages="$packages xvfb xauth dicom3tools python3-pydicom orthanc orthanc-dicomweb dcmtk openssl" ;;
     *) echo "packages.sh: unknown group '$group' (build, run, test)" >&2; exit 2 ;;
   esac
 done

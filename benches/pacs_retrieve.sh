@@ -1,7 +1,7 @@
 #!/bin/bash
 # Issue 19's retrieve measurement: a 300-slice 512² CT (the phantom) stored in a private Orthanc
 # on loopback, retrieved as one series by `dualmine pacs get` over C-GET and over WADO-RS, and by
-# dcmtk's getscu (C-GET), alternating, three rounds, each into an empty folder. Needs orthanc,
+# dcmtk's getscu (C-GET; its default 16 KiB PDUs, and its largest, 128 KiB), alternating, three rounds, each into an empty folder. Needs orthanc,
 # orthanc-dicomweb and dcmtk (`sh .ci/packages.sh test`). Prints wall seconds per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,10 @@ for round in 1 2 3; do
   { time DUALMINE_CACHE_DIR="$work/cache" "$bin" pacs get "$node" "$study" --series "$series" >/dev/null 2>&1; } 2>&1
   echo -n "round $round getscu C-GET s: "
   { time getscu -aec ORTHANC -S -k QueryRetrieveLevel=SERIES -k StudyInstanceUID="$study" \
+      -k SeriesInstanceUID="$series" -od "$work/getscu" 127.0.0.1 14542 >/dev/null 2>&1; } 2>&1
+  rm -rf "$work/getscu" && mkdir -p "$work/getscu"
+  echo -n "round $round getscu -pdu 131072 s: "
+  { time getscu -aec ORTHANC -S -pdu 131072 -k QueryRetrieveLevel=SERIES -k StudyInstanceUID="$study" \
       -k SeriesInstanceUID="$series" -od "$work/getscu" 127.0.0.1 14542 >/dev/null 2>&1; } 2>&1
   rm -rf "$work/cache"
   echo -n "round $round dualmine WADO-RS s: "

@@ -452,3 +452,70 @@ fn a_server_killed_mid_retrieve_leaves_nothing_in_the_cache() {
         files_under(cache.path())
     );
 }
+
+#[test]
+fn dicom_tls_with_a_private_ca_and_client_certificates() {
+    let certificates = tempfile::tempdir().unwrap();
+    if !common::pacs::make_certificates(certificates.path()) {
+        return;
+    }
+    let Some(server) = PrivateOrthanc::start_with_tls(14642, 18642, Some(certificates.path()))
+    else {
+        return;
+    };
+    let file = |name: &str| Some(certificates.path().join(name));
+    let trusted = dualmine::pacs::node::Tls {
+        ca_file: file("ca.crt"),
+        client_certificate: file("client.crt"),
+        client_key: file("client.key"),
+    };
+    let node = server.node().with_tls(trusted.clone());
+    let transport = connect(&node, &settings(10));
+    transport.echo().expect("echo over TLS");
+    // Store and find back over TLS.
+    let phantom = tempfile::tempdir().unwrap();
+    let studies =
+        dualmine::phantom::write_demo(phantom.path(), dualmine::phantom::PhantomSize::SMALL)
+            .unwrap();
+    let files = files_under(&studies.pet);
+    let stored = transport
+        .store(&files, &mut |_| {})
+        .expect("C-STORE over TLS");
+    assert_eq!(stored.stored, files.len());
+    let found = transport
+        .find(&Query {
+            modality: "PT".into(),
+            ..Query::default()
+        })
+        .expect("C-FIND over TLS");
+    assert_eq!(found.len(), 1);
+    let cache = tempfile::tempdir().unwrap();
+    let request = RetrieveRequest {
+        study_uid: found[0].study_uid.clone(),
+        series_uid: None,
+    };
+    let cached = retrieve_into(cache.path(), transport.as_ref(), &request).expect("C-GET over TLS");
+    assert_eq!(cached.outcome.instances, files.len());
+    // Each missing piece fails with a message that says what.
+    let failures = [
+        (server.node(), "plain DICOM to a TLS port"),
+        (
+            server.node().with_tls(dualmine::pacs::node::Tls::default()),
+            "UnknownIssuer",
+        ),
+        (
+            server.node().with_tls(dualmine::pacs::node::Tls {
+                ca_file: file("ca.crt"),
+                ..Default::default()
+            }),
+            "CertificateRequired",
+        ),
+    ];
+    for (node, expected) in failures {
+        let error = connect(&node, &settings(3)).echo().unwrap_err().to_string();
+        assert!(error.contains("C-ECHO failed"), "{error}");
+        if expected != "plain DICOM to a TLS port" {
+            assert!(error.contains(expected), "{expected}: {error}");
+        }
+    }
+}

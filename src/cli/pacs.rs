@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
-use super::pipeline::{PacsTarget, dicom_files_under, send_to_pacs};
+use super::pipeline::{PacsTarget, TlsArgs, dicom_files_under, send_to_pacs};
 use super::progress::Progress;
 use dualmine::pacs::dimse::{DimseClient, Method};
 use dualmine::pacs::{
@@ -81,7 +81,12 @@ enum PacsCommand {
 #[derive(Subcommand)]
 enum NodeCommand {
     /// Add (or replace) a node: `AE@host:port`, or a DICOMweb base URL.
-    Add { name: String, address: String },
+    Add {
+        name: String,
+        address: String,
+        #[command(flatten)]
+        tls: TlsArgs,
+    },
     /// List the nodes.
     List,
     /// Remove a node.
@@ -195,15 +200,15 @@ pub fn run(args: &PacsArgs) -> Result<()> {
         PacsCommand::Node { command } => {
             let mut settings = Settings::load(&settings_path)?;
             match command {
-                NodeCommand::Add { name, address } => {
-                    let node = Node::parse(name, address).map_err(anyhow::Error::msg)?;
+                NodeCommand::Add { name, address, tls } => {
+                    let node = tls.apply(Node::parse(name, address).map_err(anyhow::Error::msg)?);
                     println!("{}", node.label());
                     settings.upsert(node);
                     settings.save(&settings_path)?;
                 }
                 NodeCommand::List => {
                     for node in &settings.nodes {
-                        println!("{}\t{}", node.name, node.address());
+                        println!("{}", node.label());
                     }
                 }
                 NodeCommand::Remove { name } => {

@@ -157,6 +157,39 @@ pub struct PacsTarget {
     /// Our AE title for this command (default: `pacs config`, else DUALMINE).
     #[arg(long)]
     pub ae_title: Option<String>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// DICOM TLS for a node given by address (or added with `pacs node add`).
+#[derive(clap::Args, Clone, Default)]
+pub struct TlsArgs {
+    /// Talk DICOM over TLS.
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: PEM file of the CAs to trust (default: the public web roots).
+    #[arg(long, value_name = "PEM", requires = "tls")]
+    pub ca: Option<PathBuf>,
+    /// With --tls: our certificate chain (PEM), for servers that require one.
+    #[arg(long, value_name = "PEM", requires_all = ["tls", "client_key"])]
+    pub client_cert: Option<PathBuf>,
+    /// With --tls: the private key of --client-cert (PEM).
+    #[arg(long, value_name = "PEM", requires_all = ["tls", "client_cert"])]
+    pub client_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// `node` over TLS when asked.
+    pub fn apply(&self, node: Node) -> Node {
+        if !self.tls {
+            return node;
+        }
+        node.with_tls(dualmine::pacs::node::Tls {
+            ca_file: self.ca.clone(),
+            client_certificate: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+        })
+    }
 }
 
 impl PacsTarget {
@@ -166,6 +199,7 @@ impl PacsTarget {
             node: node.to_string(),
             timeout: None,
             ae_title: None,
+            tls: TlsArgs::default(),
         }
     }
 
@@ -185,7 +219,7 @@ impl PacsTarget {
         } else {
             settings.node(&self.node)?.clone()
         };
-        Ok((node, settings))
+        Ok((self.tls.apply(node), settings))
     }
 }
 

@@ -14,15 +14,30 @@ use crate::io::atomic::write_atomically;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "transport", rename_all = "lowercase")]
 pub enum Endpoint {
-    /// DICOM networking: the node's AE title, host and port.
+    /// DICOM networking: the node's AE title, host and port; over TLS when `tls` is set.
     Dimse {
         ae_title: String,
         host: String,
         port: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls: Option<Tls>,
     },
     /// DICOMweb: the service's base URL (the part before `/studies`).
     #[serde(rename = "dicomweb")]
     DicomWeb { url: String },
+}
+
+/// DICOM TLS (PS3.15 B.1): whom to trust and, for servers that ask, our certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tls {
+    /// PEM file of the certificate authorities to trust; without it, the public web roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM certificate chain and private key we present when the server requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
 }
 
 /// One PACS node.
@@ -58,6 +73,7 @@ impl Node {
                 ae_title: ae_title.to_string(),
                 host: host.to_string(),
                 port,
+                tls: None,
             }
         };
         Ok(Self {
@@ -66,13 +82,26 @@ impl Node {
         })
     }
 
+    /// The same node over DICOM TLS (no change for a DICOMweb node: its URL says https).
+    pub fn with_tls(mut self, settings: Tls) -> Self {
+        if let Endpoint::Dimse { tls, .. } = &mut self.endpoint {
+            *tls = Some(settings);
+        }
+        self
+    }
+
     /// `name (AE@host:port)` or `name (url)`: how errors and tables name the node.
     pub fn label(&self) -> String {
         let address = self.address();
-        if self.name == address {
-            address
+        let tls = if matches!(self.endpoint, Endpoint::Dimse { tls: Some(_), .. }) {
+            ", TLS"
         } else {
-            format!("{} ({address})", self.name)
+            ""
+        };
+        if self.name == address {
+            format!("{address}{tls}")
+        } else {
+            format!("{} ({address}{tls})", self.name)
         }
     }
 
@@ -83,6 +112,7 @@ impl Node {
                 ae_title,
                 host,
                 port,
+                ..
             } => format!("{ae_title}@{host}:{port}"),
             Endpoint::DicomWeb { url } => url.clone(),
         }
@@ -256,6 +286,14 @@ mod tests {
         assert_eq!(Settings::load(&path).unwrap(), Settings::default());
         let mut settings = Settings::default();
         settings.upsert(Node::parse("orthanc", "ORTHANC@127.0.0.1:4242").unwrap());
+        settings.upsert(
+            Node::parse("secure", "PACS@pacs.example:2762")
+                .unwrap()
+                .with_tls(Tls {
+                    ca_file: Some("/etc/pacs/ca.pem".into()),
+                    ..Tls::default()
+                }),
+        );
         settings.save(&path).unwrap();
         let back = Settings::load(&path).unwrap();
         assert_eq!(back, settings);

@@ -92,6 +92,12 @@ pub struct PrivateOrthanc {
 impl PrivateOrthanc {
     /// Starts one on the given ports, or `None` (with a printed reason) without Orthanc.
     pub fn start(dicom_port: u16, http_port: u16) -> Option<Self> {
+        Self::start_with_tls(dicom_port, http_port, None)
+    }
+
+    /// Like [`Self::start`]; with `tls`, a folder holding server.crt, server.key and ca.crt,
+    /// the DICOM port speaks TLS only and wants a client certificate from that CA.
+    pub fn start_with_tls(dicom_port: u16, http_port: u16, tls: Option<&Path>) -> Option<Self> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/orthanc.sh");
         let installed = Command::new("sh")
             .args(["-c", "command -v Orthanc"])
@@ -104,7 +110,11 @@ impl PrivateOrthanc {
             return None;
         }
         let folder = tempfile::tempdir().expect("temp");
-        let status = Command::new("bash")
+        let mut command = Command::new("bash");
+        if let Some(folder) = tls {
+            command.env("ORTHANC_TLS", folder);
+        }
+        let status = command
             .arg(&script)
             .arg("start")
             .arg(folder.path())
@@ -139,6 +149,30 @@ impl Drop for PrivateOrthanc {
             .arg(self.folder.path())
             .status();
     }
+}
+
+/// A test CA and, signed by it, a server and a client certificate for 127.0.0.1 (openssl),
+/// in `folder`: ca.crt, server.crt/.key, client.crt/.key. False (with a printed reason)
+/// without openssl.
+pub fn make_certificates(folder: &Path) -> bool {
+    let script = r#"set -e
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj "/CN=dualmine test CA"
+printf "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n" > ext
+for who in server client; do
+  openssl req -newkey rsa:2048 -nodes -keyout $who.key -out $who.csr -subj "/CN=$who"
+  openssl x509 -req -in $who.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out $who.crt -days 2 -extfile ext
+done"#;
+    let made = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(folder)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !made {
+        let reason = "openssl could not make test certificates (Debian package openssl)";
+        assert!(!required(), "{reason}");
+        eprintln!("skipped: {reason}");
+    }
+    made
 }
 
 /// Settings with our AE title and a short timeout.

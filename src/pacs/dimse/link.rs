@@ -1,19 +1,22 @@
 //! One open association seen as a stream of DIMSE messages: command set plus optional
 //! dataset, split into and reassembled from P-DATA fragments; the negotiated contexts looked
 //! up by SOP class; `dicom-ul`'s errors turned into [`Fault`]s (refused, timed out, broken).
+//! Whether the association is ours over TCP or TLS, or one a server opened to our storage
+//! SCP, is hidden behind [`Channel`].
 
 use std::collections::VecDeque;
-use std::io::Write;
-use std::net::TcpStream;
+use std::io::{Read, Write};
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use dicom_encoding::TransferSyntax;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
-use dicom_ul::association::SyncAssociation;
-use dicom_ul::association::client::ClientAssociation;
-use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
+use dicom_ul::association::{CloseSocket, SyncAssociation};
+use dicom_ul::pdu::{
+    PDataValue, PDataValueType, Pdu, PresentationContextNegotiated, PresentationContextResultReason,
+};
 
 use super::command::Command;
 use super::sop;
@@ -26,16 +29,64 @@ pub struct Message {
     pub data: Option<Vec<u8>>,
 }
 
+/// What a [`Link`] needs of an association, whatever its stream.
+pub trait Channel {
+    fn send_pdu(&mut self, pdu: &Pdu) -> Result<(), dicom_ul::association::Error>;
+    fn receive_pdu(&mut self) -> Result<Pdu, dicom_ul::association::Error>;
+    /// Sends `data` as P-DATA fragments on `context`, split to the peer's PDU size.
+    fn send_data(&mut self, context: u8, data: &[u8]) -> std::io::Result<()>;
+    fn contexts(&self) -> &[PresentationContextNegotiated];
+    /// Releases (`clean`) or aborts the association.
+    fn close(self: Box<Self>, clean: bool) -> Result<(), dicom_ul::association::Error>;
+}
+
+/// An association `A` over stream `S` as a [`Channel`].
+pub struct Over<A, S>(pub A, pub PhantomData<fn() -> S>);
+
+impl<A, S> Over<A, S> {
+    pub fn boxed(association: A) -> Box<Self> {
+        Box::new(Self(association, PhantomData))
+    }
+}
+
+impl<A: SyncAssociation<S>, S: Read + Write + CloseSocket> Channel for Over<A, S> {
+    fn send_pdu(&mut self, pdu: &Pdu) -> Result<(), dicom_ul::association::Error> {
+        SyncAssociation::send(&mut self.0, pdu)
+    }
+
+    fn receive_pdu(&mut self) -> Result<Pdu, dicom_ul::association::Error> {
+        SyncAssociation::receive(&mut self.0)
+    }
+
+    fn send_data(&mut self, context: u8, data: &[u8]) -> std::io::Result<()> {
+        let mut writer = self.0.send_pdata(context);
+        writer.write_all(data)?;
+        writer.finish()
+    }
+
+    fn contexts(&self) -> &[PresentationContextNegotiated] {
+        self.0.presentation_contexts()
+    }
+
+    fn close(self: Box<Self>, clean: bool) -> Result<(), dicom_ul::association::Error> {
+        if clean {
+            self.0.release()
+        } else {
+            self.0.abort()
+        }
+    }
+}
+
 /// An association (ours as client, or one a peer opened to our storage SCP) and the
 /// fragments of the last PDU not yet consumed.
-pub struct Link<A = ClientAssociation<TcpStream>> {
-    association: Option<A>,
+pub struct Link {
+    association: Option<Box<dyn Channel>>,
     pending: VecDeque<PDataValue>,
     timeout: Duration,
 }
 
-impl<A: SyncAssociation<TcpStream>> Link<A> {
-    pub fn new(association: A, timeout: Duration) -> Self {
+impl Link {
+    pub fn new(association: Box<dyn Channel>, timeout: Duration) -> Self {
         Self {
             association: Some(association),
             pending: VecDeque::new(),
@@ -43,7 +94,7 @@ impl<A: SyncAssociation<TcpStream>> Link<A> {
         }
     }
 
-    fn association(&mut self) -> Result<&mut A, Fault> {
+    fn association(&mut self) -> Result<&mut Box<dyn Channel>, Fault> {
         self.association
             .as_mut()
             .ok_or_else(|| Fault::Protocol("the association is closed".into()))
@@ -56,7 +107,7 @@ impl<A: SyncAssociation<TcpStream>> Link<A> {
     ) -> Result<(u8, &'static TransferSyntax), Fault> {
         let association = self.association()?;
         let context = association
-            .presentation_contexts()
+            .contexts()
             .iter()
             .find(|pc| {
                 pc.reason == PresentationContextResultReason::Acceptance
@@ -75,7 +126,7 @@ impl<A: SyncAssociation<TcpStream>> Link<A> {
     ) -> Result<(u8, &'static TransferSyntax), Fault> {
         let association = self.association()?;
         let candidates: Vec<(u8, String)> = association
-            .presentation_contexts()
+            .contexts()
             .iter()
             .filter(|pc| {
                 pc.reason == PresentationContextResultReason::Acceptance
@@ -103,7 +154,7 @@ impl<A: SyncAssociation<TcpStream>> Link<A> {
     pub fn syntax_of(&mut self, id: u8) -> Result<&'static TransferSyntax, Fault> {
         let association = self.association()?;
         let context = association
-            .presentation_contexts()
+            .contexts()
             .iter()
             .find(|pc| pc.id == id && pc.reason == PresentationContextResultReason::Acceptance)
             .ok_or_else(|| Fault::Protocol(format!("a message on unnegotiated context {id}")))?;
@@ -127,11 +178,13 @@ impl<A: SyncAssociation<TcpStream>> Link<A> {
                 data: command.encode(),
             }],
         };
-        SyncAssociation::send(association, &pdu).map_err(|e| association_fault(&e, timeout))?;
+        association
+            .send_pdu(&pdu)
+            .map_err(|e| association_fault(&e, timeout))?;
         if let Some(data) = data {
-            let mut writer = association.send_pdata(context);
-            writer.write_all(data).map_err(|e| io_fault(&e, timeout))?;
-            writer.finish().map_err(|e| io_fault(&e, timeout))?;
+            association
+                .send_data(context, data)
+                .map_err(|e| io_fault(&e, timeout))?;
         }
         Ok(())
     }
@@ -143,7 +196,9 @@ impl<A: SyncAssociation<TcpStream>> Link<A> {
                 return Ok(value);
             }
             let timeout = self.timeout;
-            let pdu = SyncAssociation::receive(self.association()?)
+            let pdu = self
+                .association()?
+                .receive_pdu()
                 .map_err(|e| association_fault(&e, timeout))?;
             match pdu {
                 Pdu::PData { data } => self.pending.extend(data),
@@ -154,7 +209,7 @@ impl<A: SyncAssociation<TcpStream>> Link<A> {
                     )));
                 }
                 Pdu::ReleaseRQ => {
-                    let _ = SyncAssociation::send(self.association()?, &Pdu::ReleaseRP);
+                    let _ = self.association()?.send_pdu(&Pdu::ReleaseRP);
                     self.association = None;
                     return Err(Fault::Released);
                 }
@@ -220,15 +275,10 @@ impl<A: SyncAssociation<TcpStream>> Link<A> {
 
     /// Ends the association: a graceful release when `clean`, else an abort.
     pub fn finish(mut self, clean: bool) {
-        if let Some(association) = self.association.take() {
-            let result = if clean {
-                association.release()
-            } else {
-                association.abort()
-            };
-            if let Err(e) = result {
-                log::debug!("closing an association: {e}");
-            }
+        if let Some(association) = self.association.take()
+            && let Err(e) = association.close(clean)
+        {
+            log::debug!("closing an association: {e}");
         }
     }
 }

@@ -7,20 +7,20 @@ pub mod command;
 mod link;
 mod retrieve;
 pub mod sop;
+mod tls;
 
 pub use retrieve::Method;
 
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use dicom_core::{DataElement, PrimitiveValue};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
-use dicom_ul::association::client::{ClientAssociation, ClientAssociationOptions};
+use dicom_ul::association::client::ClientAssociationOptions;
 
 use self::command::{Command, StatusKind, field, status_kind};
-use self::link::Link;
+use self::link::{Channel, Link, Over};
 use super::query::{Match, Query};
 use super::{
     Endpoint, Fault, Node, PacsError, RetrieveOutcome, RetrieveRequest, Settings, StoreOutcome,
@@ -41,17 +41,24 @@ pub struct DimseClient {
     timeout: Duration,
     move_port: u16,
     method: Method,
+    /// DICOM TLS settings and the name the server's certificate must carry (its host).
+    tls: Option<(super::node::Tls, String)>,
 }
 
 impl DimseClient {
     pub fn new(node: Node, settings: &Settings) -> Self {
-        let (called_ae, address) = match &node.endpoint {
+        let (called_ae, address, tls) = match &node.endpoint {
             Endpoint::Dimse {
                 ae_title,
                 host,
                 port,
-            } => (ae_title.clone(), format!("{host}:{port}")),
-            Endpoint::DicomWeb { url } => (String::new(), url.clone()),
+                tls,
+            } => (
+                ae_title.clone(),
+                format!("{host}:{port}"),
+                tls.clone().map(|settings| (settings, host.clone())),
+            ),
+            Endpoint::DicomWeb { url } => (String::new(), url.clone(), None),
         };
         Self {
             node,
@@ -61,6 +68,7 @@ impl DimseClient {
             timeout: settings.timeout(),
             move_port: settings.move_port,
             method: Method::Get,
+            tls,
         }
     }
 
@@ -100,19 +108,31 @@ impl DimseClient {
         for sop_class in scp_roles {
             options = options.with_role_selection(*sop_class, false, true);
         }
-        let association: ClientAssociation<TcpStream> = options
-            .establish(self.address.as_str())
-            .map_err(|e| self.error(operation, link::association_fault(&e, self.timeout)))?;
+        let fail = |e: dicom_ul::association::Error| {
+            self.error(operation, link::association_fault(&e, self.timeout))
+        };
+        let channel: Box<dyn Channel> = match &self.tls {
+            None => Over::boxed(options.establish(self.address.as_str()).map_err(fail)?),
+            Some((settings, server_name)) => {
+                let config = tls::client_config(settings).map_err(|f| self.error(operation, f))?;
+                let association = options
+                    .tls_config(config)
+                    .server_name(server_name)
+                    .establish_tls(self.address.as_str())
+                    .map_err(fail)?;
+                Over::boxed(association)
+            }
+        };
         log::debug!(
             "associated with {} for {operation}: {} context(s) accepted",
             self.node.name,
-            association
-                .presentation_contexts()
+            channel
+                .contexts()
                 .iter()
                 .filter(|pc| pc.reason == dicom_ul::pdu::PresentationContextResultReason::Acceptance)
                 .count()
         );
-        Ok(Link::new(association, self.timeout))
+        Ok(Link::new(channel, self.timeout))
     }
 
     fn find_in(&self, link: &mut Link, query: &Query) -> Result<Vec<Match>, Fault> {

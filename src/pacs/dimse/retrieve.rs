@@ -2,7 +2,7 @@
 //! listening port), or C-MOVE to our own storage SCP, for servers that offer no C-GET. Either
 //! way every instance goes through `cache::stage_dataset` into the staging folder.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,11 +11,10 @@ use std::time::Duration;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
-use dicom_ul::association::SyncAssociation;
 use dicom_ul::association::server::ServerAssociationOptions;
 
 use super::command::{Command, StatusKind, field, status_kind};
-use super::link::{self, Link, Message};
+use super::link::{self, Link, Message, Over};
 use super::{DimseClient, sop};
 use crate::pacs::cache::{StageError, stage_dataset};
 use crate::pacs::{Fault, PacsError, RetrieveOutcome, RetrieveProgress, RetrieveRequest, Watch};
@@ -95,8 +94,8 @@ fn interrupted(fault: Fault, received: usize) -> Fault {
 
 /// Stages one incoming C-STORE and answers it. A refused instance is answered with a failure
 /// status and noted; a local write failure stops everything.
-fn store_incoming<A: SyncAssociation<TcpStream>>(
-    link: &mut Link<A>,
+fn store_incoming(
+    link: &mut Link,
     message: Message,
     request: &RetrieveRequest,
     staging: &Path,
@@ -367,7 +366,7 @@ fn serve_storage(
                 continue;
             }
         };
-        let mut link = Link::new(association, timeout);
+        let mut link = Link::new(Over::boxed(association), timeout);
         loop {
             let message = match link.receive() {
                 Ok(message) => message,
