@@ -1,6 +1,7 @@
 //! The viewer's PACS panel against the real Orthanc `.ci/run` starts: P opens it, Search lists
 //! the stored studies, a click lists a study's series, "Open series" retrieves one into the
-//! cache and opens it; a second series becomes study B and the pair fuses.
+//! cache and opens it; a second series becomes study B and the pair fuses. And the export
+//! dialog's "Send to PACS": a DICOM export sent, then found in Orthanc.
 
 #![cfg(feature = "app")]
 
@@ -9,19 +10,23 @@ mod common;
 use burn::tensor::Device;
 use common::files_under;
 use common::pacs::shared_orthanc;
-use common::viewer::{App, fused, wait_until};
+use common::viewer::{App, demo, fused, mr_and_pet, wait_until};
 use dualmine::app::ViewerApp;
+use dualmine::app::export_dialog::ExportKind;
 use dualmine::pacs::{Cache, Settings};
+use dualmine::pacs::{Level, Query, connect};
+use dualmine::phantom::PhantomSize;
 use dualmine::volume::Modality;
+use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
-fn harness(settings: Settings, cache: Cache) -> App<'static> {
+fn harness(sources: Vec<dualmine::app::Source>, settings: Settings, cache: Cache) -> App<'static> {
     Harness::builder()
         .with_size([1280.0, 720.0])
         .wgpu()
         .build_eframe(move |cc| {
-            ViewerApp::new(cc, vec![])
+            ViewerApp::new(cc, sources)
                 .with_compute(Device::flex(), "CPU (burn flex)".into())
                 .with_pacs(settings, cache)
         })
@@ -59,7 +64,7 @@ fn search_retrieve_open_and_fuse_from_the_pacs_panel() {
         nodes: vec![orthanc.dimse_node()],
         ..Settings::default()
     };
-    let mut h = harness(settings, Cache::new(cache.path()));
+    let mut h = harness(vec![], settings, Cache::new(cache.path()));
     h.run_steps(2);
     h.key_press(egui::Key::P);
     h.run_steps(2);
@@ -107,4 +112,69 @@ fn search_retrieve_open_and_fuse_from_the_pacs_panel() {
     // Both series sit in the cache, under the study's UID.
     let cached = files_under(&cache.path().join(&study_uid));
     assert_eq!(cached.len(), 32, "16 CT + 16 MR instances");
+}
+
+#[test]
+fn the_export_dialog_sends_a_dicom_export_to_the_pacs() {
+    let Some(orthanc) = shared_orthanc() else {
+        return;
+    };
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let out = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        nodes: vec![orthanc.dimse_node()],
+        ..Settings::default()
+    };
+    let mut h = harness(mr_and_pet(&studies), settings, Cache::new(cache.path()));
+    wait_until(&mut h, "fusion to finish", fused);
+    h.key_press(egui::Key::E);
+    h.run_steps(2);
+    {
+        let form = &mut h.state_mut().export_form;
+        form.folder = out.path().display().to_string();
+        form.kind = ExportKind::Dicom;
+    }
+    h.run_steps(2);
+    h.get_by_role_and_label(Role::Button, "Export").click();
+    h.run_steps(2);
+    wait_until(&mut h, "the export", |app| {
+        app.export_job.as_ref().is_some_and(|j| !j.is_running())
+    });
+    let written = h.state().export_job.as_ref().unwrap().files.clone();
+    assert_eq!(written.len(), 160, "fused + 9 maps, 16 slices each");
+    h.get_by_role_and_label(Role::Button, "Send to PACS")
+        .click();
+    h.run_steps(1);
+    wait_for_pacs(&mut h, "the send");
+    assert_eq!(
+        h.state().pacs.message,
+        Some(Ok("sent 160 instance(s)".to_string()))
+    );
+    // The fused series is in Orthanc, in the MR study (the reference).
+    let fused_file = dicom_object::open_file(out.path().join("FUSED/IM000001.dcm")).unwrap();
+    let text = |tag| {
+        fused_file
+            .element(tag)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_end_matches('\0')
+            .to_string()
+    };
+    let study = text(dicom_dictionary_std::tags::STUDY_INSTANCE_UID);
+    let series = text(dicom_dictionary_std::tags::SERIES_INSTANCE_UID);
+    let found = connect(&orthanc.dimse_node(), &Settings::default())
+        .find(&Query {
+            level: Level::Series,
+            study_uid: study,
+            ..Query::default()
+        })
+        .expect("find");
+    assert_eq!(found.len(), 10, "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|m| m.series_uid == series && m.instance_count == Some(16))
+    );
 }

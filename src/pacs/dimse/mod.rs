@@ -111,15 +111,22 @@ impl DimseClient {
         let fail = |e: dicom_ul::association::Error| {
             self.error(operation, link::association_fault(&e, self.timeout))
         };
+        // Small messages (C-STORE responses, commands) go out at once: with Nagle's algorithm
+        // each one would wait for the peer's delayed ACK (about 40 ms per instance).
         let channel: Box<dyn Channel> = match &self.tls {
-            None => Over::boxed(options.establish(self.address.as_str()).map_err(fail)?),
+            None => {
+                let mut association = options.establish(self.address.as_str()).map_err(fail)?;
+                let _ = association.inner_stream().set_nodelay(true);
+                Over::boxed(association)
+            }
             Some((settings, server_name)) => {
                 let config = tls::client_config(settings).map_err(|f| self.error(operation, f))?;
-                let association = options
+                let mut association = options
                     .tls_config(config)
                     .server_name(server_name)
                     .establish_tls(self.address.as_str())
                     .map_err(fail)?;
+                let _ = association.inner_stream().sock.set_nodelay(true);
                 Over::boxed(association)
             }
         };

@@ -366,6 +366,8 @@ fn serve_storage(
                 continue;
             }
         };
+        let mut association = association;
+        let _ = association.inner_stream().set_nodelay(true);
         let mut link = Link::new(Over::boxed(association), timeout);
         loop {
             let message = match link.receive() {
