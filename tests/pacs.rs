@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
-use common::pacs::{PrivateOrthanc, SharedOrthanc, settings, shared_orthanc};
+use common::pacs::{PrivateOrthanc, SharedOrthanc, settings, shared_orthanc, text_in};
 use common::{files_under, succeeded};
 use dualmine::pacs::dimse::{DimseClient, Method};
 use dualmine::pacs::{
@@ -28,26 +28,12 @@ fn dataset_of(file: &[u8]) -> &[u8] {
 
 fn study_uid_of(folder: &Path) -> String {
     let file = files_under(folder).into_iter().next().expect("a file");
-    let object = dicom_object::open_file(&file).expect("DICOM");
-    object
-        .element(dicom_dictionary_std::tags::STUDY_INSTANCE_UID)
-        .expect("study UID")
-        .to_str()
-        .expect("text")
-        .trim_end_matches('\0')
-        .to_string()
+    text_in(&file, dicom_dictionary_std::tags::STUDY_INSTANCE_UID)
 }
 
 /// The SOPInstanceUID a DICOM file holds.
 fn sop_instance_of_file(path: &Path) -> String {
-    dicom_object::open_file(path)
-        .expect("DICOM")
-        .element(dicom_dictionary_std::tags::SOP_INSTANCE_UID)
-        .expect("SOP instance UID")
-        .to_str()
-        .expect("text")
-        .trim_end_matches('\0')
-        .to_string()
+    text_in(path, dicom_dictionary_std::tags::SOP_INSTANCE_UID)
 }
 
 /// The SOPInstanceUID a cached file is named by.
@@ -298,14 +284,7 @@ fn fuse_and_send(orthanc: &SharedOrthanc, node: &str, out: &Path) -> String {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("sent 16 instance(s)"), "{text}");
     let fused = files_under(out).into_iter().next().expect("a fused file");
-    let object = dicom_object::open_file(&fused).expect("DICOM");
-    object
-        .element(dicom_dictionary_std::tags::SERIES_INSTANCE_UID)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .trim_end_matches('\0')
-        .to_string()
+    text_in(&fused, dicom_dictionary_std::tags::SERIES_INSTANCE_UID)
 }
 
 #[test]

@@ -7,29 +7,19 @@
 
 mod common;
 
-use burn::tensor::Device;
 use common::files_under;
-use common::pacs::shared_orthanc;
-use common::viewer::{App, demo, fused, mr_and_pet, wait_until};
-use dualmine::app::ViewerApp;
+use common::pacs::{shared_orthanc, text_in};
+use common::viewer::{App, demo, fused, harness_with, mr_and_pet, wait_until};
 use dualmine::app::export_dialog::ExportKind;
 use dualmine::pacs::{Cache, Settings};
 use dualmine::pacs::{Level, Query, connect};
 use dualmine::phantom::PhantomSize;
 use dualmine::volume::Modality;
 use egui::accesskit::Role;
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
 fn harness(sources: Vec<dualmine::app::Source>, settings: Settings, cache: Cache) -> App<'static> {
-    Harness::builder()
-        .with_size([1280.0, 720.0])
-        .wgpu()
-        .build_eframe(move |cc| {
-            ViewerApp::new(cc, sources)
-                .with_compute(Device::flex(), "CPU (burn flex)".into())
-                .with_pacs(settings, cache)
-        })
+    harness_with(sources, move |app| app.with_pacs(settings, cache))
 }
 
 /// Steps until the panel's network job is done (it runs on a thread).
@@ -45,20 +35,11 @@ fn search_retrieve_open_and_fuse_from_the_pacs_panel() {
     let Some(orthanc) = shared_orthanc() else {
         return;
     };
-    let study_uid = {
-        let file = files_under(&orthanc.fixture)
-            .into_iter()
-            .next()
-            .expect("a file");
-        let object = dicom_object::open_file(file).expect("DICOM");
-        object
-            .element(dicom_dictionary_std::tags::STUDY_INSTANCE_UID)
-            .expect("study")
-            .to_str()
-            .expect("text")
-            .trim_end_matches('\0')
-            .to_string()
-    };
+    let first = files_under(&orthanc.fixture)
+        .into_iter()
+        .next()
+        .expect("a file");
+    let study_uid = text_in(&first, dicom_dictionary_std::tags::STUDY_INSTANCE_UID);
     let cache = tempfile::tempdir().unwrap();
     let settings = Settings {
         nodes: vec![orthanc.dimse_node()],
@@ -152,18 +133,9 @@ fn the_export_dialog_sends_a_dicom_export_to_the_pacs() {
         Some(Ok("sent 160 instance(s)".to_string()))
     );
     // The fused series is in Orthanc, in the MR study (the reference).
-    let fused_file = dicom_object::open_file(out.path().join("FUSED/IM000001.dcm")).unwrap();
-    let text = |tag| {
-        fused_file
-            .element(tag)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .trim_end_matches('\0')
-            .to_string()
-    };
-    let study = text(dicom_dictionary_std::tags::STUDY_INSTANCE_UID);
-    let series = text(dicom_dictionary_std::tags::SERIES_INSTANCE_UID);
+    let fused_file = out.path().join("FUSED/IM000001.dcm");
+    let study = text_in(&fused_file, dicom_dictionary_std::tags::STUDY_INSTANCE_UID);
+    let series = text_in(&fused_file, dicom_dictionary_std::tags::SERIES_INSTANCE_UID);
     let found = connect(&orthanc.dimse_node(), &Settings::default())
         .find(&Query {
             level: Level::Series,

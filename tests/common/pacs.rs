@@ -6,6 +6,18 @@ use std::process::Command;
 
 use dualmine::pacs::{Node, Settings};
 
+/// The text of `tag` in the DICOM file at `path` (a UID, trailing padding dropped).
+pub fn text_in(path: &Path, tag: dicom_core::Tag) -> String {
+    dicom_object::open_file(path)
+        .expect("DICOM")
+        .element(tag)
+        .expect("the element")
+        .to_str()
+        .expect("text")
+        .trim_end_matches('\0')
+        .to_string()
+}
+
 /// The shared server `.ci/run` started, with the phantom studies it stored.
 pub struct SharedOrthanc {
     /// `ORTHANC@127.0.0.1:PORT`.

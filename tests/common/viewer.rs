@@ -15,13 +15,21 @@ use image::RgbaImage;
 pub type App<'a> = Harness<'a, ViewerApp>;
 
 pub fn harness(sources: Vec<Source>, auto_fuse: bool) -> App<'static> {
+    harness_with(sources, move |app| app.with_auto_fuse(auto_fuse))
+}
+
+/// The app on `sources` (CPU fusion), set up further by `configure`.
+pub fn harness_with(
+    sources: Vec<Source>,
+    configure: impl FnOnce(ViewerApp) -> ViewerApp + 'static,
+) -> App<'static> {
     Harness::builder()
         .with_size([1280.0, 720.0])
         .wgpu()
         .build_eframe(move |cc| {
-            ViewerApp::new(cc, sources)
-                .with_compute(Device::flex(), "CPU (burn flex)".into())
-                .with_auto_fuse(auto_fuse)
+            configure(
+                ViewerApp::new(cc, sources).with_compute(Device::flex(), "CPU (burn flex)".into()),
+            )
         })
 }
 

@@ -273,6 +273,18 @@ impl Link {
         })
     }
 
+    /// Reads one message that must be a `name` response (command field `field`).
+    pub fn receive_response(&mut self, field: u16, name: &str) -> Result<Message, Fault> {
+        let message = self.receive()?;
+        if message.command.field != field {
+            return Err(Fault::Protocol(format!(
+                "expected a {name} response, got command {:#06x}",
+                message.command.field
+            )));
+        }
+        Ok(message)
+    }
+
     /// Ends the association: a graceful release when `clean`, else an abort.
     pub fn finish(mut self, clean: bool) {
         if let Some(association) = self.association.take()

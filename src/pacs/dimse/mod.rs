@@ -177,13 +177,7 @@ impl DimseClient {
         let mut found = Vec::new();
         let mut cancelled_after = None;
         loop {
-            let message = link.receive()?;
-            if message.command.field != field::C_FIND_RSP {
-                return Err(Fault::Protocol(format!(
-                    "expected a C-FIND response, got command {:#06x}",
-                    message.command.field
-                )));
-            }
+            let message = link.receive_response(field::C_FIND_RSP, "C-FIND")?;
             match status_kind(message.command.status) {
                 StatusKind::Pending => {
                     if let Some(drained) = cancelled_after.as_mut() {
@@ -256,13 +250,7 @@ impl DimseClient {
             );
             request.sop_instance = instance.to_string();
             link.send(context, &request, Some(&data))?;
-            let response = link.receive()?;
-            if response.command.field != field::C_STORE_RSP {
-                return Err(Fault::Protocol(format!(
-                    "expected a C-STORE response, got command {:#06x}",
-                    response.command.field
-                )));
-            }
+            let response = link.receive_response(field::C_STORE_RSP, "C-STORE")?;
             match status_kind(response.command.status) {
                 StatusKind::Success => {}
                 StatusKind::Warning => outcome.warnings.push(format!(
@@ -302,7 +290,7 @@ impl Transport for DimseClient {
             let (context, _) = link.accepted(sop::VERIFICATION)?;
             let request = Command::request(field::C_ECHO_RQ, sop::VERIFICATION, 1, false);
             link.send(context, &request, None)?;
-            let response = link.receive()?;
+            let response = link.receive_response(field::C_ECHO_RSP, "C-ECHO")?;
             match status_kind(response.command.status) {
                 StatusKind::Success => Ok(()),
                 _ => Err(Fault::Status {

@@ -299,16 +299,12 @@ fn move_in(
             let _ = link.send(context, &cancel_request(), None);
             return Err(Fault::Cancelled);
         }
-        let message = link.receive().map_err(|fault| {
-            let count = received.lock().map(|r| r.0.instances).unwrap_or(0);
-            interrupted(fault, count)
-        })?;
-        if message.command.field != field::C_MOVE_RSP {
-            return Err(Fault::Protocol(format!(
-                "unexpected command {:#06x} during a C-MOVE",
-                message.command.field
-            )));
-        }
+        let message = link
+            .receive_response(field::C_MOVE_RSP, "C-MOVE")
+            .map_err(|fault| {
+                let count = received.lock().map(|r| r.0.instances).unwrap_or(0);
+                interrupted(fault, count)
+            })?;
         let (expected, _) = sub_operations(&message.command);
         let mut guard = received.lock().unwrap_or_else(|p| p.into_inner());
         (watch.progress)(RetrieveProgress {
