@@ -131,6 +131,19 @@ fn find_by_patient_and_by_modality() {
             })
             .expect("find studies by modality");
         assert!(by_modality.iter().any(|m| m.study_uid == study));
+        // The phantom's StudyDate is 20260101: inside one range, outside another.
+        let date = |range: &str| {
+            transport
+                .find(&Query {
+                    study_date: range.into(),
+                    ..Query::default()
+                })
+                .expect("find by date")
+                .iter()
+                .any(|m| m.study_uid == study)
+        };
+        assert!(date("20251231-20260102"), "{}", node.name);
+        assert!(!date("20270101-"), "{}", node.name);
     }
 }
 
@@ -499,5 +512,38 @@ fn dicom_tls_with_a_private_ca_and_client_certificates() {
             expected
         };
         assert!(error.contains(expected), "{expected}: {error}");
+    }
+}
+
+#[test]
+fn a_cancelled_retrieve_leaves_nothing_in_the_cache() {
+    let Some(orthanc) = shared_orthanc() else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let cancel = AtomicBool::new(false);
+    for node in [orthanc.dimse_node(), orthanc.web_node()] {
+        cancel.store(false, std::sync::atomic::Ordering::Relaxed);
+        let mut progress = |p: RetrieveProgress| {
+            if p.received == 3 {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        };
+        let error = Cache::new(cache.path())
+            .retrieve(
+                connect(&node, &settings(10)).as_ref(),
+                &whole_study(&orthanc),
+                &mut Watch {
+                    progress: &mut progress,
+                    cancel: &cancel,
+                },
+            )
+            .unwrap_err();
+        assert!(
+            matches!(error.fault(), Some(Fault::Cancelled)),
+            "{}: {error}",
+            node.name
+        );
+        assert!(files_under(cache.path()).is_empty(), "{}", node.name);
     }
 }

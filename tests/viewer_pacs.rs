@@ -93,6 +93,9 @@ fn search_retrieve_open_and_fuse_from_the_pacs_panel() {
     // Both series sit in the cache, under the study's UID.
     let cached = files_under(&cache.path().join(&study_uid));
     assert_eq!(cached.len(), 32, "16 CT + 16 MR instances");
+    if let Some(path) = std::env::var_os("DEBUG_VIEWER_PNG") {
+        h.render().expect("rendered").save(path).ok();
+    }
 }
 
 #[test]

@@ -276,8 +276,15 @@ impl PacsPanel {
                 self.studies = found;
                 format!("{count} stud{}", if count == 1 { "y" } else { "ies" })
             }),
-            Outcome::Series(result) => result.map(|found| {
+            Outcome::Series(result) => result.map(|mut found| {
                 let count = found.len();
+                // In series-number order, as a reading list shows them.
+                found.sort_by_key(|s| {
+                    (
+                        s.series_number.parse::<i64>().unwrap_or(i64::MAX),
+                        s.series_uid.clone(),
+                    )
+                });
                 self.series = found;
                 format!("{count} series")
             }),
@@ -448,10 +455,9 @@ fn search_form(ui: &mut egui::Ui, panel: &mut PacsPanel, idle: bool) {
         .show(ui, |ui| {
             let field = |ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str| {
                 let label = ui.label(label);
-                ui.add(
-                    egui::TextEdit::singleline(value)
-                        .hint_text(hint)
-                        .desired_width(150.0),
+                ui.add_sized(
+                    [150.0, 20.0],
+                    egui::TextEdit::singleline(value).hint_text(hint),
                 )
                 .labelled_by(label.id);
             };
@@ -526,29 +532,34 @@ fn results(ui: &mut egui::Ui, panel: &mut PacsPanel, idle: bool) {
         return;
     }
     let mut retrieve = None;
-    egui::Grid::new("pacs series grid")
-        .striped(true)
+    egui::ScrollArea::vertical()
+        .id_salt("pacs series")
+        .max_height(180.0)
         .show(ui, |ui| {
-            for heading in ["series", "modality", "description", "instances", ""] {
-                ui.strong(heading);
-            }
-            ui.end_row();
-            for (index, series) in panel.series.iter().enumerate() {
-                ui.label(&series.series_number);
-                ui.label(&series.modality);
-                ui.label(&series.description);
-                ui.label(series.instance_count.map_or("-".into(), |n| n.to_string()));
-                if ui
-                    .add_enabled(
-                        idle,
-                        egui::Button::new(format!("Open series {}", series.series_number)),
-                    )
-                    .clicked()
-                {
-                    retrieve = Some(Some(index));
-                }
-                ui.end_row();
-            }
+            egui::Grid::new("pacs series grid")
+                .striped(true)
+                .show(ui, |ui| {
+                    for heading in ["series", "modality", "description", "instances", ""] {
+                        ui.strong(heading);
+                    }
+                    ui.end_row();
+                    for (index, series) in panel.series.iter().enumerate() {
+                        ui.label(&series.series_number);
+                        ui.label(&series.modality);
+                        ui.label(&series.description);
+                        ui.label(series.instance_count.map_or("-".into(), |n| n.to_string()));
+                        if ui
+                            .add_enabled(
+                                idle,
+                                egui::Button::new(format!("Open series {}", series.series_number)),
+                            )
+                            .clicked()
+                        {
+                            retrieve = Some(Some(index));
+                        }
+                        ui.end_row();
+                    }
+                });
         });
     if ui
         .add_enabled(idle, egui::Button::new("Open study"))
