@@ -62,6 +62,12 @@ fn search_retrieve_open_and_fuse_from_the_pacs_panel() {
     assert!(studies.len() >= 3, "{} studies", studies.len());
 
     // Every phantom study shows the same patient: click the row of the one .ci/run stored first.
+    // The study table scrolls; bring the row into view first (CI may list it below the fold).
+    h.get_all_by_label("PHANTOM^HEAD")
+        .nth(row)
+        .expect("a row per study")
+        .scroll_to_me();
+    h.run_steps(3);
     h.get_all_by_label("PHANTOM^HEAD")
         .nth(row)
         .expect("a row per study")
