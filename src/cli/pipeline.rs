@@ -194,6 +194,7 @@ impl TlsArgs {
 
 impl PacsTarget {
     /// A target named on another command's flag (e.g. `fuse --pacs NODE`).
+    #[cfg(feature = "fusion")]
     pub fn named(node: &str) -> Self {
         Self {
             node: node.to_string(),
