@@ -2,7 +2,8 @@
 //! <SOPInstanceUID>.dcm`, reused when present. A retrieve writes into a staging folder
 //! (`ROOT/.incoming-…`) and moves complete series into place only when the whole retrieve
 //! succeeded, so a failed, cancelled or interrupted retrieve leaves nothing behind; a study
-//! retrieved whole is marked by `ROOT/<StudyInstanceUID>.complete`.
+//! retrieved whole is marked by `ROOT/<StudyInstanceUID>.complete`. Staging folders a crashed
+//! process left are removed a day later, by the next retrieve.
 //!
 //! The staging functions check every instance before keeping it: it must parse, carry the
 //! SOP instance UID it was announced with and belong to the study (and series) asked for.
@@ -110,6 +111,7 @@ impl Cache {
             });
         }
         std::fs::create_dir_all(&self.root).map_err(|e| self.error(e.to_string()))?;
+        remove_stale_staging(&self.root, STALE_STAGING);
         let staging = Staging::create(&self.root).map_err(|e| self.error(e.to_string()))?;
         let outcome = transport.retrieve(request, staging.path(), watch)?;
         if outcome.instances == 0 {
@@ -211,6 +213,33 @@ fn folder_size(root: &Path) -> u64 {
         }
     }
     total
+}
+
+/// Staging folders untouched this long belong to a process that died mid-retrieve.
+const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Removes staging folders not modified for `age` (left by a crash; a live retrieve writes
+/// into its own folder all the time).
+fn remove_stale_staging(root: &Path, age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".incoming-")
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|elapsed| elapsed >= age);
+        if stale {
+            log::info!("removing a stale PACS staging folder");
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// A staging folder, removed with whatever it still holds when dropped.
@@ -434,6 +463,23 @@ mod tests {
             &request,
             b"not DICOM at all"
         )));
+    }
+
+    #[test]
+    fn only_stale_staging_folders_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let staging = root.path().join(".incoming-1-2");
+        let study = root.path().join("1.2.3");
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::create_dir_all(&study).unwrap();
+        remove_stale_staging(root.path(), std::time::Duration::from_secs(3600));
+        assert!(
+            staging.exists(),
+            "a fresh staging folder may be a live retrieve's"
+        );
+        remove_stale_staging(root.path(), std::time::Duration::ZERO);
+        assert!(!staging.exists());
+        assert!(study.exists(), "cached studies are never touched");
     }
 
     #[test]
