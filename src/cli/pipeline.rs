@@ -226,24 +226,10 @@ impl PacsTarget {
 
 /// `path` itself, or every DICOM Part-10 file under the folder `path` (sorted).
 pub fn dicom_files_under(path: &Path) -> Result<Vec<PathBuf>> {
-    if path.is_file() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files = Vec::new();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries =
-            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
-        for entry in entries {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if has_dicm_prefix(&path) {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
+    let files: Vec<PathBuf> = io::dicom::files_under(path)?
+        .into_iter()
+        .filter(|file| has_dicm_prefix(file))
+        .collect();
     if files.is_empty() {
         anyhow::bail!("no DICOM file under {}", path.display());
     }

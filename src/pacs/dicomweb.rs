@@ -83,12 +83,7 @@ impl DicomWebClient {
         if (200..300).contains(&status) {
             return Ok(());
         }
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(4096)
-            .read_to_string()
-            .unwrap_or_default();
+        let body = body_text(response, 4096).unwrap_or_default();
         Err(Fault::Http(format!(
             "status {status}{}",
             if body.trim().is_empty() {
@@ -124,12 +119,7 @@ impl DicomWebClient {
         if response.status().as_u16() == 204 {
             return Ok(Vec::new());
         }
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(JSON_LIMIT)
-            .read_to_string()
-            .map_err(|e| self.http_fault(e))?;
+        let text = body_text(&mut response, JSON_LIMIT).map_err(|e| self.http_fault(e))?;
         if text.trim().is_empty() {
             return Ok(Vec::new());
         }
@@ -239,12 +229,7 @@ impl DicomWebClient {
             .send(&body[..])
             .map_err(|e| self.http_fault(e))?;
         let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(JSON_LIMIT)
-            .read_to_string()
-            .unwrap_or_default();
+        let text = body_text(&mut response, JSON_LIMIT).unwrap_or_default();
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let failed = sequence_len(&json, "00081198");
         let stored = sequence_len(&json, "00081199");
@@ -304,6 +289,18 @@ impl Transport for DicomWebClient {
         self.stow(files, progress)
             .map_err(|fault| self.error("STOW-RS", fault))
     }
+}
+
+/// A response body read as text, at most `limit` bytes.
+fn body_text(
+    response: &mut ureq::http::Response<ureq::Body>,
+    limit: u64,
+) -> Result<String, ureq::Error> {
+    response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_string()
 }
 
 /// `GGGGEEEE`, as QIDO-RS names attributes.

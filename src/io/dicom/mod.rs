@@ -18,7 +18,7 @@ mod unknown_vr;
 pub use assemble::{Layout, layout};
 pub use header::{FramePlane, ImageHeader};
 pub use load::{MAX_VOLUME_BYTES, layout_of, load_series, units_of};
-pub use scan::{ScanReport, Series, SeriesFile, SeriesSummary, scan};
+pub use scan::{ScanReport, Series, SeriesFile, SeriesSummary, files_under, scan};
 pub use tags::parse_time_seconds;
 
 use std::path::Path;

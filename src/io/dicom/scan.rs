@@ -102,9 +102,7 @@ const MAX_DEPTH: usize = 32;
 
 /// Scans a file or folder tree for DICOM image series.
 pub fn scan(path: &Path) -> Result<ScanReport, LoadError> {
-    let mut paths = Vec::new();
-    collect_files(path, 0, &mut paths)?;
-    paths.sort();
+    let paths = files_under(path)?;
     let outcomes: Vec<Result<SeriesFile, LoadError>> =
         paths.par_iter().map(|p| read_header(p)).collect();
     let mut report = ScanReport::default();
@@ -243,6 +241,15 @@ fn group_key(h: &ImageHeader) -> String {
         h.samples_per_pixel,
         orientation
     )
+}
+
+/// Every file under `path` (itself, when a file), hidden entries skipped, at most
+/// `MAX_DEPTH` folders deep, sorted: the files a scan reads, and what `pacs send` sends.
+pub fn files_under(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let mut files = Vec::new();
+    collect_files(path, 0, &mut files)?;
+    files.sort();
+    Ok(files)
 }
 
 fn collect_files(path: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
