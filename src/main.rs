@@ -8,11 +8,25 @@ fn main() -> std::process::ExitCode {
     match cli::run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            // `{:#}` prints the cause chain without resolving a backtrace.
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", with_causes(&error));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, `: `-separated, leaving out a cause whose text a message
+/// before it already quotes (many of our errors name their I/O cause themselves).
+fn with_causes(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.is_empty() {
+            text = cause;
+        } else if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
 }
 
 /// `env_logger` (RUST_LOG, errors only by default), less what wgpu and the graphics drivers

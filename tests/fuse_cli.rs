@@ -106,6 +106,88 @@ fn fuses_phantom_mr_and_pet_series_on_the_mr_grid() {
 }
 
 #[test]
+fn volume_outputs_streamed_to_nifti_are_the_fusion_held_whole() {
+    use dualmine::fusion::fuser::{Backend, Fuser};
+    use dualmine::volume::resample::{Interpolation, onto_reference};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let studies = dualmine::phantom::write_demo(
+        &dir.path().join("demo"),
+        dualmine::phantom::PhantomSize::SMALL,
+    )
+    .expect("phantom");
+    let out = dir.path().join("fused.nii.gz");
+    // Built-in PET–MRI weights: trained maps, not the untrained constants.
+    fuse([&studies.mr, &studies.pet], &out, None, &["--maps"], true);
+    // The same fusion in this process, every output held (A = the PET, as the CLI orders).
+    let mr = io::load(&studies.mr, None).expect("MR");
+    let pet = onto_reference(
+        &io::load(&studies.pet, None).expect("PET"),
+        &mr,
+        Interpolation::Linear,
+    )
+    .expect("PET on the MR grid");
+    let fuser = Fuser::shipped("pet-mri", Backend::Cpu).expect("built-in model");
+    let whole = fuser
+        .fuse_volumes(&pet, &mr, 4, &mut |_, _| true)
+        .expect("fusion");
+    let near = |file: &str, expected: &dualmine::volume::Volume| {
+        let streamed = io::load(&dir.path().join(file), None).expect(file);
+        assert_eq!(streamed.geometry, expected.geometry, "{file}");
+        let worst = streamed
+            .data
+            .iter()
+            .zip(&expected.data)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-6, "{file}: differs by {worst}");
+        streamed
+    };
+    near("fused.nii.gz", &whole.fused);
+    for s in 0..3 {
+        let a = near(
+            &format!("fused_reliability_a_scale{s}.nii.gz"),
+            &whole.reliability_a[s],
+        );
+        let b = near(
+            &format!("fused_reliability_b_scale{s}.nii.gz"),
+            &whole.reliability_b[s],
+        );
+        assert!(
+            a.data
+                .iter()
+                .zip(&b.data)
+                .all(|(x, y)| (x + y - 1.0).abs() < 1e-5)
+        );
+        near(&format!("fused_alpha_scale{s}.nii.gz"), &whole.alpha[s]);
+    }
+    let spread = |v: &[f32]| {
+        let (lo, hi) = v
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(l, h), x| (l.min(*x), h.max(*x)));
+        hi - lo
+    };
+    assert!(
+        spread(&whole.reliability_a[0].data) > 0.1,
+        "trained maps vary"
+    );
+    // Existing outputs are refused before any fusing, and nothing partial is left.
+    let again = fuse([&studies.mr, &studies.pet], &out, None, &["--maps"], false);
+    assert!(!again.status.success());
+    let message = String::from_utf8_lossy(&again.stderr);
+    assert!(message.contains("--force"), "{message}");
+    assert!(
+        !message.contains("fuse: "),
+        "failed before fusing: {message}"
+    );
+    let partial = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .count();
+    assert_eq!(partial, 0);
+}
+
+#[test]
 fn fuses_real_pairs_when_present() {
     let dir = tempfile::tempdir().expect("temp dir");
     if let Some(root) = common::shared_data("aanlib/PET-MRI/test") {

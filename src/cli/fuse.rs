@@ -8,10 +8,13 @@ use super::pipeline::{self, PacsTarget, load_study, onto_grid, send_to_pacs};
 use super::progress::Progress;
 use dualmine::export::fusion_series::{FusionExport, OutputSeries, describe, write_fusion};
 use dualmine::export::png::{SliceRendering, write_png, write_slices};
-use dualmine::fusion::fuser::{Backend, Fuser, FusionResult};
+use dualmine::fusion::fuser::{
+    Backend, Fuser, FusionMaps, FusionResult, output_kinds, output_modality,
+};
 use dualmine::fusion::images::fuse_image_pair;
 use dualmine::fusion::model::DualMineConfig;
 use dualmine::fusion::shipped;
+use dualmine::io::nifti::NiftiWriter;
 use dualmine::io::{self, InputKind};
 use dualmine::volume::Volume;
 use dualmine::volume::colormap::ColorMap;
@@ -105,82 +108,83 @@ fn shipped_task(requested: &str, studies: [&Volume; 2]) -> Result<&'static str> 
 }
 
 pub fn run(args: &FuseArgs) -> Result<()> {
-    let config = DualMineConfig::named(&args.config);
-    let backend = Backend::parse(&args.backend);
-    let make_fuser = |studies: [&Volume; 2]| -> Result<Fuser> {
-        let fuser = match &args.weights {
-            Some(weights) => {
-                eprintln!(
-                    "model: W-DUALMINE {} from {}",
-                    args.config,
-                    weights.display()
-                );
-                Fuser::new(&config, weights, backend)?
-            }
-            None => {
-                let task = shipped_task(&args.task, studies)?;
-                eprintln!("model: built-in W-DUALMINE {} {task}", shipped::CONFIG);
-                Fuser::shipped(task, backend)?
-            }
-        };
-        eprintln!("device: {}", fuser.description());
-        Ok(fuser)
-    };
     let images = [&args.a, &args.b]
         .iter()
         .all(|p| io::input_kind(p) == InputKind::Image);
     if images {
-        if args.dicom.is_some() || args.png.is_some() {
-            bail!("--dicom and --png are for volumes; a PNG pair is written with -o OUT.png");
-        }
-        let Some(output) = &args.output else {
-            bail!("give -o OUT.png for the fused image");
-        };
-        let a = io::load(&args.a, None)?;
-        let b = io::load(&args.b, None)?;
-        let fuser = make_fuser([&a, &b])?;
-        let fused = fuse_image_pair(&fuser, &a, &b)?;
-        write_png(&fused.image, output, args.force)?;
-        if args.maps {
-            let mut map = fused.image.clone();
-            let mut write_map = |values: &[f32], suffix: &str| -> Result<()> {
-                map.channels = 1;
-                map.data = values.iter().map(|v| v * 255.0).collect();
-                write_png(&map, &sibling(output, suffix), args.force)?;
-                Ok(())
-            };
-            for s in 0..fused.maps.alpha.len() {
-                write_map(
-                    &fused.maps.reliability_a[s],
-                    &format!("reliability_a_scale{s}"),
-                )?;
-                write_map(
-                    &fused.maps.reliability_b[s],
-                    &format!("reliability_b_scale{s}"),
-                )?;
-                write_map(&fused.maps.alpha[s], &format!("alpha_scale{s}"))?;
-            }
-        }
-        println!("wrote {}", output.display());
-        return Ok(());
+        fuse_images(args)
+    } else {
+        fuse_volumes(args)
     }
+}
+
+/// The network chosen by `--weights`/`--task` (from the studies' modalities for auto).
+fn make_fuser(args: &FuseArgs, studies: [&Volume; 2]) -> Result<Fuser> {
+    let backend = Backend::parse(&args.backend);
+    let fuser = match &args.weights {
+        Some(weights) => {
+            eprintln!(
+                "model: W-DUALMINE {} from {}",
+                args.config,
+                weights.display()
+            );
+            Fuser::new(&DualMineConfig::named(&args.config), weights, backend)?
+        }
+        None => {
+            let task = shipped_task(&args.task, studies)?;
+            eprintln!("model: built-in W-DUALMINE {} {task}", shipped::CONFIG);
+            Fuser::shipped(task, backend)?
+        }
+    };
+    eprintln!("device: {}", fuser.description());
+    Ok(fuser)
+}
+
+/// A PNG pair into a PNG (and with `--maps` one PNG per map beside it).
+fn fuse_images(args: &FuseArgs) -> Result<()> {
+    if args.dicom.is_some() || args.png.is_some() {
+        bail!("--dicom and --png are for volumes; a PNG pair is written with -o OUT.png");
+    }
+    let Some(output) = &args.output else {
+        bail!("give -o OUT.png for the fused image");
+    };
+    let a = io::load(&args.a, None)?;
+    let b = io::load(&args.b, None)?;
+    let fuser = make_fuser(args, [&a, &b])?;
+    let fused = fuse_image_pair(&fuser, &a, &b)?;
+    write_png(&fused.image, output, args.force)?;
+    if args.maps {
+        let mut map = fused.image.clone();
+        map.channels = 1;
+        let kinds = output_kinds(fuser.scales());
+        // Every output but the first, the fused image (written above in its colours).
+        for ((name, _), values) in kinds.iter().zip(fused.maps.outputs()).skip(1) {
+            map.data = values.iter().map(|v| v * 255.0).collect();
+            write_png(&map, &sibling(output, name), args.force)?;
+        }
+    }
+    println!("wrote {}", output.display());
+    Ok(())
+}
+
+/// Two studies, the second put on the first's grid, fused into NIfTI (streamed), PNG
+/// slices and/or derived DICOM series.
+fn fuse_volumes(args: &FuseArgs) -> Result<()> {
     if args.output.is_none() && args.dicom.is_none() && args.png.is_none() {
         bail!("say where to write: -o OUT.nii.gz, --dicom DIR and/or --png DIR");
     }
     let first = load_study(&args.a, "the first study")?;
-    let second = load_study(&args.b, "the second study")?;
-    if first.channels != 1 || second.channels != 1 {
+    let loaded = load_study(&args.b, "the second study")?;
+    if first.channels != 1 || loaded.channels != 1 {
         bail!("volume fusion needs gray studies");
     }
-    // The first study is the reference grid; the second is resampled onto it.
-    let original_second = second.identity.clone();
     // Registered (or given) transform, or shared patient coordinates.
     let registration = if args.register {
         let options = RegisterOptions {
             affine: args.affine,
             ..RegisterOptions::default()
         };
-        let found = pipeline::register(&first, &second, &options)?;
+        let found = pipeline::register(&first, &loaded, &options)?;
         Some((found.transform, Some(found.mutual_information)))
     } else if let Some(path) = &args.transform {
         let (t, notes) = dualmine::io::transform::read(path)?;
@@ -188,73 +192,22 @@ pub fn run(args: &FuseArgs) -> Result<()> {
     } else {
         None
     };
-    let second = match &registration {
-        Some((t, _)) => onto_grid(&second, &first, Some(t))?,
-        None => onto_reference(&second, &first, Interpolation::Linear)?,
+    // The first study is the reference grid; the second is resampled onto it (and only
+    // that copy is kept, with the identity of the study as loaded).
+    let mut second = match &registration {
+        Some((t, _)) => onto_grid(&loaded, &first, Some(t))?,
+        None => onto_reference(&loaded, &first, Interpolation::Linear)?,
     };
-    let fuser = make_fuser([&first, &second])?;
-    // The network takes the functional or CT study as A and the MR (or the CT) as B.
-    let (a, b) = if shipped::swapped_for_network([&first, &second]) {
-        (&second, &first)
-    } else {
-        (&first, &second)
+    second.identity = loaded.identity.clone();
+    drop(loaded);
+    let fuser = make_fuser(args, [&first, &second])?;
+    let Some(result) = fuse_streamed(args, &fuser, [&first, &second])? else {
+        return Ok(());
     };
-    let mut progress = Progress::new("fuse", a.geometry.dims[2], "slices", 1);
-    let result = fuser.fuse_volumes(a, b, 4, &mut |done, _| {
-        progress.set(done, "");
-        true
-    })?;
-    progress.finish();
-    if let Some(output) = &args.output {
-        io::nifti::write(&result.fused, output, args.force)?;
-        if args.maps {
-            for s in 0..result.alpha.len() {
-                io::nifti::write(
-                    &result.reliability_a[s],
-                    &sibling(output, &format!("reliability_a_scale{s}")),
-                    args.force,
-                )?;
-                io::nifti::write(
-                    &result.reliability_b[s],
-                    &sibling(output, &format!("reliability_b_scale{s}")),
-                    args.force,
-                )?;
-                io::nifti::write(
-                    &result.alpha[s],
-                    &sibling(output, &format!("alpha_scale{s}")),
-                    args.force,
-                )?;
-            }
-        }
-        println!("wrote {}", output.display());
-    }
     if let Some(folder) = &args.png {
-        let rendering = if args.png_16bit {
-            SliceRendering::Raw16 {
-                low: 0.0,
-                high: 1.0,
-            }
-        } else {
-            SliceRendering::Displayed(Window::from_range(0.0, 1.0), ColorMap::Gray)
-        };
-        let files = write_slices(
-            &result.fused,
-            folder,
-            "fused",
-            rendering,
-            args.force,
-            &mut |_, _| true,
-        )?;
-        println!(
-            "wrote {} PNG slices under {}",
-            files.len(),
-            folder.display()
-        );
+        write_png_slices(args, &result.fused, folder)?;
     }
     if let Some(folder) = &args.dicom {
-        let mut second_source = second.clone();
-        second_source.identity = original_second;
-        let sources = [&first, &second_source];
         let mut model = match &args.weights {
             Some(w) => format!("weights {}", w.display()),
             None => format!(
@@ -265,29 +218,149 @@ pub fn run(args: &FuseArgs) -> Result<()> {
         if let Some((t, metric)) = &registration {
             model += &format!("; the second {}", t.note(*metric));
         }
-        let outputs = fusion_outputs(&result, sources, &model, args.maps);
-        let export = FusionExport {
-            reference: &first,
-            sources,
-            outputs,
-            anonymize: args.anonymize,
-            overwrite: args.force,
-        };
-        let mut progress = Progress::new("write DICOM", 0, "files", 25);
-        let files = write_fusion(&export, folder, &mut |done, total| {
-            progress.report(done, total)
-        })?;
-        progress.finish();
-        println!(
-            "wrote {} DICOM files under {}",
-            files.len(),
-            folder.display()
-        );
-        if let Some(node) = &args.pacs {
-            send_to_pacs(&PacsTarget::named(node), &files)?;
-        }
+        write_dicom(args, &result, [&first, &second], &model, folder)?;
     }
     Ok(())
+}
+
+/// Runs the network over the pair (on the first study's grid), streaming the NIfTI outputs
+/// to disk batch by batch; returns what `--png` and `--dicom` need (the fused volume, and
+/// the maps for `--dicom --maps`), or `None` when they are not asked for.
+fn fuse_streamed(
+    args: &FuseArgs,
+    fuser: &Fuser,
+    studies: [&Volume; 2],
+) -> Result<Option<FusionResult>> {
+    // The network takes the functional or CT study as A and the MR (or the CT) as B.
+    let [a, b] = if shipped::swapped_for_network(studies) {
+        [studies[1], studies[0]]
+    } else {
+        studies
+    };
+    let mut files = match &args.output {
+        Some(output) => nifti_outputs(output, a, fuser.scales(), args.maps, args.force)?,
+        None => Vec::new(),
+    };
+    let keep_fused = args.png.is_some() || args.dicom.is_some();
+    let keep_maps = args.dicom.is_some() && args.maps;
+    let mut kept = FusionMaps::empty(if keep_maps { fuser.scales() } else { 0 });
+    let [nx, ny, nz] = a.geometry.dims;
+    let mut progress = Progress::new("fuse", nz, "slices", 1);
+    fuser.fuse_volumes_in_batches(a, b, 4, &mut |first, maps| -> Result<bool> {
+        for (file, values) in files.iter_mut().zip(maps.outputs()) {
+            file.append(values)?;
+        }
+        progress.set(first + maps.fused.len() / (nx * ny).max(1), "");
+        if keep_fused {
+            kept.append(if keep_maps { maps } else { maps.fused_only() });
+        }
+        Ok(true)
+    })?;
+    progress.finish();
+    for file in files {
+        file.finish()?;
+    }
+    if let Some(output) = &args.output {
+        println!("wrote {}", output.display());
+    }
+    Ok(if keep_fused {
+        Some(FusionResult::on_grid_of(a, kept)?)
+    } else {
+        None
+    })
+}
+
+/// `--png DIR`: the fused volume's slices, 8-bit as displayed or raw 16-bit.
+fn write_png_slices(args: &FuseArgs, fused: &Volume, folder: &Path) -> Result<()> {
+    let rendering = if args.png_16bit {
+        SliceRendering::Raw16 {
+            low: 0.0,
+            high: 1.0,
+        }
+    } else {
+        SliceRendering::Displayed(Window::from_range(0.0, 1.0), ColorMap::Gray)
+    };
+    let files = write_slices(
+        fused,
+        folder,
+        "fused",
+        rendering,
+        args.force,
+        &mut |_, _| true,
+    )?;
+    println!(
+        "wrote {} PNG slices under {}",
+        files.len(),
+        folder.display()
+    );
+    Ok(())
+}
+
+/// `--dicom DIR` (and `--pacs NODE`): the derived series in the first study's study.
+fn write_dicom(
+    args: &FuseArgs,
+    result: &FusionResult,
+    sources: [&Volume; 2],
+    model: &str,
+    folder: &Path,
+) -> Result<()> {
+    let outputs = fusion_outputs(result, sources, model, args.maps);
+    let export = FusionExport {
+        reference: sources[0],
+        sources,
+        outputs,
+        anonymize: args.anonymize,
+        overwrite: args.force,
+    };
+    let mut progress = Progress::new("write DICOM", 0, "files", 25);
+    let files = write_fusion(&export, folder, &mut |done, total| {
+        progress.report(done, total)
+    })?;
+    progress.finish();
+    println!(
+        "wrote {} DICOM files under {}",
+        files.len(),
+        folder.display()
+    );
+    if let Some(node) = &args.pacs {
+        send_to_pacs(&PacsTarget::named(node), &files)?;
+    }
+    Ok(())
+}
+
+/// The NIfTI files a volume fusion streams into, in [`FusionMaps::outputs`]' order: `output`
+/// for the fused image and, with `maps`, a sibling per map (`OUT_reliability_a_scale0.nii.gz`,
+/// …), all on the grid of `a`. Existing files are refused before any fusing unless `force`.
+fn nifti_outputs(
+    output: &Path,
+    a: &Volume,
+    scales: usize,
+    maps: bool,
+    force: bool,
+) -> Result<Vec<NiftiWriter>> {
+    let kinds = output_kinds(scales);
+    let count = if maps { kinds.len() } else { 1 };
+    let modality = output_modality();
+    kinds
+        .into_iter()
+        .take(count)
+        .enumerate()
+        .map(|(i, (name, units))| {
+            let path = if i == 0 {
+                output.to_path_buf()
+            } else {
+                sibling(output, &name)
+            };
+            let description = io::nifti::describe(&modality, &units);
+            Ok(NiftiWriter::create(
+                &path,
+                &a.geometry,
+                1,
+                &description,
+                force,
+            )?)
+        })
+        .collect()
 }
 
 /// The series a fusion exports: the fused image, and with `maps` every map.

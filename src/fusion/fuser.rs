@@ -197,13 +197,19 @@ impl Fuser {
         self.model.set_detail_gain(gain);
     }
 
+    /// Number of scales, hence of maps of each kind.
+    pub fn scales(&self) -> usize {
+        self.model.scales()
+    }
+
     /// Which device runs the network, in words (for the one-line notice and status bar).
     pub fn description(&self) -> &str {
         &self.description
     }
 
-    /// Fuses two volumes on the same grid, `batch` slices at a time. `progress(done, total)`
-    /// is called after each batch; returning `false` cancels.
+    /// Fuses two volumes on the same grid, `batch` slices at a time, and keeps every
+    /// output. `progress(done, total)` is called after each batch; returning `false`
+    /// cancels.
     pub fn fuse_volumes(
         &self,
         a: &Volume,
@@ -211,38 +217,62 @@ impl Fuser {
         batch: usize,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<FusionResult, FuserError> {
+        let [nx, ny, nz] = a.geometry.dims;
+        let mut all = FusionMaps::empty(self.model.scales());
+        self.fuse_volumes_in_batches(a, b, batch, &mut |first, maps| {
+            let done = first + maps.fused.len() / (nx * ny).max(1);
+            all.append(maps);
+            Ok::<_, FuserError>(progress(done, nz))
+        })?;
+        FusionResult::on_grid_of(a, all)
+    }
+
+    /// Fuses two volumes on the same grid, `batch` slices at a time, handing each batch's
+    /// outputs to `each(first slice, maps)` as soon as they are made, so that the whole
+    /// result need never be held (a fusion streamed into files). Each study is mapped to
+    /// [0, 1] by its default window, batch by batch. `each` returning `Ok(false)` cancels
+    /// ([`FuserError::Cancelled`]); its errors stop the fusion and are returned.
+    pub fn fuse_volumes_in_batches<E: From<FuserError>>(
+        &self,
+        a: &Volume,
+        b: &Volume,
+        batch: usize,
+        each: &mut dyn FnMut(usize, FusionMaps) -> Result<bool, E>,
+    ) -> Result<(), E> {
         if a.geometry.dims != b.geometry.dims {
             return Err(FuserError::GridMismatch {
                 a: a.geometry.dims,
                 b: b.geometry.dims,
-            });
+            }
+            .into());
         }
         for v in [a, b] {
             if v.channels != 1 {
-                return Err(FuserError::NotGray(v.channels));
+                return Err(FuserError::NotGray(v.channels).into());
             }
         }
-        let (norm_a, norm_b) = (
-            Window::default_for(a).normalised(a),
-            Window::default_for(b).normalised(b),
-        );
-        let maps = self.fuse_normalised(&norm_a, &norm_b, a.geometry.dims, batch, progress)?;
-        let volume = |data: Vec<f32>, units: &str| -> Result<Volume, FuserError> {
-            let mut v = Volume::new(a.geometry.clone(), data)?;
-            v.modality = Modality::Other("FUSED".into());
-            v.units = Units::Other(units.into());
-            v.identity = a.identity.clone();
-            Ok(v)
-        };
-        let volumes = |maps: Vec<Vec<f32>>, units: &str| -> Result<Vec<Volume>, FuserError> {
-            maps.into_iter().map(|d| volume(d, units)).collect()
-        };
-        Ok(FusionResult {
-            fused: volume(maps.fused, "fused 0..1")?,
-            reliability_a: volumes(maps.reliability_a, "reliability")?,
-            reliability_b: volumes(maps.reliability_b, "reliability")?,
-            alpha: volumes(maps.alpha, "mixer α")?,
-        })
+        let (window_a, window_b) = (Window::default_for(a), Window::default_for(b));
+        let [nx, ny, nz] = a.geometry.dims;
+        let slice = nx * ny;
+        let batch = batch.max(1);
+        let mut first = 0;
+        while first < nz {
+            let count = batch.min(nz - first);
+            let range = first * slice..(first + count) * slice;
+            let normalised = |window: &Window, values: &[f32]| -> Vec<f32> {
+                values.iter().map(|v| window.normalise(*v)).collect()
+            };
+            let maps = self.fuse_batch(
+                &normalised(&window_a, &a.data[range.clone()]),
+                &normalised(&window_b, &b.data[range]),
+                [nx, ny, count],
+            )?;
+            first += count;
+            if !each(first - count, maps)? && first < nz {
+                return Err(FuserError::Cancelled.into());
+            }
+        }
+        Ok(())
     }
 
     /// Runs the network on inputs already mapped to [0, 1] (`dims` = columns, rows, slices),
@@ -262,41 +292,143 @@ impl Fuser {
                 "input sizes do not match their grid".into(),
             ));
         }
-        let scales = self.model.scales();
-        let mut maps = FusionMaps {
-            fused: Vec::with_capacity(slice * nz),
-            reliability_a: vec![Vec::with_capacity(slice * nz); scales],
-            reliability_b: vec![Vec::with_capacity(slice * nz); scales],
-            alpha: vec![Vec::with_capacity(slice * nz); scales],
-        };
+        let mut maps = FusionMaps::empty(self.model.scales());
         let batch = batch.max(1);
         let mut done = 0;
         while done < nz {
             let count = batch.min(nz - done);
             let range = done * slice..(done + count) * slice;
-            let tensor = |values: &[f32]| {
-                Tensor::<4>::from_data(
-                    TensorData::new(values.to_vec(), [count, 1, ny, nx]),
-                    &self.device,
-                )
-            };
-            let (a, b) = (tensor(&a[range.clone()]), tensor(&b[range]));
-            let out = match self.fixed_reliability {
-                None => self.model.forward(a, b),
-                Some(value) => self.model.forward_with_fixed_reliability(a, b, value),
-            };
-            maps.fused.extend(host(out.fused)?);
-            for s in 0..scales {
-                maps.reliability_a[s].extend(host(out.reliability_a[s].clone())?);
-                maps.reliability_b[s].extend(host(out.reliability_b[s].clone())?);
-                maps.alpha[s].extend(host(out.alpha[s].clone())?);
-            }
+            maps.append(self.fuse_batch(&a[range.clone()], &b[range], [nx, ny, count])?);
             done += count;
             if !progress(done, nz) && done < nz {
                 return Err(FuserError::Cancelled);
             }
         }
         Ok(maps)
+    }
+
+    /// One batch of `count` slices (`dims` = columns, rows, count) through the network.
+    fn fuse_batch(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        [nx, ny, count]: [usize; 3],
+    ) -> Result<FusionMaps, FuserError> {
+        let tensor = |values: &[f32]| {
+            Tensor::<4>::from_data(
+                TensorData::new(values.to_vec(), [count, 1, ny, nx]),
+                &self.device,
+            )
+        };
+        let (a, b) = (tensor(a), tensor(b));
+        let out = match self.fixed_reliability {
+            None => self.model.forward(a, b),
+            Some(value) => self.model.forward_with_fixed_reliability(a, b, value),
+        };
+        let all = |maps: Vec<Tensor<4>>| -> Result<Vec<Vec<f32>>, FuserError> {
+            maps.into_iter().map(host).collect()
+        };
+        Ok(FusionMaps {
+            fused: host(out.fused)?,
+            reliability_a: all(out.reliability_a)?,
+            reliability_b: all(out.reliability_b)?,
+            alpha: all(out.alpha)?,
+        })
+    }
+}
+
+impl FusionMaps {
+    /// No slices yet, `scales` maps of each kind.
+    pub fn empty(scales: usize) -> Self {
+        Self {
+            fused: Vec::new(),
+            reliability_a: vec![Vec::new(); scales],
+            reliability_b: vec![Vec::new(); scales],
+            alpha: vec![Vec::new(); scales],
+        }
+    }
+
+    /// Appends the slices of the next batch (maps this one has no room for are dropped).
+    pub fn append(&mut self, next: FusionMaps) {
+        fn extend(into: &mut Vec<Vec<f32>>, from: Vec<Vec<f32>>) {
+            for (into, from) in into.iter_mut().zip(from) {
+                into.extend(from);
+            }
+        }
+        self.fused.extend(next.fused);
+        extend(&mut self.reliability_a, next.reliability_a);
+        extend(&mut self.reliability_b, next.reliability_b);
+        extend(&mut self.alpha, next.alpha);
+    }
+
+    /// The values of every output, in [`output_kinds`]' order: the fused image, then per
+    /// scale the reliability of A, that of B and the mixer weight.
+    pub fn outputs(&self) -> Vec<&[f32]> {
+        let mut all = vec![self.fused.as_slice()];
+        for s in 0..self.alpha.len() {
+            all.extend([
+                self.reliability_a[s].as_slice(),
+                &self.reliability_b[s],
+                &self.alpha[s],
+            ]);
+        }
+        all
+    }
+
+    /// The fused image alone (the maps dropped).
+    pub fn fused_only(self) -> Self {
+        Self {
+            fused: self.fused,
+            ..Self::empty(0)
+        }
+    }
+}
+
+/// Units of the fused image (the network's 0..1 output).
+const FUSED_UNITS: &str = "fused 0..1";
+const RELIABILITY_UNITS: &str = "reliability";
+const ALPHA_UNITS: &str = "mixer α";
+
+/// The modality every fusion output carries.
+pub fn output_modality() -> Modality {
+    Modality::Other("FUSED".into())
+}
+
+/// Name and units of each output of a network with `scales` scales, in
+/// [`FusionMaps::outputs`]' order: `fused`, then per scale `reliability_a_scale{s}`,
+/// `reliability_b_scale{s}` and `alpha_scale{s}`.
+pub fn output_kinds(scales: usize) -> Vec<(String, Units)> {
+    let units = |u: &str| Units::Other(u.into());
+    let mut all = vec![("fused".to_string(), units(FUSED_UNITS))];
+    for s in 0..scales {
+        all.extend([
+            (format!("reliability_a_scale{s}"), units(RELIABILITY_UNITS)),
+            (format!("reliability_b_scale{s}"), units(RELIABILITY_UNITS)),
+            (format!("alpha_scale{s}"), units(ALPHA_UNITS)),
+        ]);
+    }
+    all
+}
+
+impl FusionResult {
+    /// The outputs of a whole volume as volumes on the grid of `a` (the first input).
+    pub fn on_grid_of(a: &Volume, maps: FusionMaps) -> Result<Self, FuserError> {
+        let volume = |data: Vec<f32>, units: &str| -> Result<Volume, FuserError> {
+            let mut v = Volume::new(a.geometry.clone(), data)?;
+            v.modality = output_modality();
+            v.units = Units::Other(units.into());
+            v.identity = a.identity.clone();
+            Ok(v)
+        };
+        let volumes = |maps: Vec<Vec<f32>>, units: &str| -> Result<Vec<Volume>, FuserError> {
+            maps.into_iter().map(|d| volume(d, units)).collect()
+        };
+        Ok(FusionResult {
+            fused: volume(maps.fused, FUSED_UNITS)?,
+            reliability_a: volumes(maps.reliability_a, RELIABILITY_UNITS)?,
+            reliability_b: volumes(maps.reliability_b, RELIABILITY_UNITS)?,
+            alpha: volumes(maps.alpha, ALPHA_UNITS)?,
+        })
     }
 }
 

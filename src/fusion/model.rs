@@ -181,17 +181,47 @@ impl DualMine {
                 x.pad((0, pw, 0, ph), PadMode::Edge)
             }
         };
-        let (pa, pb) = (pad(a.clone()), pad(b.clone()));
-        let (features_a, features_b) = (self.encoder.forward(pa), self.encoder.forward(pb));
+        let (features_a, features_b) = match maps {
+            // Inference: both sources through the shared encoder in one pass of 2N images
+            // (fewer, larger GEMMs). GroupNorm is per image, so each half is what a pass of
+            // its own gives, to the bit (`encoder` tests).
+            Maps::Upsampled => {
+                let n = a.dims()[0];
+                let both = self
+                    .encoder
+                    .forward(Tensor::cat(vec![pad(a.clone()), pad(b.clone())], 0));
+                let half = |x: &Tensor<4>, range: std::ops::Range<usize>| {
+                    let [_, c, hs, ws] = x.dims();
+                    x.clone().slice([range, 0..c, 0..hs, 0..ws])
+                };
+                (
+                    both.iter().map(|x| half(x, 0..n)).collect::<Vec<_>>(),
+                    both.iter().map(|x| half(x, n..2 * n)).collect::<Vec<_>>(),
+                )
+            }
+            // Training: one pass each. A joint pass would sum each weight gradient over 2N
+            // images in another order, and the shipped weights are reproduced to the bit
+            // by the recipe only with this order.
+            Maps::Native => (
+                self.encoder.forward(pad(a.clone())),
+                self.encoder.forward(pad(b.clone())),
+            ),
+        };
         let mut fused = Vec::with_capacity(self.scales());
         let mut finest_a = None;
         let (mut rel_a, mut rel_b, mut alphas) = (Vec::new(), Vec::new(), Vec::new());
-        let full = |x: Tensor<4>| {
-            let x = interpolate(
-                x,
-                InterpolateOptions::new(InterpolateMode::Bilinear)
-                    .with_output_size([h + ph, w + pw]),
-            );
+        // A map of scale s at the input size: the finest (s = 0) is at the padded size
+        // already and only cropped; coarser ones are upsampled bilinearly first.
+        let full = |x: Tensor<4>, s: usize| {
+            let x = if s == 0 {
+                x
+            } else {
+                interpolate(
+                    x,
+                    InterpolateOptions::new(InterpolateMode::Bilinear)
+                        .with_output_size([h + ph, w + pw]),
+                )
+            };
             let [n, c, _, _] = x.dims();
             x.slice([0..n, 0..c, 0..h, 0..w])
         };
@@ -217,9 +247,12 @@ impl DualMine {
             fused.push(SoftGradientMixer::mix(alpha.clone(), wavelet, spatial));
             match maps {
                 Maps::Upsampled => {
-                    rel_a.push(full(wa));
-                    rel_b.push(full(wb));
-                    alphas.push(full(alpha));
+                    // B's map is 1 − A's (the head's softmax over two): derived, not
+                    // upsampled a second time.
+                    let wa = full(wa, s);
+                    rel_b.push(wa.clone().neg() + 1.0);
+                    rel_a.push(wa);
+                    alphas.push(full(alpha, s));
                 }
                 Maps::Native => rel_a.push(wa),
             }

@@ -12,25 +12,71 @@ pub fn write_atomically(
     overwrite: bool,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    if !overwrite && path.exists() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            "the file exists (use --force to replace it)",
-        ));
-    }
-    let temp = temporary_name(path);
-    let result = (|| {
+    let mut file = AtomicFile::create(path, overwrite)?;
+    write(&mut file)?;
+    file.commit()
+}
+
+/// A file being written in pieces (a volume streamed slice by slice): its bytes go to a
+/// temporary sibling, which [`Self::commit`] flushes to disk and renames over the target.
+/// Dropped without a commit (an error, a cancel, a panic), the temporary file is removed
+/// and the target is untouched.
+#[derive(Debug)]
+pub struct AtomicFile {
+    out: Option<BufWriter<File>>,
+    temp: PathBuf,
+    path: PathBuf,
+}
+
+impl AtomicFile {
+    /// Starts writing `path`; refuses to replace an existing file unless `overwrite`.
+    pub fn create(path: &Path, overwrite: bool) -> std::io::Result<Self> {
+        if !overwrite && path.exists() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the file exists (use --force to replace it)",
+            ));
+        }
+        let temp = temporary_name(path);
         let file = File::create(&temp)?;
-        let mut out = BufWriter::new(file);
-        write(&mut out)?;
+        Ok(Self {
+            out: Some(BufWriter::new(file)),
+            temp,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Flushes everything to disk and puts the file in place.
+    pub fn commit(mut self) -> std::io::Result<()> {
+        let out = self.out.take().ok_or_else(closed)?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
+        drop(file);
+        std::fs::rename(&self.temp, &self.path)
     }
-    result
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::other("the file was already committed")
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.as_mut().ok_or_else(closed)?.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.as_mut().ok_or_else(closed)?.flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        // After a commit the temporary name is gone (renamed) and this finds nothing; after
+        // an error or without a commit it removes the partial file.
+        self.out = None;
+        let _ = std::fs::remove_file(&self.temp);
+    }
 }
 
 /// The files one export has written so far: removed again when dropped, unless

@@ -13,9 +13,9 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 
 use super::LoadError;
-use super::atomic::write_atomically;
+use super::atomic::AtomicFile;
 use crate::volume::geometry::{cross, dot, invert3};
-use crate::volume::{Geometry, Volume};
+use crate::volume::{Geometry, Modality, Units, Volume};
 
 const HEADER_SIZE: usize = 348;
 const DATA_OFFSET: usize = 352;
@@ -79,41 +79,146 @@ pub fn read(path: &Path) -> Result<Volume, LoadError> {
 
 /// Writes `volume` as NIfTI-1 (gzip when the name ends in `.gz`), atomically.
 pub fn write(volume: &Volume, path: &Path, overwrite: bool) -> Result<(), LoadError> {
-    let gz = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    let header = encode_header(volume);
-    write_atomically(path, overwrite, |out| {
-        if gz {
-            let mut encoder = GzEncoder::new(out, Compression::fast());
-            write_body(&mut encoder, &header, volume)?;
-            encoder.finish()?;
-            Ok(())
-        } else {
-            write_body(out, &header, volume)
-        }
-    })
-    .map_err(|source| LoadError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    let mut writer = NiftiWriter::create(
+        path,
+        &volume.geometry,
+        volume.channels,
+        &describe(&volume.modality, &volume.units),
+        overwrite,
+    )?;
+    writer.append(&volume.data)?;
+    writer.finish()
 }
 
-fn write_body(out: &mut dyn Write, header: &[u8], volume: &Volume) -> std::io::Result<()> {
-    out.write_all(header)?;
-    let mut buffer = Vec::with_capacity(1 << 16);
-    for chunk in volume.data.chunks(1 << 14) {
-        buffer.clear();
-        if volume.channels == 3 {
-            buffer.extend(chunk.iter().map(|v| v.round().clamp(0.0, 255.0) as u8));
+/// The header's description field: what a volume holds, in what units.
+pub fn describe(modality: &Modality, units: &Units) -> String {
+    format!("dualmine {modality} {units}")
+}
+
+/// A NIfTI-1 volume (float32, or RGB24 for 3 channels) written slice by slice as its values arrive (a fusion
+/// streamed to disk without holding the whole result), atomically: nothing is at `path`
+/// until [`Self::finish`] has written every voxel; dropped before that, the partial file is
+/// removed.
+pub struct NiftiWriter {
+    body: Body,
+    path: std::path::PathBuf,
+    header: Vec<u8>,
+    channels: usize,
+    expected: usize,
+    written: usize,
+}
+
+enum Body {
+    Plain(AtomicFile),
+    Gzip(GzEncoder<AtomicFile>),
+}
+
+impl NiftiWriter {
+    /// Starts a volume of `channels` (1 or 3) on `geometry` (gzip when the name ends in
+    /// `.gz`); `description` goes into the header (see [`describe`]).
+    pub fn create(
+        path: &Path,
+        geometry: &Geometry,
+        channels: usize,
+        description: &str,
+        overwrite: bool,
+    ) -> Result<Self, LoadError> {
+        let gz = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+        let file = AtomicFile::create(path, overwrite).map_err(|e| write_error(path, e))?;
+        let body = if gz {
+            Body::Gzip(GzEncoder::new(file, Compression::fast()))
         } else {
-            for v in chunk {
-                buffer.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        out.write_all(&buffer)?;
+            Body::Plain(file)
+        };
+        let [nx, ny, nz] = geometry.dims;
+        Ok(Self {
+            body,
+            path: path.to_path_buf(),
+            header: encode_header(geometry, channels, description),
+            channels: channels.max(1),
+            expected: nx * ny * nz,
+            written: 0,
+        })
     }
-    Ok(())
+
+    fn out(&mut self) -> &mut dyn Write {
+        match &mut self.body {
+            Body::Plain(file) => file,
+            Body::Gzip(encoder) => encoder,
+        }
+    }
+
+    /// Appends the next values (x fastest, then rows, then slices; for RGB three per voxel).
+    pub fn append(&mut self, values: &[f32]) -> Result<(), LoadError> {
+        let voxels = values.len() / self.channels;
+        if self.written + voxels > self.expected {
+            return Err(write_error(
+                &self.path,
+                std::io::Error::other(format!(
+                    "{} voxels given for a volume of {}",
+                    self.written + voxels,
+                    self.expected
+                )),
+            ));
+        }
+        let header = std::mem::take(&mut self.header);
+        let rgb = self.channels == 3;
+        let result = (|| {
+            let out = self.out();
+            out.write_all(&header)?;
+            let mut buffer = Vec::with_capacity(1 << 16);
+            for chunk in values.chunks(1 << 14) {
+                buffer.clear();
+                if rgb {
+                    buffer.extend(chunk.iter().map(|v| v.round().clamp(0.0, 255.0) as u8));
+                } else {
+                    for v in chunk {
+                        buffer.extend_from_slice(&v.to_le_bytes());
+                    }
+                }
+                out.write_all(&buffer)?;
+            }
+            Ok(())
+        })();
+        self.written += voxels;
+        result.map_err(|e| write_error(&self.path, e))
+    }
+
+    /// Checks that every voxel was written, then puts the file in place.
+    pub fn finish(mut self) -> Result<(), LoadError> {
+        if self.written != self.expected {
+            return Err(write_error(
+                &self.path,
+                std::io::Error::other(format!(
+                    "{} of {} voxels written",
+                    self.written, self.expected
+                )),
+            ));
+        }
+        if !self.header.is_empty() {
+            // An empty volume: the header alone.
+            let header = std::mem::take(&mut self.header);
+            self.out()
+                .write_all(&header)
+                .map_err(|e| write_error(&self.path, e))?;
+        }
+        let path = self.path.clone();
+        let file = match self.body {
+            Body::Plain(file) => Ok(file),
+            Body::Gzip(encoder) => encoder.finish(),
+        };
+        file.and_then(AtomicFile::commit)
+            .map_err(|e| write_error(&path, e))
+    }
+}
+
+fn write_error(path: &Path, source: std::io::Error) -> LoadError {
+    LoadError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// The fields of a NIfTI-1 header this reader uses.
@@ -361,14 +466,13 @@ fn bytes4(raw: &[u8], offset: usize) -> [u8; 4] {
 }
 
 /// A little-endian NIfTI-1 header (plus the 4-byte empty extension block).
-fn encode_header(volume: &Volume) -> Vec<u8> {
+fn encode_header(g: &Geometry, channels: usize, description: &str) -> Vec<u8> {
     let mut h = vec![0u8; DATA_OFFSET];
     let put_i16 = |h: &mut Vec<u8>, o: usize, v: i16| h[o..o + 2].copy_from_slice(&v.to_le_bytes());
     let put_f32 =
         |h: &mut Vec<u8>, o: usize, v: f64| h[o..o + 4].copy_from_slice(&(v as f32).to_le_bytes());
     h[0..4].copy_from_slice(&348i32.to_le_bytes());
     h[38] = b'r';
-    let g = &volume.geometry;
     put_i16(&mut h, 40, 3);
     for axis in 0..3 {
         put_i16(
@@ -380,11 +484,7 @@ fn encode_header(volume: &Volume) -> Vec<u8> {
     for axis in 3..7 {
         put_i16(&mut h, 42 + 2 * axis, 1);
     }
-    let (datatype, bitpix) = if volume.channels == 3 {
-        (128, 24)
-    } else {
-        (16, 32)
-    };
+    let (datatype, bitpix) = if channels == 3 { (128, 24) } else { (16, 32) };
     put_i16(&mut h, 70, datatype);
     put_i16(&mut h, 72, bitpix);
     let ras = g.affine_ras();
@@ -413,7 +513,6 @@ fn encode_header(volume: &Volume) -> Vec<u8> {
     put_f32(&mut h, 108, DATA_OFFSET as f64);
     put_f32(&mut h, 112, 1.0);
     h[123] = 2; // xyzt_units: millimetres
-    let description = format!("dualmine {} {}", volume.modality, volume.units);
     let bytes = description.as_bytes();
     h[148..148 + bytes.len().min(79)].copy_from_slice(&bytes[..bytes.len().min(79)]);
     if let Some((b, c, d, _)) = quaternion {
@@ -549,5 +648,59 @@ mod tests {
         assert!(matches!(read(&path), Err(LoadError::Nifti { .. })));
         std::fs::write(&path, b"hello").expect("garbage");
         assert!(read(&path).is_err());
+    }
+
+    #[test]
+    fn a_volume_streamed_slice_by_slice_is_the_volume_written_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let volume = oblique();
+        let slice = 5 * 4;
+        let description = describe(&volume.modality, &volume.units);
+        for name in ["s.nii", "s.nii.gz"] {
+            let path = dir.path().join(name);
+            let mut writer =
+                NiftiWriter::create(&path, &volume.geometry, 1, &description, false).expect("open");
+            for chunk in volume.data.chunks(2 * slice) {
+                writer.append(chunk).expect("append");
+                assert!(!path.exists(), "nothing in place before finish");
+            }
+            writer.finish().expect("finish");
+            let whole = dir.path().join(format!("whole-{name}"));
+            write(&volume, &whole, false).expect("write");
+            let (streamed, written) = (read(&path).expect("read"), read(&whole).expect("read"));
+            assert_eq!(streamed.data, written.data);
+            assert_eq!(streamed.geometry, written.geometry);
+        }
+    }
+
+    #[test]
+    fn an_unfinished_or_short_stream_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let volume = oblique();
+        let path = dir.path().join("v.nii.gz");
+        let open = || NiftiWriter::create(&path, &volume.geometry, 1, "test", false).expect("open");
+        {
+            let mut writer = open();
+            writer.append(&volume.data[..20]).expect("append");
+        } // dropped half-way (an error or a cancel upstream)
+        let short = {
+            let mut writer = open();
+            writer.append(&volume.data[..40]).expect("append");
+            writer.finish()
+        };
+        assert!(matches!(short, Err(LoadError::Write { .. })), "{short:?}");
+        let mut writer = open();
+        assert!(
+            writer.append(&[0.0; 61]).is_err(),
+            "more voxels than the grid"
+        );
+        drop(writer);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
+        assert!(left.is_empty(), "no file and no partial file: {left:?}");
+        write(&volume, &path, false).expect("write");
+        assert!(
+            NiftiWriter::create(&path, &volume.geometry, 1, "test", false).is_err(),
+            "an existing file is refused up front"
+        );
     }
 }
