@@ -181,32 +181,8 @@ impl DualMine {
                 x.pad((0, pw, 0, ph), PadMode::Edge)
             }
         };
-        let (features_a, features_b) = match maps {
-            // Inference: both sources through the shared encoder in one pass of 2N images
-            // (fewer, larger GEMMs). GroupNorm is per image, so each half is what a pass of
-            // its own gives, to the bit (`encoder` tests).
-            Maps::Upsampled => {
-                let n = a.dims()[0];
-                let both = self
-                    .encoder
-                    .forward(Tensor::cat(vec![pad(a.clone()), pad(b.clone())], 0));
-                let half = |x: &Tensor<4>, range: std::ops::Range<usize>| {
-                    let [_, c, hs, ws] = x.dims();
-                    x.clone().slice([range, 0..c, 0..hs, 0..ws])
-                };
-                (
-                    both.iter().map(|x| half(x, 0..n)).collect::<Vec<_>>(),
-                    both.iter().map(|x| half(x, n..2 * n)).collect::<Vec<_>>(),
-                )
-            }
-            // Training: one pass each. A joint pass would sum each weight gradient over 2N
-            // images in another order, and the shipped weights are reproduced to the bit
-            // by the recipe only with this order.
-            Maps::Native => (
-                self.encoder.forward(pad(a.clone())),
-                self.encoder.forward(pad(b.clone())),
-            ),
-        };
+        let (pa, pb) = (pad(a.clone()), pad(b.clone()));
+        let (features_a, features_b) = (self.encoder.forward(pa), self.encoder.forward(pb));
         let mut fused = Vec::with_capacity(self.scales());
         let mut finest_a = None;
         let (mut rel_a, mut rel_b, mut alphas) = (Vec::new(), Vec::new(), Vec::new());
