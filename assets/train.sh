@@ -36,7 +36,7 @@ stage2() {
         --detail-gain "$gain" --seed 0
 }
 stage2 ct-mri 0.5 1,10,100,1,1,2 0.7
-stage2 pet-mri 0.05 1,12,100,1,1,2 0.8
+stage2 pet-mri 0.08 1,12,100,3,1,2 0.8
 stage2 spect-mri 0.15 1,15,100,1,1,2 0.78
 
 # PET–CT: from stage 1, on the 128² crops of STS_001's CT and PET slices (CT in its soft-
