@@ -22,6 +22,10 @@ use dualmine::io;
 use dualmine::phantom::{self, PhantomSize};
 use dualmine::volume::resample::{Interpolation, onto_reference};
 
+// The allocator the `dualmine` binary uses (src/main.rs), so the numbers are the program's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn wanted(group: &str) -> bool {
     std::env::var("DUALMINE_BENCH").map_or(true, |g| g == group)
 }

@@ -2,6 +2,12 @@
 
 mod cli;
 
+/// mimalloc instead of the system allocator: the network's CPU path allocates and frees
+/// many large tensors per slice, and glibc's malloc maps and unmaps each one (page faults
+/// and zeroing every time); measured on the `tiny` 256² pair, 7 % faster (README).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     private_runtime_dir();
     ProbeQuietLogger::install();

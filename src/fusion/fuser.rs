@@ -350,7 +350,7 @@ impl FusionMaps {
 
     /// Appends the slices of the next batch (maps this one has no room for are dropped).
     pub fn append(&mut self, next: FusionMaps) {
-        fn extend(into: &mut Vec<Vec<f32>>, from: Vec<Vec<f32>>) {
+        fn extend(into: &mut [Vec<f32>], from: Vec<Vec<f32>>) {
             for (into, from) in into.iter_mut().zip(from) {
                 into.extend(from);
             }
