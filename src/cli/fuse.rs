@@ -250,8 +250,11 @@ fn fuse_streamed(
     };
     let keep_fused = args.png.is_some() || args.dicom.is_some();
     let keep_maps = args.dicom.is_some() && args.maps;
-    let mut kept = FusionMaps::empty(if keep_maps { fuser.scales() } else { 0 });
     let [nx, ny, nz] = a.geometry.dims;
+    let mut kept = FusionMaps::with_capacity(
+        if keep_maps { fuser.scales() } else { 0 },
+        if keep_fused { nx * ny * nz } else { 0 },
+    );
     let mut progress = Progress::new("fuse", nz, "slices", 1);
     let batch = (BATCH_PIXELS / (nx * ny).max(1)).clamp(1, 4);
     fuser.fuse_volumes_in_batches(a, b, batch, &mut |first, maps| -> Result<bool> {

@@ -218,7 +218,7 @@ impl Fuser {
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<FusionResult, FuserError> {
         let [nx, ny, nz] = a.geometry.dims;
-        let mut all = FusionMaps::empty(self.model.scales());
+        let mut all = FusionMaps::with_capacity(self.model.scales(), nx * ny * nz);
         self.fuse_volumes_in_batches(a, b, batch, &mut |first, maps| {
             let done = first + maps.fused.len() / (nx * ny).max(1);
             all.append(maps);
@@ -292,7 +292,7 @@ impl Fuser {
                 "input sizes do not match their grid".into(),
             ));
         }
-        let mut maps = FusionMaps::empty(self.model.scales());
+        let mut maps = FusionMaps::with_capacity(self.model.scales(), slice * nz);
         let batch = batch.max(1);
         let mut done = 0;
         while done < nz {
@@ -338,13 +338,14 @@ impl Fuser {
 }
 
 impl FusionMaps {
-    /// No slices yet, `scales` maps of each kind.
-    pub fn empty(scales: usize) -> Self {
+    /// No slices yet, `scales` maps of each kind, room for `voxels` values in each (so a
+    /// volume collected batch by batch is never copied to grow).
+    pub fn with_capacity(scales: usize, voxels: usize) -> Self {
         Self {
-            fused: Vec::new(),
-            reliability_a: vec![Vec::new(); scales],
-            reliability_b: vec![Vec::new(); scales],
-            alpha: vec![Vec::new(); scales],
+            fused: Vec::with_capacity(voxels),
+            reliability_a: vec![Vec::with_capacity(voxels); scales],
+            reliability_b: vec![Vec::with_capacity(voxels); scales],
+            alpha: vec![Vec::with_capacity(voxels); scales],
         }
     }
 
@@ -379,7 +380,7 @@ impl FusionMaps {
     pub fn fused_only(self) -> Self {
         Self {
             fused: self.fused,
-            ..Self::empty(0)
+            ..Self::with_capacity(0, 0)
         }
     }
 }
