@@ -199,13 +199,12 @@ fn fuse_volumes(args: &FuseArgs) -> Result<()> {
     } else {
         None
     };
-    // The first study is the reference grid; the second is resampled onto it (and only
-    // that copy is kept, with the identity of the study as loaded).
-    let mut second = match &registration {
+    // The first study is the reference grid; the second is resampled onto it (the copy
+    // keeps the study's identity), and only that copy is kept.
+    let second = match &registration {
         Some((t, _)) => onto_grid(&loaded, &first, Some(t))?,
         None => onto_reference(&loaded, &first, Interpolation::Linear)?,
     };
-    second.identity = loaded.identity.clone();
     drop(loaded);
     let fuser = make_fuser(args, [&first, &second])?;
     let Some(result) = fuse_streamed(args, &fuser, [&first, &second])? else {
@@ -257,11 +256,11 @@ fn fuse_streamed(
     );
     let mut progress = Progress::new("fuse", nz, "slices", 1);
     let batch = (BATCH_PIXELS / (nx * ny).max(1)).clamp(1, 4);
-    fuser.fuse_volumes_in_batches(a, b, batch, &mut |first, maps| -> Result<bool> {
+    fuser.fuse_volumes_in_batches(a, b, batch, &mut |slices, maps| -> Result<bool> {
         for (file, values) in files.iter_mut().zip(maps.outputs()) {
             file.append(values)?;
         }
-        progress.set(first + maps.fused.len() / (nx * ny).max(1), "");
+        progress.set(slices.end, "");
         if keep_fused {
             kept.append(if keep_maps { maps } else { maps.fused_only() });
         }

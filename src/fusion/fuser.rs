@@ -6,6 +6,7 @@
 //! so it is only used when asked for (`Gpu`). Inputs are mapped to [0, 1] with each study's
 //! default window (`volume::intensity`), the same mapping the viewer shows by default.
 
+use std::ops::Range;
 use std::panic::catch_unwind;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -219,16 +220,15 @@ impl Fuser {
     ) -> Result<FusionResult, FuserError> {
         let [nx, ny, nz] = a.geometry.dims;
         let mut all = FusionMaps::with_capacity(self.model.scales(), nx * ny * nz);
-        self.fuse_volumes_in_batches(a, b, batch, &mut |first, maps| {
-            let done = first + maps.fused.len() / (nx * ny).max(1);
+        self.fuse_volumes_in_batches(a, b, batch, &mut |slices, maps| {
             all.append(maps);
-            Ok::<_, FuserError>(progress(done, nz))
+            Ok::<_, FuserError>(progress(slices.end, nz))
         })?;
         FusionResult::on_grid_of(a, all)
     }
 
     /// Fuses two volumes on the same grid, `batch` slices at a time, handing each batch's
-    /// outputs to `each(first slice, maps)` as soon as they are made, so that the whole
+    /// outputs to `each(its slices, maps)` as soon as they are made, so that the whole
     /// result need never be held (a fusion streamed into files). Each study is mapped to
     /// [0, 1] by its default window, batch by batch. `each` returning `Ok(false)` cancels
     /// ([`FuserError::Cancelled`]); its errors stop the fusion and are returned.
@@ -237,7 +237,7 @@ impl Fuser {
         a: &Volume,
         b: &Volume,
         batch: usize,
-        each: &mut dyn FnMut(usize, FusionMaps) -> Result<bool, E>,
+        each: &mut dyn FnMut(Range<usize>, FusionMaps) -> Result<bool, E>,
     ) -> Result<(), E> {
         if a.geometry.dims != b.geometry.dims {
             return Err(FuserError::GridMismatch {
@@ -252,23 +252,19 @@ impl Fuser {
             }
         }
         let (window_a, window_b) = (Window::default_for(a), Window::default_for(b));
+        let normalised = |window: &Window, values: &[f32]| -> Vec<f32> {
+            values.iter().map(|v| window.normalise(*v)).collect()
+        };
         let [nx, ny, nz] = a.geometry.dims;
         let slice = nx * ny;
-        let batch = batch.max(1);
-        let mut first = 0;
-        while first < nz {
-            let count = batch.min(nz - first);
-            let range = first * slice..(first + count) * slice;
-            let normalised = |window: &Window, values: &[f32]| -> Vec<f32> {
-                values.iter().map(|v| window.normalise(*v)).collect()
-            };
+        for slices in batches(nz, batch) {
+            let voxels = slices.start * slice..slices.end * slice;
             let maps = self.fuse_batch(
-                &normalised(&window_a, &a.data[range.clone()]),
-                &normalised(&window_b, &b.data[range]),
-                [nx, ny, count],
+                &normalised(&window_a, &a.data[voxels.clone()]),
+                &normalised(&window_b, &b.data[voxels]),
+                [nx, ny, slices.len()],
             )?;
-            first += count;
-            if !each(first - count, maps)? && first < nz {
+            if !each(slices.clone(), maps)? && slices.end < nz {
                 return Err(FuserError::Cancelled.into());
             }
         }
@@ -293,14 +289,10 @@ impl Fuser {
             ));
         }
         let mut maps = FusionMaps::with_capacity(self.model.scales(), slice * nz);
-        let batch = batch.max(1);
-        let mut done = 0;
-        while done < nz {
-            let count = batch.min(nz - done);
-            let range = done * slice..(done + count) * slice;
-            maps.append(self.fuse_batch(&a[range.clone()], &b[range], [nx, ny, count])?);
-            done += count;
-            if !progress(done, nz) && done < nz {
+        for slices in batches(nz, batch) {
+            let voxels = slices.start * slice..slices.end * slice;
+            maps.append(self.fuse_batch(&a[voxels.clone()], &b[voxels], [nx, ny, slices.len()])?);
+            if !progress(slices.end, nz) && slices.end < nz {
                 return Err(FuserError::Cancelled);
             }
         }
@@ -431,6 +423,14 @@ impl FusionResult {
             alpha: volumes(maps.alpha, ALPHA_UNITS)?,
         })
     }
+}
+
+/// The slices `0..count` in consecutive runs of `batch` (at least 1), the last one shorter.
+fn batches(count: usize, batch: usize) -> impl Iterator<Item = Range<usize>> {
+    let batch = batch.max(1);
+    (0..count)
+        .step_by(batch)
+        .map(move |first| first..(first + batch).min(count))
 }
 
 /// A tensor's values on the host.

@@ -95,14 +95,13 @@ pub fn describe(modality: &Modality, units: &Units) -> String {
     format!("dualmine {modality} {units}")
 }
 
-/// A NIfTI-1 volume (float32, or RGB24 for 3 channels) written slice by slice as its values arrive (a fusion
-/// streamed to disk without holding the whole result), atomically: nothing is at `path`
-/// until [`Self::finish`] has written every voxel; dropped before that, the partial file is
-/// removed.
+/// A NIfTI-1 volume (float32, or RGB24 for 3 channels) written slice by slice as its values
+/// arrive (a fusion streamed to disk without holding the whole result), atomically: nothing
+/// is at `path` until [`Self::finish`] has written every voxel; dropped before that, the
+/// partial file is removed.
 pub struct NiftiWriter {
     body: Body,
     path: std::path::PathBuf,
-    header: Vec<u8>,
     channels: usize,
     expected: usize,
     written: usize,
@@ -133,14 +132,19 @@ impl NiftiWriter {
             Body::Plain(file)
         };
         let [nx, ny, nz] = geometry.dims;
-        Ok(Self {
+        let mut writer = Self {
             body,
             path: path.to_path_buf(),
-            header: encode_header(geometry, channels, description),
             channels: channels.max(1),
             expected: nx * ny * nz,
             written: 0,
-        })
+        };
+        let header = encode_header(geometry, channels, description);
+        writer
+            .out()
+            .write_all(&header)
+            .map_err(|e| write_error(path, e))?;
+        Ok(writer)
     }
 
     fn out(&mut self) -> &mut dyn Write {
@@ -163,11 +167,9 @@ impl NiftiWriter {
                 )),
             ));
         }
-        let header = std::mem::take(&mut self.header);
         let rgb = self.channels == 3;
         let result = (|| {
             let out = self.out();
-            out.write_all(&header)?;
             let mut buffer = Vec::with_capacity(1 << 16);
             for chunk in values.chunks(1 << 14) {
                 buffer.clear();
@@ -187,7 +189,7 @@ impl NiftiWriter {
     }
 
     /// Checks that every voxel was written, then puts the file in place.
-    pub fn finish(mut self) -> Result<(), LoadError> {
+    pub fn finish(self) -> Result<(), LoadError> {
         if self.written != self.expected {
             return Err(write_error(
                 &self.path,
@@ -197,14 +199,7 @@ impl NiftiWriter {
                 )),
             ));
         }
-        if !self.header.is_empty() {
-            // An empty volume: the header alone.
-            let header = std::mem::take(&mut self.header);
-            self.out()
-                .write_all(&header)
-                .map_err(|e| write_error(&self.path, e))?;
-        }
-        let path = self.path.clone();
+        let path = self.path;
         let file = match self.body {
             Body::Plain(file) => Ok(file),
             Body::Gzip(encoder) => encoder.finish(),

@@ -344,6 +344,26 @@ fn io_fault(error: &std::io::Error, timeout: Duration) -> Fault {
     }
 }
 
+/// A failed association request as a [`Fault`], `elapsed` after it was sent. dicom-ul
+/// reports a plain association that got no answer as "TLS not enabled, but peer seems to be
+/// sending TLS data" (its TLS sniffing runs on an empty buffer): a silence is told by the
+/// clock, a real TLS answer named as such; everything else as [`association_fault`].
+pub fn establish_fault(
+    error: &dicom_ul::association::Error,
+    elapsed: Duration,
+    timeout: Duration,
+) -> Fault {
+    match error {
+        dicom_ul::association::Error::TlsNotSupported if elapsed >= timeout => {
+            Fault::TimedOut(timeout)
+        }
+        dicom_ul::association::Error::TlsNotSupported => {
+            Fault::Protocol("the server answered in TLS: configure the node with --tls".into())
+        }
+        other => association_fault(other, timeout),
+    }
+}
+
 /// A `dicom-ul` error as a fault: unreachable, rejected, timed out or a broken connection.
 pub fn association_fault(error: &dicom_ul::association::Error, timeout: Duration) -> Fault {
     use dicom_ul::association::Error as E;

@@ -110,21 +110,10 @@ impl DimseClient {
         }
         let started = Instant::now();
         let fail = |e: dicom_ul::association::Error| {
-            // dicom-ul reports a plain association that got no answer as "TLS not enabled,
-            // but peer seems to be sending TLS data" (its TLS sniffing runs on an empty
-            // buffer): tell a silence by the clock.
-            let fault = match e {
-                dicom_ul::association::Error::TlsNotSupported
-                    if started.elapsed() >= self.timeout =>
-                {
-                    Fault::TimedOut(self.timeout)
-                }
-                dicom_ul::association::Error::TlsNotSupported => Fault::Protocol(
-                    "the server answered in TLS: configure the node with --tls".into(),
-                ),
-                other => link::association_fault(&other, self.timeout),
-            };
-            self.error(operation, fault)
+            self.error(
+                operation,
+                link::establish_fault(&e, started.elapsed(), self.timeout),
+            )
         };
         // Small messages (C-STORE responses, commands) go out at once: with Nagle's algorithm
         // each one would wait for the peer's delayed ACK (about 40 ms per instance).
