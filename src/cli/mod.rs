@@ -99,6 +99,10 @@ enum Command {
     /// Train W-DUALMINE on the AANLIB training pairs (composite loss of MODEL.md).
     #[cfg(feature = "fusion")]
     Train(train::TrainArgs),
+    /// Average the weights of networks fine-tuned from one start with different seeds (a
+    /// "model soup": less seed-to-seed variation than any one of them).
+    #[cfg(feature = "fusion")]
+    AverageWeights(train::AverageArgs),
     /// Score W-DUALMINE, the classical baselines and the published peers on the AANLIB test
     /// pairs (MODEL.md's protocol) and print markdown tables.
     #[cfg(feature = "fusion")]
@@ -169,6 +173,8 @@ pub fn run() -> Result<()> {
         Command::Resample(args) => register::run_resample(&args),
         #[cfg(feature = "fusion")]
         Command::Train(args) => train::run(&args),
+        #[cfg(feature = "fusion")]
+        Command::AverageWeights(args) => train::average(&args),
         #[cfg(feature = "fusion")]
         Command::Eval(args) => eval::run(&args),
         Command::Phantom {

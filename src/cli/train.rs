@@ -1,6 +1,6 @@
 //! `dualmine train`: trains W-DUALMINE on the AANLIB training pairs of one task or all, with
 //! a progress line per step (each loss term), checkpoints it can resume from, and the final
-//! weights written atomically.
+//! weights written atomically; `dualmine average-weights` averages fine-tunes of one start.
 
 use std::path::PathBuf;
 
@@ -15,7 +15,7 @@ use dualmine::fusion::loss::LossWeights;
 use dualmine::fusion::model::DualMineConfig;
 use dualmine::fusion::sampler::TrainingPair;
 use dualmine::fusion::train::{TrainConfig, Trainer};
-use dualmine::fusion::weights::save;
+use dualmine::fusion::weights::{self, save};
 use dualmine::io::aanlib::{Split, Task, split_pairs};
 use dualmine::io::image2d;
 use dualmine::volume::Volume;
@@ -221,5 +221,37 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     progress.finish();
     save(&trainer.network(), &args.output)?;
     println!("wrote {}", args.output.display());
+    Ok(())
+}
+
+/// The arguments of `dualmine average-weights`.
+#[derive(clap::Args)]
+pub struct AverageArgs {
+    /// Weights files of one configuration, fine-tuned from the same start.
+    #[arg(required = true, num_args = 2..)]
+    pub inputs: Vec<PathBuf>,
+    /// Where the averaged weights go.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[arg(long, default_value = "tiny", value_parser = ["tiny", "base"])]
+    pub config: String,
+}
+
+pub fn average(args: &AverageArgs) -> Result<()> {
+    let (device, _) = pick_device(Backend::Cpu)?;
+    let config = DualMineConfig::named(&args.config);
+    let networks = args
+        .inputs
+        .iter()
+        .map(|path| weights::load(&config, path, &device))
+        .collect::<Result<Vec<_>, _>>()?;
+    let averaged = weights::average(networks)
+        .context("the weights files hold networks of different shapes")?;
+    save(&averaged, &args.output)?;
+    println!(
+        "wrote {} (the average of {} networks)",
+        args.output.display(),
+        args.inputs.len()
+    );
     Ok(())
 }

@@ -303,6 +303,46 @@ unsafe fn matmul(
     }
 }
 
+/// Pixels per SIMD register (AVX-512 f32; a multiple of AVX2's 8).
+const SIMD_PIXELS: usize = 16;
+
+/// [`matmul`] whose columns (`n`) are output pixels, contiguous in `dst` and `rhs`, split so
+/// that the first part's column count is a multiple of [`SIMD_PIXELS`]. The gemm crate turns
+/// this product around to run along the pixels and, when their count is ragged, first copies
+/// the whole pixel-major operand into packed form (gemm-common 0.19's `do_prepack_lhs`): on a
+/// 158-pixel-wide study that repacked every im2col block. The remainder (under 16 columns) is
+/// a second, small product.
+///
+/// # Safety
+/// As [`matmul`].
+unsafe fn matmul_over_pixels(
+    [m, n, k]: [usize; 3],
+    dst: (*mut f32, usize, usize),
+    lhs: (*const f32, usize, usize),
+    rhs: (*const f32, usize, usize),
+    accumulate: bool,
+) {
+    let aligned = if n > SIMD_PIXELS {
+        n - n % SIMD_PIXELS
+    } else {
+        n
+    };
+    // SAFETY: the caller's contract; the second product addresses columns `aligned..n` of
+    // the same matrices.
+    unsafe {
+        matmul([m, aligned, k], dst, lhs, rhs, accumulate);
+        if aligned < n {
+            matmul(
+                [m, n - aligned, k],
+                (dst.0.add(aligned * dst.2), dst.1, dst.2),
+                lhs,
+                (rhs.0.add(aligned * rhs.2), rhs.1, rhs.2),
+                accumulate,
+            );
+        }
+    }
+}
+
 /// The convolution `y = x ∗ weight + bias`: `[batch, out_channels, out_h, out_w]`.
 pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (taps, in_len, out_len) = (shape.taps(), shape.in_pixels(), shape.out_pixels());
@@ -327,7 +367,7 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]
             // SAFETY: this tile alone writes rows `rows` of image `n` (all channels); the
             // sizes match the buffers asserted above.
             unsafe {
-                matmul(
+                matmul_over_pixels(
                     [c_out, len, taps],
                     (dst.at(n * c_out * out_len + first), out_len, 1),
                     (weight.as_ptr(), taps, 1),
@@ -431,7 +471,7 @@ pub fn input_grad(shape: &ConvShape, weight: &[f32], output_grad: &[f32]) -> Vec
             // SAFETY: this tile alone writes the columns of its output rows in the taps ×
             // pixels block (`out_len` = `in_len` when pointwise); sizes asserted above.
             unsafe {
-                matmul(
+                matmul_over_pixels(
                     [taps, rows.len() * out_w, c_out],
                     (target.at(first), out_len, 1),
                     (weight.as_ptr(), 1, taps),

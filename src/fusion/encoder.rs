@@ -6,6 +6,7 @@
 //! (H and W divisible by 2^(S−1)). Config `tiny`: 16/32/64; `base`: 32/64/128/256.
 
 use super::conv_backend::conv2d;
+use super::group_norm::group_norm;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
@@ -51,8 +52,8 @@ impl ResBlock {
 
     /// `[N, C, h, w]` → `[N, C, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = relu(self.norm1.forward(conv2d(&self.conv1, x.clone())));
-        let y = self.norm2.forward(conv2d(&self.conv2, y));
+        let y = relu(group_norm(&self.norm1, conv2d(&self.conv1, x.clone())));
+        let y = group_norm(&self.norm2, conv2d(&self.conv2, y));
         relu(y + x)
     }
 }

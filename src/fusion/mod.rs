@@ -8,6 +8,7 @@ pub mod decoder;
 pub mod encoder;
 pub mod experts;
 pub mod fuser;
+pub mod group_norm;
 pub mod haar;
 pub mod images;
 pub mod loss;

@@ -1,11 +1,13 @@
 //! Saving and loading W-DUALMINE weights (burn's Burnpack format). A missing, truncated or
 //! corrupt file, or one made for another network configuration, is a clear error — never a
-//! silently half-loaded model. Saving is atomic (temporary file, then rename).
+//! silently half-loaded model. Saving is atomic (temporary file, then rename). Also the
+//! weight average of several networks (a "model soup" of fine-tunes from one start).
 
 use std::path::{Path, PathBuf};
 
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::store::{BurnpackStore, ModuleSnapshot};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 use thiserror::Error;
 
 use super::model::{DualMine, DualMineConfig};
@@ -125,6 +127,72 @@ fn load_from_store<M: ModuleSnapshot>(
     Ok(model)
 }
 
+/// The network whose every parameter is the mean of that parameter over `networks`: the
+/// weight average of fine-tunes that started from the same network with different seeds,
+/// which varies less from seed to seed than any one of them. `None` when `networks` is empty
+/// or its networks differ in their parameters' shapes (another configuration).
+pub fn average(networks: Vec<DualMine>) -> Option<DualMine> {
+    let count = networks.len();
+    let mut networks = networks.into_iter();
+    let first = networks.next()?;
+    let shapes = |parameters: &[TensorData]| -> Vec<Vec<usize>> {
+        parameters.iter().map(|p| p.shape().to_vec()).collect()
+    };
+    let first_shapes = shapes(&parameters_of(&first));
+    let mut others = Vec::with_capacity(count - 1);
+    for network in networks {
+        let parameters = parameters_of(&network);
+        if shapes(&parameters) != first_shapes {
+            return None;
+        }
+        others.push(parameters.into_iter());
+    }
+    Some(first.map(&mut MeanParameters {
+        others: &mut others,
+        count,
+    }))
+}
+
+fn parameters_of(network: &DualMine) -> Vec<TensorData> {
+    let mut collect = CollectParameters(Vec::new());
+    network.visit(&mut collect);
+    collect.0
+}
+
+/// Collects a network's float parameters in visiting order.
+struct CollectParameters(Vec<TensorData>);
+
+impl ModuleVisitor for CollectParameters {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push(param.val().into_data());
+    }
+}
+
+/// Replaces each float parameter by its mean with the same-position parameters of `others`
+/// (networks of one configuration visit their parameters in the same order).
+struct MeanParameters<'a> {
+    others: &'a mut [std::vec::IntoIter<TensorData>],
+    count: usize,
+}
+
+impl ModuleMapper for MeanParameters<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let count = self.count as f32;
+        let others = &mut *self.others;
+        param.map(|tensor| {
+            let device = tensor.device();
+            // `average` checked that every network has this parameter, shaped alike.
+            let sum = others
+                .iter_mut()
+                .filter_map(Iterator::next)
+                .fold(tensor, |sum, data| {
+                    sum + Tensor::<D>::from_data(data, &device)
+                });
+            sum / count
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +230,49 @@ mod tests {
         assert!(load(&DualMineConfig::tiny(), &truncated, &device).is_err());
         std::fs::write(&truncated, b"garbage").expect("write");
         assert!(load(&DualMineConfig::tiny(), &truncated, &device).is_err());
+    }
+
+    #[test]
+    fn average_is_the_parameterwise_mean() {
+        let device = Device::flex();
+        let networks: Vec<DualMine> = (0..3)
+            .map(|seed| {
+                device.seed(seed);
+                DualMineConfig::tiny().init(&device)
+            })
+            .collect();
+        let parameters: Vec<Vec<f32>> = networks
+            .iter()
+            .map(|n| {
+                parameters_of(n)
+                    .into_iter()
+                    .flat_map(|p| p.try_to_vec::<f32>().expect("f32"))
+                    .collect()
+            })
+            .collect();
+        assert_ne!(
+            parameters[0], parameters[1],
+            "seeds give different networks"
+        );
+        let averaged = average(networks).expect("one configuration");
+        let got: Vec<f32> = parameters_of(&averaged)
+            .into_iter()
+            .flat_map(|p| p.try_to_vec::<f32>().expect("f32"))
+            .collect();
+        assert_eq!(got.len(), parameters[0].len());
+        for (i, value) in got.iter().enumerate() {
+            let mean = (parameters[0][i] + parameters[1][i] + parameters[2][i]) / 3.0;
+            assert!(
+                (value - mean).abs() <= 1e-6 * (1.0 + mean.abs()),
+                "{i}: {value} vs {mean}"
+            );
+        }
+
+        let mixed = vec![
+            DualMineConfig::tiny().init(&device),
+            DualMineConfig::base().init(&device),
+        ];
+        assert!(average(mixed).is_none());
+        assert!(average(Vec::new()).is_none());
     }
 }
