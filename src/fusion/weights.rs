@@ -98,9 +98,12 @@ pub fn load_static(
 
 fn load_from_store<M: ModuleSnapshot>(
     mut model: M,
-    mut store: BurnpackStore,
+    store: BurnpackStore,
     path: &Path,
 ) -> Result<M, WeightsError> {
+    // The store's own validation would report every mismatched tensor as a parse error (one
+    // line per tensor); the result is checked below, with a short reason.
+    let mut store = store.validate(false).allow_partial(true);
     // The store may panic on some malformed inputs; that must stay an error here.
     let result =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.load_from(&mut store)))
@@ -113,8 +116,13 @@ fn load_from_store<M: ModuleSnapshot>(
                 path: path.to_path_buf(),
             })?;
     if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
+        let first = result
+            .errors
+            .first()
+            .map(|e| format!("; first: {e}"))
+            .unwrap_or_default();
         let reason = format!(
-            "{} tensors mismatched, {} missing, {} unexpected",
+            "{} tensors mismatched, {} missing, {} unexpected{first}",
             result.errors.len(),
             result.missing.len(),
             result.unused.len()
