@@ -84,7 +84,7 @@ fn geometry(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Op
 
 /// Runs `f` on the f32 values of each tensor in order (copying a strided one once), or returns
 /// `None` when a tensor holds another type.
-fn with_values<const N: usize, R>(
+pub(crate) fn with_values<const N: usize, R>(
     tensors: [&FlexTensor; N],
     f: impl FnOnce([&[f32]; N]) -> R,
 ) -> Option<R> {
@@ -296,16 +296,7 @@ mod tests {
 
     /// `|ours − burn|` at most `1e-4` of burn's largest magnitude.
     fn assert_close(what: &str, ours: Vec<f32>, burn: Vec<f32>, case: &str) {
-        assert_eq!(ours.len(), burn.len(), "{what} size, {case}");
-        let scale = burn.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-        let worst = ours
-            .iter()
-            .zip(&burn)
-            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-        assert!(
-            worst <= 1e-4 * scale,
-            "{what}: max difference {worst} against magnitude {scale}, {case}"
-        );
+        crate::fusion::assert_close(&format!("{what}, {case}"), ours, burn, 1e-4);
     }
 
     /// A layer's padding rule (valid, explicit, `Same` with odd and even kernels and strides)

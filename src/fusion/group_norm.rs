@@ -17,6 +17,8 @@ use burn::nn::GroupNorm;
 use burn::tensor::{Shape, Tensor, TensorData};
 use rayon::prelude::*;
 
+use super::conv_backend::with_values;
+
 /// Group normalisation with its gradients, per backend. The default bodies compose burn's
 /// tensor operations as burn-nn does (what the GPU backend runs).
 #[backend_extension(Flex, Cube, Autodiff)]
@@ -260,15 +262,6 @@ fn backward_cpu(
     (dx, dgamma, dbeta)
 }
 
-/// The f32 values of a flex tensor (copied once when strided), or `None` for another type.
-fn flex_values(t: &FlexTensor) -> Option<FlexTensor> {
-    let owned = match t.as_slice::<f32>() {
-        Some(_) => t.clone(),
-        None => t.to_contiguous(),
-    };
-    owned.as_slice::<f32>().is_some().then_some(owned)
-}
-
 /// The tensors' `[N, C, rest]` when the CPU kernels cover them (f32, rank ≥ 3, `groups`
 /// dividing the channels, one gamma per channel).
 fn cpu_geometry(x: &FlexTensor, gamma: &FlexTensor, groups: usize) -> Option<[usize; 3]> {
@@ -294,16 +287,9 @@ impl NormKernels for Flex {
         epsilon: f64,
     ) -> FlexTensor {
         let computed = cpu_geometry(&x, &gamma, groups).and_then(|dims| {
-            let (xs, gs, bs) = (flex_values(&x)?, flex_values(&gamma)?, flex_values(&beta)?);
-            let values = forward_cpu(
-                dims,
-                groups,
-                xs.as_slice::<f32>()?,
-                gs.as_slice::<f32>()?,
-                bs.as_slice::<f32>()?,
-                epsilon,
-            );
-            Some(flex(values, x.shape()))
+            with_values([&x, &gamma, &beta], |[xs, gs, bs]| {
+                flex(forward_cpu(dims, groups, xs, gs, bs, epsilon), x.shape())
+            })
         });
         computed.unwrap_or_else(|| composed_forward::<Self>(x, gamma, beta, groups, epsilon))
     }
@@ -316,21 +302,14 @@ impl NormKernels for Flex {
         epsilon: f64,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let computed = cpu_geometry(&x, &gamma, groups).and_then(|dims| {
-            let (xs, gs) = (flex_values(&x)?, flex_values(&gamma)?);
-            let dys = flex_values(&output_grad)?;
-            let (dx, dgamma, dbeta) = backward_cpu(
-                dims,
-                groups,
-                xs.as_slice::<f32>()?,
-                gs.as_slice::<f32>()?,
-                dys.as_slice::<f32>()?,
-                epsilon,
-            );
-            Some((
-                flex(dx, x.shape()),
-                flex(dgamma, gamma.shape()),
-                flex(dbeta, gamma.shape()),
-            ))
+            with_values([&x, &gamma, &output_grad], |[xs, gs, dys]| {
+                let (dx, dgamma, dbeta) = backward_cpu(dims, groups, xs, gs, dys, epsilon);
+                (
+                    flex(dx, x.shape()),
+                    flex(dgamma, gamma.shape()),
+                    flex(dbeta, gamma.shape()),
+                )
+            })
         });
         computed
             .unwrap_or_else(|| composed_backward::<Self>(x, gamma, output_grad, groups, epsilon))
@@ -428,23 +407,9 @@ pub fn group_norm<const D: usize>(layer: &GroupNorm, x: Tensor<D>) -> Tensor<D> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::values;
+    use crate::fusion::{assert_close, values};
     use burn::nn::GroupNormConfig;
     use burn::tensor::{Device, Distribution};
-
-    /// `|ours − burn|` at most `tolerance` of burn's largest magnitude.
-    fn assert_close(what: &str, ours: Vec<f32>, burn: Vec<f32>, tolerance: f32) {
-        assert_eq!(ours.len(), burn.len(), "{what} size");
-        let scale = burn.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-        let worst = ours
-            .iter()
-            .zip(&burn)
-            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-        assert!(
-            worst <= tolerance * scale,
-            "{what}: max difference {worst} against magnitude {scale}"
-        );
-    }
 
     /// The fused CPU kernels give burn-nn's GroupNorm output and gradients (input, gamma,
     /// beta) under autodiff, on shapes with one, several and all-channel groups, batch 1–3,

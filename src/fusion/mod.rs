@@ -37,3 +37,22 @@ pub(crate) fn first_value(t: Tensor<1>) -> f32 {
 pub(crate) fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().expect("f32 values")
 }
+
+/// Asserts `|ours − reference|` is at most `tolerance` times the reference's largest
+/// magnitude, for tests of kernels against burn's own operations.
+#[cfg(test)]
+pub(crate) fn assert_close(what: &str, ours: Vec<f32>, reference: Vec<f32>, tolerance: f32) {
+    assert_eq!(ours.len(), reference.len(), "{what}: size");
+    let scale = reference
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()))
+        .max(1e-6);
+    let worst = ours
+        .iter()
+        .zip(&reference)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        worst <= tolerance * scale,
+        "{what}: max difference {worst} against magnitude {scale}"
+    );
+}
