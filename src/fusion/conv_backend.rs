@@ -84,7 +84,7 @@ fn geometry(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Op
 
 /// Runs `f` on the f32 values of each tensor in order (copying a strided one once), or returns
 /// `None` when a tensor holds another type.
-pub(crate) fn with_values<const N: usize, R>(
+fn with_values<const N: usize, R>(
     tensors: [&FlexTensor; N],
     f: impl FnOnce([&[f32]; N]) -> R,
 ) -> Option<R> {
