@@ -22,6 +22,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 
 use super::conv_cpu::{self, ConvShape};
+use super::conv_direct;
 
 /// The convolution with its gradients, per backend. The default bodies are burn's own
 /// operations (what the GPU backend runs).
@@ -35,6 +36,18 @@ pub trait ConvKernels: Backend {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         Self::conv2d(x, weight, Some(bias), options)
+    }
+
+    /// `x ∗ weight + bias` as training computes it. On the CPU that is always the im2col
+    /// kernels, whose numbers the shipped weights' recipe reproduces bit for bit; fusion may
+    /// take a faster kernel that sums in another order.
+    fn conv2d_biased_for_training(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_biased(x, weight, bias, options)
     }
 
     /// The gradient with respect to `x`.
@@ -109,6 +122,28 @@ fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
 
 impl ConvKernels for Flex {
     fn conv2d_biased(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        let direct = geometry(&x, &weight, &options)
+            .filter(conv_direct::covers)
+            .and_then(|shape| {
+                with_values([&x, &weight, &bias], |[x, w, b]| {
+                    let values = conv_direct::forward(&shape, x, w, b)?;
+                    let [oh, ow] = shape.out_size;
+                    Some(tensor(
+                        values,
+                        vec![shape.batch, shape.out_channels, oh, ow],
+                    ))
+                })
+                .flatten()
+            });
+        direct.unwrap_or_else(|| Self::conv2d_biased_for_training(x, weight, bias, options))
+    }
+
+    fn conv2d_biased_for_training(
         x: FlexTensor,
         weight: FlexTensor,
         bias: FlexTensor,
@@ -219,7 +254,7 @@ impl<B: Backend + ConvKernels, C: CheckpointStrategy> ConvKernels for Autodiff<B
                     prep.checkpoint(&bias),
                     options.clone(),
                 );
-                let output = B::conv2d_biased(
+                let output = B::conv2d_biased_for_training(
                     x.into_primitive(),
                     weight.into_primitive(),
                     bias.into_primitive(),
@@ -227,7 +262,7 @@ impl<B: Backend + ConvKernels, C: CheckpointStrategy> ConvKernels for Autodiff<B
                 );
                 prep.finish(state, output)
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::conv2d_biased(
+            OpsKind::UnTracked(prep) => prep.finish(B::conv2d_biased_for_training(
                 x.into_primitive(),
                 weight.into_primitive(),
                 bias.into_primitive(),
@@ -330,6 +365,58 @@ mod tests {
     /// Forward, input, weight and bias gradients equal burn's default convolution on flex
     /// (burn's composition of the gradients) on 24 random geometries: odd sizes, strides 1–2,
     /// asymmetric padding, dilation, kernels 1–5, batch 1–8.
+    #[test]
+    fn fusion_convolution_matches_burns_on_random_shapes() {
+        // Without autodiff (fusion), 3×3 `same` layers take the direct kernel where the CPU
+        // has AVX-512; every other geometry the im2col one.
+        let device = Device::flex();
+        let mut rng = Shapes(0x2545_f491_4f6c_dd1d);
+        for case in 0..24 {
+            let batch = 1 + rng.below(3);
+            let (c_in, c_out) = (1 + rng.below(40), 1 + rng.below(40));
+            let same = case % 3 != 2;
+            let (kernel, stride, padding) = if same {
+                ([3, 3], [1, 1], [(1, 1), (1, 1)])
+            } else {
+                (
+                    [1 + rng.below(4), 1 + rng.below(4)],
+                    [1 + rng.below(2), 1 + rng.below(2)],
+                    [(rng.below(2), rng.below(2)), (rng.below(2), rng.below(2))],
+                )
+            };
+            let size = [kernel[0] + rng.below(40), kernel[1] + rng.below(150)];
+            let options = ConvOptions::new_with_padding(stride, padding, [1, 1], 1);
+            let case = format!(
+                "case {case}: x [{batch}, {c_in}, {}, {}], weight [{c_out}, {c_in}, {}, {}], \
+                 {options:?}",
+                size[0], size[1], kernel[0], kernel[1]
+            );
+            let x = Tensor::<4>::random(
+                [batch, c_in, size[0], size[1]],
+                Distribution::Uniform(-1.0, 1.0),
+                &device,
+            );
+            let weight = Tensor::<4>::random(
+                [c_out, c_in, kernel[0], kernel[1]],
+                Distribution::Uniform(-1.0, 1.0),
+                &device,
+            );
+            let bias = Tensor::<1>::random([c_out], Distribution::Uniform(-1.0, 1.0), &device);
+            let reference = burn::tensor::module::conv2d(
+                x.clone(),
+                weight.clone(),
+                Some(bias.clone()),
+                options.clone(),
+            );
+            assert_close(
+                "fusion forward",
+                values(conv2d_biased(x, weight, bias, options)),
+                values(reference),
+                &case,
+            );
+        }
+    }
+
     #[test]
     fn kernels_match_burns_convolution_on_random_shapes() {
         let device = Device::flex().autodiff();

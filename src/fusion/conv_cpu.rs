@@ -227,7 +227,7 @@ impl ConvShape {
 
 /// A pointer into an output buffer that rayon tasks write disjoint parts of.
 #[derive(Clone, Copy)]
-struct Disjoint(*mut f32);
+pub(super) struct Disjoint(pub(super) *mut f32);
 // SAFETY: every task writes only its own (image, rows) region or channel plane; see the callers.
 unsafe impl Send for Disjoint {}
 unsafe impl Sync for Disjoint {}
@@ -238,7 +238,7 @@ impl Disjoint {
     ///
     /// # Safety
     /// `offset` must lie inside the buffer.
-    unsafe fn at(self, offset: usize) -> *mut f32 {
+    pub(super) unsafe fn at(self, offset: usize) -> *mut f32 {
         // SAFETY: the caller's contract.
         unsafe { self.0.add(offset) }
     }

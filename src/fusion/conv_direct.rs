@@ -1,0 +1,342 @@
+//! The 3×3 "same" convolution (stride 1, padding 1, dilation 1) of inference, computed
+//! directly with AVX-512: no im2col block, no GEMM packing, no padded copy.
+//!
+//! Most of W-DUALMINE's convolutions are 3×3 with few output channels (8–64). Through im2col
+//! every input value is copied nine times and the GEMM packs the copies again; here each output
+//! block (4 output channels × 64 pixels of one row, 16 accumulator registers) sums its 9·C_in
+//! taps straight from the input: one load per 16 pixels and tap, reused by four broadcast FMAs.
+//! The zero border is never written: taps above the first or below the last row are skipped,
+//! and the loads of the first and last vectors of a row are masked to the row's columns.
+//!
+//! Each output value is `bias + Σ_ci Σ_ky Σ_kx w·x`, summed in that order: a different order
+//! than the GEMM's, so results differ from `conv_cpu::forward` in the last bits. Training keeps
+//! `conv_cpu` (the shipped weights are reproduced bit for bit by their recipe); this path is
+//! for fusion only. Machines without AVX-512 take `conv_cpu` everywhere.
+
+use rayon::prelude::*;
+
+use super::conv_cpu::{ConvShape, Disjoint};
+
+/// Output channels per register block.
+const BLOCK_CHANNELS: usize = 4;
+/// 16-pixel vectors per register block (64 pixels).
+const BLOCK_VECTORS: usize = 4;
+/// Lanes of one AVX-512 f32 vector.
+const LANES: usize = 16;
+/// Output pixels per parallel task (whole rows): small, so that the 32² and 64² layers of one
+/// image still spread over the cores.
+const TASK_PIXELS: usize = 256;
+
+/// Whether [`forward`] computes this convolution on this machine.
+pub fn covers(shape: &ConvShape) -> bool {
+    shape.kernel == [3, 3]
+        && shape.stride == [1, 1]
+        && shape.dilation == [1, 1]
+        && shape.padding == [1, 1]
+        && shape.out_size == shape.in_size
+        && has_avx512()
+}
+
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The convolution `y = x ∗ weight + bias`, `[batch, out_channels, h, w]`, or `None` when
+/// [`covers`] is false.
+pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Option<Vec<f32>> {
+    if !covers(shape) {
+        return None;
+    }
+    let (c_in, c_out) = (shape.in_channels, shape.out_channels);
+    let [h, w] = shape.in_size;
+    assert_eq!(x.len(), shape.batch * c_in * h * w, "input size");
+    assert_eq!(weight.len(), c_out * c_in * 9, "weight size");
+    assert_eq!(bias.len(), c_out, "bias size");
+    let len = shape.batch * c_out * h * w;
+    let mut out = Vec::<f32>::with_capacity(len);
+    let dst = Disjoint(out.as_mut_ptr());
+    let rows_per_task = (TASK_PIXELS / w).max(1);
+    let tasks: Vec<(usize, usize)> = (0..shape.batch)
+        .flat_map(|n| (0..h).step_by(rows_per_task).map(move |y| (n, y)))
+        .collect();
+    tasks.par_iter().for_each(|&(n, first_row)| {
+        let image = &x[n * c_in * h * w..(n + 1) * c_in * h * w];
+        for y in first_row..(first_row + rows_per_task).min(h) {
+            // SAFETY: `covers` checked AVX-512; this task alone writes rows `y` of image `n`
+            // (every channel), which lie inside `out`'s capacity.
+            unsafe { avx512::output_row(shape, image, y, weight, bias, dst.at(n * c_out * h * w)) };
+        }
+    });
+    // SAFETY: the tasks above wrote every row of every channel of every image.
+    unsafe { out.set_len(len) };
+    Some(out)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK_CHANNELS, BLOCK_VECTORS, ConvShape, LANES};
+
+    /// Writes output row `y` of one image, every channel, into `out` (the image's first
+    /// output value).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `out` holds `[out_channels, h, w]` floats and nobody else writes
+    /// row `y` of them meanwhile; `image` is one input image, `weight` and `bias` the layer's.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn output_row(
+        shape: &ConvShape,
+        image: &[f32],
+        y: usize,
+        weight: &[f32],
+        bias: &[f32],
+        out: *mut f32,
+    ) {
+        let [h, w] = shape.in_size;
+        let c_out = shape.out_channels;
+        let geometry = Geometry {
+            in_channels: shape.in_channels,
+            plane: h * w,
+            width: w,
+            taps: shape.in_channels * 9,
+            // Kernel rows whose input row y + ky − 1 lies inside the image.
+            kernel_rows: usize::from(y == 0)..(3 - usize::from(y + 1 == h)).min(h + 1 - y),
+            first_row: y as isize - 1,
+        };
+        let block_pixels = BLOCK_VECTORS * LANES;
+        let mut x0 = 0;
+        while x0 < w {
+            let (vectors, pixels) = if w - x0 >= block_pixels {
+                (BLOCK_VECTORS, block_pixels)
+            } else {
+                (1, (w - x0).min(LANES))
+            };
+            let masks = Masks::new(x0, pixels, w);
+            let mut co = 0;
+            while co < c_out {
+                let channels = if c_out - co >= BLOCK_CHANNELS {
+                    BLOCK_CHANNELS
+                } else {
+                    1
+                };
+                // SAFETY: the block reads input columns x0 − 1 .. x0 + pixels + 1 of rows
+                // y − 1 ..= y + 1, loads masked to the image's rows and columns; its weights and
+                // biases are channels co..co+channels; its output is row y, columns
+                // x0..x0+pixels of those channels (the caller's contract).
+                unsafe {
+                    let src = image.as_ptr().add(x0);
+                    let wt = weight.as_ptr().add(co * geometry.taps);
+                    let b = bias.as_ptr().add(co);
+                    let dst = out.add((co * h + y) * w + x0);
+                    match (channels, vectors) {
+                        (BLOCK_CHANNELS, BLOCK_VECTORS) => block::<BLOCK_CHANNELS, BLOCK_VECTORS>(
+                            &geometry, &masks, src, wt, b, dst,
+                        ),
+                        (BLOCK_CHANNELS, _) => {
+                            block::<BLOCK_CHANNELS, 1>(&geometry, &masks, src, wt, b, dst)
+                        }
+                        (_, BLOCK_VECTORS) => {
+                            block::<1, BLOCK_VECTORS>(&geometry, &masks, src, wt, b, dst)
+                        }
+                        _ => block::<1, 1>(&geometry, &masks, src, wt, b, dst),
+                    }
+                }
+                co += channels;
+            }
+            x0 += pixels;
+        }
+    }
+
+    /// Strides and extents of one output row's blocks, in floats.
+    struct Geometry {
+        in_channels: usize,
+        plane: usize,
+        width: usize,
+        /// Weights per output channel (`in_channels·9`).
+        taps: usize,
+        kernel_rows: std::ops::Range<usize>,
+        /// The input row of kernel row 0 (−1 on the first output row).
+        first_row: isize,
+    }
+
+    /// Lane masks of one block: per kernel column and vector, the lanes whose input column
+    /// lies inside the row; per vector, the lanes stored.
+    struct Masks {
+        load: [[__mmask16; BLOCK_VECTORS]; 3],
+        store: [__mmask16; BLOCK_VECTORS],
+    }
+
+    impl Masks {
+        fn new(x0: usize, pixels: usize, width: usize) -> Self {
+            let lanes = |first: isize, end: isize| -> __mmask16 {
+                (0..LANES as isize)
+                    .filter(|l| (0..end).contains(&(first + l)) && first + l >= 0)
+                    .fold(0, |m, l| m | (1 << l))
+            };
+            let mut load = [[0; BLOCK_VECTORS]; 3];
+            let mut store = [0; BLOCK_VECTORS];
+            for p in 0..BLOCK_VECTORS {
+                let first = (x0 + p * LANES) as isize;
+                store[p] = lanes(first, (x0 + pixels) as isize);
+                for (kx, masks) in load.iter_mut().enumerate() {
+                    masks[p] = lanes(first + kx as isize - 1, width as isize);
+                }
+            }
+            Self { load, store }
+        }
+    }
+
+    /// `CO` output channels × `PX` vectors of one output row: bias, then every tap in order
+    /// (input channel, kernel row, kernel column).
+    ///
+    /// # Safety
+    /// As in `output_row`: `src` is the input image at row 0, column x0; `weight` and `bias`
+    /// the block's first output channel's, `out` its first output value.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn block<const CO: usize, const PX: usize>(
+        g: &Geometry,
+        masks: &Masks,
+        src: *const f32,
+        weight: *const f32,
+        bias: *const f32,
+        out: *mut f32,
+    ) {
+        // SAFETY: the caller's contract; every load is masked to lanes inside the image (the
+        // addresses of masked-off lanes are never read), every store to the block's pixels.
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); PX]; CO];
+            for (c, lanes) in acc.iter_mut().enumerate() {
+                let b = _mm512_set1_ps(*bias.add(c));
+                for v in lanes.iter_mut() {
+                    *v = b;
+                }
+            }
+            for ci in 0..g.in_channels {
+                let w = weight.add(ci * 9);
+                for ky in g.kernel_rows.clone() {
+                    let row = (g.first_row + ky as isize) as usize;
+                    let line = src.add(ci * g.plane + row * g.width);
+                    for kx in 0..3 {
+                        let at = line.wrapping_add(kx).wrapping_sub(1);
+                        let mut x = [_mm512_setzero_ps(); PX];
+                        for (p, v) in x.iter_mut().enumerate() {
+                            *v = _mm512_maskz_loadu_ps(
+                                masks.load[kx][p],
+                                at.wrapping_add(p * LANES),
+                            );
+                        }
+                        for (c, lanes) in acc.iter_mut().enumerate() {
+                            let tap = _mm512_set1_ps(*w.add(c * g.taps + ky * 3 + kx));
+                            for (v, xv) in lanes.iter_mut().zip(&x) {
+                                *v = _mm512_fmadd_ps(*xv, tap, *v);
+                            }
+                        }
+                    }
+                }
+            }
+            for (c, lanes) in acc.iter().enumerate() {
+                let row = out.add(c * g.plane);
+                for (p, v) in lanes.iter().enumerate() {
+                    _mm512_mask_storeu_ps(row.add(p * LANES), masks.store[p], *v);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod avx512 {
+    use super::ConvShape;
+
+    /// Never called: [`super::covers`] is false off x86-64.
+    pub(super) unsafe fn output_row(
+        _: &ConvShape,
+        _: &[f32],
+        _: usize,
+        _: &[f32],
+        _: &[f32],
+        _: *mut f32,
+    ) {
+        unreachable!("the direct convolution needs AVX-512")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fusion::conv_cpu;
+
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Equal to the im2col kernels within 1e-4 of the largest magnitude, on widths below,
+    /// at and across the 16- and 64-pixel blocks and channel counts off the 4-channel block.
+    #[test]
+    fn equals_the_im2col_convolution() {
+        let cases = [
+            (1, 1, 16, 7, 5),
+            (2, 3, 5, 16, 16),
+            (1, 16, 16, 9, 64),
+            (2, 8, 6, 4, 79),
+            (1, 5, 3, 3, 130),
+            (3, 2, 9, 1, 1),
+            (1, 48, 8, 12, 158),
+        ];
+        for (batch, c_in, c_out, h, w) in cases {
+            let shape = ConvShape::new(
+                [batch, c_in, h, w],
+                [c_out, c_in, 3, 3],
+                [1, 1],
+                [(1, 1), (1, 1)],
+                [1, 1],
+                1,
+            )
+            .expect("supported");
+            let x = values(batch * c_in * h * w, 1 + w as u64);
+            let weight = values(c_out * c_in * 9, 2 + c_in as u64);
+            let bias = values(c_out, 3);
+            let Some(ours) = forward(&shape, &x, &weight, &bias) else {
+                eprintln!("skipped: this CPU has no AVX-512, the direct convolution is off");
+                assert!(!has_avx512());
+                return;
+            };
+            let reference = conv_cpu::forward(&shape, &x, &weight, Some(&bias));
+            crate::fusion::assert_close(
+                &format!("direct, {batch}×{c_in}→{c_out} at {h}×{w}"),
+                ours,
+                reference,
+                1e-4,
+            );
+        }
+    }
+
+    #[test]
+    fn covers_only_same_three_by_three_stride_one() {
+        let shape = |kernel: [usize; 4], stride, padding| {
+            ConvShape::new([1, 2, 8, 8], kernel, stride, padding, [1, 1], 1).expect("ok")
+        };
+        let avx = has_avx512();
+        assert_eq!(covers(&shape([4, 2, 3, 3], [1, 1], [(1, 1); 2])), avx);
+        assert!(!covers(&shape([4, 2, 3, 3], [2, 2], [(1, 1); 2])));
+        assert!(!covers(&shape([4, 2, 3, 3], [1, 1], [(0, 0); 2])));
+        assert!(!covers(&shape([4, 2, 1, 1], [1, 1], [(0, 0); 2])));
+    }
+}
