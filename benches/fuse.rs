@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
+use dualmine::fusion::freed_memory::KeepFreedMemory;
 use dualmine::fusion::fuser::Fuser;
 use dualmine::fusion::model::DualMineConfig;
 use dualmine::io;
@@ -43,6 +44,8 @@ fn pair(c: &mut Criterion) {
             Err(error) => eprintln!("no wgpu adapter ({error}): CPU only"),
         }
     }
+    // Freed memory kept, as `Fuser::fuse_normalised` keeps it for a pair.
+    let _memory = KeepFreedMemory::new();
     let mut group = c.benchmark_group("fuse_256x256_pair");
     group.sample_size(10);
     for (name, device) in &devices {
@@ -67,6 +70,8 @@ fn train_step(c: &mut Criterion) {
     if !wanted("train") {
         return;
     }
+    // Freed memory kept, as `Trainer` keeps it for its run.
+    let _memory = KeepFreedMemory::new();
     let device = Device::flex().autodiff();
     let mut model = DualMineConfig::tiny().init(&device);
     let mut optimizer = AdamConfig::new().init();

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use burn::tensor::{Device, DeviceKind, Tensor, TensorData};
 use thiserror::Error;
 
+use super::freed_memory::KeepFreedMemory;
 use super::model::{DualMine, DualMineConfig};
 use super::weights::{WeightsError, load};
 use crate::volume::intensity::Window;
@@ -251,6 +252,7 @@ impl Fuser {
                 return Err(FuserError::NotGray(v.channels).into());
             }
         }
+        let _memory = KeepFreedMemory::new();
         let (window_a, window_b) = (Window::default_for(a), Window::default_for(b));
         let normalised = |window: &Window, values: &[f32]| -> Vec<f32> {
             values.iter().map(|v| window.normalise(*v)).collect()
@@ -288,6 +290,7 @@ impl Fuser {
                 "input sizes do not match their grid".into(),
             ));
         }
+        let _memory = KeepFreedMemory::new();
         let mut maps = FusionMaps::with_capacity(self.model.scales(), slice * nz);
         for slices in batches(nz, batch) {
             let voxels = slices.start * slice..slices.end * slice;

@@ -8,6 +8,7 @@ pub mod conv_direct;
 pub mod decoder;
 pub mod encoder;
 pub mod experts;
+pub mod freed_memory;
 pub mod fuser;
 pub mod group_norm;
 pub mod haar;

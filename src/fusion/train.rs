@@ -17,6 +17,7 @@ use thiserror::Error;
 use super::conv_backend::conv2d;
 use super::decoder::DEFAULT_DETAIL_GAIN;
 use super::first_value;
+use super::freed_memory::KeepFreedMemory;
 use super::loss::{LossInputs, LossTerms, LossWeights, MI_SAMPLES, composite};
 use super::model::{DualMine, DualMineConfig};
 use super::sampler::{Rng, TrainingPair, draw_batch};
@@ -105,6 +106,9 @@ pub struct Trainer {
     step: usize,
     rng: Rng,
     device: Device,
+    /// Freed memory stays in the process for the run's lifetime (every step frees and
+    /// reallocates the same tensors).
+    _memory: KeepFreedMemory,
 }
 
 const MODEL_FILE: &str = "model.bpk";
@@ -130,6 +134,7 @@ impl Trainer {
             optimizer: AdamConfig::new().init(),
             step: 0,
             device,
+            _memory: KeepFreedMemory::new(),
         }
     }
 
