@@ -29,7 +29,9 @@ pub struct KeepFreedMemory(());
 
 impl KeepFreedMemory {
     pub fn new() -> Self {
-        let mut guards = GUARDS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guards = GUARDS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if guards.0 == 0 {
             // SAFETY: plain option calls of the linked allocator, valid at any time.
             unsafe {
@@ -50,7 +52,9 @@ impl Default for KeepFreedMemory {
 
 impl Drop for KeepFreedMemory {
     fn drop(&mut self) {
-        let mut guards = GUARDS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guards = GUARDS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         guards.0 -= 1;
         if guards.0 == 0 {
             // SAFETY: as in `new`; `mi_collect` may run on any thread.

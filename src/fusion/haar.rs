@@ -6,8 +6,13 @@
 //! `LL = (a+b+c+d)/2`, `HL = (a−b+c−d)/2` (horizontal change), `LH = (a+b−c−d)/2`
 //! (vertical change), `HH = (a−b−c+d)/2`. The transform is orthonormal, so its inverse is
 //! its transpose and reconstruction is exact up to rounding.
+//!
+//! On the CPU without autodiff (fusion) both run as one pass over plain slices; elsewhere as
+//! burn tensor operations on strided views. Both do the same f32 operations in the same order,
+//! so they give the same bits (tested).
 
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor, TensorData};
+use rayon::prelude::*;
 
 /// The four sub-bands of a one-level Haar transform.
 #[derive(Clone, Debug)]
@@ -31,13 +36,33 @@ fn blocks(x: Tensor<4>) -> [Tensor<4>; 4] {
     [pick(0, 0), pick(0, 1), pick(1, 0), pick(1, 1)]
 }
 
+/// Whether `x` is on the CPU backend without autodiff, where the slice kernels run.
+fn on_plain_cpu(x: &Tensor<4>) -> bool {
+    let device = x.device();
+    !device.is_autodiff() && device == Device::flex()
+}
+
+/// A tensor's f32 values, or `None` for another type.
+fn host_values(x: Tensor<4>) -> Option<Vec<f32>> {
+    x.into_data().try_into_vec::<f32>().ok()
+}
+
 /// Forward transform. Panics if H or W is odd (callers pad to a multiple of 2^S).
 pub fn dwt(x: Tensor<4>) -> HaarBands {
-    let [_, _, h, w] = x.dims();
+    let [n, c, h, w] = x.dims();
     assert!(
         h % 2 == 0 && w % 2 == 0,
         "Haar DWT needs even sizes, got {h}×{w}"
     );
+    if on_plain_cpu(&x) {
+        let device = x.device();
+        if let Some(values) = host_values(x.clone()) {
+            let band =
+                |v: Vec<f32>| Tensor::from_data(TensorData::new(v, [n, c, h / 2, w / 2]), &device);
+            let [ll, lh, hl, hh] = dwt_planes(&values, [h, w]).map(band);
+            return HaarBands { ll, lh, hl, hh };
+        }
+    }
     let [a, b, c, d] = blocks(x);
     let (ab_sum, ab_diff) = (a.clone() + b.clone(), a - b);
     let (cd_sum, cd_diff) = (c.clone() + d.clone(), c - d);
@@ -53,6 +78,14 @@ pub fn dwt(x: Tensor<4>) -> HaarBands {
 pub fn idwt(bands: HaarBands) -> Tensor<4> {
     let HaarBands { ll, lh, hl, hh } = bands;
     let [n, c, h2, w2] = ll.dims();
+    if on_plain_cpu(&ll) {
+        let device = ll.device();
+        let all = [&ll, &lh, &hl, &hh].map(|t| host_values(t.clone()));
+        if let [Some(ll), Some(lh), Some(hl), Some(hh)] = all {
+            let image = idwt_planes([&ll, &lh, &hl, &hh], [h2, w2]);
+            return Tensor::from_data(TensorData::new(image, [n, c, h2 * 2, w2 * 2]), &device);
+        }
+    }
     let a = (ll.clone() + hl.clone() + lh.clone() + hh.clone()) * 0.5;
     let b = (ll.clone() - hl.clone() + lh.clone() - hh.clone()) * 0.5;
     let cc = (ll.clone() + hl.clone() - lh.clone() - hh.clone()) * 0.5;
@@ -61,6 +94,60 @@ pub fn idwt(bands: HaarBands) -> Tensor<4> {
     let top = Tensor::cat(vec![as6(a), as6(b)], 5);
     let bottom = Tensor::cat(vec![as6(cc), as6(d)], 5);
     Tensor::cat(vec![top, bottom], 3).reshape([n, c, h2 * 2, w2 * 2])
+}
+
+/// [`dwt`] of every `h × w` plane of `x`: the LL, LH, HL and HH planes, each `h/2 × w/2`.
+fn dwt_planes(x: &[f32], [h, w]: [usize; 2]) -> [Vec<f32>; 4] {
+    let (h2, w2) = (h / 2, w / 2);
+    let len = x.len() / (h * w) * h2 * w2;
+    let mut bands: [Vec<f32>; 4] = std::array::from_fn(|_| vec![0.0; len]);
+    let [ll, lh, hl, hh] = &mut bands;
+    x.par_chunks_exact(h * w)
+        .zip(ll.par_chunks_exact_mut(h2 * w2))
+        .zip(lh.par_chunks_exact_mut(h2 * w2))
+        .zip(hl.par_chunks_exact_mut(h2 * w2))
+        .zip(hh.par_chunks_exact_mut(h2 * w2))
+        .for_each(|((((plane, ll), lh), hl), hh)| {
+            for y in 0..h2 {
+                let (top, bottom) = (&plane[2 * y * w..], &plane[(2 * y + 1) * w..]);
+                for x in 0..w2 {
+                    let (a, b) = (top[2 * x], top[2 * x + 1]);
+                    let (c, d) = (bottom[2 * x], bottom[2 * x + 1]);
+                    let (ab_sum, ab_diff, cd_sum, cd_diff) = (a + b, a - b, c + d, c - d);
+                    let i = y * w2 + x;
+                    ll[i] = (ab_sum + cd_sum) * 0.5;
+                    hl[i] = (ab_diff + cd_diff) * 0.5;
+                    lh[i] = (ab_sum - cd_sum) * 0.5;
+                    hh[i] = (ab_diff - cd_diff) * 0.5;
+                }
+            }
+        });
+    bands
+}
+
+/// [`idwt`] of planes of `h2 × w2` bands (LL, LH, HL, HH): planes of `2·h2 × 2·w2`.
+fn idwt_planes([ll, lh, hl, hh]: [&[f32]; 4], [h2, w2]: [usize; 2]) -> Vec<f32> {
+    let w = 2 * w2;
+    let mut image = vec![0.0f32; ll.len() * 4];
+    image
+        .par_chunks_exact_mut(4 * h2 * w2)
+        .enumerate()
+        .for_each(|(p, plane)| {
+            let at = p * h2 * w2..(p + 1) * h2 * w2;
+            let (ll, lh, hl, hh) = (&ll[at.clone()], &lh[at.clone()], &hl[at.clone()], &hh[at]);
+            for y in 0..h2 {
+                let (top, bottom) = plane[2 * y * w..(2 * y + 2) * w].split_at_mut(w);
+                for x in 0..w2 {
+                    let i = y * w2 + x;
+                    let (l, v, o, d) = (ll[i], lh[i], hl[i], hh[i]);
+                    top[2 * x] = (l + o + v + d) * 0.5;
+                    top[2 * x + 1] = (l - o + v - d) * 0.5;
+                    bottom[2 * x] = (l + o - v - d) * 0.5;
+                    bottom[2 * x + 1] = (l - o - v + d) * 0.5;
+                }
+            }
+        });
+    image
 }
 
 #[cfg(test)]
@@ -75,6 +162,33 @@ mod tests {
         let back = idwt(dwt(x.clone()));
         let error: f32 = (back - x).abs().max().into_scalar();
         assert!(error < 1e-5, "reconstruction error {error}");
+    }
+
+    /// The slice kernels give burn's composition bit for bit (same operations, same order).
+    #[test]
+    fn slice_kernels_equal_the_composition_bit_for_bit() {
+        let device = Device::flex();
+        let x = Tensor::<4>::random([2, 3, 10, 14], Distribution::Uniform(-1.0, 1.0), &device);
+        // The composition runs on an autodiff device (same values, burn's operations).
+        let composed = dwt(Tensor::from_data(x.to_data(), &device.clone().autodiff()));
+        let direct = dwt(x);
+        let bits = |t: &Tensor<4>| -> Vec<u32> {
+            t.to_data()
+                .try_to_vec::<f32>()
+                .expect("f32")
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        for (ours, theirs) in [
+            (&direct.ll, &composed.ll),
+            (&direct.lh, &composed.lh),
+            (&direct.hl, &composed.hl),
+            (&direct.hh, &composed.hh),
+        ] {
+            assert_eq!(bits(ours), bits(theirs));
+        }
+        assert_eq!(bits(&idwt(direct)), bits(&idwt(composed)));
     }
 
     #[test]
