@@ -12,7 +12,10 @@ fn purge_delay() -> std::os::raw::c_long {
 #[test]
 fn guards_nest_and_restore_the_policy() {
     let before = purge_delay();
-    assert!(before >= 0, "mimalloc's default hands memory back (delay {before})");
+    assert!(
+        before >= 0,
+        "mimalloc's default hands memory back (delay {before})"
+    );
     let outer = KeepFreedMemory::new();
     assert_eq!(purge_delay(), -1);
     let inner = KeepFreedMemory::new();

@@ -3,8 +3,8 @@
 //!
 //! Most of W-DUALMINE's convolutions are 3×3 with few output channels (8–64). Through im2col
 //! every input value is copied nine times and the GEMM packs the copies again; here each output
-//! block (4 output channels × 64 pixels of one row, 16 accumulator registers) sums its 9·C_in
-//! taps straight from the input: one load per 16 pixels and tap, reused by four broadcast FMAs.
+//! block (8 output channels × 32 pixels of one row, 16 accumulator registers) sums its 9·C_in
+//! taps straight from the input: one load per 16 pixels and tap, reused by eight broadcast FMAs.
 //! The zero border is never written: taps above the first or below the last row are skipped,
 //! and the loads of the first and last vectors of a row are masked to the row's columns.
 //!
@@ -18,9 +18,9 @@ use rayon::prelude::*;
 use super::conv_cpu::{ConvShape, Disjoint};
 
 /// Output channels per register block.
-const BLOCK_CHANNELS: usize = 4;
+const BLOCK_CHANNELS: usize = 8;
 /// 16-pixel vectors per register block (64 pixels).
-const BLOCK_VECTORS: usize = 4;
+const BLOCK_VECTORS: usize = 2;
 /// Lanes of one AVX-512 f32 vector.
 const LANES: usize = 16;
 /// Output pixels per parallel task (whole rows): small, so that the 32² and 64² layers of one
@@ -288,7 +288,7 @@ mod tests {
     }
 
     /// Equal to the im2col kernels within 1e-4 of the largest magnitude, on widths below,
-    /// at and across the 16- and 64-pixel blocks and channel counts off the 4-channel block.
+    /// at and across the 16- and 32-pixel blocks and channel counts off the 8-channel block.
     #[test]
     fn equals_the_im2col_convolution() {
         let cases = [
