@@ -38,9 +38,10 @@ pub trait ConvKernels: Backend {
         Self::conv2d(x, weight, Some(bias), options)
     }
 
-    /// `x ∗ weight + bias` as training computes it. On the CPU that is always the im2col
-    /// kernels, whose numbers the shipped weights' recipe reproduces bit for bit; fusion may
-    /// take a faster kernel that sums in another order.
+    /// `x ∗ weight + bias` as training computes it. On the CPU: the rounding of the im2col
+    /// kernels, which the shipped weights were made with — the direct kernel only where it
+    /// gives the same bits (`conv_cpu::forward_is_one_chain`); fusion takes the direct kernel
+    /// for every 3×3 `same` layer.
     fn conv2d_biased_for_training(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -129,18 +130,8 @@ impl ConvKernels for Flex {
     ) -> FlexTensor {
         let direct = geometry(&x, &weight, &options)
             .filter(conv_direct::covers)
-            .and_then(|shape| {
-                with_values([&x, &weight, &bias], |[x, w, b]| {
-                    let values = conv_direct::forward(&shape, x, w, b)?;
-                    let [oh, ow] = shape.out_size;
-                    Some(tensor(
-                        values,
-                        vec![shape.batch, shape.out_channels, oh, ow],
-                    ))
-                })
-                .flatten()
-            });
-        direct.unwrap_or_else(|| Self::conv2d_biased_for_training(x, weight, bias, options))
+            .and_then(|shape| direct_forward(&shape, &x, &weight, &bias));
+        direct.unwrap_or_else(|| im2col_forward(x, weight, bias, options))
     }
 
     fn conv2d_biased_for_training(
@@ -149,14 +140,10 @@ impl ConvKernels for Flex {
         bias: FlexTensor,
         options: ConvOptions<2>,
     ) -> FlexTensor {
-        let computed = geometry(&x, &weight, &options).and_then(|shape| {
-            with_values([&x, &weight, &bias], |[x, w, b]| {
-                let [oh, ow] = shape.out_size;
-                let dims = vec![shape.batch, shape.out_channels, oh, ow];
-                tensor(conv_cpu::forward(&shape, x, w, Some(b)), dims)
-            })
-        });
-        computed.unwrap_or_else(|| Self::conv2d(x, weight, Some(bias), options))
+        let direct = geometry(&x, &weight, &options)
+            .filter(|shape| conv_direct::covers(shape) && conv_cpu::forward_is_one_chain(shape))
+            .and_then(|shape| direct_forward(&shape, &x, &weight, &bias));
+        direct.unwrap_or_else(|| im2col_forward(x, weight, bias, options))
     }
 
     fn conv2d_input_grad(
@@ -199,6 +186,42 @@ impl ConvKernels for Flex {
             .map(|values| tensor(values, bias.shape().to_vec()));
         computed.unwrap_or_else(|| Self::conv2d_bias_backward(x, bias, output_grad))
     }
+}
+
+/// The forward convolution by `conv_direct`, or `None` where it does not run.
+fn direct_forward(
+    shape: &ConvShape,
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+) -> Option<FlexTensor> {
+    with_values([x, weight, bias], |[x, w, b]| {
+        let values = conv_direct::forward(shape, x, w, b)?;
+        let [oh, ow] = shape.out_size;
+        Some(tensor(
+            values,
+            vec![shape.batch, shape.out_channels, oh, ow],
+        ))
+    })
+    .flatten()
+}
+
+/// The forward convolution by `conv_cpu`'s im2col kernels, or burn's own where they do not
+/// cover the geometry.
+fn im2col_forward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: FlexTensor,
+    options: ConvOptions<2>,
+) -> FlexTensor {
+    let computed = geometry(&x, &weight, &options).and_then(|shape| {
+        with_values([&x, &weight, &bias], |[x, w, b]| {
+            let [oh, ow] = shape.out_size;
+            let dims = vec![shape.batch, shape.out_channels, oh, ow];
+            tensor(conv_cpu::forward(&shape, x, w, Some(b)), dims)
+        })
+    });
+    computed.unwrap_or_else(|| Flex::conv2d(x, weight, Some(bias), options))
 }
 
 /// The backward step of [`ConvKernels::conv2d_biased`] under autodiff: the state holds the

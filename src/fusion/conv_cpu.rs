@@ -343,6 +343,27 @@ unsafe fn matmul_over_pixels(
     }
 }
 
+/// The gemm crate's (0.19) smallest block of the inner dimension: a product whose inner
+/// dimension fits is summed in one pass.
+const GEMM_MIN_DEPTH_BLOCK: usize = 512;
+
+/// Whether [`forward`] sums each output as one FMA chain from zero over the taps in order,
+/// then adds it to the bias: the gemm crate does when the taps fit one block of its inner
+/// dimension and no product takes one of its matrix–vector paths (two taps or fewer, one
+/// output channel, a tile or a tile's remainder of one pixel). `conv_direct` computes exactly
+/// that chain, so where this holds the two give the same bits.
+pub fn forward_is_one_chain(shape: &ConvShape) -> bool {
+    let one_pixel_product =
+        |pixels: usize| pixels == 1 || (pixels > SIMD_PIXELS && pixels % SIMD_PIXELS == 1);
+    !shape.is_pointwise()
+        && (3..=GEMM_MIN_DEPTH_BLOCK).contains(&shape.taps())
+        && shape.out_channels >= 2
+        && shape
+            .row_tiles(TILE_PIXELS)
+            .iter()
+            .all(|rows| !one_pixel_product(rows.len() * shape.out_size[1]))
+}
+
 /// The convolution `y = x ∗ weight + bias`: `[batch, out_channels, out_h, out_w]`.
 pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (taps, in_len, out_len) = (shape.taps(), shape.in_pixels(), shape.out_pixels());

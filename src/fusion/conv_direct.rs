@@ -8,10 +8,14 @@
 //! The zero border is never written: taps above the first or below the last row are skipped,
 //! and the loads of the first and last vectors of a row are masked to the row's columns.
 //!
-//! Each output value is `bias + Σ_ci Σ_ky Σ_kx w·x`, summed in that order: a different order
-//! than the GEMM's, so results differ from `conv_cpu::forward` in the last bits. Training keeps
-//! `conv_cpu` (the shipped weights are reproduced bit for bit by their recipe); this path is
-//! for fusion only. Machines without AVX-512 take `conv_cpu` everywhere.
+//! Each output value is one FMA chain from zero over the taps in im2col order (input channel,
+//! kernel row, kernel column; taps outside the image add nothing), then the bias added: what
+//! the gemm crate computes for `conv_cpu::forward` when the taps fit one of its K blocks. Where
+//! `conv_cpu::forward_is_one_chain` holds, the results are the same bits (tested), so training
+//! takes this kernel too without changing the rounding the shipped weights were made with;
+//! elsewhere training keeps `conv_cpu`, and fusion takes this kernel for every 3×3 `same`
+//! layer (its results then differ in the last bits). Machines without AVX-512 take `conv_cpu`
+//! everywhere.
 
 use rayon::prelude::*;
 
@@ -194,8 +198,8 @@ mod avx512 {
         }
     }
 
-    /// `CO` output channels × `PX` vectors of one output row: bias, then every tap in order
-    /// (input channel, kernel row, kernel column).
+    /// `CO` output channels × `PX` vectors of one output row: every tap in order (input
+    /// channel, kernel row, kernel column) from zero, then the bias.
     ///
     /// # Safety
     /// As in `output_row`: `src` is the input image at row 0, column x0; `weight` and `bias`
@@ -214,12 +218,6 @@ mod avx512 {
         // addresses of masked-off lanes are never read), every store to the block's pixels.
         unsafe {
             let mut acc = [[_mm512_setzero_ps(); PX]; CO];
-            for (c, lanes) in acc.iter_mut().enumerate() {
-                let b = _mm512_set1_ps(*bias.add(c));
-                for v in lanes.iter_mut() {
-                    *v = b;
-                }
-            }
             for ci in 0..g.in_channels {
                 let w = weight.add(ci * 9);
                 for ky in g.kernel_rows.clone() {
@@ -245,8 +243,10 @@ mod avx512 {
             }
             for (c, lanes) in acc.iter().enumerate() {
                 let row = out.add(c * g.plane);
+                let bias = _mm512_set1_ps(*bias.add(c));
                 for (p, v) in lanes.iter().enumerate() {
-                    _mm512_mask_storeu_ps(row.add(p * LANES), masks.store[p], *v);
+                    let value = _mm512_add_ps(bias, *v);
+                    _mm512_mask_storeu_ps(row.add(p * LANES), masks.store[p], value);
                 }
             }
         }
@@ -326,6 +326,55 @@ mod tests {
                 1e-4,
             );
         }
+    }
+
+    /// Where `conv_cpu::forward_is_one_chain` holds, the same bits as the im2col kernels
+    /// (training takes this kernel there): the network's training shapes (96² and 128² crops,
+    /// 256² images; 1 to 56 input channels) and odd sizes.
+    #[test]
+    fn reproduces_the_im2col_bits_where_training_takes_it() {
+        let cases = [
+            (4, 16, 16, 96, 96),
+            (4, 32, 32, 48, 48),
+            (4, 48, 16, 64, 64),
+            (2, 1, 16, 256, 256),
+            (4, 48, 8, 128, 128),
+            (2, 56, 12, 9, 37),
+            (3, 5, 2, 13, 22),
+            (1, 3, 7, 40, 3),
+        ];
+        for (batch, c_in, c_out, h, w) in cases {
+            let shape = ConvShape::new(
+                [batch, c_in, h, w],
+                [c_out, c_in, 3, 3],
+                [1, 1],
+                [(1, 1), (1, 1)],
+                [1, 1],
+                1,
+            )
+            .expect("supported");
+            assert!(conv_cpu::forward_is_one_chain(&shape), "{shape:?}");
+            let x = values(batch * c_in * h * w, 7 + w as u64);
+            let weight = values(c_out * c_in * 9, 8 + c_in as u64);
+            let bias = values(c_out, 9);
+            let Some(ours) = forward(&shape, &x, &weight, &bias) else {
+                eprintln!("skipped: this CPU has no AVX-512, the direct convolution is off");
+                return;
+            };
+            let reference = conv_cpu::forward(&shape, &x, &weight, Some(&bias));
+            let differing = ours
+                .iter()
+                .zip(&reference)
+                .filter(|(a, b)| a.to_bits() != b.to_bits())
+                .count();
+            assert_eq!(
+                differing, 0,
+                "{batch}×{c_in}→{c_out} at {h}×{w}: values differ in their bits"
+            );
+        }
+        // Past one block of taps the gemm crate sums in parts: not one chain.
+        let wide = ConvShape::new([1, 64, 8, 8], [8, 64, 3, 3], [1, 1], [(1, 1); 2], [1, 1], 1);
+        assert!(!conv_cpu::forward_is_one_chain(&wide.expect("supported")));
     }
 
     #[test]
