@@ -128,10 +128,7 @@ impl ConvKernels for Flex {
         bias: FlexTensor,
         options: ConvOptions<2>,
     ) -> FlexTensor {
-        let direct = geometry(&x, &weight, &options)
-            .filter(conv_direct::covers)
-            .and_then(|shape| direct_forward(&shape, &x, &weight, &bias));
-        direct.unwrap_or_else(|| im2col_forward(x, weight, bias, options))
+        flex_forward(x, weight, bias, options, |_| true)
     }
 
     fn conv2d_biased_for_training(
@@ -140,10 +137,7 @@ impl ConvKernels for Flex {
         bias: FlexTensor,
         options: ConvOptions<2>,
     ) -> FlexTensor {
-        let direct = geometry(&x, &weight, &options)
-            .filter(|shape| conv_direct::covers(shape) && conv_cpu::forward_is_one_chain(shape))
-            .and_then(|shape| direct_forward(&shape, &x, &weight, &bias));
-        direct.unwrap_or_else(|| im2col_forward(x, weight, bias, options))
+        flex_forward(x, weight, bias, options, conv_cpu::forward_is_one_chain)
     }
 
     fn conv2d_input_grad(
@@ -186,6 +180,21 @@ impl ConvKernels for Flex {
             .map(|values| tensor(values, bias.shape().to_vec()));
         computed.unwrap_or_else(|| Self::conv2d_bias_backward(x, bias, output_grad))
     }
+}
+
+/// The forward convolution on flex: `conv_direct` where it covers the geometry and `direct`
+/// accepts it, else `conv_cpu`'s im2col kernels, else burn's own.
+fn flex_forward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: FlexTensor,
+    options: ConvOptions<2>,
+    direct: fn(&ConvShape) -> bool,
+) -> FlexTensor {
+    let computed = geometry(&x, &weight, &options)
+        .filter(|shape| conv_direct::covers(shape) && direct(shape))
+        .and_then(|shape| direct_forward(&shape, &x, &weight, &bias));
+    computed.unwrap_or_else(|| im2col_forward(x, weight, bias, options))
 }
 
 /// The forward convolution by `conv_direct`, or `None` where it does not run.

@@ -554,17 +554,7 @@ mod tests {
         sum
     }
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(2_654_435_761).max(1);
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::fusion::test_values as values;
 
     #[test]
     fn forward_matches_the_definition_with_stride_padding_and_dilation() {

@@ -275,56 +275,57 @@ mod tests {
     use super::*;
     use crate::fusion::conv_cpu;
 
-    fn values(len: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect()
+    use crate::fusion::test_values as values;
+
+    /// The direct kernel's output, then the im2col kernels'.
+    type Outputs = (Vec<f32>, Vec<f32>);
+
+    /// A 3×3 `same` convolution of `batch` images of `c_in` × `h` × `w` into `c_out` channels,
+    /// and the direct kernel's and the im2col kernels' results on random values (`None` when
+    /// this CPU has no AVX-512).
+    fn both_kernels(
+        [batch, c_in, c_out, h, w]: [usize; 5],
+        seed: u64,
+    ) -> (ConvShape, Option<Outputs>) {
+        let shape = ConvShape::new(
+            [batch, c_in, h, w],
+            [c_out, c_in, 3, 3],
+            [1, 1],
+            [(1, 1), (1, 1)],
+            [1, 1],
+            1,
+        )
+        .expect("supported");
+        let x = values(batch * c_in * h * w, seed + w as u64);
+        let weight = values(c_out * c_in * 9, seed + 1 + c_in as u64);
+        let bias = values(c_out, seed + 2);
+        let results = forward(&shape, &x, &weight, &bias)
+            .map(|ours| (ours, conv_cpu::forward(&shape, &x, &weight, Some(&bias))));
+        if results.is_none() {
+            eprintln!("skipped: this CPU has no AVX-512, the direct convolution is off");
+            assert!(!has_avx512());
+        }
+        (shape, results)
     }
 
     /// Equal to the im2col kernels within 1e-4 of the largest magnitude, on widths below,
     /// at and across the 16- and 32-pixel blocks and channel counts off the 8-channel block.
     #[test]
     fn equals_the_im2col_convolution() {
-        let cases = [
-            (1, 1, 16, 7, 5),
-            (2, 3, 5, 16, 16),
-            (1, 16, 16, 9, 64),
-            (2, 8, 6, 4, 79),
-            (1, 5, 3, 3, 130),
-            (3, 2, 9, 1, 1),
-            (1, 48, 8, 12, 158),
-        ];
-        for (batch, c_in, c_out, h, w) in cases {
-            let shape = ConvShape::new(
-                [batch, c_in, h, w],
-                [c_out, c_in, 3, 3],
-                [1, 1],
-                [(1, 1), (1, 1)],
-                [1, 1],
-                1,
-            )
-            .expect("supported");
-            let x = values(batch * c_in * h * w, 1 + w as u64);
-            let weight = values(c_out * c_in * 9, 2 + c_in as u64);
-            let bias = values(c_out, 3);
-            let Some(ours) = forward(&shape, &x, &weight, &bias) else {
-                eprintln!("skipped: this CPU has no AVX-512, the direct convolution is off");
-                assert!(!has_avx512());
+        for case in [
+            [1, 1, 16, 7, 5],
+            [2, 3, 5, 16, 16],
+            [1, 16, 16, 9, 64],
+            [2, 8, 6, 4, 79],
+            [1, 5, 3, 3, 130],
+            [3, 2, 9, 1, 1],
+            [1, 48, 8, 12, 158],
+            [1, 64, 16, 10, 40],
+        ] {
+            let (_, Some((ours, reference))) = both_kernels(case, 1) else {
                 return;
             };
-            let reference = conv_cpu::forward(&shape, &x, &weight, Some(&bias));
-            crate::fusion::assert_close(
-                &format!("direct, {batch}×{c_in}→{c_out} at {h}×{w}"),
-                ours,
-                reference,
-                1e-4,
-            );
+            crate::fusion::assert_close(&format!("direct, {case:?}"), ours, reference, 1e-4);
         }
     }
 
@@ -333,44 +334,26 @@ mod tests {
     /// 256² images; 1 to 56 input channels) and odd sizes.
     #[test]
     fn reproduces_the_im2col_bits_where_training_takes_it() {
-        let cases = [
-            (4, 16, 16, 96, 96),
-            (4, 32, 32, 48, 48),
-            (4, 48, 16, 64, 64),
-            (2, 1, 16, 256, 256),
-            (4, 48, 8, 128, 128),
-            (2, 56, 12, 9, 37),
-            (3, 5, 2, 13, 22),
-            (1, 3, 7, 40, 3),
-        ];
-        for (batch, c_in, c_out, h, w) in cases {
-            let shape = ConvShape::new(
-                [batch, c_in, h, w],
-                [c_out, c_in, 3, 3],
-                [1, 1],
-                [(1, 1), (1, 1)],
-                [1, 1],
-                1,
-            )
-            .expect("supported");
-            assert!(conv_cpu::forward_is_one_chain(&shape), "{shape:?}");
-            let x = values(batch * c_in * h * w, 7 + w as u64);
-            let weight = values(c_out * c_in * 9, 8 + c_in as u64);
-            let bias = values(c_out, 9);
-            let Some(ours) = forward(&shape, &x, &weight, &bias) else {
-                eprintln!("skipped: this CPU has no AVX-512, the direct convolution is off");
+        for case in [
+            [4, 16, 16, 96, 96],
+            [4, 32, 32, 48, 48],
+            [4, 48, 16, 64, 64],
+            [2, 1, 16, 256, 256],
+            [4, 48, 8, 128, 128],
+            [2, 56, 12, 9, 37],
+            [3, 5, 2, 13, 22],
+            [1, 3, 7, 40, 3],
+        ] {
+            let (shape, Some((ours, reference))) = both_kernels(case, 7) else {
                 return;
             };
-            let reference = conv_cpu::forward(&shape, &x, &weight, Some(&bias));
+            assert!(conv_cpu::forward_is_one_chain(&shape), "{shape:?}");
             let differing = ours
                 .iter()
                 .zip(&reference)
                 .filter(|(a, b)| a.to_bits() != b.to_bits())
                 .count();
-            assert_eq!(
-                differing, 0,
-                "{batch}×{c_in}→{c_out} at {h}×{w}: values differ in their bits"
-            );
+            assert_eq!(differing, 0, "{case:?}: values differ in their bits");
         }
         // Past one block of taps the gemm crate sums in parts: not one chain.
         let wide = ConvShape::new([1, 64, 8, 8], [8, 64, 3, 3], [1, 1], [(1, 1); 2], [1, 1], 1);

@@ -40,6 +40,20 @@ pub(crate) fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().expect("f32 values")
 }
 
+/// `len` values in [−1, 1] from a small deterministic generator (xorshift), for kernel tests.
+#[cfg(test)]
+pub(crate) fn test_values(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect()
+}
+
 /// Asserts `|ours − reference|` is at most `tolerance` times the reference's largest
 /// magnitude, for tests of kernels against burn's own operations.
 #[cfg(test)]
