@@ -148,7 +148,11 @@ impl ConvKernels for Flex {
     ) -> FlexTensor {
         let computed = geometry(&x, &weight, &options).and_then(|shape| {
             with_values([&weight, &output_grad], |[w, g]| {
-                tensor(conv_cpu::input_grad(&shape, w, g), x.shape().to_vec())
+                let direct = (conv_cpu::input_grad_is_one_chain(&shape))
+                    .then(|| conv_direct::input_grad(&shape, w, g))
+                    .flatten();
+                let values = direct.unwrap_or_else(|| conv_cpu::input_grad(&shape, w, g));
+                tensor(values, x.shape().to_vec())
             })
         });
         computed.unwrap_or_else(|| Self::conv2d_x_backward(x, weight, output_grad, options))

@@ -349,19 +349,35 @@ const GEMM_MIN_DEPTH_BLOCK: usize = 512;
 
 /// Whether [`forward`] sums each output as one FMA chain from zero over the taps in order,
 /// then adds it to the bias: the gemm crate does when the taps fit one block of its inner
-/// dimension and no product takes one of its matrix–vector paths (two taps or fewer, one
-/// output channel, a tile or a tile's remainder of one pixel). `conv_direct` computes exactly
-/// that chain, so where this holds the two give the same bits.
+/// dimension and no product takes one of its matrix–vector paths. `conv_direct::forward`
+/// computes exactly that chain, so where this holds the two give the same bits.
 pub fn forward_is_one_chain(shape: &ConvShape) -> bool {
+    products_are_one_chain(shape, shape.taps(), shape.out_channels)
+}
+
+/// Whether [`input_grad`]'s GEMMs sum each im2col value as one FMA chain from zero over the
+/// output channels in order (`col2im` then adds the taps in order): as for
+/// [`forward_is_one_chain`], with the output channels as the inner dimension.
+/// `conv_direct::input_grad` computes exactly that.
+pub fn input_grad_is_one_chain(shape: &ConvShape) -> bool {
+    products_are_one_chain(shape, shape.out_channels, shape.taps())
+}
+
+/// Whether the per-tile GEMMs (`rows` × tile pixels, inner dimension `depth`) of a forward or
+/// input-gradient pass run gemm's blocked kernel over one block of the inner dimension: more
+/// than two and at most [`GEMM_MIN_DEPTH_BLOCK`] deep (else gevv, or several blocks), two or
+/// more rows, and no product of one pixel (a tile, or the remainder `matmul_over_pixels`
+/// splits off) — those take gemm's matrix–vector paths.
+fn products_are_one_chain(shape: &ConvShape, depth: usize, rows: usize) -> bool {
     let one_pixel_product =
         |pixels: usize| pixels == 1 || (pixels > SIMD_PIXELS && pixels % SIMD_PIXELS == 1);
     !shape.is_pointwise()
-        && (3..=GEMM_MIN_DEPTH_BLOCK).contains(&shape.taps())
-        && shape.out_channels >= 2
+        && (3..=GEMM_MIN_DEPTH_BLOCK).contains(&depth)
+        && rows >= 2
         && shape
             .row_tiles(TILE_PIXELS)
             .iter()
-            .all(|rows| !one_pixel_product(rows.len() * shape.out_size[1]))
+            .all(|tile| !one_pixel_product(tile.len() * shape.out_size[1]))
 }
 
 /// The convolution `y = x ∗ weight + bias`: `[batch, out_channels, out_h, out_w]`.

@@ -83,6 +83,46 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Op
     Some(out)
 }
 
+/// The gradient with respect to the input, `[batch, in_channels, h, w]`, of the convolution by
+/// `weight` whose output gradient is `output_grad`, or `None` when [`covers`] is false. Each
+/// value sums the taps in order (kernel row, kernel column), each tap's value being one FMA
+/// chain from zero over the output channels: what `conv_cpu::input_grad` computes (a GEMM
+/// per tap block, then `col2im` adding the taps in order) where
+/// `conv_cpu::input_grad_is_one_chain` holds.
+pub fn input_grad(shape: &ConvShape, weight: &[f32], output_grad: &[f32]) -> Option<Vec<f32>> {
+    if !covers(shape) {
+        return None;
+    }
+    let (c_in, c_out) = (shape.in_channels, shape.out_channels);
+    let [h, w] = shape.in_size;
+    assert_eq!(weight.len(), c_out * c_in * 9, "weight size");
+    assert_eq!(
+        output_grad.len(),
+        shape.batch * c_out * h * w,
+        "gradient size"
+    );
+    let len = shape.batch * c_in * h * w;
+    let mut grad = Vec::<f32>::with_capacity(len);
+    let dst = Disjoint(grad.as_mut_ptr());
+    let rows_per_task = (TASK_PIXELS / w).max(1);
+    let tasks: Vec<(usize, usize)> = (0..shape.batch)
+        .flat_map(|n| (0..h).step_by(rows_per_task).map(move |y| (n, y)))
+        .collect();
+    tasks.par_iter().for_each(|&(n, first_row)| {
+        let image_grad = &output_grad[n * c_out * h * w..(n + 1) * c_out * h * w];
+        for y in first_row..(first_row + rows_per_task).min(h) {
+            // SAFETY: `covers` checked AVX-512; this task alone writes rows `y` of image `n`
+            // (every input channel), which lie inside `grad`'s capacity.
+            unsafe {
+                avx512::input_grad_row(shape, image_grad, y, weight, dst.at(n * c_in * h * w))
+            };
+        }
+    });
+    // SAFETY: the tasks above wrote every row of every channel of every image.
+    unsafe { grad.set_len(len) };
+    Some(grad)
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
@@ -156,6 +196,156 @@ mod avx512 {
                 co += channels;
             }
             x0 += pixels;
+        }
+    }
+
+    /// Input channels per register block of the input gradient (its tap sums and their
+    /// running total take 2 × 4 × `BLOCK_VECTORS` registers).
+    const GRADIENT_CHANNELS: usize = 4;
+
+    /// Writes the input gradient's row `y` of one image, every input channel, into `out` (the
+    /// image's first input-gradient value).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `out` holds `[in_channels, h, w]` floats and nobody else writes
+    /// row `y` of them meanwhile; `output_grad` is one image's `[out_channels, h, w]` output
+    /// gradient, `weight` the layer's.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn input_grad_row(
+        shape: &ConvShape,
+        output_grad: &[f32],
+        y: usize,
+        weight: &[f32],
+        out: *mut f32,
+    ) {
+        let [h, w] = shape.in_size;
+        let c_in = shape.in_channels;
+        // Tap (ky, kx) of input pixel (y, x) comes from output pixel (y + 1 − ky, x + 1 − kx);
+        // kernel rows whose output row lies inside the image.
+        let kernel_rows = (y + 2).saturating_sub(h)..(y + 2).min(3);
+        let block_pixels = BLOCK_VECTORS * LANES;
+        let mut x0 = 0;
+        while x0 < w {
+            let (vectors, pixels) = if w - x0 >= block_pixels {
+                (BLOCK_VECTORS, block_pixels)
+            } else {
+                (1, (w - x0).min(LANES))
+            };
+            let masks = Masks::new(x0, pixels, w);
+            let mut ci = 0;
+            while ci < c_in {
+                let channels = if c_in - ci >= GRADIENT_CHANNELS {
+                    GRADIENT_CHANNELS
+                } else {
+                    1
+                };
+                let block = GradientBlock {
+                    output_grad: output_grad.as_ptr().wrapping_add(x0),
+                    out_channels: shape.out_channels,
+                    plane: h * w,
+                    width: w,
+                    kernel_rows: kernel_rows.clone(),
+                    y,
+                    masks: &masks,
+                };
+                // SAFETY: the block reads output-gradient columns x0 − 1 .. x0 + pixels + 1 of
+                // rows y − 1 ..= y + 1, loads masked to the image; its weights are input
+                // channels ci..ci+channels of every output channel; its output is row y,
+                // columns x0..x0+pixels of those input channels (the caller's contract).
+                unsafe {
+                    let wt = weight.as_ptr().add(ci * 9);
+                    let dst = out.add((ci * h + y) * w + x0);
+                    match (channels, vectors) {
+                        (GRADIENT_CHANNELS, BLOCK_VECTORS) => gradient_block::<
+                            GRADIENT_CHANNELS,
+                            BLOCK_VECTORS,
+                        >(
+                            &block, wt, c_in * 9, dst
+                        ),
+                        (GRADIENT_CHANNELS, _) => {
+                            gradient_block::<GRADIENT_CHANNELS, 1>(&block, wt, c_in * 9, dst)
+                        }
+                        (_, BLOCK_VECTORS) => {
+                            gradient_block::<1, BLOCK_VECTORS>(&block, wt, c_in * 9, dst)
+                        }
+                        _ => gradient_block::<1, 1>(&block, wt, c_in * 9, dst),
+                    }
+                }
+                ci += channels;
+            }
+            x0 += pixels;
+        }
+    }
+
+    /// What one input-gradient block reads.
+    struct GradientBlock<'a> {
+        /// The output gradient at row 0, the block's first column (not dereferenced outside
+        /// the masked lanes).
+        output_grad: *const f32,
+        out_channels: usize,
+        plane: usize,
+        width: usize,
+        kernel_rows: std::ops::Range<usize>,
+        y: usize,
+        masks: &'a Masks,
+    }
+
+    /// `CI` input channels × `PX` vectors of one input-gradient row: for each tap in order
+    /// (kernel row, kernel column), the chain over the output channels from zero, added to the
+    /// running total.
+    ///
+    /// # Safety
+    /// As in `input_grad_row`: `weight` is input channel ci's first weight of output channel
+    /// 0 (`co_stride` floats per output channel), `out` the block's first value.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn gradient_block<const CI: usize, const PX: usize>(
+        b: &GradientBlock,
+        weight: *const f32,
+        co_stride: usize,
+        out: *mut f32,
+    ) {
+        // SAFETY: the caller's contract; every load is masked to lanes inside the image (the
+        // addresses of masked-off lanes are never read), every store to the block's pixels.
+        unsafe {
+            let mut total = [[_mm512_setzero_ps(); PX]; CI];
+            for ky in b.kernel_rows.clone() {
+                let row = b.y + 1 - ky;
+                for kx in 0..3 {
+                    // Output column x + 1 − kx: the forward's masks of kernel column 2 − kx.
+                    let masks = &b.masks.load[2 - kx];
+                    let at = b
+                        .output_grad
+                        .wrapping_add(row * b.width + 1)
+                        .wrapping_sub(kx);
+                    let mut tap = [[_mm512_setzero_ps(); PX]; CI];
+                    for co in 0..b.out_channels {
+                        let line = at.wrapping_add(co * b.plane);
+                        let mut g = [_mm512_setzero_ps(); PX];
+                        for (p, v) in g.iter_mut().enumerate() {
+                            *v = _mm512_maskz_loadu_ps(masks[p], line.wrapping_add(p * LANES));
+                        }
+                        let w = weight.add(co * co_stride + ky * 3 + kx);
+                        for (c, lanes) in tap.iter_mut().enumerate() {
+                            let wv = _mm512_set1_ps(*w.add(c * 9));
+                            for (v, gv) in lanes.iter_mut().zip(&g) {
+                                *v = _mm512_fmadd_ps(*gv, wv, *v);
+                            }
+                        }
+                    }
+                    for (sum, lanes) in total.iter_mut().zip(&tap) {
+                        for (s, t) in sum.iter_mut().zip(lanes) {
+                            *s = _mm512_add_ps(*s, *t);
+                        }
+                    }
+                }
+            }
+            for (c, lanes) in total.iter().enumerate() {
+                let row = out.add(c * b.plane);
+                for (p, v) in lanes.iter().enumerate() {
+                    _mm512_mask_storeu_ps(row.add(p * LANES), b.masks.store[p], *v);
+                }
+            }
         }
     }
 
@@ -258,6 +448,17 @@ mod avx512 {
     use super::ConvShape;
 
     /// Never called: [`super::covers`] is false off x86-64.
+    pub(super) unsafe fn input_grad_row(
+        _: &ConvShape,
+        _: &[f32],
+        _: usize,
+        _: &[f32],
+        _: *mut f32,
+    ) {
+        unreachable!("the direct convolution needs AVX-512")
+    }
+
+    /// Never called: [`super::covers`] is false off x86-64.
     pub(super) unsafe fn output_row(
         _: &ConvShape,
         _: &[f32],
@@ -358,6 +559,47 @@ mod tests {
         // Past one block of taps the gemm crate sums in parts: not one chain.
         let wide = ConvShape::new([1, 64, 8, 8], [8, 64, 3, 3], [1, 1], [(1, 1); 2], [1, 1], 1);
         assert!(!conv_cpu::forward_is_one_chain(&wide.expect("supported")));
+    }
+
+    /// Where `conv_cpu::input_grad_is_one_chain` holds, the input gradient has the same bits
+    /// as the im2col kernels' (training takes this kernel there).
+    #[test]
+    fn input_gradient_reproduces_the_im2col_bits() {
+        for [batch, c_in, c_out, h, w] in [
+            [4, 16, 16, 96, 96],
+            [4, 32, 32, 48, 48],
+            [4, 16, 48, 64, 64],
+            [2, 16, 1 + 2, 256, 256],
+            [4, 8, 48, 128, 128],
+            [2, 12, 56, 9, 37],
+            [3, 5, 3, 13, 22],
+            [1, 7, 3, 40, 3],
+            [1, 2, 64, 1, 18],
+        ] {
+            let shape = ConvShape::new(
+                [batch, c_in, h, w],
+                [c_out, c_in, 3, 3],
+                [1, 1],
+                [(1, 1), (1, 1)],
+                [1, 1],
+                1,
+            )
+            .expect("supported");
+            assert!(conv_cpu::input_grad_is_one_chain(&shape), "{shape:?}");
+            let weight = values(c_out * c_in * 9, 11 + c_in as u64);
+            let output_grad = values(batch * c_out * h * w, 12 + w as u64);
+            let Some(ours) = input_grad(&shape, &weight, &output_grad) else {
+                eprintln!("skipped: this CPU has no AVX-512, the direct convolution is off");
+                return;
+            };
+            let reference = conv_cpu::input_grad(&shape, &weight, &output_grad);
+            let differing = ours
+                .iter()
+                .zip(&reference)
+                .filter(|(a, b)| a.to_bits() != b.to_bits())
+                .count();
+            assert_eq!(differing, 0, "{shape:?}: values differ in their bits");
+        }
     }
 
     #[test]
