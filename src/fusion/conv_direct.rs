@@ -63,24 +63,12 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Op
     assert_eq!(x.len(), shape.batch * c_in * h * w, "input size");
     assert_eq!(weight.len(), c_out * c_in * 9, "weight size");
     assert_eq!(bias.len(), c_out, "bias size");
-    let len = shape.batch * c_out * h * w;
-    let mut out = Vec::<f32>::with_capacity(len);
-    let dst = Disjoint(out.as_mut_ptr());
-    let rows_per_task = (TASK_PIXELS / w).max(1);
-    let tasks: Vec<(usize, usize)> = (0..shape.batch)
-        .flat_map(|n| (0..h).step_by(rows_per_task).map(move |y| (n, y)))
-        .collect();
-    tasks.par_iter().for_each(|&(n, first_row)| {
+    let values = by_rows(shape, c_out, |n, y, out| {
         let image = &x[n * c_in * h * w..(n + 1) * c_in * h * w];
-        for y in first_row..(first_row + rows_per_task).min(h) {
-            // SAFETY: `covers` checked AVX-512; this task alone writes rows `y` of image `n`
-            // (every channel), which lie inside `out`'s capacity.
-            unsafe { avx512::output_row(shape, image, y, weight, bias, dst.at(n * c_out * h * w)) };
-        }
+        // SAFETY: `covers` checked AVX-512; `by_rows` gives this call row `y` of image `n`.
+        unsafe { avx512::output_row(shape, image, y, weight, bias, out) }
     });
-    // SAFETY: the tasks above wrote every row of every channel of every image.
-    unsafe { out.set_len(len) };
-    Some(out)
+    Some(values)
 }
 
 /// The gradient with respect to the input, `[batch, in_channels, h, w]`, of the convolution by
@@ -96,38 +84,81 @@ pub fn input_grad(shape: &ConvShape, weight: &[f32], output_grad: &[f32]) -> Opt
     let (c_in, c_out) = (shape.in_channels, shape.out_channels);
     let [h, w] = shape.in_size;
     assert_eq!(weight.len(), c_out * c_in * 9, "weight size");
-    assert_eq!(
-        output_grad.len(),
-        shape.batch * c_out * h * w,
-        "gradient size"
-    );
-    let len = shape.batch * c_in * h * w;
-    let mut grad = Vec::<f32>::with_capacity(len);
-    let dst = Disjoint(grad.as_mut_ptr());
+    let plane = c_out * h * w;
+    assert_eq!(output_grad.len(), shape.batch * plane, "gradient size");
+    let values = by_rows(shape, c_in, |n, y, grad| {
+        let image_grad = &output_grad[n * plane..(n + 1) * plane];
+        // SAFETY: `covers` checked AVX-512; `by_rows` gives this call row `y` of image `n`.
+        unsafe { avx512::input_grad_row(shape, image_grad, y, weight, grad) }
+    });
+    Some(values)
+}
+
+/// A `[batch, channels, h, w]` result written row by row on rayon's pool: `row(n, y, image)`
+/// must write row `y` of every channel of image `n`, `image` pointing at its first value; the
+/// callers have checked [`covers`], and no two calls share a row.
+fn by_rows(
+    shape: &ConvShape,
+    channels: usize,
+    row: impl Fn(usize, usize, *mut f32) + Sync,
+) -> Vec<f32> {
+    let [h, w] = shape.in_size;
+    let len = shape.batch * channels * h * w;
+    let mut values = Vec::<f32>::with_capacity(len);
+    let dst = Disjoint(values.as_mut_ptr());
     let rows_per_task = (TASK_PIXELS / w).max(1);
     let tasks: Vec<(usize, usize)> = (0..shape.batch)
         .flat_map(|n| (0..h).step_by(rows_per_task).map(move |y| (n, y)))
         .collect();
     tasks.par_iter().for_each(|&(n, first_row)| {
-        let image_grad = &output_grad[n * c_out * h * w..(n + 1) * c_out * h * w];
         for y in first_row..(first_row + rows_per_task).min(h) {
-            // SAFETY: `covers` checked AVX-512; this task alone writes rows `y` of image `n`
-            // (every input channel), which lie inside `grad`'s capacity.
-            unsafe {
-                avx512::input_grad_row(shape, image_grad, y, weight, dst.at(n * c_in * h * w))
-            };
+            // SAFETY: image `n` starts inside `values`' capacity.
+            row(n, y, unsafe { dst.at(n * channels * h * w) });
         }
     });
     // SAFETY: the tasks above wrote every row of every channel of every image.
-    unsafe { grad.set_len(len) };
-    Some(grad)
+    unsafe { values.set_len(len) };
+    values
+}
+
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+/// Where a row's blocks start and what they hold: (first pixel, vectors, pixels) — blocks of
+/// `BLOCK_VECTORS` whole vectors, then single vectors, the last one partial.
+fn row_blocks(width: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    let block_pixels = BLOCK_VECTORS * LANES;
+    let mut x0 = 0;
+    std::iter::from_fn(move || {
+        (x0 < width).then(|| {
+            let (vectors, pixels) = if width - x0 >= block_pixels {
+                (BLOCK_VECTORS, block_pixels)
+            } else {
+                (1, (width - x0).min(LANES))
+            };
+            x0 += pixels;
+            (x0 - pixels, vectors, pixels)
+        })
+    })
+}
+
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+/// Channel blocks over `count` channels: (first channel, channels) — `block` at a time, then
+/// one at a time.
+fn channel_blocks(count: usize, block: usize) -> impl Iterator<Item = (usize, usize)> {
+    let mut first = 0;
+    std::iter::from_fn(move || {
+        (first < count).then(|| {
+            let channels = if count - first >= block { block } else { 1 };
+            first += channels;
+            (first - channels, channels)
+        })
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK_CHANNELS, BLOCK_VECTORS, ConvShape, LANES};
+    use super::{BLOCK_CHANNELS, BLOCK_VECTORS, ConvShape, LANES, channel_blocks, row_blocks};
 
     /// Writes output row `y` of one image, every channel, into `out` (the image's first
     /// output value).
@@ -155,22 +186,9 @@ mod avx512 {
             kernel_rows: usize::from(y == 0)..(3 - usize::from(y + 1 == h)).min(h + 1 - y),
             first_row: y as isize - 1,
         };
-        let block_pixels = BLOCK_VECTORS * LANES;
-        let mut x0 = 0;
-        while x0 < w {
-            let (vectors, pixels) = if w - x0 >= block_pixels {
-                (BLOCK_VECTORS, block_pixels)
-            } else {
-                (1, (w - x0).min(LANES))
-            };
+        for (x0, vectors, pixels) in row_blocks(w) {
             let masks = Masks::new(x0, pixels, w);
-            let mut co = 0;
-            while co < c_out {
-                let channels = if c_out - co >= BLOCK_CHANNELS {
-                    BLOCK_CHANNELS
-                } else {
-                    1
-                };
+            for (co, channels) in channel_blocks(c_out, BLOCK_CHANNELS) {
                 // SAFETY: the block reads input columns x0 − 1 .. x0 + pixels + 1 of rows
                 // y − 1 ..= y + 1, loads masked to the image's rows and columns; its weights and
                 // biases are channels co..co+channels; its output is row y, columns
@@ -193,9 +211,7 @@ mod avx512 {
                         _ => block::<1, 1>(&geometry, &masks, src, wt, b, dst),
                     }
                 }
-                co += channels;
             }
-            x0 += pixels;
         }
     }
 
@@ -223,22 +239,9 @@ mod avx512 {
         // Tap (ky, kx) of input pixel (y, x) comes from output pixel (y + 1 − ky, x + 1 − kx);
         // kernel rows whose output row lies inside the image.
         let kernel_rows = (y + 2).saturating_sub(h)..(y + 2).min(3);
-        let block_pixels = BLOCK_VECTORS * LANES;
-        let mut x0 = 0;
-        while x0 < w {
-            let (vectors, pixels) = if w - x0 >= block_pixels {
-                (BLOCK_VECTORS, block_pixels)
-            } else {
-                (1, (w - x0).min(LANES))
-            };
+        for (x0, vectors, pixels) in row_blocks(w) {
             let masks = Masks::new(x0, pixels, w);
-            let mut ci = 0;
-            while ci < c_in {
-                let channels = if c_in - ci >= GRADIENT_CHANNELS {
-                    GRADIENT_CHANNELS
-                } else {
-                    1
-                };
+            for (ci, channels) in channel_blocks(c_in, GRADIENT_CHANNELS) {
                 let block = GradientBlock {
                     output_grad: output_grad.as_ptr().wrapping_add(x0),
                     out_channels: shape.out_channels,
@@ -271,9 +274,7 @@ mod avx512 {
                         _ => gradient_block::<1, 1>(&block, wt, c_in * 9, dst),
                     }
                 }
-                ci += channels;
             }
-            x0 += pixels;
         }
     }
 
