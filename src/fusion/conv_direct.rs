@@ -482,14 +482,10 @@ mod tests {
     /// The direct kernel's output, then the im2col kernels'.
     type Outputs = (Vec<f32>, Vec<f32>);
 
-    /// A 3×3 `same` convolution of `batch` images of `c_in` × `h` × `w` into `c_out` channels,
-    /// and the direct kernel's and the im2col kernels' results on random values (`None` when
-    /// this CPU has no AVX-512).
-    fn both_kernels(
-        [batch, c_in, c_out, h, w]: [usize; 5],
-        seed: u64,
-    ) -> (ConvShape, Option<Outputs>) {
-        let shape = ConvShape::new(
+    /// The geometry of a 3×3 `same` convolution of `batch` images of `c_in` × `h` × `w` into
+    /// `c_out` channels.
+    fn same_shape([batch, c_in, c_out, h, w]: [usize; 5]) -> ConvShape {
+        ConvShape::new(
             [batch, c_in, h, w],
             [c_out, c_in, 3, 3],
             [1, 1],
@@ -497,7 +493,23 @@ mod tests {
             [1, 1],
             1,
         )
-        .expect("supported");
+        .expect("supported")
+    }
+
+    /// How many values of `ours` differ in their bits from `reference`'s.
+    fn differing_bits(ours: &[f32], reference: &[f32]) -> usize {
+        assert_eq!(ours.len(), reference.len());
+        ours.iter()
+            .zip(reference)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count()
+    }
+
+    /// The direct kernel's and the im2col kernels' forward results on random values for
+    /// [`same_shape`]`(case)` (`None` when this CPU has no AVX-512).
+    fn both_kernels(case: [usize; 5], seed: u64) -> (ConvShape, Option<Outputs>) {
+        let shape = same_shape(case);
+        let [batch, c_in, c_out, h, w] = case;
         let x = values(batch * c_in * h * w, seed + w as u64);
         let weight = values(c_out * c_in * 9, seed + 1 + c_in as u64);
         let bias = values(c_out, seed + 2);
@@ -550,23 +562,20 @@ mod tests {
                 return;
             };
             assert!(conv_cpu::forward_is_one_chain(&shape), "{shape:?}");
-            let differing = ours
-                .iter()
-                .zip(&reference)
-                .filter(|(a, b)| a.to_bits() != b.to_bits())
-                .count();
+            let differing = differing_bits(&ours, &reference);
             assert_eq!(differing, 0, "{case:?}: values differ in their bits");
         }
         // Past one block of taps the gemm crate sums in parts: not one chain.
-        let wide = ConvShape::new([1, 64, 8, 8], [8, 64, 3, 3], [1, 1], [(1, 1); 2], [1, 1], 1);
-        assert!(!conv_cpu::forward_is_one_chain(&wide.expect("supported")));
+        assert!(!conv_cpu::forward_is_one_chain(&same_shape([
+            1, 64, 8, 8, 8
+        ])));
     }
 
     /// Where `conv_cpu::input_grad_is_one_chain` holds, the input gradient has the same bits
     /// as the im2col kernels' (training takes this kernel there).
     #[test]
     fn input_gradient_reproduces_the_im2col_bits() {
-        for [batch, c_in, c_out, h, w] in [
+        for case in [
             [4, 16, 16, 96, 96],
             [4, 32, 32, 48, 48],
             [4, 16, 48, 64, 64],
@@ -577,15 +586,8 @@ mod tests {
             [1, 7, 3, 40, 3],
             [1, 2, 64, 1, 18],
         ] {
-            let shape = ConvShape::new(
-                [batch, c_in, h, w],
-                [c_out, c_in, 3, 3],
-                [1, 1],
-                [(1, 1), (1, 1)],
-                [1, 1],
-                1,
-            )
-            .expect("supported");
+            let shape = same_shape(case);
+            let [batch, c_in, c_out, h, w] = case;
             assert!(conv_cpu::input_grad_is_one_chain(&shape), "{shape:?}");
             let weight = values(c_out * c_in * 9, 11 + c_in as u64);
             let output_grad = values(batch * c_out * h * w, 12 + w as u64);
@@ -594,11 +596,7 @@ mod tests {
                 return;
             };
             let reference = conv_cpu::input_grad(&shape, &weight, &output_grad);
-            let differing = ours
-                .iter()
-                .zip(&reference)
-                .filter(|(a, b)| a.to_bits() != b.to_bits())
-                .count();
+            let differing = differing_bits(&ours, &reference);
             assert_eq!(differing, 0, "{shape:?}: values differ in their bits");
         }
     }

@@ -9,8 +9,10 @@
 //! weights must be rebuildable by the recipe.
 
 use burn::nn::GroupNorm;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
+
+use super::is_plain_cpu;
 
 /// `layer` applied to `x` `[N, C, …]`: the fused kernel when `x` is on the CPU backend
 /// without autodiff and the layer is affine with `groups` dividing the channels, else
@@ -19,8 +21,7 @@ pub fn group_norm<const D: usize>(layer: &GroupNorm, x: Tensor<D>) -> Tensor<D> 
     let device = x.device();
     let dims = x.dims();
     let covered = D >= 3
-        && !device.is_autodiff()
-        && device == Device::flex()
+        && is_plain_cpu(&device)
         && dims.iter().all(|&d| d > 0)
         && layer.num_groups > 0
         && dims[1].is_multiple_of(layer.num_groups);
@@ -118,7 +119,7 @@ mod tests {
     use super::*;
     use crate::fusion::{assert_close, values};
     use burn::nn::GroupNormConfig;
-    use burn::tensor::Distribution;
+    use burn::tensor::{Device, Distribution};
 
     /// The fused kernel gives burn-nn's GroupNorm output on shapes with one, several and
     /// all-channel groups, batch 1–3, odd sizes, and an offset input (a mean far from zero);

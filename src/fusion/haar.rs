@@ -11,8 +11,10 @@
 //! burn tensor operations on strided views. Both do the same f32 operations in the same order,
 //! so they give the same bits (tested).
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
+
+use super::is_plain_cpu;
 
 /// The four sub-bands of a one-level Haar transform.
 #[derive(Clone, Debug)]
@@ -36,12 +38,6 @@ fn blocks(x: Tensor<4>) -> [Tensor<4>; 4] {
     [pick(0, 0), pick(0, 1), pick(1, 0), pick(1, 1)]
 }
 
-/// Whether `x` is on the CPU backend without autodiff, where the slice kernels run.
-fn on_plain_cpu(x: &Tensor<4>) -> bool {
-    let device = x.device();
-    !device.is_autodiff() && device == Device::flex()
-}
-
 /// A tensor's f32 values, or `None` for another type.
 fn host_values(x: Tensor<4>) -> Option<Vec<f32>> {
     x.into_data().try_into_vec::<f32>().ok()
@@ -54,7 +50,7 @@ pub fn dwt(x: Tensor<4>) -> HaarBands {
         h % 2 == 0 && w % 2 == 0,
         "Haar DWT needs even sizes, got {h}×{w}"
     );
-    if on_plain_cpu(&x) {
+    if is_plain_cpu(&x.device()) {
         let device = x.device();
         if let Some(values) = host_values(x.clone()) {
             let band =
@@ -78,7 +74,7 @@ pub fn dwt(x: Tensor<4>) -> HaarBands {
 pub fn idwt(bands: HaarBands) -> Tensor<4> {
     let HaarBands { ll, lh, hl, hh } = bands;
     let [n, c, h2, w2] = ll.dims();
-    if on_plain_cpu(&ll) {
+    if is_plain_cpu(&ll.device()) {
         let device = ll.device();
         let all = [&ll, &lh, &hl, &hh].map(|t| host_values(t.clone()));
         if let [Some(ll), Some(lh), Some(hl), Some(hh)] = all {

@@ -24,6 +24,12 @@ pub mod weights;
 
 use burn::tensor::Tensor;
 
+/// Whether `device` is burn's CPU backend without autodiff — fusion on the CPU, where this
+/// project's slice kernels (GroupNorm, Haar) replace burn's tensor compositions.
+pub(crate) fn is_plain_cpu(device: &burn::tensor::Device) -> bool {
+    !device.is_autodiff() && *device == burn::tensor::Device::flex()
+}
+
 /// The first value of a tensor on the host (a loss term, a stored scalar); NaN when it has
 /// none.
 pub(crate) fn first_value(t: Tensor<1>) -> f32 {
