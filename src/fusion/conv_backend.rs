@@ -22,7 +22,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 
 use super::conv_cpu::{self, ConvShape};
-use super::conv_direct;
+use super::{conv_direct, conv_weight_direct};
 
 /// The convolution with its gradients, per backend. The default bodies are burn's own
 /// operations (what the GPU backend runs).
@@ -166,7 +166,9 @@ impl ConvKernels for Flex {
     ) -> FlexTensor {
         let computed = geometry(&x, &weight, &options).and_then(|shape| {
             with_values([&x, &output_grad], |[x, g]| {
-                tensor(conv_cpu::weight_grad(&shape, x, g), weight.shape().to_vec())
+                let values = conv_weight_direct::weight_grad(&shape, x, g)
+                    .unwrap_or_else(|| conv_cpu::weight_grad(&shape, x, g));
+                tensor(values, weight.shape().to_vec())
             })
         });
         computed.unwrap_or_else(|| Self::conv2d_weight_backward(x, weight, output_grad, options))

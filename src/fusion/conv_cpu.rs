@@ -420,59 +420,115 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]
 /// The gradient with respect to the weight, `[out_channels, in_channels, kh, kw]`, of a
 /// convolution of `x` whose output gradient is `output_grad`.
 pub fn weight_grad(shape: &ConvShape, x: &[f32], output_grad: &[f32]) -> Vec<f32> {
-    let (taps, in_len, out_len) = (shape.taps(), shape.in_pixels(), shape.out_pixels());
+    check_weight_grad_sizes(shape, x, output_grad);
+    weight_grad_by_tiles(shape, |sum, n, rows| {
+        add_tile_weight_grad(shape, x, output_grad, sum, n, rows)
+    })
+}
+
+/// Asserts the sizes of a weight gradient's operands.
+pub(super) fn check_weight_grad_sizes(shape: &ConvShape, x: &[f32], output_grad: &[f32]) {
     let (c_in, c_out) = (shape.in_channels, shape.out_channels);
-    assert_eq!(x.len(), shape.batch * c_in * in_len, "input size");
+    assert_eq!(
+        x.len(),
+        shape.batch * c_in * shape.in_pixels(),
+        "input size"
+    );
     assert_eq!(
         output_grad.len(),
-        shape.batch * c_out * out_len,
+        shape.batch * c_out * shape.out_pixels(),
         "gradient size"
     );
-    let out_w = shape.out_size[1];
+}
+
+/// The weight gradient summed tile by tile: the tiles of [`GRADIENT_TILE_PIXELS`] in a fixed
+/// number of groups, each group's tiles added in order onto the group's zeroed sum by
+/// `add_tile(sum, image, rows)`, then the groups added in order — the same result on every
+/// run, whichever thread takes which group.
+pub(super) fn weight_grad_by_tiles(
+    shape: &ConvShape,
+    add_tile: impl Fn(&mut [f32], usize, &Range<usize>) + Sync,
+) -> Vec<f32> {
+    let len = shape.out_channels * shape.taps();
     let tiles = shape.tiles(GRADIENT_TILE_PIXELS);
-    // A fixed number of groups, each summed in order, then the groups in order: the same
-    // result on every run.
     let groups = (2 * rayon::current_num_threads()).clamp(1, tiles.len());
     let per_group = tiles.len().div_ceil(groups);
     let partials: Vec<Vec<f32>> = tiles
         .par_chunks(per_group)
         .map(|group| {
-            let mut sum = vec![0.0f32; c_out * taps];
-            with_scratch(|col| {
-                for (n, rows) in group {
-                    let image = &x[n * c_in * in_len..(n + 1) * c_in * in_len];
-                    let len = rows.len() * out_w;
-                    let first = rows.start * out_w;
-                    // The block transposed: pixels × taps.
-                    let (block, tap_stride) = shape.taps_by_pixels(image, rows, col);
-                    let rhs = (block, 1, tap_stride);
-                    // SAFETY: `sum` is this group's own; the tile's gradient rows and im2col block
-                    // lie inside the buffers asserted above.
-                    unsafe {
-                        matmul(
-                            [c_out, taps, len],
-                            (sum.as_mut_ptr(), taps, 1),
-                            (
-                                output_grad[n * c_out * out_len + first..].as_ptr(),
-                                out_len,
-                                1,
-                            ),
-                            rhs,
-                            true,
-                        );
-                    }
-                }
-            });
+            let mut sum = vec![0.0f32; len];
+            for (n, rows) in group {
+                add_tile(&mut sum, *n, rows);
+            }
             sum
         })
         .collect();
-    let mut total = vec![0.0f32; c_out * taps];
+    let mut total = vec![0.0f32; len];
     for partial in partials {
         for (t, p) in total.iter_mut().zip(partial) {
             *t += p;
         }
     }
     total
+}
+
+/// Adds output `rows` of image `n`'s weight gradient onto `sum` (`[out_channels, taps]`): one
+/// GEMM of the tile's output gradient by its im2col block, over the tile's pixels.
+pub(super) fn add_tile_weight_grad(
+    shape: &ConvShape,
+    x: &[f32],
+    output_grad: &[f32],
+    sum: &mut [f32],
+    n: usize,
+    rows: &Range<usize>,
+) {
+    let (taps, in_len, out_len) = (shape.taps(), shape.in_pixels(), shape.out_pixels());
+    let (c_in, c_out) = (shape.in_channels, shape.out_channels);
+    let image = &x[n * c_in * in_len..(n + 1) * c_in * in_len];
+    let len = rows.len() * shape.out_size[1];
+    let first = rows.start * shape.out_size[1];
+    with_scratch(|col| {
+        // The block transposed: pixels × taps.
+        let (block, tap_stride) = shape.taps_by_pixels(image, rows, col);
+        let rhs = (block, 1, tap_stride);
+        // SAFETY: `sum` is the caller's own; the tile's gradient rows and im2col block lie
+        // inside the buffers (sizes asserted by the callers).
+        unsafe {
+            matmul(
+                [c_out, taps, len],
+                (sum.as_mut_ptr(), taps, 1),
+                (
+                    output_grad[n * c_out * out_len + first..].as_ptr(),
+                    out_len,
+                    1,
+                ),
+                rhs,
+                true,
+            );
+        }
+    });
+}
+
+/// The depth gemm 0.19 sums [`add_tile_weight_grad`]'s product over, for a tile of `pixels`
+/// pixels: its blocked kernel sums each block of this many pixels as one FMA chain from zero
+/// and adds it onto `sum`, block after block. `None` where gemm takes another path for this
+/// product (few outputs, a matrix–vector product, or a depth of at most two).
+///
+/// gemm turns the product around (the destination is row-major), so it sees taps × output
+/// channels over the pixels; its `kernel_params` (AVX-512 f32: 64 × 6 register tiles) set
+/// the block from the machine's cache sizes.
+pub(super) fn weight_grad_depth_block(shape: &ConvShape, pixels: usize) -> Option<usize> {
+    const MR: usize = 64;
+    const NR: usize = 6;
+    let (m, n, k) = (shape.taps(), shape.out_channels, pixels);
+    if m < 2 || n < 2 || m * n <= 16 * 16 || k <= 2 {
+        return None;
+    }
+    Some(if m <= 64 && n <= 64 {
+        k.min(GEMM_MIN_DEPTH_BLOCK)
+    } else {
+        gemm_common::cache::kernel_params(m, n, k, MR, NR, std::mem::size_of::<f32>()).kc
+    })
 }
 
 /// The gradient with respect to the input, `[batch, in_channels, h, w]`, of a convolution by
@@ -535,11 +591,18 @@ pub fn bias_grad(batch: usize, channels: usize, pixels: usize, output_grad: &[f3
         batch * channels * pixels,
         "gradient size"
     );
-    let mut sums = vec![0.0f64; channels];
-    for (i, plane) in output_grad.chunks_exact(pixels).enumerate() {
-        sums[i % channels] += plane.iter().map(|&v| f64::from(v)).sum::<f64>();
-    }
-    sums.into_iter().map(|s| s as f32).collect()
+    // Per channel, its planes' sums added image after image (channels in parallel).
+    (0..channels)
+        .into_par_iter()
+        .map(|channel| {
+            let mut sum = 0.0f64;
+            for n in 0..batch {
+                let plane = &output_grad[(n * channels + channel) * pixels..][..pixels];
+                sum += plane.iter().map(|&v| f64::from(v)).sum::<f64>();
+            }
+            sum as f32
+        })
+        .collect()
 }
 
 #[cfg(test)]

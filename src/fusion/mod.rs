@@ -5,6 +5,7 @@
 pub mod conv_backend;
 pub mod conv_cpu;
 pub mod conv_direct;
+pub mod conv_weight_direct;
 pub mod decoder;
 pub mod encoder;
 pub mod experts;
