@@ -22,7 +22,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 
 use super::conv_cpu::{self, ConvShape};
-use super::{conv_direct, conv_weight_direct};
+use super::{conv_direct, conv_weight_direct, gemm_sums};
 
 /// The convolution with its gradients, per backend. The default bodies are burn's own
 /// operations (what the GPU backend runs).
@@ -40,7 +40,7 @@ pub trait ConvKernels: Backend {
 
     /// `x ∗ weight + bias` as training computes it. On the CPU: the rounding of the im2col
     /// kernels, which the shipped weights were made with — the direct kernel only where it
-    /// gives the same bits (`conv_cpu::forward_is_one_chain`); fusion takes the direct kernel
+    /// gives the same bits (`gemm_sums::forward_is_one_chain`); fusion takes the direct kernel
     /// for every 3×3 `same` layer.
     fn conv2d_biased_for_training(
         x: FloatTensor<Self>,
@@ -137,7 +137,7 @@ impl ConvKernels for Flex {
         bias: FlexTensor,
         options: ConvOptions<2>,
     ) -> FlexTensor {
-        flex_forward(x, weight, bias, options, conv_cpu::forward_is_one_chain)
+        flex_forward(x, weight, bias, options, gemm_sums::forward_is_one_chain)
     }
 
     fn conv2d_input_grad(
@@ -148,7 +148,7 @@ impl ConvKernels for Flex {
     ) -> FlexTensor {
         let computed = geometry(&x, &weight, &options).and_then(|shape| {
             with_values([&weight, &output_grad], |[w, g]| {
-                let direct = (conv_cpu::input_grad_is_one_chain(&shape))
+                let direct = (gemm_sums::input_grad_is_one_chain(&shape))
                     .then(|| conv_direct::input_grad(&shape, w, g))
                     .flatten();
                 let values = direct.unwrap_or_else(|| conv_cpu::input_grad(&shape, w, g));

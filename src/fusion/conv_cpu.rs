@@ -17,7 +17,7 @@ use rayon::prelude::*;
 /// Output pixels per tile of the forward pass and the input gradient (rounded to whole rows):
 /// the tile's im2col block, taps × pixels floats, stays within a core's L2 cache. Measured on
 /// the `tiny` 256² pair (criterion): 512 → 171 ms, 256 → 174 ms, 1024 → 205 ms, 2048 → 236 ms.
-const TILE_PIXELS: usize = 512;
+pub(super) const TILE_PIXELS: usize = 512;
 
 /// Output pixels per tile of the weight gradient, whose GEMM sums over the tile's pixels: longer
 /// sums pay for the packing. Measured on the training step: 1024 → 459–486 ms, 512 → 487 ms,
@@ -85,7 +85,7 @@ impl ConvShape {
     }
 
     /// Kernel taps per output channel: the GEMM's inner dimension.
-    fn taps(&self) -> usize {
+    pub(super) fn taps(&self) -> usize {
         self.in_channels * self.kernel[0] * self.kernel[1]
     }
 
@@ -98,7 +98,7 @@ impl ConvShape {
     }
 
     /// A 1×1 convolution with stride 1 and no padding: the input is its own im2col block.
-    fn is_pointwise(&self) -> bool {
+    pub(super) fn is_pointwise(&self) -> bool {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
     }
 
@@ -111,7 +111,7 @@ impl ConvShape {
     }
 
     /// The row ranges of one image's tiles of about `pixels` pixels.
-    fn row_tiles(&self, pixels: usize) -> Vec<Range<usize>> {
+    pub(super) fn row_tiles(&self, pixels: usize) -> Vec<Range<usize>> {
         let [out_h, out_w] = self.out_size;
         let rows = (pixels / out_w).max(1);
         (0..out_h)
@@ -304,7 +304,7 @@ unsafe fn matmul(
 }
 
 /// Pixels per SIMD register (AVX-512 f32; a multiple of AVX2's 8).
-const SIMD_PIXELS: usize = 16;
+pub(super) const SIMD_PIXELS: usize = 16;
 
 /// [`matmul`] whose columns (`n`) are output pixels, contiguous in `dst` and `rhs`, split so
 /// that the first part's column count is a multiple of [`SIMD_PIXELS`]. The gemm crate turns
@@ -341,43 +341,6 @@ unsafe fn matmul_over_pixels(
             );
         }
     }
-}
-
-/// The gemm crate's (0.19) smallest block of the inner dimension: a product whose inner
-/// dimension fits is summed in one pass.
-const GEMM_MIN_DEPTH_BLOCK: usize = 512;
-
-/// Whether [`forward`] sums each output as one FMA chain from zero over the taps in order,
-/// then adds it to the bias: the gemm crate does when the taps fit one block of its inner
-/// dimension and no product takes one of its matrix–vector paths. `conv_direct::forward`
-/// computes exactly that chain, so where this holds the two give the same bits.
-pub fn forward_is_one_chain(shape: &ConvShape) -> bool {
-    products_are_one_chain(shape, shape.taps(), shape.out_channels)
-}
-
-/// Whether [`input_grad`]'s GEMMs sum each im2col value as one FMA chain from zero over the
-/// output channels in order (`col2im` then adds the taps in order): as for
-/// [`forward_is_one_chain`], with the output channels as the inner dimension.
-/// `conv_direct::input_grad` computes exactly that.
-pub fn input_grad_is_one_chain(shape: &ConvShape) -> bool {
-    products_are_one_chain(shape, shape.out_channels, shape.taps())
-}
-
-/// Whether the per-tile GEMMs (`rows` × tile pixels, inner dimension `depth`) of a forward or
-/// input-gradient pass run gemm's blocked kernel over one block of the inner dimension: more
-/// than two and at most [`GEMM_MIN_DEPTH_BLOCK`] deep (else gevv, or several blocks), two or
-/// more rows, and no product of one pixel (a tile, or the remainder `matmul_over_pixels`
-/// splits off) — those take gemm's matrix–vector paths.
-fn products_are_one_chain(shape: &ConvShape, depth: usize, rows: usize) -> bool {
-    let one_pixel_product =
-        |pixels: usize| pixels == 1 || (pixels > SIMD_PIXELS && pixels % SIMD_PIXELS == 1);
-    !shape.is_pointwise()
-        && (3..=GEMM_MIN_DEPTH_BLOCK).contains(&depth)
-        && rows >= 2
-        && shape
-            .row_tiles(TILE_PIXELS)
-            .iter()
-            .all(|tile| !one_pixel_product(tile.len() * shape.out_size[1]))
 }
 
 /// The convolution `y = x ∗ weight + bias`: `[batch, out_channels, out_h, out_w]`.
@@ -507,28 +470,6 @@ pub(super) fn add_tile_weight_grad(
             );
         }
     });
-}
-
-/// The depth gemm 0.19 sums [`add_tile_weight_grad`]'s product over, for a tile of `pixels`
-/// pixels: its blocked kernel sums each block of this many pixels as one FMA chain from zero
-/// and adds it onto `sum`, block after block. `None` where gemm takes another path for this
-/// product (few outputs, a matrix–vector product, or a depth of at most two).
-///
-/// gemm turns the product around (the destination is row-major), so it sees taps × output
-/// channels over the pixels; its `kernel_params` (AVX-512 f32: 64 × 6 register tiles) set
-/// the block from the machine's cache sizes.
-pub(super) fn weight_grad_depth_block(shape: &ConvShape, pixels: usize) -> Option<usize> {
-    const MR: usize = 64;
-    const NR: usize = 6;
-    let (m, n, k) = (shape.taps(), shape.out_channels, pixels);
-    if m < 2 || n < 2 || m * n <= 16 * 16 || k <= 2 {
-        return None;
-    }
-    Some(if m <= 64 && n <= 64 {
-        k.min(GEMM_MIN_DEPTH_BLOCK)
-    } else {
-        gemm_common::cache::kernel_params(m, n, k, MR, NR, std::mem::size_of::<f32>()).kc
-    })
 }
 
 /// The gradient with respect to the input, `[batch, in_channels, h, w]`, of a convolution by

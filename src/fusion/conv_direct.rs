@@ -11,7 +11,7 @@
 //! Each output value is one FMA chain from zero over the taps in im2col order (input channel,
 //! kernel row, kernel column; taps outside the image add nothing), then the bias added: what
 //! the gemm crate computes for `conv_cpu::forward` when the taps fit one of its K blocks. Where
-//! `conv_cpu::forward_is_one_chain` holds, the results are the same bits (tested), so training
+//! `gemm_sums::forward_is_one_chain` holds, the results are the same bits (tested), so training
 //! takes this kernel too without changing the rounding the shipped weights were made with;
 //! elsewhere training keeps `conv_cpu`, and fusion takes this kernel for every 3×3 `same`
 //! layer (its results then differ in the last bits). Machines without AVX-512 take `conv_cpu`
@@ -76,7 +76,7 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Op
 /// value sums the taps in order (kernel row, kernel column), each tap's value being one FMA
 /// chain from zero over the output channels: what `conv_cpu::input_grad` computes (a GEMM
 /// per tap block, then `col2im` adding the taps in order) where
-/// `conv_cpu::input_grad_is_one_chain` holds.
+/// `gemm_sums::input_grad_is_one_chain` holds.
 pub fn input_grad(shape: &ConvShape, weight: &[f32], output_grad: &[f32]) -> Option<Vec<f32>> {
     if !covers(shape) {
         return None;
@@ -215,9 +215,9 @@ mod avx512 {
         }
     }
 
-    /// Input channels per register block of the input gradient (its tap sums and their
-    /// running total take 2 × 4 × `BLOCK_VECTORS` registers).
-    const GRADIENT_CHANNELS: usize = 4;
+    /// Input channels per register block of the input gradient (its tap sums take
+    /// 8 × `BLOCK_VECTORS` registers; the running total over the taps stays in the output).
+    const GRADIENT_CHANNELS: usize = 8;
 
     /// Writes the input gradient's row `y` of one image, every input channel, into `out` (the
     /// image's first input-gradient value).
@@ -309,7 +309,7 @@ mod avx512 {
         // SAFETY: the caller's contract; every load is masked to lanes inside the image (the
         // addresses of masked-off lanes are never read), every store to the block's pixels.
         unsafe {
-            let mut total = [[_mm512_setzero_ps(); PX]; CI];
+            let mut first_tap = true;
             for ky in b.kernel_rows.clone() {
                 let row = b.y + 1 - ky;
                 for kx in 0..3 {
@@ -334,17 +334,21 @@ mod avx512 {
                             }
                         }
                     }
-                    for (sum, lanes) in total.iter_mut().zip(&tap) {
-                        for (s, t) in sum.iter_mut().zip(lanes) {
-                            *s = _mm512_add_ps(*s, *t);
+                    // The running total over the taps, from zero, lives in the output row.
+                    for (c, lanes) in tap.iter().enumerate() {
+                        let row = out.add(c * b.plane);
+                        for (p, t) in lanes.iter().enumerate() {
+                            let at = row.add(p * LANES);
+                            let store = b.masks.store[p];
+                            let total = if first_tap {
+                                _mm512_setzero_ps()
+                            } else {
+                                _mm512_maskz_loadu_ps(store, at)
+                            };
+                            _mm512_mask_storeu_ps(at, store, _mm512_add_ps(total, *t));
                         }
                     }
-                }
-            }
-            for (c, lanes) in total.iter().enumerate() {
-                let row = out.add(c * b.plane);
-                for (p, v) in lanes.iter().enumerate() {
-                    _mm512_mask_storeu_ps(row.add(p * LANES), b.masks.store[p], *v);
+                    first_tap = false;
                 }
             }
         }
@@ -476,6 +480,7 @@ mod avx512 {
 mod tests {
     use super::*;
     use crate::fusion::conv_cpu;
+    use crate::fusion::gemm_sums;
 
     use crate::fusion::test_values as values;
 
@@ -543,7 +548,7 @@ mod tests {
         }
     }
 
-    /// Where `conv_cpu::forward_is_one_chain` holds, the same bits as the im2col kernels
+    /// Where `gemm_sums::forward_is_one_chain` holds, the same bits as the im2col kernels
     /// (training takes this kernel there): the network's training shapes (96² and 128² crops,
     /// 256² images; 1 to 56 input channels) and odd sizes.
     #[test]
@@ -561,17 +566,17 @@ mod tests {
             let (shape, Some((ours, reference))) = both_kernels(case, 7) else {
                 return;
             };
-            assert!(conv_cpu::forward_is_one_chain(&shape), "{shape:?}");
+            assert!(gemm_sums::forward_is_one_chain(&shape), "{shape:?}");
             let differing = differing_bits(&ours, &reference);
             assert_eq!(differing, 0, "{case:?}: values differ in their bits");
         }
         // Past one block of taps the gemm crate sums in parts: not one chain.
-        assert!(!conv_cpu::forward_is_one_chain(&same_shape([
+        assert!(!gemm_sums::forward_is_one_chain(&same_shape([
             1, 64, 8, 8, 8
         ])));
     }
 
-    /// Where `conv_cpu::input_grad_is_one_chain` holds, the input gradient has the same bits
+    /// Where `gemm_sums::input_grad_is_one_chain` holds, the input gradient has the same bits
     /// as the im2col kernels' (training takes this kernel there).
     #[test]
     fn input_gradient_reproduces_the_im2col_bits() {
@@ -588,7 +593,7 @@ mod tests {
         ] {
             let shape = same_shape(case);
             let [batch, c_in, c_out, h, w] = case;
-            assert!(conv_cpu::input_grad_is_one_chain(&shape), "{shape:?}");
+            assert!(gemm_sums::input_grad_is_one_chain(&shape), "{shape:?}");
             let weight = values(c_out * c_in * 9, 11 + c_in as u64);
             let output_grad = values(batch * c_out * h * w, 12 + w as u64);
             let Some(ours) = input_grad(&shape, &weight, &output_grad) else {

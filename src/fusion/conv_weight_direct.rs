@@ -9,7 +9,7 @@
 //! gradient per pixel, one broadcast input value per tap and FMA.
 //!
 //! The sums are gemm's, bit for bit (tested): the same tiles in the same groups; within a
-//! tile, each block of `conv_cpu::weight_grad_depth_block` pixels summed as one FMA chain from
+//! tile, each block of `gemm_sums::weight_grad_depth_block` pixels summed as one FMA chain from
 //! zero over the pixels in order (a tap outside the image multiplies the zero border, as gemm
 //! multiplies im2col's zero), then added onto the group's sum. Training therefore takes this
 //! kernel without changing the rounding the shipped weights were trained with. A tile whose
@@ -21,7 +21,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::conv_cpu::{self, ConvShape};
-use super::conv_direct;
+use super::{conv_direct, gemm_sums};
 
 /// Output channels per AVX-512 vector.
 const LANES: usize = 16;
@@ -39,7 +39,7 @@ pub fn weight_grad(shape: &ConvShape, x: &[f32], output_grad: &[f32]) -> Option<
     let padded = PaddedInput::new(shape, x);
     Some(conv_cpu::weight_grad_by_tiles(shape, |sum, n, rows| {
         let pixels = rows.len() * shape.in_size[1];
-        match conv_cpu::weight_grad_depth_block(shape, pixels) {
+        match gemm_sums::weight_grad_depth_block(shape, pixels) {
             // SAFETY: `covers` checked AVX-512 (so x86-64) and the geometry; sizes asserted
             // above.
             #[cfg(target_arch = "x86_64")]
@@ -164,37 +164,39 @@ impl Tile<'_> {
     /// As in [`add_tile`].
     unsafe fn add_block(&self, block: Range<usize>, c_in: usize, c_out: usize, sum: &mut [f32]) {
         let vectors = c_out.div_ceil(LANES);
-        let mut co = 0;
-        while co < vectors {
-            let here = (vectors - co).min(3);
+        let taps = c_in * 9;
+        let mut vector = 0;
+        while vector < vectors {
+            let here = (vectors - vector).min(3);
             let mut ci = 0;
             while ci < c_in {
                 // Three input channels a block when one vector of output channels leaves
                 // registers for them (27 accumulators), else one (up to 27).
                 let channels = if here == 1 && c_in - ci >= 3 { 3 } else { 1 };
-                let mut acc = [[0.0f32; LANES]; 27 * 3];
+                let mut acc = [[0.0f32; LANES]; 27];
                 // SAFETY: the caller's contract; channels ci..ci+channels and vectors
-                // co..co+here lie inside the operands.
+                // vector..vector+here lie inside the operands.
                 unsafe {
                     match (here, channels) {
-                        (1, 3) => avx512::chains::<1, 3>(self, &block, co, ci, &mut acc),
-                        (1, _) => avx512::chains::<1, 1>(self, &block, co, ci, &mut acc),
-                        (2, _) => avx512::chains::<2, 1>(self, &block, co, ci, &mut acc),
-                        _ => avx512::chains::<3, 1>(self, &block, co, ci, &mut acc),
+                        (1, 3) => avx512::chains::<1, 3>(self, &block, vector, ci, &mut acc),
+                        (1, _) => avx512::chains::<1, 1>(self, &block, vector, ci, &mut acc),
+                        (2, _) => avx512::chains::<2, 1>(self, &block, vector, ci, &mut acc),
+                        _ => avx512::chains::<3, 1>(self, &block, vector, ci, &mut acc),
                     }
                 }
-                let taps = c_in * 9;
-                for (t, vectors) in acc.chunks_exact(here).take(channels * 9).enumerate() {
-                    for (v, lanes) in vectors.iter().enumerate() {
-                        let first = (co + v) * LANES;
-                        for (l, value) in lanes.iter().enumerate().take(c_out - first.min(c_out)) {
+                // Tap t of the block is tap ci·9 + t of the weight; lanes past the last output
+                // channel are padding.
+                for (t, tap) in acc.chunks_exact(here).take(channels * 9).enumerate() {
+                    for (v, lanes) in tap.iter().enumerate() {
+                        let first = (vector + v) * LANES;
+                        for (l, value) in lanes.iter().enumerate().take(c_out - first) {
                             sum[(first + l) * taps + ci * 9 + t] += value;
                         }
                     }
                 }
                 ci += channels;
             }
-            co += here;
+            vector += here;
         }
     }
 }
@@ -245,7 +247,8 @@ mod avx512 {
         }
     }
 
-    /// The chains over pixels `block`, from zero, of output-channel vectors `co..co + CV`
+    /// The chains over pixels `block`, from zero, of output-channel vectors
+    /// `vector..vector + CV`
     /// × the nine taps of input channels `ci..ci + CI`, into `acc[tap · CV + vector]`
     /// (taps in order: channel, kernel row, kernel column).
     ///
@@ -255,7 +258,7 @@ mod avx512 {
     pub(super) unsafe fn chains<const CV: usize, const CI: usize>(
         tile: &Tile,
         block: &Range<usize>,
-        co: usize,
+        vector: usize,
         ci: usize,
         acc: &mut [[f32; LANES]],
     ) {
@@ -264,7 +267,7 @@ mod avx512 {
         unsafe {
             let mut sums = [[[_mm512_setzero_ps(); CV]; 9]; CI];
             let image = tile.image.as_ptr().add(ci * tile.plane);
-            let gradient = tile.gradient.as_ptr().add(co * LANES);
+            let gradient = tile.gradient.as_ptr().add(vector * LANES);
             for p in block.clone() {
                 let (y, x) = (tile.first_row + p / tile.width, p % tile.width);
                 let mut g = [_mm512_setzero_ps(); CV];

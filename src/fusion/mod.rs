@@ -11,6 +11,7 @@ pub mod encoder;
 pub mod experts;
 pub mod freed_memory;
 pub mod fuser;
+pub mod gemm_sums;
 pub mod group_norm;
 pub mod haar;
 pub mod images;
