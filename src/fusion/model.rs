@@ -20,6 +20,7 @@ use burn::tensor::{Device, Tensor};
 use super::decoder::Decoder;
 use super::encoder::Encoder;
 use super::experts::{SpatialExpert, WaveletExpert};
+use super::is_plain_cpu;
 use super::mixer::SoftGradientMixer;
 use super::reliability::ReliabilityHead;
 
@@ -182,7 +183,16 @@ impl DualMine {
             }
         };
         let (pa, pb) = (pad(a.clone()), pad(b.clone()));
-        let (features_a, features_b) = (self.encoder.forward(pa), self.encoder.forward(pb));
+        // Fusing on the CPU, the two encoders run side by side: most of burn-flex's
+        // elementwise operations use one thread. Each encoder's operations keep their order,
+        // so the values are the same bits. Not under autodiff: burn-autodiff 0.22 records one
+        // graph, and two threads recording into it broke a training run ("graph tape has
+        // already been consumed") after 200 steps.
+        let (features_a, features_b) = if is_plain_cpu(&pa.device()) {
+            rayon::join(|| self.encoder.forward(pa), || self.encoder.forward(pb))
+        } else {
+            (self.encoder.forward(pa), self.encoder.forward(pb))
+        };
         let mut fused = Vec::with_capacity(self.scales());
         let mut finest_a = None;
         let (mut rel_a, mut rel_b, mut alphas) = (Vec::new(), Vec::new(), Vec::new());
