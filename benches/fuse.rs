@@ -8,17 +8,22 @@
 //!   data when present, else the phantom's MR + PET — load both DICOM series, resample the
 //!   PET onto the MR grid, fuse every slice with `tiny`.
 //!
-//! `DUALMINE_BENCH=pair`, `=train` or `=volume` runs one group only; `DUALMINE_BENCH_CPU=1`
-//! leaves wgpu out (for profiling the CPU path alone).
+//! - the training step's 3×3 convolution kernels on the CPU alone (forward, input gradient,
+//!   weight gradient by the direct kernels and by im2col + GEMM) on its three main shapes.
+//!
+//! `DUALMINE_BENCH=pair`, `=train`, `=volume` or `=kernels` runs one group only;
+//! `DUALMINE_BENCH_CPU=1` leaves wgpu out (for profiling the CPU path alone).
 
 use std::path::PathBuf;
 
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
+use dualmine::fusion::conv_cpu::{self, ConvShape};
 use dualmine::fusion::freed_memory::KeepFreedMemory;
 use dualmine::fusion::fuser::Fuser;
 use dualmine::fusion::model::DualMineConfig;
+use dualmine::fusion::{conv_direct, conv_weight_direct};
 use dualmine::io;
 use dualmine::phantom::{self, PhantomSize};
 use dualmine::volume::resample::{Interpolation, onto_reference};
@@ -133,5 +138,53 @@ fn volume(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pair, train_step, volume);
+/// Values in [−0.5, 0.5) from a multiplicative hash: deterministic inputs for the kernels.
+fn kernel_values(len: usize, seed: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) % 1000) as f32 / 1000.0 - 0.5)
+        .collect()
+}
+
+fn kernels(c: &mut Criterion) {
+    if !wanted("kernels") {
+        return;
+    }
+    let _memory = KeepFreedMemory::new();
+    let mut group = c.benchmark_group("conv3x3_4_images");
+    group.sample_size(20);
+    for (channels, size) in [(16, 96), (32, 48), (64, 24)] {
+        let Some(shape) = ConvShape::new(
+            [4, channels, size, size],
+            [channels, channels, 3, 3],
+            [1, 1],
+            [(1, 1); 2],
+            [1, 1],
+            1,
+        ) else {
+            continue;
+        };
+        let x = kernel_values(4 * channels * size * size, 1);
+        let g = kernel_values(4 * channels * size * size, 2);
+        let w = kernel_values(channels * channels * 9, 3);
+        let bias = kernel_values(channels, 4);
+        let name = |pass: &str| format!("{pass}/{channels}x{size}");
+        if conv_direct::covers(&shape) {
+            group.bench_function(name("forward_direct"), |b| {
+                b.iter(|| conv_direct::forward(&shape, &x, &w, &bias))
+            });
+            group.bench_function(name("input_grad_direct"), |b| {
+                b.iter(|| conv_direct::input_grad(&shape, &w, &g))
+            });
+            group.bench_function(name("weight_grad_direct"), |b| {
+                b.iter(|| conv_weight_direct::weight_grad(&shape, &x, &g))
+            });
+        }
+        group.bench_function(name("weight_grad_gemm"), |b| {
+            b.iter(|| conv_cpu::weight_grad(&shape, &x, &g))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pair, train_step, volume, kernels);
 criterion_main!(benches);
