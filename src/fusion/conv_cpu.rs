@@ -245,18 +245,19 @@ impl Disjoint {
 }
 
 thread_local! {
-    /// Each worker thread's im2col block, kept between tiles and calls.
+    /// Each worker thread's scratch block (an im2col block; a weight-gradient tile, pixel-major),
+    /// kept between tiles and calls.
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` with this thread's scratch buffer.
-fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
     SCRATCH.with(|cell| f(&mut cell.borrow_mut()))
 }
 
 /// The first `len` floats of `buffer`, grown when needed (contents left as they were: the
 /// callers overwrite every value).
-fn scratch(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+pub(super) fn scratch(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if buffer.len() < len {
         buffer.resize(len, 0.0);
     }

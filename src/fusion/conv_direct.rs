@@ -483,32 +483,10 @@ mod tests {
     use crate::fusion::gemm_sums;
 
     use crate::fusion::test_values as values;
+    use crate::fusion::{differing_bits, same_conv_shape as same_shape};
 
     /// The direct kernel's output, then the im2col kernels'.
     type Outputs = (Vec<f32>, Vec<f32>);
-
-    /// The geometry of a 3×3 `same` convolution of `batch` images of `c_in` × `h` × `w` into
-    /// `c_out` channels.
-    fn same_shape([batch, c_in, c_out, h, w]: [usize; 5]) -> ConvShape {
-        ConvShape::new(
-            [batch, c_in, h, w],
-            [c_out, c_in, 3, 3],
-            [1, 1],
-            [(1, 1), (1, 1)],
-            [1, 1],
-            1,
-        )
-        .expect("supported")
-    }
-
-    /// How many values of `ours` differ in their bits from `reference`'s.
-    fn differing_bits(ours: &[f32], reference: &[f32]) -> usize {
-        assert_eq!(ours.len(), reference.len());
-        ours.iter()
-            .zip(reference)
-            .filter(|(a, b)| a.to_bits() != b.to_bits())
-            .count()
-    }
 
     /// The direct kernel's and the im2col kernels' forward results on random values for
     /// [`same_shape`]`(case)` (`None` when this CPU has no AVX-512).

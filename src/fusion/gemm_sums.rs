@@ -49,19 +49,28 @@ fn products_are_one_chain(shape: &ConvShape, depth: usize, rows: usize) -> bool 
             .all(|tile| !one_pixel_product(tile.len() * shape.out_size[1]))
 }
 
-/// The depth gemm 0.19 sums [`conv_cpu::add_tile_weight_grad`]'s product over, for a tile of `pixels`
-/// pixels: its blocked kernel sums each block of this many pixels as one FMA chain from zero
-/// and adds it onto `sum`, block after block. `None` where gemm takes another path for this
-/// product (few outputs, a matrix–vector product, or a depth of at most two).
+/// Whether gemm 0.19 computes [`conv_cpu::add_tile_weight_grad`]'s products with its blocked
+/// kernel (given a depth of more than two pixels): not for few outputs or a matrix–vector
+/// product.
 ///
 /// gemm turns the product around (the destination is row-major), so it sees taps × output
-/// channels over the pixels; its `kernel_params` (AVX-512 f32: 64 × 6 register tiles) set
-/// the block from the machine's cache sizes.
+/// channels over the pixels.
+pub(super) fn weight_grad_is_blocked(shape: &ConvShape) -> bool {
+    let (m, n) = (shape.taps(), shape.out_channels);
+    m >= 2 && n >= 2 && m * n > 16 * 16
+}
+
+/// The depth gemm 0.19 sums [`conv_cpu::add_tile_weight_grad`]'s product over, for a tile of
+/// `pixels` pixels: its blocked kernel sums each block of this many pixels as one FMA chain
+/// from zero and adds it onto `sum`, block after block. `None` where gemm takes another path
+/// for this product ([`weight_grad_is_blocked`] false, or a depth of at most two). The block
+/// comes from gemm's `kernel_params` (AVX-512 f32: 64 × 6 register tiles), which read the
+/// machine's cache sizes.
 pub(super) fn weight_grad_depth_block(shape: &ConvShape, pixels: usize) -> Option<usize> {
     const MR: usize = 64;
     const NR: usize = 6;
     let (m, n, k) = (shape.taps(), shape.out_channels, pixels);
-    if m < 2 || n < 2 || m * n <= 16 * 16 || k <= 2 {
+    if !weight_grad_is_blocked(shape) || k <= 2 {
         return None;
     }
     Some(if m <= 64 && n <= 64 {

@@ -62,6 +62,31 @@ pub(crate) fn test_values(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// The geometry of a 3×3 `same` convolution of `batch` images of `c_in` × `h` × `w` into
+/// `c_out` channels, for kernel tests.
+#[cfg(test)]
+pub(crate) fn same_conv_shape([batch, c_in, c_out, h, w]: [usize; 5]) -> conv_cpu::ConvShape {
+    conv_cpu::ConvShape::new(
+        [batch, c_in, h, w],
+        [c_out, c_in, 3, 3],
+        [1, 1],
+        [(1, 1), (1, 1)],
+        [1, 1],
+        1,
+    )
+    .expect("supported")
+}
+
+/// How many values of `ours` differ in their bits from `reference`'s, for kernel tests.
+#[cfg(test)]
+pub(crate) fn differing_bits(ours: &[f32], reference: &[f32]) -> usize {
+    assert_eq!(ours.len(), reference.len());
+    ours.iter()
+        .zip(reference)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count()
+}
+
 /// Asserts `|ours − reference|` is at most `tolerance` times the reference's largest
 /// magnitude, for tests of kernels against burn's own operations.
 #[cfg(test)]
