@@ -1,33 +1,45 @@
-//! Group normalisation (the encoder's `GroupNorm` layers) for inference on the CPU: one
+//! Group normalisation (the encoder's `GroupNorm` layers) on the CPU. For inference: one
 //! fused kernel — each image-group's statistics, then normalisation and affine in one pass —
-//! where burn-nn composes about ten tensor operations, each a full pass over the data.
+//! where burn-nn composes about ten tensor operations, each a full pass over the data. For
+//! training: `group_norm_training`'s operation, burn-nn's values and gradients bit for bit.
 //!
-//! Everywhere else (a layer being trained, the GPU, other types) burn-nn's own layer runs.
-//! Training must keep burn-nn's rounding: a fused kernel in training (tried, with its own
+//! Everywhere else (the GPU, other types) burn-nn's own layer runs. Training must keep
+//! burn-nn's rounding: a fused kernel in training with its own rounding (tried, with its own
 //! backward, 8 % faster per step) moved a from-scratch rerun of the model recipe past its
 //! reproducibility bounds (CT–MRI test MI +0.057, SPECT–MRI SSIM +0.023), and the shipped
 //! weights must be rebuildable by the recipe.
 
 use burn::nn::GroupNorm;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
+use super::group_norm_training::group_norm_affine;
 use super::is_plain_cpu;
 
-/// `layer` applied to `x` `[N, C, …]`: the fused kernel when `x` is on the CPU backend
-/// without autodiff and the layer is affine with `groups` dividing the channels, else
-/// burn-nn's layer. Both give the same values within f32 rounding (tested).
+/// `layer` applied to `x` `[N, C, …]` (f32, the layer affine, `groups` dividing the
+/// channels): on the CPU backend the fused kernel without autodiff (burn-nn's values within
+/// f32 rounding, tested) and `group_norm_training`'s operation under autodiff (burn-nn's
+/// values and gradients bit for bit, tested); else burn-nn's layer.
 pub fn group_norm<const D: usize>(layer: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
     let dims = x.dims();
     let covered = D >= 3
-        && is_plain_cpu(&device)
+        && x.dtype() == DType::F32
         && dims.iter().all(|&d| d > 0)
         && layer.num_groups > 0
         && dims[1].is_multiple_of(layer.num_groups);
     let (Some(gamma), Some(beta), true) = (&layer.gamma, &layer.beta, covered) else {
         return layer.forward(x);
     };
+    if device == burn::tensor::Device::flex().autodiff() {
+        let (gamma, beta) = (gamma.val(), beta.val());
+        if gamma.dtype() == DType::F32 && beta.dtype() == DType::F32 {
+            return group_norm_affine(x, gamma, beta, layer.num_groups, layer.epsilon);
+        }
+    }
+    if !is_plain_cpu(&device) {
+        return layer.forward(x);
+    }
     let (x, gamma, beta) = (
         x.into_data(),
         gamma.val().into_data(),

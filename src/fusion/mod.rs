@@ -13,6 +13,7 @@ pub mod freed_memory;
 pub mod fuser;
 pub mod gemm_sums;
 pub mod group_norm;
+pub mod group_norm_training;
 pub mod haar;
 pub mod images;
 pub mod loss;

@@ -1,0 +1,437 @@
+//! Group normalisation being trained on the CPU: burn-nn's affine `GroupNorm` as one autodiff
+//! operation with its own backward step, giving burn-nn's values and gradients bit for bit.
+//!
+//! burn-nn composes the layer from about ten tensor operations and autodiff adds some twenty
+//! backward ones, each a full pass over the activations on one thread of burn-flex. Here each
+//! image-group is one parallel task. The elementwise arithmetic is burn's own, operation for
+//! operation and rounded after each one (so every value comes out the same), and every sum over
+//! many values is burn-flex's own reduction run on the same terms (so it adds in the same
+//! order). Training must keep burn-nn's rounding: the shipped weights were made with it and the
+//! model recipe has to rebuild them (`group_norm` has the measurement of what a fused kernel
+//! with its own rounding did to a rerun).
+//!
+//! The steps, as burn-nn and burn-autodiff 0.22.1 take them on `x` viewed as `[N, G, L]`
+//! (`L` = the group's channels × pixels), with `m`, `s` and the sums per image-group:
+//! - forward: `m = mean(x)`, `xc = x − m`, `v = mean(xc·xc)`, `ve = v + ε`, `s = √ve`,
+//!   `y = (xc / s)·γ + β`;
+//! - backward from `gy`: `gβ = Σ gy`, `gγ = Σ gy·(xc / s)` (over batch and pixels);
+//!   `gxn = gy·γ`; `gs = Σ gxn·((−xc) / (s·s))`; `gv = gs·(ve^−½ / 2)`;
+//!   `t = (1/L)·gv·xc`; `gxc = (gxn·(1/s) + t) + t`; `gm = Σ −gxc`; `gx = gxc + (1/L)·gm`.
+
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::tensor::{Shape, Tensor, TensorData};
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
+
+/// The affine group normalisation as one backend operation.
+#[backend_extension(Flex, Autodiff)]
+pub trait NormKernels: Backend {
+    /// burn-nn's `GroupNorm` of `x` `[N, C, …]` (f32) in `groups` groups with `gamma` and
+    /// `beta` `[C]`.
+    fn group_norm_affine(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+}
+
+/// `layer`'s group normalisation of `x` through [`NormKernels`]: for the CPU backend (with or
+/// without autodiff) and f32 values only; the caller checks both.
+pub fn group_norm_affine<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    groups: usize,
+    epsilon: f64,
+) -> Tensor<D> {
+    let output = <Dispatch as NormKernels>::group_norm_affine(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        groups,
+        epsilon,
+    );
+    Tensor::from_dispatch(output)
+}
+
+/// A tensor's f32 values, copied once into a contiguous tensor when strided.
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// The values of a contiguous f32 tensor (`group_norm` routes only f32 tensors here).
+fn f32s(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("group normalisation runs on contiguous f32 tensors")
+}
+
+fn tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
+}
+
+/// The geometry: batch, groups, values per image-group (`L`), channels per group, pixels
+/// per channel.
+#[derive(Debug, Clone)]
+struct Groups {
+    dims: Vec<usize>,
+    batch: usize,
+    groups: usize,
+    per_group: usize,
+    group_channels: usize,
+    pixels: usize,
+}
+
+impl Groups {
+    fn new(dims: Vec<usize>, groups: usize) -> Self {
+        let (batch, channels) = (dims[0], dims[1]);
+        let pixels: usize = dims[2..].iter().product();
+        let group_channels = channels / groups;
+        Self {
+            batch,
+            groups,
+            per_group: group_channels * pixels,
+            group_channels,
+            pixels,
+            dims,
+        }
+    }
+
+    /// `x` viewed as `[N, G, L]`.
+    fn grouped(&self) -> Shape {
+        Shape::from(vec![self.batch, self.groups, self.per_group])
+    }
+
+    /// The channels of image-group `index`.
+    fn channels(&self, index: usize) -> std::ops::Range<usize> {
+        let first = (index % self.groups) * self.group_channels;
+        first..first + self.group_channels
+    }
+
+    /// `1/L` as burn-autodiff's mean backward rounds it (an f64 scalar applied to f32 ones).
+    fn mean_weight(&self) -> f32 {
+        1.0f32 * (1.0f64 / self.per_group as f64) as f32
+    }
+}
+
+/// `O` new buffers the size of `inputs`, each value `value(group, channel, inputs there)`:
+/// `group` the image-group's index (`n·G + g`), `channel` the channel's index in `[C]`. Each
+/// image-group is one parallel task; the buffers are written once, never zeroed first (on one
+/// thread, zeroing cost as much as the arithmetic).
+fn map_per_group<const I: usize, const O: usize>(
+    shape: &Groups,
+    inputs: [&[f32]; I],
+    value: impl Fn(usize, usize, [f32; I]) -> [f32; O] + Sync,
+) -> [Vec<f32>; O] {
+    let (run, pixels) = (shape.per_group, shape.pixels);
+    let len = shape.batch * shape.groups * run;
+    assert!(inputs.iter().all(|input| input.len() == len), "input sizes");
+    let mut buffers: [Vec<f32>; O] = std::array::from_fn(|_| Vec::with_capacity(len));
+    {
+        let mut columns = buffers
+            .each_mut()
+            .map(|buffer| buffer.spare_capacity_mut()[..len].chunks_mut(run));
+        let runs: Vec<[&mut [MaybeUninit<f32>]; O]> = (0..shape.batch * shape.groups)
+            .map(|_| std::array::from_fn(|k| columns[k].next().unwrap_or_default()))
+            .collect();
+        runs.into_par_iter()
+            .enumerate()
+            .for_each(|(group, mut outputs)| {
+                for (k, channel) in shape.channels(group).enumerate() {
+                    let at = k * pixels;
+                    let inputs = inputs.map(|input| &input[group * run + at..][..pixels]);
+                    let mut outputs = outputs.each_mut().map(|output| &mut output[at..][..pixels]);
+                    for i in 0..pixels {
+                        let values = value(group, channel, inputs.map(|input| input[i]));
+                        for (output, v) in outputs.iter_mut().zip(values) {
+                            output[i].write(v);
+                        }
+                    }
+                }
+            });
+    }
+    for buffer in &mut buffers {
+        // SAFETY: the loops above wrote every position of every image-group's run, and the
+        // runs tile the first `len` values.
+        unsafe { buffer.set_len(len) };
+    }
+    buffers
+}
+
+/// What the backward step needs from the forward one.
+#[derive(Debug, Clone)]
+struct Saved {
+    shape: Groups,
+    /// `x − m`, `[N, G, L]`.
+    centred: FlexTensor,
+    /// `s = √(v + ε)`, `[N, G, 1]`.
+    deviation: FlexTensor,
+    /// `v + ε`, `[N, G, 1]`.
+    variance: FlexTensor,
+    /// γ, `[C]`.
+    gamma: FlexTensor,
+}
+
+/// The forward step: the normalised output and what the backward step needs.
+fn forward(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    groups: usize,
+    epsilon: f64,
+) -> (FlexTensor, Saved) {
+    let shape = Groups::new(x.shape().to_vec(), groups);
+    let x = contiguous(x).reshape(shape.grouped());
+    let (gamma, beta) = (contiguous(gamma), contiguous(beta));
+    let mean = contiguous(Flex::float_mean_dim(x.clone(), 2));
+
+    let mean_values = f32s(&mean);
+    let [centred, squares] = map_per_group(&shape, [f32s(&x)], |group, _, [v]| {
+        let c = v - mean_values[group];
+        [c, c * c]
+    });
+    let grouped = [shape.batch, shape.groups, shape.per_group];
+    let squares = tensor(squares, &grouped);
+    let variance = Flex::float_add_scalar(Flex::float_mean_dim(squares, 2), epsilon.into());
+    let deviation = contiguous(Flex::float_sqrt(variance.clone()));
+
+    let (s, gamma_values, beta_values) = (f32s(&deviation), f32s(&gamma), f32s(&beta));
+    let [output] = map_per_group(&shape, [&centred], |group, channel, [c]| {
+        [(c / s[group]) * gamma_values[channel] + beta_values[channel]]
+    });
+    let output = tensor(output, &shape.dims);
+    let saved = Saved {
+        centred: tensor(centred, &grouped),
+        deviation,
+        variance: contiguous(variance),
+        gamma,
+        shape,
+    };
+    (output, saved)
+}
+
+/// Σ over batch and pixels of a `[N, C, …]` tensor, as autodiff reduces a broadcast `[C]`
+/// parameter's gradient: burn-flex's sums over those dimensions in order, then `[C]`.
+fn per_channel_sum(values: FlexTensor, shape: &Groups) -> FlexTensor {
+    // The dimensions where `[1, C, 1, …]` is broadcast (autodiff's `broadcast_shape`).
+    let dims: Vec<usize> = (0..shape.dims.len())
+        .filter(|&d| d != 1 && shape.dims[d] != 1)
+        .collect();
+    let summed = match dims.as_slice() {
+        [] => values,
+        dims => Flex::float_sum_dims(values, dims),
+    };
+    Flex::float_reshape(summed, Shape::from(vec![shape.dims[1]]))
+}
+
+/// The backward step: the gradients of `x`, γ and β from the output's gradient.
+fn backward(output_grad: FlexTensor, saved: &Saved) -> [FlexTensor; 3] {
+    let shape = &saved.shape;
+    let grouped = [shape.batch, shape.groups, shape.per_group];
+    let output_grad = contiguous(output_grad);
+    let gy = f32s(&output_grad);
+    let (centred, gamma) = (f32s(&saved.centred), f32s(&saved.gamma));
+    let s = f32s(&saved.deviation);
+    let beta_grad = per_channel_sum(output_grad.clone(), shape);
+
+    // gγ's terms gy·xn; the normalised values' gradient gxn; gs's terms gxn·((−xc)/(s·s)).
+    let s_squared = contiguous(Flex::float_powi_scalar(saved.deviation.clone(), 2.into()));
+    let s2 = f32s(&s_squared);
+    let [gamma_terms, s_terms] = map_per_group(shape, [gy, centred], |group, channel, [gy, c]| {
+        // gy·xn; gxn = gy·γ, then gxn·((−xc)/(s·s)).
+        [
+            gy * (c / s[group]),
+            (gy * gamma[channel]) * (-c / s2[group]),
+        ]
+    });
+    let gamma_grad = per_channel_sum(tensor(gamma_terms, &shape.dims), shape);
+    let s_grad = Flex::float_sum_dim(tensor(s_terms, &grouped), 2);
+
+    // Through √, + ε and the variance's mean.
+    let sqrt_slope = Flex::float_div_scalar(
+        Flex::float_powf_scalar(saved.variance.clone(), (-0.5).into()),
+        2f32.into(),
+    );
+    let variance_grad = Flex::float_sum_dim(Flex::float_mul(s_grad, sqrt_slope), 2);
+    let variance_grad = contiguous(variance_grad);
+    let reciprocal = contiguous(Flex::float_recip(saved.deviation.clone()));
+    let weight = shape.mean_weight();
+
+    // gxc, and its negation for the mean's gradient.
+    let (reciprocal, variance_grad) = (f32s(&reciprocal), f32s(&variance_grad));
+    let [centred_grad, negated] = map_per_group(shape, [gy, centred], |group, channel, [gy, c]| {
+        // The square's two gradients (one per factor) after the division's.
+        let t = (weight * variance_grad[group]) * c;
+        let grad = ((gy * gamma[channel]) * reciprocal[group] + t) + t;
+        [grad, -grad]
+    });
+    let mean_grad = Flex::float_sum_dim(tensor(negated, &grouped), 2);
+    let mean_grad = contiguous(Flex::float_sum_dim(mean_grad, 2));
+    let mean_grad = f32s(&mean_grad);
+    let [x_grad] = map_per_group(shape, [&centred_grad], |group, _, [grad]| {
+        [grad + weight * mean_grad[group]]
+    });
+    [tensor(x_grad, &shape.dims), gamma_grad, beta_grad]
+}
+
+impl NormKernels for Flex {
+    fn group_norm_affine(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        groups: usize,
+        epsilon: f64,
+    ) -> FlexTensor {
+        forward(x, gamma, beta, groups, epsilon).0
+    }
+}
+
+/// The backward step of [`NormKernels::group_norm_affine`] under autodiff.
+#[derive(Debug)]
+struct GroupNormBackward;
+
+impl Backward<Flex, 3> for GroupNormBackward {
+    type State = Saved;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let output_grad = grads.consume::<Flex>(&ops.node);
+        let [x_grad, gamma_grad, beta_grad] = backward(output_grad, &ops.state);
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        for (node, grad) in [
+            (node_x, x_grad),
+            (node_gamma, gamma_grad),
+            (node_beta, beta_grad),
+        ] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, grad);
+            }
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> NormKernels for Autodiff<Flex, C> {
+    fn group_norm_affine(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        match GroupNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (output, saved) = forward(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    groups,
+                    epsilon,
+                );
+                prep.finish(saved, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::group_norm_affine(
+                x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
+                groups,
+                epsilon,
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fusion::{differing_bits, group_norm::group_norm, values};
+    use burn::module::Param;
+    use burn::nn::GroupNormConfig;
+    use burn::tensor::{Device, Distribution};
+
+    /// On the autodiff CPU device the operation gives burn-nn's output and the gradients of
+    /// the input, γ and β bit for bit: the training shapes, batch 1 and odd sizes, one and
+    /// several groups, a single pixel, an offset input (a mean far from zero).
+    #[test]
+    fn training_gives_burn_nns_values_and_gradients_bit_for_bit() {
+        let device = Device::flex().autodiff();
+        for (dims, groups, offset) in [
+            ([4, 16, 96, 96], 8, 0.0),
+            ([4, 32, 48, 48], 8, 0.3),
+            ([4, 64, 24, 24], 8, -0.2),
+            ([1, 16, 13, 7], 8, 2.0),
+            ([3, 6, 5, 9], 3, -1.5),
+            ([2, 4, 7, 5], 1, 0.0),
+            ([2, 8, 1, 1], 4, 0.5),
+            ([1, 5, 3, 4], 5, 0.1),
+        ] {
+            let what = format!("{dims:?} in {groups} groups");
+            let random = |shape: Vec<usize>, low: f64, high: f64| {
+                Tensor::<4>::random(shape, Distribution::Uniform(low, high), &device)
+            };
+            let channels = dims[1];
+            let mut layer = GroupNormConfig::new(groups, channels).init(&device);
+            let affine = |low, high| random(vec![1, 1, 1, channels], low, high).reshape([channels]);
+            layer.gamma = Some(Param::from_tensor(affine(0.5, 1.5)));
+            layer.beta = Some(Param::from_tensor(affine(-0.5, 0.5)));
+            let x = random(dims.to_vec(), offset - 1.0, offset + 1.0).require_grad();
+            let upstream = random(dims.to_vec(), -1.0, 1.0);
+
+            let reference = layer.forward(x.clone());
+            let ours = group_norm(&layer, x.clone());
+            let (reference_values, our_values) = (values(reference.clone()), values(ours.clone()));
+            assert_eq!(
+                differing_bits(&our_values, &reference_values),
+                0,
+                "output, {what}"
+            );
+
+            let grads_reference = (reference * upstream.clone()).sum().backward();
+            let grads_ours = (ours * upstream).sum().backward();
+            let x_grad = |grads| values(x.grad(grads).expect("input gradient"));
+            let gamma = layer.gamma.as_ref().expect("gamma").val();
+            let beta = layer.beta.as_ref().expect("beta").val();
+            let param_grad =
+                |p: &Tensor<1>, grads| values(p.grad(grads).expect("parameter gradient"));
+            for (name, ours, reference) in [
+                ("input", x_grad(&grads_ours), x_grad(&grads_reference)),
+                (
+                    "gamma",
+                    param_grad(&gamma, &grads_ours),
+                    param_grad(&gamma, &grads_reference),
+                ),
+                (
+                    "beta",
+                    param_grad(&beta, &grads_ours),
+                    param_grad(&beta, &grads_reference),
+                ),
+            ] {
+                assert_eq!(
+                    differing_bits(&ours, &reference),
+                    0,
+                    "{name} gradient, {what}"
+                );
+            }
+        }
+    }
+}
