@@ -12,6 +12,7 @@ use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, Tensor};
 
 use super::conv_backend::conv2d;
+use super::detail_stack::detail_stack;
 use super::haar::{HaarBands, dwt, idwt};
 
 fn conv(input: usize, output: usize, kernel: usize, device: &Device) -> Conv2d {
@@ -101,10 +102,7 @@ impl WaveletExpert {
 
     pub fn forward(&self, a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
         let (bands_a, bands_b) = (dwt(a), dwt(b));
-        let detail = |conv: &Conv2d, x: Tensor<4>, y: Tensor<4>| {
-            let contrast = x.clone().abs() - y.clone().abs();
-            conv2d(conv, Tensor::cat(vec![x, y, contrast], 1))
-        };
+        let detail = |conv: &Conv2d, x: Tensor<4>, y: Tensor<4>| conv2d(conv, detail_stack(x, y));
         idwt(HaarBands {
             ll: conv2d(&self.low, Tensor::cat(vec![bands_a.ll, bands_b.ll], 1)),
             lh: detail(&self.details[0], bands_a.lh, bands_b.lh),

@@ -7,6 +7,7 @@ pub mod conv_cpu;
 pub mod conv_direct;
 pub mod conv_weight_direct;
 pub mod decoder;
+pub mod detail_stack;
 pub mod encoder;
 pub mod experts;
 pub mod freed_memory;

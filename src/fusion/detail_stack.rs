@@ -1,0 +1,299 @@
+//! `[a, b, |a| − |b|]` along the channels — the input of the wavelet expert's detail
+//! convolutions, from the two sources' bands — as one operation.
+//!
+//! burn composes it from a concatenation, two absolute values and a subtraction, and under
+//! autodiff from as many backward steps (slices, signs, products, a negation), each a pass on
+//! one thread of burn-flex. On the CPU this operation does each direction in one parallel pass.
+//! It computes the same f32 operations as the composition, and under autodiff registers each
+//! input's two gradient terms (the concatenation's slice, then the contrast's term) in the
+//! order burn-autodiff registers them, so values and gradients are the same bits (tested).
+//!
+//! That holds where the inputs have no other use whose gradient burn-autodiff would register
+//! between those two: burn orders backward steps by their depth in the graph, and the
+//! composition's steps sit at three depths where this operation has one. The wavelet bands are
+//! used only here (12 training steps of the model recipe: the same weights to the bit). The
+//! reliability heads' features are also used by the next scale and the weighting, and there
+//! the weights after 12 steps differed with their `[a, b, |a − b|]` done the same way: the heads
+//! keep burn's composition.
+
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
+
+/// The contrast block's value.
+fn contrast(a: f32, b: f32) -> f32 {
+    a.abs() - b.abs()
+}
+
+/// The composition's two gradient terms `(for a, for b)` from the contrast's gradient `g`: the
+/// subtraction's (the right side negated), then the absolute value's `g·sign(·)`.
+fn contrast_gradients(g: f32, a: f32, b: f32) -> (f32, f32) {
+    (g * sign(a), (-g) * sign(b))
+}
+
+/// burn's composition, on any device.
+fn composed(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
+    let contrast = a.clone().abs() - b.clone().abs();
+    Tensor::cat(vec![a, b, contrast], 1)
+}
+
+/// burn-flex's `sign`: 0 for zero and NaN, else ±1.
+fn sign(x: f32) -> f32 {
+    if x.is_nan() || x == 0.0 {
+        0.0
+    } else {
+        1.0f32.copysign(x)
+    }
+}
+
+/// The stack as one backend operation.
+#[backend_extension(Flex, Autodiff)]
+pub trait DetailStackKernels: Backend {
+    /// `[a, b, |a| − |b|]` along dimension 1 of two `[N, C, H, W]` f32 tensors.
+    fn detail_stack(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// `[a, b, |a| − |b|]` along the channels of two `[N, C, H, W]` tensors: one operation on the
+/// CPU backend (with or without autodiff) for f32 values, burn's composition elsewhere.
+pub fn detail_stack(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
+    let device = a.device();
+    let on_cpu = device == Device::flex() || device == Device::flex().autodiff();
+    let covered = on_cpu
+        && a.dims() == b.dims()
+        && a.dtype() == DType::F32
+        && b.dtype() == DType::F32
+        && b.device() == device;
+    if !covered {
+        return composed(a, b);
+    }
+    let output =
+        <Dispatch as DetailStackKernels>::detail_stack(a.into_dispatch(), b.into_dispatch());
+    Tensor::from_dispatch(output)
+}
+
+/// A tensor's values, copied once into a contiguous tensor when strided (`detail_stack`
+/// routes only f32 tensors here).
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn f32s(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("the detail stack runs on contiguous f32 tensors")
+}
+
+/// `len` values written once in parallel, in `runs` runs of equal length: run `j`'s values are
+/// `value(j, [x, y, z])` over the triples of the three slices `inputs(j)`, each as long as the
+/// run. No zeroing pass first (on one thread it cost as much as the arithmetic).
+fn written<'a>(
+    len: usize,
+    runs: usize,
+    inputs: impl Fn(usize) -> [&'a [f32]; 3] + Sync,
+    value: impl Fn(usize, [f32; 3]) -> f32 + Sync,
+) -> Vec<f32> {
+    let run = len / runs.max(1);
+    assert_eq!(run * runs, len, "runs tile the buffer");
+    let mut buffer: Vec<f32> = Vec::with_capacity(len);
+    if len > 0 {
+        buffer.spare_capacity_mut()[..len]
+            .par_chunks_mut(run)
+            .enumerate()
+            .for_each(|(j, out): (usize, &mut [MaybeUninit<f32>])| {
+                let [xs, ys, zs] = inputs(j);
+                assert!(
+                    [xs, ys, zs].iter().all(|input| input.len() == out.len()),
+                    "input runs"
+                );
+                let triples = xs.iter().zip(ys).zip(zs);
+                for (o, ((&x, &y), &z)) in out.iter_mut().zip(triples) {
+                    o.write(value(j, [x, y, z]));
+                }
+            });
+    }
+    // SAFETY: the runs tile the first `len` values and each was written in full (its inputs
+    // have its length, checked above).
+    unsafe { buffer.set_len(len) };
+    buffer
+}
+
+/// The forward kernel: per image, the blocks `a`, `b`, `|a| − |b|`.
+fn forward(a: &FlexTensor, b: &FlexTensor) -> FlexTensor {
+    let dims = a.shape().to_vec();
+    let (xs, ys) = (f32s(a), f32s(b));
+    let per_image = xs.len() / dims[0].max(1);
+    let image = |n: usize| n * per_image..(n + 1) * per_image;
+    let values = written(
+        3 * xs.len(),
+        3 * dims[0],
+        |j| [&xs[image(j / 3)], &ys[image(j / 3)], &ys[image(j / 3)]],
+        |j, [x, y, _]| match j % 3 {
+            0 => x,
+            1 => y,
+            _ => contrast(x, y),
+        },
+    );
+    let mut stacked = dims;
+    stacked[1] *= 3;
+    FlexTensor::from_data(TensorData::new(values, stacked))
+}
+
+/// The backward kernel: for `a` and for `b`, the concatenation's slice of the output gradient
+/// and the contrast's term, in the order burn-autodiff registers them.
+fn backward(a: &FlexTensor, b: &FlexTensor, grad: &FlexTensor) -> [[FlexTensor; 2]; 2] {
+    let dims = a.shape().to_vec();
+    let (xs, ys, gs) = (f32s(a), f32s(b), f32s(grad));
+    let (images, per_image) = (dims[0], xs.len() / dims[0].max(1));
+    let image = |n: usize| n * per_image..(n + 1) * per_image;
+    let block = |n: usize, k: usize| &gs[(3 * n + k) * per_image..][..per_image];
+    let tensor = |values| FlexTensor::from_data(TensorData::new(values, dims.clone()));
+    let slice = |k: usize| {
+        let block_k = |n| [block(n, k); 3];
+        tensor(written(xs.len(), images, block_k, |_, [g, _, _]| g))
+    };
+    let term = |for_a: bool| {
+        let triples = |n| [block(n, 2), &xs[image(n)], &ys[image(n)]];
+        tensor(written(xs.len(), images, triples, |_, [g, x, y]| {
+            let (for_x, for_y) = contrast_gradients(g, x, y);
+            if for_a { for_x } else { for_y }
+        }))
+    };
+    [[slice(0), term(true)], [slice(1), term(false)]]
+}
+
+impl DetailStackKernels for Flex {
+    fn detail_stack(a: FlexTensor, b: FlexTensor) -> FlexTensor {
+        forward(&contiguous(a), &contiguous(b))
+    }
+}
+
+/// The backward step of [`DetailStackKernels::detail_stack`] under autodiff; the state holds
+/// the two inputs.
+#[derive(Debug)]
+struct DetailStackBackward;
+
+impl Backward<Flex, 2> for DetailStackBackward {
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let (a, b) = &ops.state;
+        let [for_a, for_b] = backward(a, b, &grad);
+        for (node, terms) in ops.parents.into_iter().zip([for_a, for_b]) {
+            if let Some(node) = node {
+                for term in terms {
+                    grads.register::<Flex>(node.id, term);
+                }
+            }
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> DetailStackKernels for Autodiff<Flex, C> {
+    fn detail_stack(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        match DetailStackBackward
+            .prepare::<C>([a.node(), b.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (a, b) = (
+                    contiguous(a.into_primitive()),
+                    contiguous(b.into_primitive()),
+                );
+                let output = forward(&a, &b);
+                prep.finish((a, b), output)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(Flex::detail_stack(a.into_primitive(), b.into_primitive()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fusion::{differing_bits, test_values, values};
+
+    /// On the CPU backend, with and without autodiff, the operation gives the composition's
+    /// output, and the gradients of both inputs bit for bit — with a further use of the inputs
+    /// after the stack (whose gradient registers first), ties and zeros (the sign's 0), batch
+    /// 1, 3 and 4, odd sizes.
+    #[test]
+    fn detail_stack_gives_the_compositions_values_and_gradients_bit_for_bit() {
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            for dims in [[3, 5, 7, 9], [1, 16, 24, 24], [4, 16, 48, 48]] {
+                let what = format!("{dims:?} on {device:?}");
+                let len: usize = dims.iter().product();
+                let mut a = test_values(len, 1);
+                let mut b = test_values(len, 2);
+                for i in (0..len).step_by(7) {
+                    b[i] = a[i];
+                }
+                for i in (0..len).step_by(11) {
+                    a[i] = 0.0;
+                }
+                let tensor = |v: Vec<f32>| {
+                    let t = Tensor::<4>::from_data(TensorData::new(v, dims), &device);
+                    if device.is_autodiff() {
+                        t.require_grad()
+                    } else {
+                        t
+                    }
+                };
+                let (a, b) = (tensor(a), tensor(b));
+                let mut stacked = dims;
+                stacked[1] *= 3;
+                let upstream = Tensor::<4>::from_data(
+                    TensorData::new(test_values(3 * len, 3), stacked),
+                    &device,
+                );
+
+                let ours = detail_stack(a.clone(), b.clone());
+                let reference = composed(a.clone(), b.clone());
+                let (our_values, reference_values) =
+                    (values(ours.clone()), values(reference.clone()));
+                assert_eq!(
+                    differing_bits(&our_values, &reference_values),
+                    0,
+                    "output, {what}"
+                );
+                if !device.is_autodiff() {
+                    continue;
+                }
+                // A loss using the inputs a third time, after the stack.
+                let loss = |out: Tensor<4>| {
+                    let weight = (out * upstream.clone()).sum_dim(1);
+                    (a.clone() * weight.clone()).sum() + (b.clone() * weight).sum()
+                };
+                let (grads_ours, grads_reference) =
+                    (loss(ours).backward(), loss(reference).backward());
+                for (name, input) in [("a", &a), ("b", &b)] {
+                    let grad = |grads| values(input.grad(grads).expect("gradient"));
+                    assert_eq!(
+                        differing_bits(&grad(&grads_ours), &grad(&grads_reference)),
+                        0,
+                        "gradient of {name}, {what}"
+                    );
+                }
+            }
+        }
+    }
+}
