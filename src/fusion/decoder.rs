@@ -22,12 +22,12 @@
 //! 9×9 or two 25×25 box filters) still lost 0.2–0.6 bit and up to 0.006 of CC; the per-image
 //! gains alone kept MI but made F a global function of A and B (issue 16).
 
+use super::activation::relu;
 use super::conv_backend::conv2d;
 use super::first_value;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};

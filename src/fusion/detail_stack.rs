@@ -25,8 +25,8 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use rayon::prelude::*;
-use std::mem::MaybeUninit;
+
+use super::written;
 
 /// The contrast block's value.
 fn contrast(a: f32, b: f32) -> f32 {
@@ -92,40 +92,6 @@ fn contiguous(t: FlexTensor) -> FlexTensor {
 fn f32s(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>()
         .expect("the detail stack runs on contiguous f32 tensors")
-}
-
-/// `len` values written once in parallel, in `runs` runs of equal length: run `j`'s values are
-/// `value(j, [x, y, z])` over the triples of the three slices `inputs(j)`, each as long as the
-/// run. No zeroing pass first (on one thread it cost as much as the arithmetic).
-fn written<'a>(
-    len: usize,
-    runs: usize,
-    inputs: impl Fn(usize) -> [&'a [f32]; 3] + Sync,
-    value: impl Fn(usize, [f32; 3]) -> f32 + Sync,
-) -> Vec<f32> {
-    let run = len / runs.max(1);
-    assert_eq!(run * runs, len, "runs tile the buffer");
-    let mut buffer: Vec<f32> = Vec::with_capacity(len);
-    if len > 0 {
-        buffer.spare_capacity_mut()[..len]
-            .par_chunks_mut(run)
-            .enumerate()
-            .for_each(|(j, out): (usize, &mut [MaybeUninit<f32>])| {
-                let [xs, ys, zs] = inputs(j);
-                assert!(
-                    [xs, ys, zs].iter().all(|input| input.len() == out.len()),
-                    "input runs"
-                );
-                let triples = xs.iter().zip(ys).zip(zs);
-                for (o, ((&x, &y), &z)) in out.iter_mut().zip(triples) {
-                    o.write(value(j, [x, y, z]));
-                }
-            });
-    }
-    // SAFETY: the runs tile the first `len` values and each was written in full (its inputs
-    // have its length, checked above).
-    unsafe { buffer.set_len(len) };
-    buffer
 }
 
 /// The forward kernel: per image, the blocks `a`, `b`, `|a| − |b|`.

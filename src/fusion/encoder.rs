@@ -5,12 +5,12 @@
 //! `[N, 1, H, W]` → one feature map per scale `s`: `[N, channels[s], H / 2^s, W / 2^s]`
 //! (H and W divisible by 2^(S−1)). Config `tiny`: 16/32/64; `base`: 32/64/128/256.
 
+use super::activation::relu;
 use super::conv_backend::conv2d;
 use super::group_norm::group_norm;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 /// A 3×3 convolution keeping the size (or halving it with `stride` 2).

@@ -5,10 +5,11 @@
 //! - the wavelet expert: one-level Haar DWT of `a` and `b`; LL bands fused by a 1×1 conv, each
 //!   detail band (LH, HL, HH) by a 3×3 conv on `[H_A, H_B, |H_A| − |H_B|]`; inverse DWT.
 
+use super::activation::relu;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, PaddingConfig2d};
-use burn::tensor::activation::{relu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
 use super::conv_backend::conv2d;

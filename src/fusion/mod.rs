@@ -2,6 +2,7 @@
 //! assembled model, its weights, the Fuser engine (device choice, batched volume fusion),
 //! image-pair fusion, and training (loss, batch sampler, trainer with checkpoints).
 
+pub mod activation;
 pub mod conv_backend;
 pub mod conv_cpu;
 pub mod conv_direct;
@@ -27,11 +28,47 @@ pub mod train;
 pub mod weights;
 
 use burn::tensor::Tensor;
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Whether `device` is burn's CPU backend without autodiff — fusion on the CPU, where this
 /// project's slice kernels (GroupNorm, Haar) replace burn's tensor compositions.
 pub(crate) fn is_plain_cpu(device: &burn::tensor::Device) -> bool {
     !device.is_autodiff() && *device == burn::tensor::Device::flex()
+}
+
+/// `len` values written once in parallel, in `runs` runs of equal length: run `j`'s values are
+/// `value(j, [x, …])` over the `I` slices `inputs(j)` side by side, each as long as the run. No
+/// zeroing pass first (`vec![0.0; len]` zeroes on the calling thread, which cost the training
+/// step's elementwise kernels as much as their arithmetic).
+pub(crate) fn written<'a, const I: usize>(
+    len: usize,
+    runs: usize,
+    inputs: impl Fn(usize) -> [&'a [f32]; I] + Sync,
+    value: impl Fn(usize, [f32; I]) -> f32 + Sync,
+) -> Vec<f32> {
+    let run = len / runs.max(1);
+    assert_eq!(run * runs, len, "runs tile the buffer");
+    let mut buffer: Vec<f32> = Vec::with_capacity(len);
+    if len > 0 {
+        buffer.spare_capacity_mut()[..len]
+            .par_chunks_mut(run)
+            .enumerate()
+            .for_each(|(j, out): (usize, &mut [MaybeUninit<f32>])| {
+                let inputs = inputs(j);
+                assert!(
+                    inputs.iter().all(|input| input.len() == out.len()),
+                    "input runs"
+                );
+                for (i, o) in out.iter_mut().enumerate() {
+                    o.write(value(j, inputs.map(|input| input[i])));
+                }
+            });
+    }
+    // SAFETY: the runs tile the first `len` values and each was written in full (its inputs
+    // have its length, checked above).
+    unsafe { buffer.set_len(len) };
+    buffer
 }
 
 /// The first value of a tensor on the host (a loss term, a stored scalar); NaN when it has

@@ -5,11 +5,12 @@
 //! over the two modalities → `w_A`, `w_B: [N, 1, h, w]` with `w_A + w_B = 1`. The last
 //! convolution starts at zero, so an untrained head trusts both modalities equally (0.5).
 
+use super::activation::relu;
 use super::conv_backend::conv2d;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
-use burn::tensor::activation::{relu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
 /// Reliability head for features of `channels` channels.
