@@ -196,7 +196,7 @@ fn forward(
     let shape = Groups::new(x.shape().to_vec(), groups);
     let x = contiguous(x).reshape(shape.grouped());
     let (gamma, beta) = (contiguous(gamma), contiguous(beta));
-    let mean = contiguous(Flex::float_mean_dim(x.clone(), 2));
+    let mean = per_image_group(&x, &shape, true);
 
     let mean_values = f32s(&mean);
     let [centred, squares] = map_per_group(&shape, [f32s(&x)], |group, _, [v]| {
@@ -205,7 +205,8 @@ fn forward(
     });
     let grouped = [shape.batch, shape.groups, shape.per_group];
     let squares = tensor(squares, &grouped);
-    let variance = Flex::float_add_scalar(Flex::float_mean_dim(squares, 2), epsilon.into());
+    let variance = per_image_group(&squares, &shape, true);
+    let variance = Flex::float_add_scalar(variance, epsilon.into());
     let deviation = contiguous(Flex::float_sqrt(variance.clone()));
 
     let (s, gamma_values, beta_values) = (f32s(&deviation), f32s(&gamma), f32s(&beta));
@@ -223,18 +224,58 @@ fn forward(
     (output, saved)
 }
 
+/// `reduce(part)` of each part of `values` (`parts` views along dimension `dim`, one value
+/// each) side by side, gathered into `shape`. burn-flex reduces the parts of a tensor one after
+/// another on one thread, each independently of the others, with the same kernel it runs on a
+/// view of that part alone: so the values are burn-flex's bits (tested).
+fn reduced_per_part(
+    values: &FlexTensor,
+    dim: usize,
+    shape: Vec<usize>,
+    reduce: impl Fn(FlexTensor) -> FlexTensor + Sync,
+) -> FlexTensor {
+    let parts = values.shape()[dim];
+    let reduced: Vec<f32> = (0..parts)
+        .into_par_iter()
+        .map(|part| {
+            let value = contiguous(reduce(values.narrow(dim, part, 1)));
+            f32s(&value).first().copied().unwrap_or(f32::NAN)
+        })
+        .collect();
+    tensor(reduced, &shape)
+}
+
+/// The mean (`mean`) or sum over `L` of `[N, G, L]` values: burn-flex's `mean_dim` or
+/// `sum_dim` over dimension 2, each image-group side by side.
+fn per_image_group(values: &FlexTensor, shape: &Groups, mean: bool) -> FlexTensor {
+    let rows = values.reshape(Shape::from(vec![
+        shape.batch * shape.groups,
+        shape.per_group,
+    ]));
+    let per_group = vec![shape.batch, shape.groups, 1];
+    reduced_per_part(&rows, 0, per_group, |row| {
+        if mean {
+            Flex::float_mean_dim(row, 1)
+        } else {
+            Flex::float_sum_dim(row, 1)
+        }
+    })
+}
+
 /// Σ over batch and pixels of a `[N, C, …]` tensor, as autodiff reduces a broadcast `[C]`
-/// parameter's gradient: burn-flex's sums over those dimensions in order, then `[C]`.
-fn per_channel_sum(values: FlexTensor, shape: &Groups) -> FlexTensor {
+/// parameter's gradient: burn-flex's sums over those dimensions in order, each channel side by
+/// side.
+fn per_channel_sum(values: &FlexTensor, shape: &Groups) -> FlexTensor {
     // The dimensions where `[1, C, 1, …]` is broadcast (autodiff's `broadcast_shape`).
     let dims: Vec<usize> = (0..shape.dims.len())
         .filter(|&d| d != 1 && shape.dims[d] != 1)
         .collect();
-    let summed = match dims.as_slice() {
-        [] => values,
-        dims => Flex::float_sum_dims(values, dims),
-    };
-    Flex::float_reshape(summed, Shape::from(vec![shape.dims[1]]))
+    reduced_per_part(values, 1, vec![shape.dims[1]], |channel| {
+        match dims.as_slice() {
+            [] => channel,
+            dims => Flex::float_sum_dims(channel, dims),
+        }
+    })
 }
 
 /// The backward step: the gradients of `x`, γ and β from the output's gradient.
@@ -245,7 +286,7 @@ fn backward(output_grad: FlexTensor, saved: &Saved) -> [FlexTensor; 3] {
     let gy = f32s(&output_grad);
     let (centred, gamma) = (f32s(&saved.centred), f32s(&saved.gamma));
     let s = f32s(&saved.deviation);
-    let beta_grad = per_channel_sum(output_grad.clone(), shape);
+    let beta_grad = per_channel_sum(&output_grad, shape);
 
     // gγ's terms gy·xn; the normalised values' gradient gxn; gs's terms gxn·((−xc)/(s·s)).
     let s_squared = contiguous(Flex::float_powi_scalar(saved.deviation.clone(), 2.into()));
@@ -257,8 +298,8 @@ fn backward(output_grad: FlexTensor, saved: &Saved) -> [FlexTensor; 3] {
             (gy * gamma[channel]) * (-c / s2[group]),
         ]
     });
-    let gamma_grad = per_channel_sum(tensor(gamma_terms, &shape.dims), shape);
-    let s_grad = Flex::float_sum_dim(tensor(s_terms, &grouped), 2);
+    let gamma_grad = per_channel_sum(&tensor(gamma_terms, &shape.dims), shape);
+    let s_grad = per_image_group(&tensor(s_terms, &grouped), shape, false);
 
     // Through √, + ε and the variance's mean.
     let sqrt_slope = Flex::float_div_scalar(
@@ -278,7 +319,7 @@ fn backward(output_grad: FlexTensor, saved: &Saved) -> [FlexTensor; 3] {
         let grad = ((gy * gamma[channel]) * reciprocal[group] + t) + t;
         [grad, -grad]
     });
-    let mean_grad = Flex::float_sum_dim(tensor(negated, &grouped), 2);
+    let mean_grad = per_image_group(&tensor(negated, &grouped), shape, false);
     let mean_grad = contiguous(Flex::float_sum_dim(mean_grad, 2));
     let mean_grad = f32s(&mean_grad);
     let [x_grad] = map_per_group(shape, [&centred_grad], |group, _, [grad]| {
