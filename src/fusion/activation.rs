@@ -18,7 +18,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
-use super::written;
+use super::{contiguous, f32s, written};
 
 /// Values per parallel task.
 const RUN: usize = 1 << 14;
@@ -58,17 +58,8 @@ fn map<const I: usize>(
     tensors: [&FlexTensor; I],
     f: impl Fn([f32; I]) -> f32 + Sync,
 ) -> FlexTensor {
-    let owned = tensors.map(|t| {
-        if t.as_slice::<f32>().is_some() {
-            t.clone()
-        } else {
-            t.to_contiguous()
-        }
-    });
-    let values = owned.each_ref().map(|t| {
-        t.as_slice::<f32>()
-            .expect("ReLU runs on f32 tensors (checked by `relu`)")
-    });
+    let owned = tensors.map(|t| contiguous(t.clone()));
+    let values = owned.each_ref().map(f32s);
     let len = values[0].len();
     let runs = len.div_ceil(RUN).max(1);
     // Runs of equal length: the last one takes the remainder as a separate pass.

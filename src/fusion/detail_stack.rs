@@ -26,7 +26,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
-use super::written;
+use super::{contiguous, f32s, written};
 
 /// The contrast block's value.
 fn contrast(a: f32, b: f32) -> f32 {
@@ -77,21 +77,6 @@ pub fn detail_stack(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
     let output =
         <Dispatch as DetailStackKernels>::detail_stack(a.into_dispatch(), b.into_dispatch());
     Tensor::from_dispatch(output)
-}
-
-/// A tensor's values, copied once into a contiguous tensor when strided (`detail_stack`
-/// routes only f32 tensors here).
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn f32s(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("the detail stack runs on contiguous f32 tensors")
 }
 
 /// The forward kernel: per image, the blocks `a`, `b`, `|a| − |b|`.

@@ -31,6 +31,8 @@ use burn::tensor::{Shape, Tensor, TensorData};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
+use super::{contiguous, f32s};
+
 /// The affine group normalisation as one backend operation.
 #[backend_extension(Flex, Autodiff)]
 pub trait NormKernels: Backend {
@@ -62,21 +64,6 @@ pub fn group_norm_affine<const D: usize>(
         epsilon,
     );
     Tensor::from_dispatch(output)
-}
-
-/// A tensor's f32 values, copied once into a contiguous tensor when strided.
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-/// The values of a contiguous f32 tensor (`group_norm` routes only f32 tensors here).
-fn f32s(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("group normalisation runs on contiguous f32 tensors")
 }
 
 fn tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {

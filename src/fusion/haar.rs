@@ -25,7 +25,7 @@ use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::is_plain_cpu;
+use super::{contiguous, f32s, is_plain_cpu};
 
 /// The four sub-bands of a one-level Haar transform.
 #[derive(Clone, Debug)]
@@ -128,20 +128,6 @@ pub trait HaarKernels: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// A band's values, copied once into a contiguous tensor when strided.
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn f32s(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("the Haar kernels run on contiguous f32 tensors")
-}
-
 impl HaarKernels for Flex {
     fn haar_inverse(ll: FlexTensor, lh: FlexTensor, hl: FlexTensor, hh: FlexTensor) -> FlexTensor {
         let dims = ll.shape().to_vec();
@@ -214,11 +200,31 @@ impl<C: CheckpointStrategy> HaarKernels for Autodiff<Flex, C> {
 
 /// [`dwt`] of every `h × w` plane of `x`: the LL, LH, HL and HH planes, each `h/2 × w/2`.
 fn dwt_planes(x: &[f32], [h, w]: [usize; 2]) -> [Vec<f32>; 4] {
-    let (h2, w2) = (h / 2, w / 2);
-    let len = x.len() / (h * w) * h2 * w2;
+    per_block(x, [h / 2, w / 2], |[a, b, c, d]| {
+        let (ab_sum, ab_diff, cd_sum, cd_diff) = (a + b, a - b, c + d, c - d);
+        [
+            (ab_sum + cd_sum) * 0.5,
+            (ab_sum - cd_sum) * 0.5,
+            (ab_diff + cd_diff) * 0.5,
+            (ab_diff - cd_diff) * 0.5,
+        ]
+    })
+}
+
+/// `f` of every 2×2 block's pixels `[a, b, c, d]` (row-major) of the `2·h2 × 2·w2` planes of
+/// `image`: four `h2 × w2` planes (in the bands' order LL, LH, HL, HH), the planes in
+/// parallel.
+fn per_block(
+    image: &[f32],
+    [h2, w2]: [usize; 2],
+    f: impl Fn([f32; 4]) -> [f32; 4] + Sync,
+) -> [Vec<f32>; 4] {
+    let w = 2 * w2;
+    let len = image.len() / 4;
     let mut bands: [Vec<f32>; 4] = std::array::from_fn(|_| vec![0.0; len]);
     let [ll, lh, hl, hh] = &mut bands;
-    x.par_chunks_exact(h * w)
+    image
+        .par_chunks_exact(4 * h2 * w2)
         .zip(ll.par_chunks_exact_mut(h2 * w2))
         .zip(lh.par_chunks_exact_mut(h2 * w2))
         .zip(hl.par_chunks_exact_mut(h2 * w2))
@@ -227,14 +233,9 @@ fn dwt_planes(x: &[f32], [h, w]: [usize; 2]) -> [Vec<f32>; 4] {
             for y in 0..h2 {
                 let (top, bottom) = (&plane[2 * y * w..], &plane[(2 * y + 1) * w..]);
                 for x in 0..w2 {
-                    let (a, b) = (top[2 * x], top[2 * x + 1]);
-                    let (c, d) = (bottom[2 * x], bottom[2 * x + 1]);
-                    let (ab_sum, ab_diff, cd_sum, cd_diff) = (a + b, a - b, c + d, c - d);
+                    let block = [top[2 * x], top[2 * x + 1], bottom[2 * x], bottom[2 * x + 1]];
                     let i = y * w2 + x;
-                    ll[i] = (ab_sum + cd_sum) * 0.5;
-                    hl[i] = (ab_diff + cd_diff) * 0.5;
-                    lh[i] = (ab_sum - cd_sum) * 0.5;
-                    hh[i] = (ab_diff - cd_diff) * 0.5;
+                    [ll[i], lh[i], hl[i], hh[i]] = f(block);
                 }
             }
         });
@@ -271,31 +272,15 @@ fn idwt_planes([ll, lh, hl, hh]: [&[f32]; 4], [h2, w2]: [usize; 2]) -> Vec<f32> 
 /// the band enters the pixel), added in the order burn-autodiff registers them for the
 /// composition: pixel d's, c's, b's, then a's.
 fn idwt_backward_planes(image: &[f32], [h2, w2]: [usize; 2]) -> [Vec<f32>; 4] {
-    let w = 2 * w2;
-    let len = image.len() / 4;
-    let mut bands: [Vec<f32>; 4] = std::array::from_fn(|_| vec![0.0; len]);
-    let [ll, lh, hl, hh] = &mut bands;
-    image
-        .par_chunks_exact(4 * h2 * w2)
-        .zip(ll.par_chunks_exact_mut(h2 * w2))
-        .zip(lh.par_chunks_exact_mut(h2 * w2))
-        .zip(hl.par_chunks_exact_mut(h2 * w2))
-        .zip(hh.par_chunks_exact_mut(h2 * w2))
-        .for_each(|((((plane, ll), lh), hl), hh)| {
-            for y in 0..h2 {
-                let (top, bottom) = (&plane[2 * y * w..], &plane[(2 * y + 1) * w..]);
-                for x in 0..w2 {
-                    let (a, b) = (top[2 * x] * 0.5, top[2 * x + 1] * 0.5);
-                    let (c, d) = (bottom[2 * x] * 0.5, bottom[2 * x + 1] * 0.5);
-                    let i = y * w2 + x;
-                    ll[i] = ((d + c) + b) + a;
-                    hl[i] = ((-d + c) + -b) + a;
-                    lh[i] = ((-d + -c) + b) + a;
-                    hh[i] = ((d + -c) + -b) + a;
-                }
-            }
-        });
-    bands
+    per_block(image, [h2, w2], |pixels| {
+        let [a, b, c, d] = pixels.map(|g| g * 0.5);
+        [
+            ((d + c) + b) + a,
+            ((-d + -c) + b) + a,
+            ((-d + c) + -b) + a,
+            ((d + -c) + -b) + a,
+        ]
+    })
 }
 
 #[cfg(test)]

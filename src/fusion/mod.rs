@@ -71,6 +71,22 @@ pub(crate) fn written<'a, const I: usize>(
     buffer
 }
 
+/// A CPU tensor's values in a contiguous tensor: itself, or a copy when strided.
+pub(crate) fn contiguous(t: burn::backend::flex::FlexTensor) -> burn::backend::flex::FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// The values of a contiguous f32 CPU tensor. The CPU operations of this layer route only f32
+/// tensors to their kernels (each checks the type first) and make them contiguous.
+pub(crate) fn f32s(t: &burn::backend::flex::FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("the CPU operations run on contiguous f32 tensors")
+}
+
 /// The first value of a tensor on the host (a loss term, a stored scalar); NaN when it has
 /// none.
 pub(crate) fn first_value(t: Tensor<1>) -> f32 {
