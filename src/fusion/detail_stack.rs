@@ -1,20 +1,22 @@
-//! `[a, b, |a| − |b|]` along the channels — the input of the wavelet expert's detail
-//! convolutions, from the two sources' bands — as one operation.
+//! The two sources' contrasts as single operations on the CPU: `[a, b, |a| − |b|]` along the
+//! channels (the input of the wavelet expert's detail convolutions, from the two sources'
+//! bands) and `|a − b|` (the reliability heads' contrast, which burn then concatenates).
 //!
-//! burn composes it from a concatenation, two absolute values and a subtraction, and under
+//! burn composes them from absolute values, a subtraction (and a concatenation), and under
 //! autodiff from as many backward steps (slices, signs, products, a negation), each a pass on
-//! one thread of burn-flex. On the CPU this operation does each direction in one parallel pass.
+//! one thread of burn-flex. On the CPU each operation does each direction in one parallel pass.
 //! It computes the same f32 operations as the composition, and under autodiff registers each
-//! input's two gradient terms (the concatenation's slice, then the contrast's term) in the
-//! order burn-autodiff registers them, so values and gradients are the same bits (tested).
+//! input's gradient terms in the order burn-autodiff registers them (for the stack: the
+//! concatenation's slice, then the contrast's term), so values and gradients are the same bits
+//! (tested).
 //!
-//! That holds where the inputs have no other use whose gradient burn-autodiff would register
-//! between those two: burn orders backward steps by their depth in the graph, and the
-//! composition's steps sit at three depths where this operation has one. The wavelet bands are
-//! used only here (12 training steps of the model recipe: the same weights to the bit). The
-//! reliability heads' features are also used by the next scale and the weighting, and there
-//! the weights after 12 steps differed with their `[a, b, |a − b|]` done the same way: the heads
-//! keep burn's composition.
+//! That holds where no other use of the inputs gets its gradient registered in between: burn
+//! orders backward steps by their depth in the graph, and a composition's steps sit at several
+//! depths where one operation has one. The wavelet bands are used only by the stack. The
+//! reliability heads' features also feed the next scale and the weighting: the whole
+//! `[a, b, |a − b|]` as one operation changed the weights after 12 recipe steps, so there only
+//! `|a − b|` is one operation and burn's concatenation stays (12 recipe steps with both
+//! operations: the same weights to the bit).
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -45,6 +47,12 @@ fn composed(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
     Tensor::cat(vec![a, b, contrast], 1)
 }
 
+/// The runs a tensor's values are split into for parallel passes: its first two dimensions'
+/// planes (one run for a tensor of fewer than two dimensions).
+fn planes(t: &FlexTensor) -> usize {
+    t.shape().iter().take(2).product::<usize>().max(1)
+}
+
 /// burn-flex's `sign`: 0 for zero and NaN, else ±1.
 fn sign(x: f32) -> f32 {
     if x.is_nan() || x == 0.0 {
@@ -59,6 +67,9 @@ fn sign(x: f32) -> f32 {
 pub trait DetailStackKernels: Backend {
     /// `[a, b, |a| − |b|]` along dimension 1 of two `[N, C, H, W]` f32 tensors.
     fn detail_stack(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `|a − b|` of two f32 tensors of one shape.
+    fn absolute_difference(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// `[a, b, |a| − |b|]` along the channels of two `[N, C, H, W]` tensors: one operation on the
@@ -127,6 +138,79 @@ impl DetailStackKernels for Flex {
     fn detail_stack(a: FlexTensor, b: FlexTensor) -> FlexTensor {
         forward(&contiguous(a), &contiguous(b))
     }
+
+    fn absolute_difference(a: FlexTensor, b: FlexTensor) -> FlexTensor {
+        let (a, b) = (contiguous(a), contiguous(b));
+        let (xs, ys) = (f32s(&a), f32s(&b));
+        let (len, runs) = (xs.len(), planes(&a));
+        let run = |j: usize| j * (len / runs)..(j + 1) * (len / runs);
+        let values = written(
+            len,
+            runs,
+            |j| [&xs[run(j)], &ys[run(j)]],
+            |_, [x, y]| (x - y).abs(),
+        );
+        FlexTensor::from_data(TensorData::new(values, a.shape().to_vec()))
+    }
+}
+
+/// `|a − b|` of two tensors of one shape (the reliability heads' contrast): one operation on
+/// the CPU backend for f32 values, burn's `(a − b).abs()` elsewhere. Under autodiff its
+/// backward registers `g·sign(a − b)` for `a`, then its negation for `b`, as burn's
+/// subtraction does after the absolute value's step.
+pub fn absolute_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+    let device = a.device();
+    let on_cpu = device == Device::flex() || device == Device::flex().autodiff();
+    let covered = on_cpu
+        && a.dims() == b.dims()
+        && a.dtype() == DType::F32
+        && b.dtype() == DType::F32
+        && b.device() == device;
+    if !covered {
+        return (a - b).abs();
+    }
+    Tensor::from_dispatch(<Dispatch as DetailStackKernels>::absolute_difference(
+        a.into_dispatch(),
+        b.into_dispatch(),
+    ))
+}
+
+/// The backward step of [`DetailStackKernels::absolute_difference`] under autodiff; the state
+/// holds the two inputs.
+#[derive(Debug)]
+struct AbsoluteDifferenceBackward;
+
+impl Backward<Flex, 2> for AbsoluteDifferenceBackward {
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let (a, b) = &ops.state;
+        let (xs, ys, gs) = (f32s(a), f32s(b), f32s(&grad));
+        let (len, runs, dims) = (xs.len(), planes(a), a.shape().to_vec());
+        let run = |j: usize| j * (len / runs)..(j + 1) * (len / runs);
+        // The absolute value's step, then the subtraction's: as is for `a`, negated for `b`.
+        let term = |negated: bool| {
+            let inputs = |j| [&gs[run(j)], &xs[run(j)], &ys[run(j)]];
+            let values = written(len, runs, inputs, |_, [g, x, y]| {
+                let term = g * sign(x - y);
+                if negated { -term } else { term }
+            });
+            FlexTensor::from_data(TensorData::new(values, dims.clone()))
+        };
+        let [node_a, node_b] = ops.parents;
+        if let Some(node) = node_a {
+            grads.register::<Flex>(node.id, term(false));
+        }
+        if let Some(node) = node_b {
+            grads.register::<Flex>(node.id, term(true));
+        }
+    }
 }
 
 /// The backward step of [`DetailStackKernels::detail_stack`] under autodiff; the state holds
@@ -176,6 +260,27 @@ impl<C: CheckpointStrategy> DetailStackKernels for Autodiff<Flex, C> {
             }
         }
     }
+
+    fn absolute_difference(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        match AbsoluteDifferenceBackward
+            .prepare::<C>([a.node(), b.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (a, b) = (
+                    contiguous(a.into_primitive()),
+                    contiguous(b.into_primitive()),
+                );
+                let output = Flex::absolute_difference(a.clone(), b.clone());
+                prep.finish((a, b), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::absolute_difference(
+                a.into_primitive(),
+                b.into_primitive(),
+            )),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -219,6 +324,7 @@ mod tests {
 
                 let ours = detail_stack(a.clone(), b.clone());
                 let reference = composed(a.clone(), b.clone());
+                check_absolute_difference(&a, &b, &upstream, &what);
                 let (our_values, reference_values) =
                     (values(ours.clone()), values(reference.clone()));
                 assert_eq!(
@@ -245,6 +351,38 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// `absolute_difference` against `(a − b).abs()`: output, and under autodiff the two
+    /// inputs' gradients with a further use of them after it (as the heads' concatenation).
+    fn check_absolute_difference(a: &Tensor<4>, b: &Tensor<4>, upstream: &Tensor<4>, what: &str) {
+        let ours = absolute_difference(a.clone(), b.clone());
+        let reference = (a.clone() - b.clone()).abs();
+        let (our_values, reference_values) = (values(ours.clone()), values(reference.clone()));
+        assert_eq!(
+            differing_bits(&our_values, &reference_values),
+            0,
+            "|a − b|, {what}"
+        );
+        if !a.device().is_autodiff() {
+            return;
+        }
+        let [n, c, h, w] = a.dims();
+        let weights = upstream.clone().slice([0..n, 0..c, 0..h, 0..w]);
+        let loss = |out: Tensor<4>| {
+            let stacked = Tensor::cat(vec![a.clone(), b.clone(), out], 1);
+            let weight = (stacked * upstream.clone()).sum_dim(1);
+            (a.clone() * weight.clone() * weights.clone()).sum() + (b.clone() * weight).sum()
+        };
+        let (grads_ours, grads_reference) = (loss(ours).backward(), loss(reference).backward());
+        for (name, input) in [("a", a), ("b", b)] {
+            let grad = |grads| values(input.grad(grads).expect("gradient"));
+            assert_eq!(
+                differing_bits(&grad(&grads_ours), &grad(&grads_reference)),
+                0,
+                "|a − b| gradient of {name}, {what}"
+            );
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use super::activation::relu;
 use super::conv_backend::conv2d;
+use super::detail_stack::absolute_difference;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
@@ -35,7 +36,7 @@ impl ReliabilityHead {
 
     /// `(w_A, w_B)`, each `[N, 1, h, w]`, summing to 1 per pixel.
     pub fn forward(&self, a: Tensor<4>, b: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let difference = (a.clone() - b.clone()).abs();
+        let difference = absolute_difference(a.clone(), b.clone());
         let x = Tensor::cat(vec![a, b, difference], 1);
         let weights = softmax(conv2d(&self.logits, relu(conv2d(&self.hidden, x))), 1);
         let [n, _, h, w] = weights.dims();
