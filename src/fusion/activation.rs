@@ -16,9 +16,9 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 
-use super::{contiguous, f32s, written};
+use super::{contiguous, f32s, is_cpu_training, written};
 
 /// Values per parallel task.
 const RUN: usize = 1 << 14;
@@ -34,7 +34,7 @@ pub trait ActivationKernels: Backend {
 /// values, burn's own elsewhere.
 pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
-    let on_cpu = device == Device::flex() || device == Device::flex().autodiff();
+    let on_cpu = is_cpu_training(&device);
     if !on_cpu || x.dtype() != DType::F32 {
         return burn::tensor::activation::relu(x);
     }
@@ -122,6 +122,7 @@ impl<C: CheckpointStrategy> ActivationKernels for Autodiff<Flex, C> {
 mod tests {
     use super::*;
     use crate::fusion::{differing_bits, test_values, values};
+    use burn::tensor::Device;
 
     /// With and without autodiff, the operation gives burn's ReLU and its gradient bit for bit,
     /// with zeros, −0 and NaN among the inputs, on sizes below, at and above a run.

@@ -26,9 +26,9 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 
-use super::{contiguous, f32s, written};
+use super::{contiguous, f32s, is_cpu_training, written};
 
 /// The contrast block's value.
 fn contrast(a: f32, b: f32) -> f32 {
@@ -76,7 +76,7 @@ pub trait DetailStackKernels: Backend {
 /// CPU backend (with or without autodiff) for f32 values, burn's composition elsewhere.
 pub fn detail_stack(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
     let device = a.device();
-    let on_cpu = device == Device::flex() || device == Device::flex().autodiff();
+    let on_cpu = is_cpu_training(&device);
     let covered = on_cpu
         && a.dims() == b.dims()
         && a.dtype() == DType::F32
@@ -160,7 +160,7 @@ impl DetailStackKernels for Flex {
 /// subtraction does after the absolute value's step.
 pub fn absolute_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
     let device = a.device();
-    let on_cpu = device == Device::flex() || device == Device::flex().autodiff();
+    let on_cpu = is_cpu_training(&device);
     let covered = on_cpu
         && a.dims() == b.dims()
         && a.dtype() == DType::F32
@@ -287,6 +287,7 @@ impl<C: CheckpointStrategy> DetailStackKernels for Autodiff<Flex, C> {
 mod tests {
     use super::*;
     use crate::fusion::{differing_bits, test_values, values};
+    use burn::tensor::Device;
 
     /// On the CPU backend, with and without autodiff, the operation gives the composition's
     /// output, and the gradients of both inputs bit for bit — with a further use of the inputs

@@ -14,7 +14,7 @@ use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::group_norm_training::group_norm_affine;
-use super::is_plain_cpu;
+use super::{is_cpu_training, is_plain_cpu};
 
 /// `layer` applied to `x` `[N, C, …]` (f32, the layer affine, `groups` dividing the
 /// channels): on the CPU backend the fused kernel without autodiff (burn-nn's values within
@@ -31,7 +31,7 @@ pub fn group_norm<const D: usize>(layer: &GroupNorm, x: Tensor<D>) -> Tensor<D> 
     let (Some(gamma), Some(beta), true) = (&layer.gamma, &layer.beta, covered) else {
         return layer.forward(x);
     };
-    if device == burn::tensor::Device::flex().autodiff() {
+    if is_cpu_training(&device) {
         let (gamma, beta) = (gamma.val(), beta.val());
         if gamma.dtype() == DType::F32 && beta.dtype() == DType::F32 {
             return group_norm_affine(x, gamma, beta, layer.num_groups, layer.epsilon);

@@ -87,6 +87,14 @@ pub(crate) fn f32s(t: &burn::backend::flex::FlexTensor) -> &[f32] {
         .expect("the CPU operations run on contiguous f32 tensors")
 }
 
+/// Whether `device` is burn's CPU backend under autodiff — training on the CPU, where this
+/// layer's training operations replace burn's compositions. (In fusion the two encoders
+/// already run side by side and burn's own passes were faster for ReLU and the contrasts:
+/// pair bench 110 → 120 ms with them.)
+pub(crate) fn is_cpu_training(device: &burn::tensor::Device) -> bool {
+    *device == burn::tensor::Device::flex().autodiff()
+}
+
 /// The first value of a tensor on the host (a loss term, a stored scalar); NaN when it has
 /// none.
 pub(crate) fn first_value(t: Tensor<1>) -> f32 {
