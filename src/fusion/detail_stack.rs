@@ -50,7 +50,10 @@ fn composed(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
 /// The runs a tensor's values are split into for parallel passes: its first two dimensions'
 /// planes (one run for a tensor of fewer than two dimensions).
 fn planes(t: &FlexTensor) -> usize {
-    t.shape().iter().take(2).product::<usize>().max(1)
+    match t.shape().as_slice() {
+        [n, c, ..] => (n * c).max(1),
+        _ => 1,
+    }
 }
 
 /// burn-flex's `sign`: 0 for zero and NaN, else ±1.

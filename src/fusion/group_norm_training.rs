@@ -98,8 +98,8 @@ impl Groups {
     }
 
     /// `x` viewed as `[N, G, L]`.
-    fn grouped(&self) -> Shape {
-        Shape::from(vec![self.batch, self.groups, self.per_group])
+    fn grouped(&self) -> [usize; 3] {
+        [self.batch, self.groups, self.per_group]
     }
 
     /// The channels of image-group `index`.
@@ -181,7 +181,7 @@ fn forward(
     epsilon: f64,
 ) -> (FlexTensor, Saved) {
     let shape = Groups::new(x.shape().to_vec(), groups);
-    let x = contiguous(x).reshape(shape.grouped());
+    let x = contiguous(x).reshape(Shape::from(shape.grouped().to_vec()));
     let (gamma, beta) = (contiguous(gamma), contiguous(beta));
     let mean = per_image_group(&x, &shape, true);
 
@@ -190,7 +190,7 @@ fn forward(
         let c = v - mean_values[group];
         [c, c * c]
     });
-    let grouped = [shape.batch, shape.groups, shape.per_group];
+    let grouped = shape.grouped();
     let squares = tensor(squares, &grouped);
     let variance = per_image_group(&squares, &shape, true);
     let variance = Flex::float_add_scalar(variance, epsilon.into());
@@ -268,7 +268,7 @@ fn per_channel_sum(values: &FlexTensor, shape: &Groups) -> FlexTensor {
 /// The backward step: the gradients of `x`, γ and β from the output's gradient.
 fn backward(output_grad: FlexTensor, saved: &Saved) -> [FlexTensor; 3] {
     let shape = &saved.shape;
-    let grouped = [shape.batch, shape.groups, shape.per_group];
+    let grouped = shape.grouped();
     let output_grad = contiguous(output_grad);
     let gy = f32s(&output_grad);
     let (centred, gamma) = (f32s(&saved.centred), f32s(&saved.gamma));
