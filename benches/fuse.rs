@@ -23,7 +23,7 @@ use dualmine::fusion::conv_cpu::{self, ConvShape};
 use dualmine::fusion::freed_memory::KeepFreedMemory;
 use dualmine::fusion::fuser::Fuser;
 use dualmine::fusion::model::DualMineConfig;
-use dualmine::fusion::{conv_direct, conv_weight_direct};
+use dualmine::fusion::{conv_direct, conv_weight_direct, on_cpu_workers};
 use dualmine::io;
 use dualmine::phantom::{self, PhantomSize};
 use dualmine::volume::resample::{Interpolation, onto_reference};
@@ -85,13 +85,15 @@ fn train_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("train_step_4x96x96");
     group.sample_size(10);
     group.bench_function("tiny/flex", |bench| {
-        bench.iter(|| {
+        let mut step = || {
             // The training path (as `dualmine train` runs it): the fused image without maps.
             let fused = model.forward_with_features(a.clone(), b.clone()).0.fused;
             let loss = (fused - (a.clone() + b.clone()) / 2.0).abs().mean();
             let gradients = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(1e-4, model.clone(), gradients);
-        })
+        };
+        // On rayon's workers, as `Trainer::train_step` runs it.
+        bench.iter(|| on_cpu_workers(&device, &mut step))
     });
     group.finish();
 }

@@ -25,6 +25,7 @@
 use super::activation::relu;
 use super::conv_backend::conv2d;
 use super::first_value;
+use super::slicing::slice;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
@@ -120,7 +121,7 @@ impl Decoder {
         // One gain per image and field: the spatial mean of the head's output.
         let smooth = conv2d(&self.head, x).mean_dim(3).mean_dim(2).tanh() * RESIDUAL_SCALE;
         let [n, _, _, _] = smooth.dims();
-        let field = |c: usize| smooth.clone().slice([0..n, c..c + 1, 0..1, 0..1]);
+        let field = |c: usize| slice(smooth.clone(), [0..n, c..c + 1, 0..1, 0..1]);
         Correction {
             gain_a: field(0),
             gain_b: field(1),
@@ -147,10 +148,10 @@ pub fn binomial_blur(x: Tensor<4>, passes: usize) -> Tensor<4> {
     let mut x = x;
     for _ in 0..passes {
         let padded = x.pad((2, 2, 0, 0), PadMode::Edge);
-        let at = |dx: usize| padded.clone().slice([0..n, 0..c, 0..h, dx..dx + w]);
+        let at = |dx: usize| slice(padded.clone(), [0..n, 0..c, 0..h, dx..dx + w]);
         let rows = (at(0) + at(4) + (at(1) + at(3)) * 4.0 + at(2) * 6.0) / 16.0;
         let padded = rows.pad((0, 0, 2, 2), PadMode::Edge);
-        let at = |dy: usize| padded.clone().slice([0..n, 0..c, dy..dy + h, 0..w]);
+        let at = |dy: usize| slice(padded.clone(), [0..n, 0..c, dy..dy + h, 0..w]);
         x = (at(0) + at(4) + (at(1) + at(3)) * 4.0 + at(2) * 6.0) / 16.0;
     }
     x

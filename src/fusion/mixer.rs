@@ -10,6 +10,8 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::slicing::slice;
+
 /// Learnable sharpness `k` and threshold `τ` of the mixer.
 #[derive(Module, Debug)]
 pub struct SoftGradientMixer {
@@ -50,7 +52,7 @@ pub fn sobel_magnitude(image: Tensor<4>) -> Tensor<4> {
     // an L_grad 50× too large and NaN gradients after one step; the slices do not.
     let [n, c, h, w] = image.dims();
     let padded = image.pad((1, 1, 1, 1), PadMode::Constant(0.0));
-    let at = |dy: usize, dx: usize| padded.clone().slice([0..n, 0..c, dy..dy + h, dx..dx + w]);
+    let at = |dy: usize, dx: usize| slice(padded.clone(), [0..n, 0..c, dy..dy + h, dx..dx + w]);
     let dx = at(0, 2) - at(0, 0) + (at(1, 2) - at(1, 0)) * 2.0 + at(2, 2) - at(2, 0);
     let dy = at(2, 0) - at(0, 0) + (at(2, 1) - at(0, 1)) * 2.0 + at(2, 2) - at(0, 2);
     (dx.clone() * dx + dy.clone() * dy + 1e-12).sqrt()

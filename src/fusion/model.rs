@@ -20,9 +20,10 @@ use burn::tensor::{Device, Tensor};
 use super::decoder::Decoder;
 use super::encoder::Encoder;
 use super::experts::{SpatialExpert, WaveletExpert};
-use super::is_plain_cpu;
 use super::mixer::SoftGradientMixer;
 use super::reliability::ReliabilityHead;
+use super::slicing::slice;
+use super::{is_plain_cpu, on_cpu_workers};
 
 /// Network size: channels per encoder scale.
 #[derive(Config, Debug)]
@@ -144,7 +145,7 @@ impl DualMine {
         let (output, padded) = self.run(a, b, Maps::Native, None);
         let crop = |x: Tensor<4>| {
             let c = x.dims()[1];
-            x.slice([0..n, 0..c, 0..h, 0..w])
+            slice(x, [0..n, 0..c, 0..h, 0..w])
         };
         let [fine_a, fine_b] = padded;
         (output, [crop(fine_a), crop(fine_b)])
@@ -161,8 +162,20 @@ impl DualMine {
     }
 
     /// The forward pass, the maps as `maps` says, every reliability map replaced by `fixed`
-    /// when given; also returns the finest encoder features at the padded size.
+    /// when given; also returns the finest encoder features at the padded size. On the CPU
+    /// it runs on rayon's workers (`fusion::on_cpu_workers`).
     fn run(
+        &self,
+        a: Tensor<4>,
+        b: Tensor<4>,
+        maps: Maps,
+        fixed: Option<f32>,
+    ) -> (FusionOutput, [Tensor<4>; 2]) {
+        on_cpu_workers(&a.device(), || self.run_here(a, b, maps, fixed))
+    }
+
+    /// [`Self::run`] on the calling thread.
+    fn run_here(
         &self,
         a: Tensor<4>,
         b: Tensor<4>,
@@ -209,7 +222,7 @@ impl DualMine {
                 )
             };
             let [n, c, _, _] = x.dims();
-            x.slice([0..n, 0..c, 0..h, 0..w])
+            slice(x, [0..n, 0..c, 0..h, 0..w])
         };
         for s in 0..self.scales() {
             let (fa, fb) = (features_a[s].clone(), features_b[s].clone());
@@ -223,7 +236,7 @@ impl DualMine {
             };
             if s == 0 {
                 let [n, _, _, _] = wa.dims();
-                finest_a = Some(wa.clone().slice([0..n, 0..1, 0..h, 0..w]));
+                finest_a = Some(slice(wa.clone(), [0..n, 0..1, 0..h, 0..w]));
             }
             let (weighted_a, weighted_b) = (fa * wa.clone(), fb * wb.clone());
             let spatial = self.spatial[s].forward(weighted_a.clone(), weighted_b.clone());

@@ -8,6 +8,7 @@
 use super::activation::relu;
 use super::conv_backend::conv2d;
 use super::detail_stack::absolute_difference;
+use super::slicing::slice;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
@@ -40,8 +41,8 @@ impl ReliabilityHead {
         let x = Tensor::cat(vec![a, b, difference], 1);
         let weights = softmax(conv2d(&self.logits, relu(conv2d(&self.hidden, x))), 1);
         let [n, _, h, w] = weights.dims();
-        let w_a = weights.clone().slice([0..n, 0..1, 0..h, 0..w]);
-        let w_b = weights.slice([0..n, 1..2, 0..h, 0..w]);
+        let w_a = slice(weights.clone(), [0..n, 0..1, 0..h, 0..w]);
+        let w_b = slice(weights, [0..n, 1..2, 0..h, 0..w]);
         (w_a, w_b)
     }
 }

@@ -16,12 +16,12 @@ use thiserror::Error;
 
 use super::conv_backend::conv2d;
 use super::decoder::DEFAULT_DETAIL_GAIN;
-use super::first_value;
 use super::freed_memory::KeepFreedMemory;
 use super::loss::{LossInputs, LossTerms, LossWeights, MI_SAMPLES, composite};
 use super::model::{DualMine, DualMineConfig};
 use super::sampler::{Rng, TrainingPair, draw_batch};
 use super::weights::{WeightsError, load_into, replace_atomically, save};
+use super::{first_value, on_cpu_workers};
 
 /// Everything that defines a training run (saved with every checkpoint).
 #[derive(Config, Debug)]
@@ -163,8 +163,15 @@ impl Trainer {
         base * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
     }
 
-    /// One optimisation step on a fresh batch.
+    /// One optimisation step on a fresh batch; on the CPU on rayon's workers
+    /// (`fusion::on_cpu_workers`).
     pub fn train_step(&mut self, pairs: &[TrainingPair]) -> Result<StepReport, TrainError> {
+        let device = self.device.clone();
+        on_cpu_workers(&device, || self.train_step_here(pairs))
+    }
+
+    /// [`Self::train_step`] on the calling thread.
+    fn train_step_here(&mut self, pairs: &[TrainingPair]) -> Result<StepReport, TrainError> {
         if pairs.is_empty() {
             return Err(TrainError::NoData);
         }

@@ -1,0 +1,252 @@
+//! Slices under autodiff on the CPU whose backward step runs in parallel.
+//!
+//! burn-autodiff's slice backward allocates a zero tensor of the input's shape and writes the
+//! slice's gradient into it; burn-flex does both on one thread (a zeroing pass, a copy of the
+//! gradient to contiguous, then a strided write). A training step takes hundreds of such
+//! slices of full-size maps: four per Haar transform (the wavelet expert, every scale), eight
+//! per Sobel stencil (the mixers, the loss) and ten per blur pass (the decoder's details).
+//!
+//! Here the forward step is burn-flex's own slice (a view, as before) and the backward step
+//! writes each value of the input-shaped gradient once, in parallel: the slice's gradient
+//! inside, +0 outside — the values burn's zero tensor and copy give. It is one operation with
+//! one input, like burn's, so autodiff orders its backward step as before and training keeps
+//! its bits (tested).
+
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::tensor::{DType, Slice, Tensor, TensorData};
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
+use std::ops::Range;
+
+use super::{contiguous, f32s, is_cpu_training};
+
+/// A slice (step 1 in every dimension) as one backend operation.
+#[backend_extension(Flex, Autodiff)]
+pub trait SliceKernels: Backend {
+    /// The values of `x` (f32) in `ranges`, one range per dimension.
+    fn slice_ranges(x: FloatTensor<Self>, ranges: Vec<Range<usize>>) -> FloatTensor<Self>;
+}
+
+/// `x.slice(ranges)`: the operation with a parallel backward step in training on the CPU for
+/// f32 values, burn's own elsewhere.
+pub fn slice<const D: usize>(x: Tensor<D>, ranges: [Range<usize>; D]) -> Tensor<D> {
+    let dims = x.dims();
+    let within = ranges
+        .iter()
+        .zip(dims)
+        .all(|(range, size)| range.start <= range.end && range.end <= size);
+    if !within || !is_cpu_training(&x.device()) || x.dtype() != DType::F32 {
+        return x.slice(ranges);
+    }
+    Tensor::from_dispatch(<Dispatch as SliceKernels>::slice_ranges(
+        x.into_dispatch(),
+        ranges.to_vec(),
+    ))
+}
+
+/// burn's description of `ranges`.
+fn slices(ranges: &[Range<usize>]) -> Vec<Slice> {
+    ranges
+        .iter()
+        .map(|range| Slice::new(range.start as isize, Some(range.end as isize), 1))
+        .collect()
+}
+
+/// The gradient of `x` (shape `shape`) from the gradient `grad` (contiguous, shaped by
+/// `ranges`) of its slice: `grad` inside the ranges, +0 elsewhere, every value written once.
+/// Parallel over the first two dimensions' planes.
+fn scattered(shape: &[usize], ranges: &[Range<usize>], grad: &[f32]) -> Vec<f32> {
+    let len: usize = shape.iter().product();
+    let dims = shape.len();
+    let mut strides = vec![1; dims];
+    let mut grad_strides = vec![1; dims];
+    for d in (0..dims.saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1];
+        grad_strides[d] = grad_strides[d + 1] * ranges[d + 1].len();
+    }
+    // Tasks: the planes of the first two dimensions, or the rows of a matrix.
+    let split = if dims >= 3 { 2 } else { dims.saturating_sub(1) };
+    let plane = if split == 0 { len } else { strides[split - 1] };
+    let mut buffer: Vec<f32> = Vec::with_capacity(len);
+    if len > 0 {
+        let walk = Walk {
+            shape,
+            ranges,
+            strides: &strides,
+            grad_strides: &grad_strides,
+            grad,
+        };
+        buffer.spare_capacity_mut()[..len]
+            .par_chunks_mut(plane)
+            .enumerate()
+            .for_each(|(p, out)| {
+                // The plane's indices in the first `split` dimensions.
+                let (mut inside, mut offset, mut rest) = (true, 0, p);
+                for d in (0..split).rev() {
+                    let i = rest % shape[d];
+                    rest /= shape[d];
+                    inside &= ranges[d].contains(&i);
+                    offset += i.saturating_sub(ranges[d].start) * grad_strides[d];
+                }
+                walk.fill(out, split, inside, offset);
+            });
+    }
+    // SAFETY: the planes tile the first `len` values and `Walk::fill` writes each value of its
+    // part once (zeros or a copy of the same length).
+    unsafe { buffer.set_len(len) };
+    buffer
+}
+
+/// The geometry [`scattered`] walks.
+struct Walk<'a> {
+    shape: &'a [usize],
+    ranges: &'a [Range<usize>],
+    strides: &'a [usize],
+    grad_strides: &'a [usize],
+    grad: &'a [f32],
+}
+
+impl Walk<'_> {
+    /// Writes `out`, the part of the gradient at dimension `d` onwards whose earlier indices
+    /// lie `inside` the ranges or not, with the slice's gradient starting at `offset`.
+    fn fill(&self, out: &mut [MaybeUninit<f32>], d: usize, inside: bool, offset: usize) {
+        if !inside || d == self.shape.len() {
+            if inside {
+                out[0].write(self.grad[offset]);
+            } else {
+                out.fill(MaybeUninit::new(0.0));
+            }
+            return;
+        }
+        let range = &self.ranges[d];
+        let stride = self.strides[d];
+        if d + 1 == self.shape.len() {
+            out[..range.start].fill(MaybeUninit::new(0.0));
+            for (o, g) in out[range.clone()]
+                .iter_mut()
+                .zip(&self.grad[offset..offset + range.len()])
+            {
+                o.write(*g);
+            }
+            out[range.end..].fill(MaybeUninit::new(0.0));
+            return;
+        }
+        for (i, part) in out.chunks_mut(stride).enumerate() {
+            let inside = range.contains(&i);
+            let offset = offset + i.saturating_sub(range.start) * self.grad_strides[d];
+            self.fill(part, d + 1, inside, offset);
+        }
+    }
+}
+
+impl SliceKernels for Flex {
+    fn slice_ranges(x: FlexTensor, ranges: Vec<Range<usize>>) -> FlexTensor {
+        Flex::float_slice(x, &slices(&ranges))
+    }
+}
+
+/// The backward step of [`SliceKernels::slice_ranges`]; the state holds the input's shape and
+/// the ranges.
+#[derive(Debug)]
+struct SliceBackward;
+
+impl Backward<Flex, 1> for SliceBackward {
+    type State = (Vec<usize>, Vec<Range<usize>>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let [parent] = ops.parents;
+        if let Some(node) = parent {
+            let (shape, ranges) = ops.state;
+            let values = scattered(&shape, &ranges, f32s(&grad));
+            grads.register::<Flex>(
+                node.id,
+                FlexTensor::from_data(TensorData::new(values, shape)),
+            );
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> SliceKernels for Autodiff<Flex, C> {
+    fn slice_ranges(x: FloatTensor<Self>, ranges: Vec<Range<usize>>) -> FloatTensor<Self> {
+        match SliceBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let input = x.into_primitive();
+                let shape = input.shape().to_vec();
+                let output = Flex::slice_ranges(input, ranges.clone());
+                prep.finish((shape, ranges), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::slice_ranges(x.into_primitive(), ranges)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fusion::{differing_bits, test_values, values};
+    use burn::tensor::Device;
+
+    /// One slice against burn's: values and the input's gradient, with a further use of the
+    /// input so that the gradients add up.
+    fn compare<const D: usize>(shape: [usize; D], ranges: [Range<usize>; D], seed: u64) {
+        let device = Device::flex().autodiff();
+        let len: usize = shape.iter().product();
+        let sliced: usize = ranges.iter().map(|r| r.len()).product();
+        let run = |use_ours: bool| {
+            let x = Tensor::<D>::from_data(TensorData::new(test_values(len, seed), shape), &device)
+                .require_grad();
+            let part = if use_ours {
+                slice(x.clone(), ranges.clone())
+            } else {
+                x.clone().slice(ranges.clone())
+            };
+            let upstream = TensorData::new(test_values(sliced, seed + 50), part.dims());
+            let loss = (part.clone() * Tensor::<D>::from_data(upstream, &device)).sum()
+                + (x.clone() * 0.25).sum();
+            let grads = loss.backward();
+            let gx = x.grad(&grads).expect("gradient of x");
+            (values(part), values(gx))
+        };
+        let (ours, ours_grad) = run(true);
+        let (reference, reference_grad) = run(false);
+        let what = format!("{shape:?} in {ranges:?}");
+        assert_eq!(differing_bits(&ours, &reference), 0, "{what}: values");
+        assert_eq!(
+            differing_bits(&ours_grad, &reference_grad),
+            0,
+            "{what}: gradient"
+        );
+    }
+
+    /// Slices of 1, 2, 4 and 6 dimensions (the stencils' shifted windows, the Haar blocks'
+    /// 6-D views, whole ranges, one value) give burn's values and gradients bit for bit.
+    #[test]
+    fn slices_give_burns_values_and_gradients_bit_for_bit() {
+        compare([7], [2..5], 1);
+        compare([3, 5], [0..3, 1..4], 2);
+        compare([1, 1], [0..1, 0..1], 3);
+        compare([2, 3, 6, 7], [0..2, 0..3, 2..6, 1..6], 4);
+        compare([4, 3, 9, 9], [0..4, 1..3, 0..9, 0..9], 5);
+        compare([3, 2, 5, 4], [1..2, 0..2, 4..5, 0..4], 6);
+        compare([2, 3, 4, 2, 5, 2], [0..2, 0..3, 0..4, 1..2, 0..5, 0..1], 7);
+        compare([1, 1, 3, 2, 4, 2], [0..1, 0..1, 0..3, 0..1, 0..4, 1..2], 8);
+    }
+}
