@@ -240,6 +240,8 @@ mod tests {
     /// 6-D views, whole ranges, one value) give burn's values and gradients bit for bit.
     #[test]
     fn slices_give_burns_values_and_gradients_bit_for_bit() {
+        // One range for one dimension, not a list of the range's values.
+        #[allow(clippy::single_range_in_vec_init)]
         compare([7], [2..5], 1);
         compare([3, 5], [0..3, 1..4], 2);
         compare([1, 1], [0..1, 0..1], 3);
