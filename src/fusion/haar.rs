@@ -22,11 +22,11 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::slicing::slice;
-use super::{contiguous, f32s, is_plain_cpu};
+use super::{contiguous, f32s, is_cpu, is_plain_cpu};
 
 /// The four sub-bands of a one-level Haar transform.
 #[derive(Clone, Debug)]
@@ -87,7 +87,7 @@ pub fn dwt(x: Tensor<4>) -> HaarBands {
 /// Inverse transform: `[N, C, H/2, W/2]` bands → `[N, C, H, W]`.
 pub fn idwt(bands: HaarBands) -> Tensor<4> {
     let device = bands.ll.device();
-    let on_cpu = device == Device::flex() || device == Device::flex().autodiff();
+    let on_cpu = is_cpu(&device);
     let all = [&bands.ll, &bands.lh, &bands.hl, &bands.hh];
     let covered = on_cpu
         && all

@@ -96,6 +96,11 @@ pub(crate) fn is_cpu_training(device: &burn::tensor::Device) -> bool {
     *device == burn::tensor::Device::flex().autodiff()
 }
 
+/// Whether `device` is burn's CPU backend, with or without autodiff.
+pub(crate) fn is_cpu(device: &burn::tensor::Device) -> bool {
+    is_plain_cpu(device) || is_cpu_training(device)
+}
+
 /// `f()` run on one of rayon's worker threads when `device` is burn's CPU backend (with or
 /// without autodiff), here elsewhere. The CPU path's kernels split their work with rayon:
 /// called from a worker, each one starts at once on that thread and wakes the other; called
@@ -104,8 +109,7 @@ pub(crate) fn is_cpu_training(device: &burn::tensor::Device) -> bool {
 /// training step 306–324 → 279–282 ms). The kernels split their work the same way on any
 /// thread, so values do not change.
 pub fn on_cpu_workers<R: Send>(device: &burn::tensor::Device, f: impl FnOnce() -> R + Send) -> R {
-    let on_cpu = *device == burn::tensor::Device::flex() || is_cpu_training(device);
-    if !on_cpu || rayon::current_thread_index().is_some() {
+    if !is_cpu(device) || rayon::current_thread_index().is_some() {
         return f();
     }
     rayon::join(f, || ()).0
