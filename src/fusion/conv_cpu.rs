@@ -14,6 +14,8 @@ use std::ops::Range;
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
+use super::written;
+
 /// Output pixels per tile of the forward pass and the input gradient (rounded to whole rows):
 /// the tile's im2col block, taps × pixels floats, stays within a core's L2 cache. Measured on
 /// the `tiny` 256² pair (criterion): 512 → 171 ms, 256 → 174 ms, 1024 → 205 ms, 2048 → 236 ms.
@@ -350,12 +352,14 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]
     let (c_in, c_out) = (shape.in_channels, shape.out_channels);
     assert_eq!(x.len(), shape.batch * c_in * in_len, "input size");
     assert_eq!(weight.len(), c_out * taps, "weight size");
-    // The GEMM adds onto the output, which starts as the bias (one pass, no zeroing first).
-    let mut out = Vec::with_capacity(shape.batch * c_out * out_len);
-    for plane in 0..shape.batch * c_out {
-        let b = bias.map_or(0.0, |bias| bias[plane % c_out]);
-        out.extend(std::iter::repeat_n(b, out_len));
-    }
+    // The GEMM adds onto the output, which starts as the bias (one parallel pass, no zeroing
+    // first).
+    let mut out = written(
+        shape.batch * c_out * out_len,
+        shape.batch * c_out,
+        |_| [],
+        |plane, []| bias.map_or(0.0, |bias| bias[plane % c_out]),
+    );
     let out_w = shape.out_size[1];
     let dst = Disjoint(out.as_mut_ptr());
     shape.tiles(TILE_PIXELS).par_iter().for_each(|(n, rows)| {
@@ -427,12 +431,16 @@ pub(super) fn weight_grad_by_tiles(
             sum
         })
         .collect();
+    // The groups' sums added in order onto zero, value by value (runs of values in parallel).
+    const RUN: usize = 4096;
     let mut total = vec![0.0f32; len];
-    for partial in partials {
-        for (t, p) in total.iter_mut().zip(partial) {
-            *t += p;
+    total.par_chunks_mut(RUN).enumerate().for_each(|(k, run)| {
+        for partial in &partials {
+            for (t, p) in run.iter_mut().zip(&partial[k * RUN..]) {
+                *t += p;
+            }
         }
-    }
+    });
     total
 }
 
@@ -485,13 +493,19 @@ pub fn input_grad(shape: &ConvShape, weight: &[f32], output_grad: &[f32]) -> Vec
         "gradient size"
     );
     let out_w = shape.out_size[1];
-    let mut grad = vec![0.0f32; shape.batch * c_in * in_len];
-    // The im2col-shaped gradient of one image (taps × output pixels); for a pointwise
-    // convolution that is the input gradient itself.
+    // Zeroed in parallel: `col2im` adds the taps onto it.
+    let mut grad = written(
+        shape.batch * c_in * in_len,
+        shape.batch * c_in,
+        |_| [],
+        |_, []| 0.0,
+    );
+    // The im2col-shaped gradient of one image (taps × output pixels), written in full by the
+    // GEMM; for a pointwise convolution that is the input gradient itself.
     let mut col = if shape.is_pointwise() {
         Vec::new()
     } else {
-        vec![0.0f32; taps * out_len]
+        written(taps * out_len, taps, |_| [], |_, []| 0.0)
     };
     let rows_of_image = shape.row_tiles(TILE_PIXELS);
     for (n, image_grad) in grad.chunks_exact_mut(c_in * in_len).enumerate() {

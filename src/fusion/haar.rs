@@ -9,16 +9,9 @@
 //!
 //! On the CPU without autodiff (fusion) both run as one pass over plain slices; elsewhere as
 //! burn tensor operations on strided views. Both do the same f32 operations in the same order,
-//! so they give the same bits (tested). Under autodiff on the CPU (training) the inverse is one
-//! operation with its own backward step: the composition's backward is some twenty passes on
-//! one thread; this one is a parallel pass giving the same bits (each band's gradient adds the
-//! four pixels' terms in the order burn-autodiff registers them; tested).
+//! so they give the same bits (tested). Under autodiff on the CPU (training) both are
+//! operations with their own backward steps (`haar_training`), same bits again.
 
-use burn::backend::autodiff::Autodiff;
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
@@ -26,7 +19,7 @@ use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::slicing::slice;
-use super::{contiguous, f32s, is_cpu, is_plain_cpu};
+use super::{contiguous, f32s, is_cpu, is_cpu_training, is_plain_cpu};
 
 /// The four sub-bands of a one-level Haar transform.
 #[derive(Clone, Debug)]
@@ -73,6 +66,20 @@ pub fn dwt(x: Tensor<4>) -> HaarBands {
             return HaarBands { ll, lh, hl, hh };
         }
     }
+    if is_cpu_training(&x.device()) && x.dtype() == DType::F32 {
+        let (ll, lh, hl, hh) = <Dispatch as HaarKernels>::haar_forward(x.into_dispatch());
+        return HaarBands {
+            ll: Tensor::from_dispatch(ll),
+            lh: Tensor::from_dispatch(lh),
+            hl: Tensor::from_dispatch(hl),
+            hh: Tensor::from_dispatch(hh),
+        };
+    }
+    dwt_composed(x)
+}
+
+/// The forward transform as burn tensor operations (the GPU; the reference of the tests).
+pub(super) fn dwt_composed(x: Tensor<4>) -> HaarBands {
     let [a, b, c, d] = blocks(x);
     let (ab_sum, ab_diff) = (a.clone() + b.clone(), a - b);
     let (cd_sum, cd_diff) = (c.clone() + d.clone(), c - d);
@@ -106,7 +113,7 @@ pub fn idwt(bands: HaarBands) -> Tensor<4> {
 }
 
 /// The inverse transform as burn tensor operations (the GPU; the reference of the tests).
-fn idwt_composed(bands: HaarBands) -> Tensor<4> {
+pub(super) fn idwt_composed(bands: HaarBands) -> Tensor<4> {
     let HaarBands { ll, lh, hl, hh } = bands;
     let [n, c, h2, w2] = ll.dims();
     let a = (ll.clone() + hl.clone() + lh.clone() + hh.clone()) * 0.5;
@@ -122,6 +129,19 @@ fn idwt_composed(bands: HaarBands) -> Tensor<4> {
 /// The inverse transform as one backend operation.
 #[backend_extension(Flex, Autodiff)]
 pub trait HaarKernels: Backend {
+    /// The LL, LH, HL and HH bands, each `[N, C, H/2, W/2]`, of an `[N, C, H, W]` f32 image
+    /// (H and W even). Under autodiff the four bands are four operations sharing one backward
+    /// step: every band must reach the loss (the wavelet expert uses all four).
+    #[allow(clippy::type_complexity)]
+    fn haar_forward(
+        x: FloatTensor<Self>,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    );
+
     /// The image of four `[N, C, h, w]` f32 bands (LL, LH, HL, HH): `[N, C, 2h, 2w]`.
     fn haar_inverse(
         ll: FloatTensor<Self>,
@@ -132,6 +152,15 @@ pub trait HaarKernels: Backend {
 }
 
 impl HaarKernels for Flex {
+    fn haar_forward(x: FlexTensor) -> (FlexTensor, FlexTensor, FlexTensor, FlexTensor) {
+        let dims = x.shape().to_vec();
+        let x = contiguous(x);
+        let band_dims = vec![dims[0], dims[1], dims[2] / 2, dims[3] / 2];
+        let [ll, lh, hl, hh] = dwt_planes(f32s(&x), [dims[2], dims[3]])
+            .map(|band| FlexTensor::from_data(TensorData::new(band, band_dims.clone())));
+        (ll, lh, hl, hh)
+    }
+
     fn haar_inverse(ll: FlexTensor, lh: FlexTensor, hl: FlexTensor, hh: FlexTensor) -> FlexTensor {
         let dims = ll.shape().to_vec();
         let bands = [ll, lh, hl, hh].map(contiguous);
@@ -140,64 +169,6 @@ impl HaarKernels for Flex {
             image,
             vec![dims[0], dims[1], 2 * dims[2], 2 * dims[3]],
         ))
-    }
-}
-
-/// The backward step of [`HaarKernels::haar_inverse`] under autodiff (linear: no state but
-/// the bands' shape).
-#[derive(Debug)]
-struct HaarInverseBackward;
-
-impl Backward<Flex, 4> for HaarInverseBackward {
-    type State = Vec<usize>;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 4>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let image_grad = contiguous(grads.consume::<Flex>(&ops.node));
-        let band_dims = ops.state;
-        let band_grads = idwt_backward_planes(f32s(&image_grad), [band_dims[2], band_dims[3]]);
-        for (node, grad) in ops.parents.into_iter().zip(band_grads) {
-            if let Some(node) = node {
-                let grad = FlexTensor::from_data(TensorData::new(grad, band_dims.clone()));
-                grads.register::<Flex>(node.id, grad);
-            }
-        }
-    }
-}
-
-impl<C: CheckpointStrategy> HaarKernels for Autodiff<Flex, C> {
-    fn haar_inverse(
-        ll: FloatTensor<Self>,
-        lh: FloatTensor<Self>,
-        hl: FloatTensor<Self>,
-        hh: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
-        let dims = ll.shape().to_vec();
-        match HaarInverseBackward
-            .prepare::<C>([ll.node(), lh.node(), hl.node(), hh.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(
-                dims,
-                Flex::haar_inverse(
-                    ll.into_primitive(),
-                    lh.into_primitive(),
-                    hl.into_primitive(),
-                    hh.into_primitive(),
-                ),
-            ),
-            OpsKind::UnTracked(prep) => prep.finish(Flex::haar_inverse(
-                ll.into_primitive(),
-                lh.into_primitive(),
-                hl.into_primitive(),
-                hh.into_primitive(),
-            )),
-        }
     }
 }
 
@@ -217,7 +188,7 @@ fn dwt_planes(x: &[f32], [h, w]: [usize; 2]) -> [Vec<f32>; 4] {
 /// `f` of every 2×2 block's pixels `[a, b, c, d]` (row-major) of the `2·h2 × 2·w2` planes of
 /// `image`: four `h2 × w2` planes (in the bands' order LL, LH, HL, HH), the planes in
 /// parallel.
-fn per_block(
+pub(super) fn per_block(
     image: &[f32],
     [h2, w2]: [usize; 2],
     f: impl Fn([f32; 4]) -> [f32; 4] + Sync,
@@ -246,7 +217,25 @@ fn per_block(
 }
 
 /// [`idwt`] of planes of `h2 × w2` bands (LL, LH, HL, HH): planes of `2·h2 × 2·w2`.
-fn idwt_planes([ll, lh, hl, hh]: [&[f32]; 4], [h2, w2]: [usize; 2]) -> Vec<f32> {
+fn idwt_planes(bands: [&[f32]; 4], size: [usize; 2]) -> Vec<f32> {
+    per_band_value(bands, size, |[l, v, o, d]| {
+        [
+            (l + o + v + d) * 0.5,
+            (l - o + v - d) * 0.5,
+            (l + o - v - d) * 0.5,
+            (l - o - v + d) * 0.5,
+        ]
+    })
+}
+
+/// Planes of `2·h2 × 2·w2` pixels from planes of `h2 × w2` band values (LL, LH, HL, HH):
+/// `f` of each band position's four values gives its 2×2 block's pixels `[a, b, c, d]`
+/// (row-major); the planes in parallel.
+pub(super) fn per_band_value(
+    [ll, lh, hl, hh]: [&[f32]; 4],
+    [h2, w2]: [usize; 2],
+    f: impl Fn([f32; 4]) -> [f32; 4] + Sync,
+) -> Vec<f32> {
     let w = 2 * w2;
     let mut image = vec![0.0f32; ll.len() * 4];
     image
@@ -259,37 +248,20 @@ fn idwt_planes([ll, lh, hl, hh]: [&[f32]; 4], [h2, w2]: [usize; 2]) -> Vec<f32> 
                 let (top, bottom) = plane[2 * y * w..(2 * y + 2) * w].split_at_mut(w);
                 for x in 0..w2 {
                     let i = y * w2 + x;
-                    let (l, v, o, d) = (ll[i], lh[i], hl[i], hh[i]);
-                    top[2 * x] = (l + o + v + d) * 0.5;
-                    top[2 * x + 1] = (l - o + v - d) * 0.5;
-                    bottom[2 * x] = (l + o - v - d) * 0.5;
-                    bottom[2 * x + 1] = (l - o - v + d) * 0.5;
+                    let [a, b, c, d] = f([ll[i], lh[i], hl[i], hh[i]]);
+                    top[2 * x] = a;
+                    top[2 * x + 1] = b;
+                    bottom[2 * x] = c;
+                    bottom[2 * x + 1] = d;
                 }
             }
         });
     image
 }
 
-/// The gradients of the LL, LH, HL and HH bands (`h2 × w2` planes) from the gradient of
-/// [`idwt`]'s image. Each band's gradient is the sum of its four pixels' terms `g·½` (signed as
-/// the band enters the pixel), added in the order burn-autodiff registers them for the
-/// composition: pixel d's, c's, b's, then a's.
-fn idwt_backward_planes(image: &[f32], [h2, w2]: [usize; 2]) -> [Vec<f32>; 4] {
-    per_block(image, [h2, w2], |pixels| {
-        let [a, b, c, d] = pixels.map(|g| g * 0.5);
-        [
-            ((d + c) + b) + a,
-            ((-d + -c) + b) + a,
-            ((-d + c) + -b) + a,
-            ((d + -c) + -b) + a,
-        ]
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::{differing_bits, test_values, values};
     use burn::tensor::{Device, Distribution, TensorData};
 
     fn bits(t: &Tensor<4>) -> Vec<u32> {
@@ -327,47 +299,6 @@ mod tests {
             assert_eq!(bits(ours), bits(theirs));
         }
         assert_eq!(bits(&idwt(direct)), bits(&idwt_composed(composed)));
-    }
-
-    /// Under autodiff the inverse's gradients of the four bands are the composition's, bit for
-    /// bit (batch 1 and 3, odd band sizes); the test fails with the terms added a→d.
-    #[test]
-    fn inverse_gradients_equal_the_compositions_bit_for_bit() {
-        let device = Device::flex().autodiff();
-        for dims in [[3, 5, 7, 9], [1, 16, 24, 24]] {
-            // Decimal fractions (not dyadic), so the order of additions shows in the bits.
-            let decimals = |dims: [usize; 4], seed| {
-                let data = TensorData::new(test_values(dims.iter().product(), seed), dims);
-                Tensor::<4>::from_data(data, &device)
-            };
-            let band = |seed| decimals(dims, seed).require_grad();
-            let bands = HaarBands {
-                ll: band(1),
-                lh: band(2),
-                hl: band(3),
-                hh: band(4),
-            };
-            let [n, c, h, w] = dims;
-            let upstream = decimals([n, c, 2 * h, 2 * w], 5);
-            let ours = idwt(bands.clone());
-            let reference = idwt_composed(bands.clone());
-            assert_eq!(bits(&ours), bits(&reference), "image, {dims:?}");
-            let grads_ours = (ours * upstream.clone()).sum().backward();
-            let grads_reference = (reference * upstream).sum().backward();
-            for (name, band) in [
-                ("LL", &bands.ll),
-                ("LH", &bands.lh),
-                ("HL", &bands.hl),
-                ("HH", &bands.hh),
-            ] {
-                let grad = |grads| values(band.grad(grads).expect("gradient"));
-                assert_eq!(
-                    differing_bits(&grad(&grads_ours), &grad(&grads_reference)),
-                    0,
-                    "{name} gradient, {dims:?}"
-                );
-            }
-        }
     }
 
     #[test]

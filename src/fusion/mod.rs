@@ -17,6 +17,7 @@ pub mod gemm_sums;
 pub mod group_norm;
 pub mod group_norm_training;
 pub mod haar;
+pub mod haar_training;
 pub mod images;
 pub mod loss;
 pub mod mixer;
