@@ -375,10 +375,16 @@ mod avx512 {
 
     impl Masks {
         fn new(x0: usize, pixels: usize, width: usize) -> Self {
+            // The lanes l with 0 ≤ first + l < end: one run of set bits.
             let lanes = |first: isize, end: isize| -> __mmask16 {
-                (0..LANES as isize)
-                    .filter(|l| (0..end).contains(&(first + l)) && first + l >= 0)
-                    .fold(0, |m, l| m | (1 << l))
+                let low = (-first).clamp(0, LANES as isize) as u32;
+                let high = (end - first).clamp(0, LANES as isize) as u32;
+                let below = |n: u32| ((1u32 << n) - 1) as __mmask16;
+                if high > low {
+                    below(high) & !below(low)
+                } else {
+                    0
+                }
             };
             let mut load = [[0; BLOCK_VECTORS]; 3];
             let mut store = [0; BLOCK_VECTORS];
