@@ -254,4 +254,20 @@ mod tests {
         assert!(unwound.is_err());
         assert_eq!(on_cpu_workers(&device, || 7), 7, "the pool still works");
     }
+
+    /// With one worker the poller finds itself on the caller's thread and returns; with
+    /// several, one polls and nested parallel work completes.
+    #[test]
+    fn a_worker_kept_awake_in_pools_of_one_to_four_threads() {
+        for threads in 1..=4 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            let sum = pool.install(|| {
+                with_a_worker_awake(|| (0..10_000u64).into_par_iter().map(|v| v * 3).sum::<u64>())
+            });
+            assert_eq!(sum, 3 * (0..10_000u64).sum::<u64>(), "{threads} threads");
+        }
+    }
 }
