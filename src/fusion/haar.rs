@@ -19,7 +19,7 @@ use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::slicing::slice;
-use super::{contiguous, f32s, is_cpu, is_cpu_training, is_plain_cpu};
+use super::{contiguous, f32s, is_cpu};
 
 /// The four sub-bands of a one-level Haar transform.
 #[derive(Clone, Debug)]
@@ -45,28 +45,14 @@ fn blocks(x: Tensor<4>) -> [Tensor<4>; 4] {
     [pick(0, 0), pick(0, 1), pick(1, 0), pick(1, 1)]
 }
 
-/// A tensor's f32 values, or `None` for another type.
-fn host_values(x: Tensor<4>) -> Option<Vec<f32>> {
-    x.into_data().try_into_vec::<f32>().ok()
-}
-
 /// Forward transform. Panics if H or W is odd (callers pad to a multiple of 2^S).
 pub fn dwt(x: Tensor<4>) -> HaarBands {
-    let [n, c, h, w] = x.dims();
+    let [_, _, h, w] = x.dims();
     assert!(
         h % 2 == 0 && w % 2 == 0,
         "Haar DWT needs even sizes, got {h}×{w}"
     );
-    if is_plain_cpu(&x.device()) {
-        let device = x.device();
-        if let Some(values) = host_values(x.clone()) {
-            let band =
-                |v: Vec<f32>| Tensor::from_data(TensorData::new(v, [n, c, h / 2, w / 2]), &device);
-            let [ll, lh, hl, hh] = dwt_planes(&values, [h, w]).map(band);
-            return HaarBands { ll, lh, hl, hh };
-        }
-    }
-    if is_cpu_training(&x.device()) && x.dtype() == DType::F32 {
+    if is_cpu(&x.device()) && x.dtype() == DType::F32 {
         let (ll, lh, hl, hh) = <Dispatch as HaarKernels>::haar_forward(x.into_dispatch());
         return HaarBands {
             ll: Tensor::from_dispatch(ll),
@@ -126,7 +112,7 @@ pub(super) fn idwt_composed(bands: HaarBands) -> Tensor<4> {
     Tensor::cat(vec![top, bottom], 3).reshape([n, c, h2 * 2, w2 * 2])
 }
 
-/// The inverse transform as one backend operation.
+/// The forward and inverse transforms as backend operations.
 #[backend_extension(Flex, Autodiff)]
 pub trait HaarKernels: Backend {
     /// The LL, LH, HL and HH bands, each `[N, C, H/2, W/2]`, of an `[N, C, H, W]` f32 image
