@@ -219,17 +219,20 @@ mod tests {
         values(t.clone()).iter().map(|v| v.to_bits()).collect()
     }
 
+    /// Decimal fractions (not dyadic) of shape `dims`, so the order of additions shows in the
+    /// bits.
+    fn decimals(dims: [usize; 4], seed: u64, device: &Device) -> Tensor<4> {
+        let data = TensorData::new(test_values(dims.iter().product(), seed), dims);
+        Tensor::<4>::from_data(data, device)
+    }
+
     /// Under autodiff the inverse's gradients of the four bands are the composition's, bit for
     /// bit (batch 1 and 3, odd band sizes); the test fails with the terms added a→d.
     #[test]
     fn inverse_gradients_equal_the_compositions_bit_for_bit() {
         let device = Device::flex().autodiff();
         for dims in [[3, 5, 7, 9], [1, 16, 24, 24]] {
-            // Decimal fractions (not dyadic), so the order of additions shows in the bits.
-            let decimals = |dims: [usize; 4], seed| {
-                let data = TensorData::new(test_values(dims.iter().product(), seed), dims);
-                Tensor::<4>::from_data(data, &device)
-            };
+            let decimals = |dims, seed| decimals(dims, seed, &device);
             let band = |seed| decimals(dims, seed).require_grad();
             let bands = HaarBands {
                 ll: band(1),
@@ -267,10 +270,7 @@ mod tests {
     fn forward_gradients_equal_the_compositions_bit_for_bit() {
         let device = Device::flex().autodiff();
         for dims in [[3, 5, 6, 10], [1, 16, 24, 24]] {
-            let decimals = |dims: [usize; 4], seed| {
-                let data = TensorData::new(test_values(dims.iter().product(), seed), dims);
-                Tensor::<4>::from_data(data, &device)
-            };
+            let decimals = |dims, seed| decimals(dims, seed, &device);
             let [n, c, h, w] = dims;
             let x = decimals(dims, 1).require_grad();
             let weights: Vec<_> = (2..6)
