@@ -1,7 +1,8 @@
 //! The Haar transforms' backward steps for training on the CPU (burn's CPU backend under
-//! autodiff): [`dwt`](super::haar::dwt) and [`idwt`](super::haar::idwt) as operations whose gradients are one parallel
-//! pass each, where the compositions' backward is some twenty passes on one thread (strided
-//! additions, four zero-filled slice gradients added onto each other). Each gives burn's
+//! autodiff): [`dwt`](super::haar::dwt) and [`idwt`](super::haar::idwt) as operations whose
+//! gradients are one parallel pass each, where the compositions' backward is some twenty
+//! passes on one thread (strided additions, four zero-filled slice gradients added onto each
+//! other). Each gives burn's
 //! composition's gradients bit for bit — its terms added in the order burn-autodiff adds them
 //! (tested) — so training keeps the rounding the shipped weights were made with.
 //!
