@@ -179,12 +179,12 @@ impl<C: CheckpointStrategy> HaarKernels for Autodiff<Flex, C> {
     }
 }
 
-/// The gradient of the image from the gradients of its [`dwt`](super::haar::dwt) bands (`h2 × w2` planes, LL,
-/// LH, HL, HH), with the values burn-autodiff gives the composition (`haar::dwt_composed`): each
-/// band's gradient halved (`· 0.5`), then per block sum `s` and difference `t` of the LL and
-/// LH terms and `u`, `v` of the HL and HH terms, pixel a `s + u`, b `s − u`, c `t + v`,
-/// d `t − v` — each then plus `0.0`, as the four block slices' gradients are added onto
-/// each other's zeros (which turns a `−0` into `+0`).
+/// The gradient of the image from the gradients of its [`dwt`](super::haar::dwt) bands
+/// (`h2 × w2` planes, LL, LH, HL, HH), with the values burn-autodiff gives the composition
+/// (`haar::dwt_composed`): each band's gradient halved (`· 0.5`), then per block sum `s` and
+/// difference `t` of the LL and LH terms and `u`, `w` of the HL and HH terms, pixel a
+/// `s + u`, b `s − u`, c `t + w`, d `t − w` — each then plus `0.0`, as the four block slices'
+/// gradients are added onto each other's zeros (which turns a `−0` into `+0`).
 fn dwt_backward_planes(bands: [&[f32]; 4], size: [usize; 2]) -> Vec<f32> {
     per_band_value(bands, size, |terms| {
         let [l, v, o, d] = terms.map(|g| g * 0.5);
@@ -194,9 +194,9 @@ fn dwt_backward_planes(bands: [&[f32]; 4], size: [usize; 2]) -> Vec<f32> {
 }
 
 /// The gradients of the LL, LH, HL and HH bands (`h2 × w2` planes) from the gradient of
-/// [`idwt`](super::haar::idwt)'s image. Each band's gradient is the sum of its four pixels' terms `g·½` (signed as
-/// the band enters the pixel), added in the order burn-autodiff registers them for the
-/// composition: pixel d's, c's, b's, then a's.
+/// [`idwt`](super::haar::idwt)'s image. Each band's gradient is the sum of its four pixels'
+/// terms `g·½` (signed as the band enters the pixel), added in the order burn-autodiff
+/// registers them for the composition: pixel d's, c's, b's, then a's.
 fn idwt_backward_planes(image: &[f32], [h2, w2]: [usize; 2]) -> [Vec<f32>; 4] {
     per_block(image, [h2, w2], |pixels| {
         let [a, b, c, d] = pixels.map(|g| g * 0.5);
