@@ -500,8 +500,9 @@ pub fn input_grad(shape: &ConvShape, weight: &[f32], output_grad: &[f32]) -> Vec
         |_| [],
         |_, []| 0.0,
     );
-    // The im2col-shaped gradient of one image (taps × output pixels), written in full by the
-    // GEMM; for a pointwise convolution that is the input gradient itself.
+    // The im2col-shaped gradient of one image (taps × output pixels), overwritten in full by
+    // the GEMM for every image (the zeros only keep the buffer initialised); for a pointwise
+    // convolution that is the input gradient itself.
     let mut col = if shape.is_pointwise() {
         Vec::new()
     } else {

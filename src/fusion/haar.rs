@@ -18,7 +18,6 @@ use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::slicing::slice;
 use super::{contiguous, f32s, is_cpu};
 
 /// The four sub-bands of a one-level Haar transform.
@@ -36,11 +35,9 @@ fn blocks(x: Tensor<4>) -> [Tensor<4>; 4] {
     let (h2, w2) = (h / 2, w / 2);
     let x = x.reshape([n, c, h2, 2, w2, 2]);
     let pick = |dy: usize, dx: usize| {
-        slice(
-            x.clone(),
-            [0..n, 0..c, 0..h2, dy..dy + 1, 0..w2, dx..dx + 1],
-        )
-        .reshape([n, c, h2, w2])
+        x.clone()
+            .slice([0..n, 0..c, 0..h2, dy..dy + 1, 0..w2, dx..dx + 1])
+            .reshape([n, c, h2, w2])
     };
     [pick(0, 0), pick(0, 1), pick(1, 0), pick(1, 1)]
 }

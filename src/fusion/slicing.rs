@@ -3,8 +3,9 @@
 //! burn-autodiff's slice backward allocates a zero tensor of the input's shape and writes the
 //! slice's gradient into it; burn-flex does both on one thread (a zeroing pass, a copy of the
 //! gradient to contiguous, then a strided write). A training step takes hundreds of such
-//! slices of full-size maps: four per Haar transform (the wavelet expert, every scale), eight
-//! per Sobel stencil (the mixers, the loss) and ten per blur pass (the decoder's details).
+//! slices of full-size maps: eight per Sobel stencil (the mixers, the loss) and ten per blur
+//! pass (the decoder's details), besides the crops. (The Haar transform's block slices are
+//! gone from training: it is one operation there, `haar_training`.)
 //!
 //! Here the forward step is burn-flex's own slice (a view, as before) and the backward step
 //! writes each value of the input-shaped gradient once, in parallel: the slice's gradient
@@ -236,8 +237,9 @@ mod tests {
         );
     }
 
-    /// Slices of 1, 2, 4 and 6 dimensions (the stencils' shifted windows, the Haar blocks'
-    /// 6-D views, whole ranges, one value) give burn's values and gradients bit for bit.
+    /// Slices of 1, 2, 4 and 6 dimensions (the stencils' shifted windows, 6-D block views as
+    /// the Haar composition takes, whole ranges, one value) give burn's values and gradients
+    /// bit for bit.
     #[test]
     fn slices_give_burns_values_and_gradients_bit_for_bit() {
         // One range for one dimension, not a list of the range's values.
