@@ -20,6 +20,7 @@
 use rayon::prelude::*;
 
 use super::conv_cpu::{ConvShape, Disjoint};
+use super::has_avx512;
 
 /// Output channels per register block.
 const BLOCK_CHANNELS: usize = 8;
@@ -39,17 +40,6 @@ pub fn covers(shape: &ConvShape) -> bool {
         && shape.padding == [1, 1]
         && shape.out_size == shape.in_size
         && has_avx512()
-}
-
-fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 /// The convolution `y = x ∗ weight + bias`, `[batch, out_channels, h, w]`, or `None` when

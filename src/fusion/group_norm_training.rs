@@ -31,7 +31,7 @@ use burn::tensor::{Shape, Tensor, TensorData};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
-use super::{contiguous, f32s};
+use super::{contiguous, f32s, with_wide_vectors};
 
 /// The affine group normalisation as one backend operation.
 #[backend_extension(Flex, Autodiff)]
@@ -114,14 +114,17 @@ impl Groups {
     }
 }
 
-/// `O` new buffers the size of `inputs`, each value `value(group, channel, inputs there)`:
+/// `O` new buffers the size of `inputs`, each value `per_channel(group, channel)(inputs there)`:
 /// `group` the image-group's index (`n·G + g`), `channel` the channel's index in `[C]`. Each
 /// image-group is one parallel task; the buffers are written once, never zeroed first (on one
-/// thread, zeroing cost as much as the arithmetic).
-fn map_per_group<const I: usize, const O: usize>(
+/// thread, zeroing cost as much as the arithmetic). `per_channel` takes the group's and the
+/// channel's statistics out of their slices once per channel, so the loop over its pixels
+/// holds only the arithmetic and vectorises ([`with_wide_vectors`]; the same operations
+/// lane by lane, so the same bits).
+fn map_per_group<const I: usize, const O: usize, F: Fn([f32; I]) -> [f32; O]>(
     shape: &Groups,
     inputs: [&[f32]; I],
-    value: impl Fn(usize, usize, [f32; I]) -> [f32; O] + Sync,
+    per_channel: impl Fn(usize, usize) -> F + Sync,
 ) -> [Vec<f32>; O] {
     let (run, pixels) = (shape.per_group, shape.pixels);
     let len = shape.batch * shape.groups * run;
@@ -141,12 +144,16 @@ fn map_per_group<const I: usize, const O: usize>(
                     let at = k * pixels;
                     let inputs = inputs.map(|input| &input[group * run + at..][..pixels]);
                     let mut outputs = outputs.each_mut().map(|output| &mut output[at..][..pixels]);
-                    for i in 0..pixels {
-                        let values = value(group, channel, inputs.map(|input| input[i]));
-                        for (output, v) in outputs.iter_mut().zip(values) {
-                            output[i].write(v);
+                    let value = per_channel(group, channel);
+                    // Moved in: the slices' bounds are the loop's own, not reread from memory.
+                    with_wide_vectors(move || {
+                        for i in 0..pixels {
+                            let values = value(inputs.map(|input| input[i]));
+                            for (output, v) in outputs.iter_mut().zip(values) {
+                                output[i].write(v);
+                            }
                         }
-                    }
+                    });
                 }
             });
     }
@@ -186,9 +193,12 @@ fn forward(
     let mean = per_image_group(&x, &shape, true);
 
     let mean_values = f32s(&mean);
-    let [centred, squares] = map_per_group(&shape, [f32s(&x)], |group, _, [v]| {
-        let c = v - mean_values[group];
-        [c, c * c]
+    let [centred, squares] = map_per_group(&shape, [f32s(&x)], |group, _| {
+        let m = mean_values[group];
+        move |[v]: [f32; 1]| {
+            let c = v - m;
+            [c, c * c]
+        }
     });
     let grouped = shape.grouped();
     let squares = tensor(squares, &grouped);
@@ -197,8 +207,9 @@ fn forward(
     let deviation = contiguous(Flex::float_sqrt(variance.clone()));
 
     let (s, gamma_values, beta_values) = (f32s(&deviation), f32s(&gamma), f32s(&beta));
-    let [output] = map_per_group(&shape, [&centred], |group, channel, [c]| {
-        [(c / s[group]) * gamma_values[channel] + beta_values[channel]]
+    let [output] = map_per_group(&shape, [&centred], |group, channel| {
+        let (s, gamma, beta) = (s[group], gamma_values[channel], beta_values[channel]);
+        move |[c]: [f32; 1]| [(c / s) * gamma + beta]
     });
     let output = tensor(output, &shape.dims);
     let saved = Saved {
@@ -278,12 +289,10 @@ fn backward(output_grad: FlexTensor, saved: &Saved) -> [FlexTensor; 3] {
     // gγ's terms gy·xn; the normalised values' gradient gxn; gs's terms gxn·((−xc)/(s·s)).
     let s_squared = contiguous(Flex::float_powi_scalar(saved.deviation.clone(), 2.into()));
     let s2 = f32s(&s_squared);
-    let [gamma_terms, s_terms] = map_per_group(shape, [gy, centred], |group, channel, [gy, c]| {
+    let [gamma_terms, s_terms] = map_per_group(shape, [gy, centred], |group, channel| {
+        let (s, s2, gamma) = (s[group], s2[group], gamma[channel]);
         // gy·xn; gxn = gy·γ, then gxn·((−xc)/(s·s)).
-        [
-            gy * (c / s[group]),
-            (gy * gamma[channel]) * (-c / s2[group]),
-        ]
+        move |[gy, c]: [f32; 2]| [gy * (c / s), (gy * gamma) * (-c / s2)]
     });
     let gamma_grad = per_channel_sum(&tensor(gamma_terms, &shape.dims), shape);
     let s_grad = per_image_group(&tensor(s_terms, &grouped), shape, false);
@@ -300,17 +309,22 @@ fn backward(output_grad: FlexTensor, saved: &Saved) -> [FlexTensor; 3] {
 
     // gxc, and its negation for the mean's gradient.
     let (reciprocal, variance_grad) = (f32s(&reciprocal), f32s(&variance_grad));
-    let [centred_grad, negated] = map_per_group(shape, [gy, centred], |group, channel, [gy, c]| {
+    let [centred_grad, negated] = map_per_group(shape, [gy, centred], |group, channel| {
+        let (variance_grad, reciprocal, gamma) =
+            (variance_grad[group], reciprocal[group], gamma[channel]);
         // The square's two gradients (one per factor) after the division's.
-        let t = (weight * variance_grad[group]) * c;
-        let grad = ((gy * gamma[channel]) * reciprocal[group] + t) + t;
-        [grad, -grad]
+        move |[gy, c]: [f32; 2]| {
+            let t = (weight * variance_grad) * c;
+            let grad = ((gy * gamma) * reciprocal + t) + t;
+            [grad, -grad]
+        }
     });
     let mean_grad = per_image_group(&tensor(negated, &grouped), shape, false);
     let mean_grad = contiguous(Flex::float_sum_dim(mean_grad, 2));
     let mean_grad = f32s(&mean_grad);
-    let [x_grad] = map_per_group(shape, [&centred_grad], |group, _, [grad]| {
-        [grad + weight * mean_grad[group]]
+    let [x_grad] = map_per_group(shape, [&centred_grad], |group, _| {
+        let mean_grad = mean_grad[group];
+        move |[grad]: [f32; 1]| [grad + weight * mean_grad]
     });
     [tensor(x_grad, &shape.dims), gamma_grad, beta_grad]
 }

@@ -42,7 +42,8 @@ pub(crate) fn is_plain_cpu(device: &burn::tensor::Device) -> bool {
 /// `len` values written once in parallel, in `runs` runs of equal length: run `j`'s values are
 /// `value(j, [x, …])` over the `I` slices `inputs(j)` side by side, each as long as the run. No
 /// zeroing pass first (`vec![0.0; len]` zeroes on the calling thread, which cost the training
-/// step's elementwise kernels as much as their arithmetic).
+/// step's elementwise kernels as much as their arithmetic). The loop over a run is compiled for
+/// AVX-512 where the CPU has it ([`with_wide_vectors`]).
 pub(crate) fn written<'a, const I: usize>(
     len: usize,
     runs: usize,
@@ -57,20 +58,57 @@ pub(crate) fn written<'a, const I: usize>(
             .par_chunks_mut(run)
             .enumerate()
             .for_each(|(j, out): (usize, &mut [MaybeUninit<f32>])| {
-                let inputs = inputs(j);
+                let (inputs, value) = (inputs(j), &value);
                 assert!(
                     inputs.iter().all(|input| input.len() == out.len()),
                     "input runs"
                 );
-                for (i, o) in out.iter_mut().enumerate() {
-                    o.write(value(j, inputs.map(|input| input[i])));
-                }
+                // Moved in: the slices' bounds are the loop's own, not reread from memory.
+                with_wide_vectors(move || {
+                    for (i, o) in out.iter_mut().enumerate() {
+                        o.write(value(j, inputs.map(|input| input[i])));
+                    }
+                });
             });
     }
     // SAFETY: the runs tile the first `len` values and each was written in full (its inputs
     // have its length, checked above).
     unsafe { buffer.set_len(len) };
     buffer
+}
+
+/// Whether this CPU runs AVX-512 (foundation) instructions.
+pub(crate) fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `f()`, compiled for AVX-512 where the CPU has it, else for the build's baseline (SSE2 on
+/// x86-64). For the elementwise loops of the CPU kernels: inlined into this function, their
+/// loops vectorise 16 lanes wide instead of 4 (or not at all where the baseline's code kept
+/// them scalar). Every lane does the same IEEE operations as the scalar code (Rust never fuses
+/// a product and a sum), so the values are the same bits either way.
+#[inline(always)]
+pub(crate) fn with_wide_vectors<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        /// `f()` with AVX-512 enabled for the code inlined into it.
+        #[target_feature(enable = "avx512f")]
+        fn wide<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if has_avx512() {
+            // SAFETY: the CPU has AVX-512 (checked on the line above).
+            return unsafe { wide(f) };
+        }
+    }
+    f()
 }
 
 /// A CPU tensor's values in a contiguous tensor: itself, or a copy when strided.
