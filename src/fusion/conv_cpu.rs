@@ -14,7 +14,7 @@ use std::ops::Range;
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
-use super::written;
+use super::filled;
 
 /// Output pixels per tile of the forward pass and the input gradient (rounded to whole rows):
 /// the tile's im2col block, taps × pixels floats, stays within a core's L2 cache. Measured on
@@ -354,11 +354,10 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]
     assert_eq!(weight.len(), c_out * taps, "weight size");
     // The GEMM adds onto the output, which starts as the bias (one parallel pass, no zeroing
     // first).
-    let mut out = written(
+    let mut out = filled(
         shape.batch * c_out * out_len,
         shape.batch * c_out,
-        |_| [],
-        |plane, []| bias.map_or(0.0, |bias| bias[plane % c_out]),
+        |plane| bias.map_or(0.0, |bias| bias[plane % c_out]),
     );
     let out_w = shape.out_size[1];
     let dst = Disjoint(out.as_mut_ptr());
@@ -494,19 +493,14 @@ pub fn input_grad(shape: &ConvShape, weight: &[f32], output_grad: &[f32]) -> Vec
     );
     let out_w = shape.out_size[1];
     // Zeroed in parallel: `col2im` adds the taps onto it.
-    let mut grad = written(
-        shape.batch * c_in * in_len,
-        shape.batch * c_in,
-        |_| [],
-        |_, []| 0.0,
-    );
+    let mut grad = filled(shape.batch * c_in * in_len, shape.batch * c_in, |_| 0.0);
     // The im2col-shaped gradient of one image (taps × output pixels), overwritten in full by
     // the GEMM for every image (the zeros only keep the buffer initialised); for a pointwise
     // convolution that is the input gradient itself.
     let mut col = if shape.is_pointwise() {
         Vec::new()
     } else {
-        written(taps * out_len, taps, |_| [], |_, []| 0.0)
+        filled(taps * out_len, taps, |_| 0.0)
     };
     let rows_of_image = shape.row_tiles(TILE_PIXELS);
     for (n, image_grad) in grad.chunks_exact_mut(c_in * in_len).enumerate() {

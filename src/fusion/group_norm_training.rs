@@ -169,8 +169,11 @@ fn map_per_group<const I: usize, const O: usize, F: Fn([f32; I]) -> [f32; O]>(
 #[derive(Debug, Clone)]
 struct Saved {
     shape: Groups,
-    /// `x − m`, `[N, G, L]`.
-    centred: FlexTensor,
+    /// The input `x`, `[N, G, L]`: the passes recompute `x − m` from it (the same bits)
+    /// rather than write and reread a centred copy.
+    x: FlexTensor,
+    /// `m`, `[N, G, 1]`.
+    mean: FlexTensor,
     /// `s = √(v + ε)`, `[N, G, 1]`.
     deviation: FlexTensor,
     /// `v + ε`, `[N, G, 1]`.
@@ -193,11 +196,11 @@ fn forward(
     let mean = per_image_group(&x, &shape, true);
 
     let mean_values = f32s(&mean);
-    let [centred, squares] = map_per_group(&shape, [f32s(&x)], |group, _| {
+    let [squares] = map_per_group(&shape, [f32s(&x)], |group, _| {
         let m = mean_values[group];
         move |[v]: [f32; 1]| {
             let c = v - m;
-            [c, c * c]
+            [c * c]
         }
     });
     let grouped = shape.grouped();
@@ -207,13 +210,15 @@ fn forward(
     let deviation = contiguous(Flex::float_sqrt(variance.clone()));
 
     let (s, gamma_values, beta_values) = (f32s(&deviation), f32s(&gamma), f32s(&beta));
-    let [output] = map_per_group(&shape, [&centred], |group, channel| {
+    let [output] = map_per_group(&shape, [f32s(&x)], |group, channel| {
+        let m = mean_values[group];
         let (s, gamma, beta) = (s[group], gamma_values[channel], beta_values[channel]);
-        move |[c]: [f32; 1]| [(c / s) * gamma + beta]
+        move |[v]: [f32; 1]| [((v - m) / s) * gamma + beta]
     });
     let output = tensor(output, &shape.dims);
     let saved = Saved {
-        centred: tensor(centred, &grouped),
+        x,
+        mean,
         deviation,
         variance: contiguous(variance),
         gamma,
@@ -282,17 +287,20 @@ fn backward(output_grad: FlexTensor, saved: &Saved) -> [FlexTensor; 3] {
     let grouped = shape.grouped();
     let output_grad = contiguous(output_grad);
     let gy = f32s(&output_grad);
-    let (centred, gamma) = (f32s(&saved.centred), f32s(&saved.gamma));
-    let s = f32s(&saved.deviation);
+    let (x, gamma) = (f32s(&saved.x), f32s(&saved.gamma));
+    let (m, s) = (f32s(&saved.mean), f32s(&saved.deviation));
     let beta_grad = per_channel_sum(&output_grad, shape);
 
     // gγ's terms gy·xn; the normalised values' gradient gxn; gs's terms gxn·((−xc)/(s·s)).
     let s_squared = contiguous(Flex::float_powi_scalar(saved.deviation.clone(), 2.into()));
     let s2 = f32s(&s_squared);
-    let [gamma_terms, s_terms] = map_per_group(shape, [gy, centred], |group, channel| {
-        let (s, s2, gamma) = (s[group], s2[group], gamma[channel]);
+    let [gamma_terms, s_terms] = map_per_group(shape, [gy, x], |group, channel| {
+        let (m, s, s2, gamma) = (m[group], s[group], s2[group], gamma[channel]);
         // gy·xn; gxn = gy·γ, then gxn·((−xc)/(s·s)).
-        move |[gy, c]: [f32; 2]| [gy * (c / s), (gy * gamma) * (-c / s2)]
+        move |[gy, v]: [f32; 2]| {
+            let c = v - m;
+            [gy * (c / s), (gy * gamma) * (-c / s2)]
+        }
     });
     let gamma_grad = per_channel_sum(&tensor(gamma_terms, &shape.dims), shape);
     let s_grad = per_image_group(&tensor(s_terms, &grouped), shape, false);
@@ -307,24 +315,29 @@ fn backward(output_grad: FlexTensor, saved: &Saved) -> [FlexTensor; 3] {
     let reciprocal = contiguous(Flex::float_recip(saved.deviation.clone()));
     let weight = shape.mean_weight();
 
-    // gxc, and its negation for the mean's gradient.
+    // gxc (the square's two gradients, one per factor, after the division's): negated for
+    // the mean's gradient, then again (the same bits; cheaper than writing and rereading it)
+    // for the input's.
     let (reciprocal, variance_grad) = (f32s(&reciprocal), f32s(&variance_grad));
-    let [centred_grad, negated] = map_per_group(shape, [gy, centred], |group, channel| {
+    let centred_grad = |group: usize, channel: usize| {
+        let m = m[group];
         let (variance_grad, reciprocal, gamma) =
             (variance_grad[group], reciprocal[group], gamma[channel]);
-        // The square's two gradients (one per factor) after the division's.
-        move |[gy, c]: [f32; 2]| {
-            let t = (weight * variance_grad) * c;
-            let grad = ((gy * gamma) * reciprocal + t) + t;
-            [grad, -grad]
+        move |gy: f32, v: f32| {
+            let t = (weight * variance_grad) * (v - m);
+            ((gy * gamma) * reciprocal + t) + t
         }
+    };
+    let [negated] = map_per_group(shape, [gy, x], |group, channel| {
+        let grad = centred_grad(group, channel);
+        move |[gy, v]: [f32; 2]| [-grad(gy, v)]
     });
     let mean_grad = per_image_group(&tensor(negated, &grouped), shape, false);
     let mean_grad = contiguous(Flex::float_sum_dim(mean_grad, 2));
     let mean_grad = f32s(&mean_grad);
-    let [x_grad] = map_per_group(shape, [&centred_grad], |group, _| {
-        let mean_grad = mean_grad[group];
-        move |[grad]: [f32; 1]| [grad + weight * mean_grad]
+    let [x_grad] = map_per_group(shape, [gy, x], |group, channel| {
+        let (grad, mean_grad) = (centred_grad(group, channel), mean_grad[group]);
+        move |[gy, v]: [f32; 2]| [grad(gy, v) + weight * mean_grad]
     });
     [tensor(x_grad, &shape.dims), gamma_grad, beta_grad]
 }

@@ -77,6 +77,23 @@ pub(crate) fn written<'a, const I: usize>(
     buffer
 }
 
+/// `len` values in `runs` runs of equal length, run `j` filled with `value(j)`, in parallel (no
+/// zeroing pass first).
+pub(crate) fn filled(len: usize, runs: usize, value: impl Fn(usize) -> f32 + Sync) -> Vec<f32> {
+    let run = len / runs.max(1);
+    assert_eq!(run * runs, len, "runs tile the buffer");
+    let mut buffer: Vec<f32> = Vec::with_capacity(len);
+    if len > 0 {
+        buffer.spare_capacity_mut()[..len]
+            .par_chunks_mut(run)
+            .enumerate()
+            .for_each(|(j, out)| out.fill(MaybeUninit::new(value(j))));
+    }
+    // SAFETY: the runs tile the first `len` values and each was filled.
+    unsafe { buffer.set_len(len) };
+    buffer
+}
+
 /// Whether this CPU runs AVX-512 (foundation) instructions.
 pub(crate) fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
