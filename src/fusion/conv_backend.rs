@@ -22,7 +22,8 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 
 use super::conv_cpu::{self, ConvShape};
-use super::{conv_direct, conv_weight_direct, gemm_sums};
+use super::gemm_sums::{self, RowChains};
+use super::{conv_direct, conv_weight_direct};
 
 /// The convolution with its gradients, per backend. The default bodies are burn's own
 /// operations (what the GPU backend runs).
@@ -39,9 +40,9 @@ pub trait ConvKernels: Backend {
     }
 
     /// `x ∗ weight + bias` as training computes it. On the CPU: the rounding of the im2col
-    /// kernels, which the shipped weights were made with — the direct kernel only where it
-    /// gives the same bits (`gemm_sums::forward_is_one_chain`); fusion takes the direct kernel
-    /// for every 3×3 `same` layer.
+    /// kernels, which the shipped weights were made with — the direct kernel summing in the
+    /// gemm crate's chains, where they are known (`gemm_sums::forward_chains`); fusion takes
+    /// the direct kernel, one chain per output, for every 3×3 `same` layer.
     fn conv2d_biased_for_training(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -128,7 +129,12 @@ impl ConvKernels for Flex {
         bias: FlexTensor,
         options: ConvOptions<2>,
     ) -> FlexTensor {
-        flex_forward(x, weight, bias, options, |_| true)
+        flex_forward(x, weight, bias, options, |shape| {
+            Some(vec![
+                RowChains::one_chain(shape.out_size[1]);
+                shape.out_size[0]
+            ])
+        })
     }
 
     fn conv2d_biased_for_training(
@@ -137,7 +143,7 @@ impl ConvKernels for Flex {
         bias: FlexTensor,
         options: ConvOptions<2>,
     ) -> FlexTensor {
-        flex_forward(x, weight, bias, options, gemm_sums::forward_is_one_chain)
+        flex_forward(x, weight, bias, options, gemm_sums::forward_chains)
     }
 
     fn conv2d_input_grad(
@@ -188,30 +194,32 @@ impl ConvKernels for Flex {
     }
 }
 
-/// The forward convolution on flex: `conv_direct` where it covers the geometry and `direct`
-/// accepts it, else `conv_cpu`'s im2col kernels, else burn's own.
+/// The forward convolution on flex: `conv_direct` where it covers the geometry and `chains`
+/// says how to sum each output row, else `conv_cpu`'s im2col kernels, else burn's own.
 fn flex_forward(
     x: FlexTensor,
     weight: FlexTensor,
     bias: FlexTensor,
     options: ConvOptions<2>,
-    direct: fn(&ConvShape) -> bool,
+    chains: fn(&ConvShape) -> Option<Vec<RowChains>>,
 ) -> FlexTensor {
     let computed = geometry(&x, &weight, &options)
-        .filter(|shape| conv_direct::covers(shape) && direct(shape))
-        .and_then(|shape| direct_forward(&shape, &x, &weight, &bias));
+        .filter(conv_direct::covers)
+        .and_then(|shape| direct_forward(&shape, &x, &weight, &bias, &chains(&shape)?));
     computed.unwrap_or_else(|| im2col_forward(x, weight, bias, options))
 }
 
-/// The forward convolution by `conv_direct`, or `None` where it does not run.
+/// The forward convolution by `conv_direct` summed in the chains `rows`, or `None` where it
+/// does not run.
 fn direct_forward(
     shape: &ConvShape,
     x: &FlexTensor,
     weight: &FlexTensor,
     bias: &FlexTensor,
+    rows: &[RowChains],
 ) -> Option<FlexTensor> {
     with_values([x, weight, bias], |[x, w, b]| {
-        let values = conv_direct::forward(shape, x, w, b)?;
+        let values = conv_direct::forward_in_chains(shape, x, w, b, rows)?;
         let [oh, ow] = shape.out_size;
         Some(tensor(
             values,

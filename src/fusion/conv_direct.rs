@@ -20,6 +20,7 @@
 use rayon::prelude::*;
 
 use super::conv_cpu::{ConvShape, Disjoint};
+use super::gemm_sums::RowChains;
 use super::has_avx512;
 
 /// Output channels per register block.
@@ -42,9 +43,23 @@ pub fn covers(shape: &ConvShape) -> bool {
         && has_avx512()
 }
 
-/// The convolution `y = x ∗ weight + bias`, `[batch, out_channels, h, w]`, or `None` when
-/// [`covers`] is false.
+/// The convolution `y = x ∗ weight + bias`, `[batch, out_channels, h, w]`, each output one
+/// FMA chain over all its taps; `None` when [`covers`] is false.
 pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Option<Vec<f32>> {
+    let rows = vec![RowChains::one_chain(shape.in_size[1]); shape.in_size[0]];
+    forward_in_chains(shape, x, weight, bias, &rows)
+}
+
+/// The convolution `y = x ∗ weight + bias` summed in the chains `rows[y]` gives for output row
+/// `y` (`gemm_sums::forward_chains`: the gemm crate's blocks of taps, so that training gets
+/// `conv_cpu::forward`'s bits); `None` when [`covers`] is false.
+pub fn forward_in_chains(
+    shape: &ConvShape,
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    rows: &[RowChains],
+) -> Option<Vec<f32>> {
     if !covers(shape) {
         return None;
     }
@@ -53,10 +68,11 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Op
     assert_eq!(x.len(), shape.batch * c_in * h * w, "input size");
     assert_eq!(weight.len(), c_out * c_in * 9, "weight size");
     assert_eq!(bias.len(), c_out, "bias size");
+    assert_eq!(rows.len(), h, "chains per row");
     let values = by_rows(shape, c_out, |n, y, out| {
         let image = &x[n * c_in * h * w..(n + 1) * c_in * h * w];
         // SAFETY: `covers` checked AVX-512; `by_rows` gives this call row `y` of image `n`.
-        unsafe { avx512::output_row(shape, image, y, weight, bias, out) }
+        unsafe { avx512::output_row(shape, image, y, weight, bias, rows[y], out) }
     });
     Some(values)
 }
@@ -148,27 +164,30 @@ fn channel_blocks(count: usize, block: usize) -> impl Iterator<Item = (usize, us
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK_CHANNELS, BLOCK_VECTORS, ConvShape, LANES, channel_blocks, row_blocks};
+    use super::{
+        BLOCK_CHANNELS, BLOCK_VECTORS, ConvShape, LANES, RowChains, channel_blocks, row_blocks,
+    };
 
     /// Writes output row `y` of one image, every channel, into `out` (the image's first
-    /// output value).
+    /// output value), summed in the chains of `chains`.
     ///
     /// # Safety
     /// The CPU has AVX-512F; `out` holds `[out_channels, h, w]` floats and nobody else writes
     /// row `y` of them meanwhile; `image` is one input image, `weight` and `bias` the layer's.
     #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn output_row(
         shape: &ConvShape,
         image: &[f32],
         y: usize,
         weight: &[f32],
         bias: &[f32],
+        chains: RowChains,
         out: *mut f32,
     ) {
         let [h, w] = shape.in_size;
         let c_out = shape.out_channels;
         let geometry = Geometry {
-            in_channels: shape.in_channels,
             plane: h * w,
             width: w,
             taps: shape.in_channels * 9,
@@ -178,27 +197,49 @@ mod avx512 {
         };
         for (x0, vectors, pixels) in row_blocks(w) {
             let masks = Masks::new(x0, pixels, w);
-            for (co, channels) in channel_blocks(c_out, BLOCK_CHANNELS) {
-                // SAFETY: the block reads input columns x0 − 1 .. x0 + pixels + 1 of rows
-                // y − 1 ..= y + 1, loads masked to the image's rows and columns; its weights and
-                // biases are channels co..co+channels; its output is row y, columns
-                // x0..x0+pixels of those channels (the caller's contract).
-                unsafe {
-                    let src = image.as_ptr().add(x0);
-                    let wt = weight.as_ptr().add(co * geometry.taps);
-                    let b = bias.as_ptr().add(co);
-                    let dst = out.add((co * h + y) * w + x0);
-                    match (channels, vectors) {
-                        (BLOCK_CHANNELS, BLOCK_VECTORS) => block::<BLOCK_CHANNELS, BLOCK_VECTORS>(
-                            &geometry, &masks, src, wt, b, dst,
-                        ),
-                        (BLOCK_CHANNELS, _) => {
-                            block::<BLOCK_CHANNELS, 1>(&geometry, &masks, src, wt, b, dst)
+            // The block's pixels before `split` in chains of `main` taps; those from `split`
+            // on again, in chains of `ragged` taps, stored over the first pass's.
+            let mut passes = [
+                (chains.main, masks.store),
+                (chains.ragged, [0; BLOCK_VECTORS]),
+            ];
+            if chains.split < x0 + pixels && chains.ragged != chains.main {
+                passes[1].1 = std::array::from_fn(|p| {
+                    // Vector p's lanes before the split.
+                    let before = chains.split.saturating_sub(x0 + p * LANES).min(LANES) as u32;
+                    masks.store[p] & !(((1u32 << before) - 1) as __mmask16)
+                });
+            }
+            for (chain, store) in passes {
+                if store == [0; BLOCK_VECTORS] {
+                    continue;
+                }
+                let masks = Masks { store, ..masks };
+                for (co, channels) in channel_blocks(c_out, BLOCK_CHANNELS) {
+                    // SAFETY: the block reads input columns x0 − 1 .. x0 + pixels + 1 of rows
+                    // y − 1 ..= y + 1, loads masked to the image's rows and columns; its
+                    // weights and biases are channels co..co+channels; its output is row y,
+                    // columns x0..x0+pixels of those channels (the caller's contract).
+                    unsafe {
+                        let src = image.as_ptr().add(x0);
+                        let wt = weight.as_ptr().add(co * geometry.taps);
+                        let b = bias.as_ptr().add(co);
+                        let dst = out.add((co * h + y) * w + x0);
+                        let g = &geometry;
+                        match (channels, vectors) {
+                            (BLOCK_CHANNELS, BLOCK_VECTORS) => {
+                                block::<BLOCK_CHANNELS, BLOCK_VECTORS>(
+                                    g, &masks, chain, src, wt, b, dst,
+                                )
+                            }
+                            (BLOCK_CHANNELS, _) => {
+                                block::<BLOCK_CHANNELS, 1>(g, &masks, chain, src, wt, b, dst)
+                            }
+                            (_, BLOCK_VECTORS) => {
+                                block::<1, BLOCK_VECTORS>(g, &masks, chain, src, wt, b, dst)
+                            }
+                            _ => block::<1, 1>(g, &masks, chain, src, wt, b, dst),
                         }
-                        (_, BLOCK_VECTORS) => {
-                            block::<1, BLOCK_VECTORS>(&geometry, &masks, src, wt, b, dst)
-                        }
-                        _ => block::<1, 1>(&geometry, &masks, src, wt, b, dst),
                     }
                 }
             }
@@ -346,7 +387,6 @@ mod avx512 {
 
     /// Strides and extents of one output row's blocks, in floats.
     struct Geometry {
-        in_channels: usize,
         plane: usize,
         width: usize,
         /// Weights per output channel (`in_channels·9`).
@@ -389,8 +429,9 @@ mod avx512 {
         }
     }
 
-    /// `CO` output channels × `PX` vectors of one output row: every tap in order (input
-    /// channel, kernel row, kernel column) from zero, then the bias.
+    /// `CO` output channels × `PX` vectors of one output row: the taps in order (input
+    /// channel, kernel row, kernel column) in chains of `chain` taps, each from zero, added in
+    /// turn onto the bias (the running total lives in the output row).
     ///
     /// # Safety
     /// As in `output_row`: `src` is the input image at row 0, column x0; `weight` and `bias`
@@ -400,6 +441,33 @@ mod avx512 {
     unsafe fn block<const CO: usize, const PX: usize>(
         g: &Geometry,
         masks: &Masks,
+        chain: usize,
+        src: *const f32,
+        weight: *const f32,
+        bias: *const f32,
+        out: *mut f32,
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            if chain >= g.taps {
+                chains::<CO, PX, false>(g, masks, g.taps, src, weight, bias, out);
+            } else {
+                chains::<CO, PX, true>(g, masks, chain, src, weight, bias, out);
+            }
+        }
+    }
+
+    /// [`block`], in one chain unless `CHAINED` (a separate instance: the one chain of
+    /// fusion and of most training layers keeps the loop without the block bookkeeping).
+    ///
+    /// # Safety
+    /// As in [`block`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn chains<const CO: usize, const PX: usize, const CHAINED: bool>(
+        g: &Geometry,
+        masks: &Masks,
+        chain: usize,
         src: *const f32,
         weight: *const f32,
         bias: *const f32,
@@ -408,36 +476,76 @@ mod avx512 {
         // SAFETY: the caller's contract; every load is masked to lanes inside the image (the
         // addresses of masked-off lanes are never read), every store to the block's pixels.
         unsafe {
-            let mut acc = [[_mm512_setzero_ps(); PX]; CO];
-            for ci in 0..g.in_channels {
-                let w = weight.add(ci * 9);
-                for ky in g.kernel_rows.clone() {
-                    let row = (g.first_row + ky as isize) as usize;
-                    let line = src.add(ci * g.plane + row * g.width);
-                    for kx in 0..3 {
-                        let at = line.wrapping_add(kx).wrapping_sub(1);
-                        let mut x = [_mm512_setzero_ps(); PX];
-                        for (p, v) in x.iter_mut().enumerate() {
-                            *v = _mm512_maskz_loadu_ps(
-                                masks.load[kx][p],
-                                at.wrapping_add(p * LANES),
-                            );
-                        }
-                        for (c, lanes) in acc.iter_mut().enumerate() {
-                            let tap = _mm512_set1_ps(*w.add(c * g.taps + ky * 3 + kx));
-                            for (v, xv) in lanes.iter_mut().zip(&x) {
-                                *v = _mm512_fmadd_ps(*xv, tap, *v);
-                            }
-                        }
+            let mut start = 0;
+            while start < g.taps {
+                let end = if CHAINED {
+                    start.saturating_add(chain).min(g.taps)
+                } else {
+                    g.taps
+                };
+                let mut acc = [[_mm512_setzero_ps(); PX]; CO];
+                for ci in start / 9..end.div_ceil(9) {
+                    let args = (g, masks, src, weight, ci);
+                    // The chain's kernel positions (ky·3 + kx) of channel ci: all nine but
+                    // where a chain starts or ends inside the channel.
+                    let positions = start.saturating_sub(ci * 9)..(end - ci * 9).min(9);
+                    if !CHAINED || positions == (0..9) {
+                        channel_taps::<CO, PX, false>(args, 0..9, &mut acc);
+                    } else {
+                        channel_taps::<CO, PX, true>(args, positions, &mut acc);
                     }
                 }
+                for (c, lanes) in acc.iter().enumerate() {
+                    let row = out.add(c * g.plane);
+                    let bias = _mm512_set1_ps(*bias.add(c));
+                    for (p, v) in lanes.iter().enumerate() {
+                        let at = row.add(p * LANES);
+                        let total = if !CHAINED || start == 0 {
+                            bias
+                        } else {
+                            _mm512_maskz_loadu_ps(masks.store[p], at)
+                        };
+                        _mm512_mask_storeu_ps(at, masks.store[p], _mm512_add_ps(total, *v));
+                    }
+                }
+                start = end;
             }
-            for (c, lanes) in acc.iter().enumerate() {
-                let row = out.add(c * g.plane);
-                let bias = _mm512_set1_ps(*bias.add(c));
-                for (p, v) in lanes.iter().enumerate() {
-                    let value = _mm512_add_ps(bias, *v);
-                    _mm512_mask_storeu_ps(row.add(p * LANES), masks.store[p], value);
+        }
+    }
+
+    /// Adds input channel `ci`'s taps at kernel positions `positions` (ky·3 + kx; all nine
+    /// unless `PARTIAL`) onto `acc`, in order; `(g, masks, src, weight, ci)` as in [`block`].
+    ///
+    /// # Safety
+    /// As in [`block`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn channel_taps<const CO: usize, const PX: usize, const PARTIAL: bool>(
+        (g, masks, src, weight, ci): (&Geometry, &Masks, *const f32, *const f32, usize),
+        positions: std::ops::Range<usize>,
+        acc: &mut [[__m512; PX]; CO],
+    ) {
+        // SAFETY: the caller's contract (as in `block`).
+        unsafe {
+            let w = weight.add(ci * 9);
+            for ky in g.kernel_rows.clone() {
+                let row = (g.first_row + ky as isize) as usize;
+                let line = src.add(ci * g.plane + row * g.width);
+                for kx in 0..3 {
+                    if PARTIAL && !positions.contains(&(ky * 3 + kx)) {
+                        continue;
+                    }
+                    let at = line.wrapping_add(kx).wrapping_sub(1);
+                    let mut x = [_mm512_setzero_ps(); PX];
+                    for (p, v) in x.iter_mut().enumerate() {
+                        *v = _mm512_maskz_loadu_ps(masks.load[kx][p], at.wrapping_add(p * LANES));
+                    }
+                    for (c, lanes) in acc.iter_mut().enumerate() {
+                        let tap = _mm512_set1_ps(*w.add(c * g.taps + ky * 3 + kx));
+                        for (v, xv) in lanes.iter_mut().zip(&x) {
+                            *v = _mm512_fmadd_ps(*xv, tap, *v);
+                        }
+                    }
                 }
             }
         }
@@ -487,12 +595,22 @@ mod tests {
     /// The direct kernel's and the im2col kernels' forward results on random values for
     /// [`same_shape`]`(case)` (`None` when this CPU has no AVX-512).
     fn both_kernels(case: [usize; 5], seed: u64) -> (ConvShape, Option<Outputs>) {
+        let rows = vec![RowChains::one_chain(case[4]); case[3]];
+        both_kernels_in_chains(case, seed, |_| rows.clone())
+    }
+
+    /// As [`both_kernels`], the direct kernel summing in the chains `chains(shape)`.
+    fn both_kernels_in_chains(
+        case: [usize; 5],
+        seed: u64,
+        chains: impl Fn(&ConvShape) -> Vec<RowChains>,
+    ) -> (ConvShape, Option<Outputs>) {
         let shape = same_shape(case);
         let [batch, c_in, c_out, h, w] = case;
         let x = values(batch * c_in * h * w, seed + w as u64);
         let weight = values(c_out * c_in * 9, seed + 1 + c_in as u64);
         let bias = values(c_out, seed + 2);
-        let results = forward(&shape, &x, &weight, &bias)
+        let results = forward_in_chains(&shape, &x, &weight, &bias, &chains(&shape))
             .map(|ours| (ours, conv_cpu::forward(&shape, &x, &weight, Some(&bias))));
         if results.is_none() {
             eprintln!("skipped: this CPU has no AVX-512, the direct convolution is off");
@@ -522,9 +640,11 @@ mod tests {
         }
     }
 
-    /// Where `gemm_sums::forward_is_one_chain` holds, the same bits as the im2col kernels
-    /// (training takes this kernel there): the network's training shapes (96² and 128² crops,
-    /// 256² images; 1 to 56 input channels) and odd sizes.
+    /// Summed in `gemm_sums::forward_chains`, the same bits as the im2col kernels (training
+    /// takes this kernel there): the network's training shapes (96² and 128² crops, 256²
+    /// images; 1 to 192 input channels, so one to four blocks of taps, 24- and 12-pixel rows
+    /// whose tiles end in a ragged product with blocks of its own) and odd sizes (blocks that
+    /// end inside an input channel, more than 64 output channels).
     #[test]
     fn reproduces_the_im2col_bits_where_training_takes_it() {
         for case in [
@@ -536,18 +656,28 @@ mod tests {
             [2, 56, 12, 9, 37],
             [3, 5, 2, 13, 22],
             [1, 3, 7, 40, 3],
+            [4, 64, 64, 24, 24],
+            [4, 96, 32, 48, 48],
+            [4, 96, 32, 24, 24],
+            [4, 192, 64, 12, 12],
+            [4, 192, 32, 24, 24],
+            [2, 67, 9, 10, 30],
+            [1, 60, 80, 7, 26],
+            [1, 130, 3, 5, 5],
         ] {
-            let (shape, Some((ours, reference))) = both_kernels(case, 7) else {
+            let chains = |shape: &ConvShape| {
+                gemm_sums::forward_chains(shape).unwrap_or_else(|| panic!("{shape:?}"))
+            };
+            let (_, Some((ours, reference))) = both_kernels_in_chains(case, 7, chains) else {
                 return;
             };
-            assert!(gemm_sums::forward_is_one_chain(&shape), "{shape:?}");
             let differing = differing_bits(&ours, &reference);
             assert_eq!(differing, 0, "{case:?}: values differ in their bits");
         }
         // Past one block of taps the gemm crate sums in parts: not one chain.
-        assert!(!gemm_sums::forward_is_one_chain(&same_shape([
-            1, 64, 8, 8, 8
-        ])));
+        let deep = same_shape([1, 64, 8, 8, 8]);
+        assert!(!gemm_sums::forward_is_one_chain(&deep));
+        assert!(gemm_sums::forward_chains(&deep).is_some());
     }
 
     /// Where `gemm_sums::input_grad_is_one_chain` holds, the input gradient has the same bits
@@ -564,6 +694,10 @@ mod tests {
             [3, 5, 3, 13, 22],
             [1, 7, 3, 40, 3],
             [1, 2, 64, 1, 18],
+            // One output channel (gemm's plain products; the reconstruction head's shape).
+            [4, 16, 1, 96, 96],
+            [2, 3, 1, 7, 21],
+            [1, 5, 1, 1, 1],
         ] {
             let shape = same_shape(case);
             let [batch, c_in, c_out, h, w] = case;
@@ -577,6 +711,14 @@ mod tests {
             let reference = conv_cpu::input_grad(&shape, &weight, &output_grad);
             let differing = differing_bits(&ours, &reference);
             assert_eq!(differing, 0, "{shape:?}: values differ in their bits");
+        }
+        // Zero products of either sign with one output channel (gemm's plain products).
+        let shape = same_shape([1, 2, 1, 4, 5]);
+        let weight: Vec<f32> = (0..18).map(|i| [-0.0, 0.5, 0.0, -0.25][i % 4]).collect();
+        let output_grad: Vec<f32> = (0..20).map(|i| [0.0, -1.5, -0.0, 2.0][i % 4]).collect();
+        if let Some(ours) = input_grad(&shape, &weight, &output_grad) {
+            let reference = conv_cpu::input_grad(&shape, &weight, &output_grad);
+            assert_eq!(differing_bits(&ours, &reference), 0, "signed zeros");
         }
     }
 

@@ -16,37 +16,123 @@ use super::conv_cpu::{ConvShape, SIMD_PIXELS, TILE_PIXELS};
 /// dimension fits is summed in one pass.
 const GEMM_MIN_DEPTH_BLOCK: usize = 512;
 
-/// Whether [`conv_cpu::forward`] sums each output as one FMA chain from zero over the taps in order,
-/// then adds it to the bias: the gemm crate does when the taps fit one block of its inner
-/// dimension and no product takes one of its matrix–vector paths. `conv_direct::forward`
-/// computes exactly that chain, so where this holds the two give the same bits.
+/// How [`conv_cpu::forward`] sums the taps of one output row: each output is a sum of FMA chains
+/// from zero over consecutive blocks of taps in order (input channel, kernel row, kernel
+/// column), added block after block onto the bias. Pixels before column `split` are summed in
+/// blocks of `main` taps, the rest in blocks of `ragged` taps: they belong to the small
+/// second product `conv_cpu::matmul_over_pixels` splits off a tile, for which gemm may choose
+/// another block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowChains {
+    pub main: usize,
+    pub split: usize,
+    pub ragged: usize,
+}
+
+impl RowChains {
+    /// Every output one chain over all taps (fusion's summation, any width).
+    pub fn one_chain(width: usize) -> Self {
+        Self {
+            main: usize::MAX,
+            split: width,
+            ragged: usize::MAX,
+        }
+    }
+}
+
+/// Per output row, how [`conv_cpu::forward`] sums the taps ([`RowChains`]), or `None` where one
+/// of its products takes another path (gevv, the matrix–vector kernels) or the convolution is
+/// pointwise. `conv_direct::forward` computes exactly these chains, so where this is `Some` the
+/// two give the same bits.
+///
+/// gemm splits the inner dimension (the taps) of a product of `m` pixels × `n` output channels
+/// into blocks of [`depth_block`]`(m, n, taps)`; a tile's product over its pixels is cut in two
+/// (a multiple of 16 pixels, then the rest), and the two may get different blocks.
+pub fn forward_chains(shape: &ConvShape) -> Option<Vec<RowChains>> {
+    let (taps, channels) = (shape.taps(), shape.out_channels);
+    if !products_are_blocked(shape, taps, channels) {
+        return None;
+    }
+    let width = shape.out_size[1];
+    let mut rows = Vec::with_capacity(shape.out_size[0]);
+    for tile in shape.row_tiles(TILE_PIXELS) {
+        let pixels = tile.len() * width;
+        let aligned = if pixels > SIMD_PIXELS {
+            pixels - pixels % SIMD_PIXELS
+        } else {
+            pixels
+        };
+        let main = depth_block(aligned, channels, taps);
+        let ragged = depth_block(pixels - aligned, channels, taps);
+        rows.extend((0..tile.len()).map(|row| RowChains {
+            main,
+            split: aligned.saturating_sub(row * width).min(width),
+            ragged,
+        }));
+    }
+    Some(rows)
+}
+
+/// Whether [`conv_cpu::forward`] sums each output as one FMA chain from zero over the taps in
+/// order, then adds it to the bias: [`forward_chains`] with one block of taps everywhere.
 pub fn forward_is_one_chain(shape: &ConvShape) -> bool {
-    products_are_one_chain(shape, shape.taps(), shape.out_channels)
+    forward_chains(shape).is_some_and(|rows| {
+        rows.iter()
+            .all(|row| row.main >= shape.taps() && row.ragged >= shape.taps())
+    })
 }
 
 /// Whether [`conv_cpu::input_grad`]'s GEMMs sum each im2col value as one FMA chain from zero over the
 /// output channels in order (`col2im` then adds the taps in order): as for
 /// [`forward_is_one_chain`], with the output channels as the inner dimension.
 /// `conv_direct::input_grad` computes exactly that.
+///
+/// With one output channel gemm takes its `gevv` path, which writes each im2col value as the
+/// plain product — the same value as a chain of one FMA from zero, except that a zero product
+/// may keep its sign there; `col2im` adds it onto +0 first, as the direct kernel adds the
+/// first tap onto +0, so the sums agree bit for bit.
 pub fn input_grad_is_one_chain(shape: &ConvShape) -> bool {
-    products_are_one_chain(shape, shape.out_channels, shape.taps())
+    (shape.out_channels == 1 && !shape.is_pointwise())
+        || products_are_one_chain(shape, shape.out_channels, shape.taps())
 }
 
 /// Whether the per-tile GEMMs (`rows` × tile pixels, inner dimension `depth`) of a forward or
 /// input-gradient pass run gemm's blocked kernel over one block of the inner dimension: more
-/// than two and at most [`GEMM_MIN_DEPTH_BLOCK`] deep (else gevv, or several blocks), two or
-/// more rows, and no product of one pixel (a tile, or the remainder `conv_cpu::matmul_over_pixels`
-/// splits off) — those take gemm's matrix–vector paths.
+/// than two and at most [`GEMM_MIN_DEPTH_BLOCK`] deep (else gevv, or several blocks), and
+/// [`products_are_blocked`].
 fn products_are_one_chain(shape: &ConvShape, depth: usize, rows: usize) -> bool {
+    depth <= GEMM_MIN_DEPTH_BLOCK && products_are_blocked(shape, depth, rows)
+}
+
+/// Whether the per-tile GEMMs (`rows` × tile pixels, inner dimension `depth`) of a forward or
+/// input-gradient pass run gemm's blocked kernel: more than two deep (else gevv), two or more
+/// rows, and no product of one pixel (a tile, or the remainder `conv_cpu::matmul_over_pixels`
+/// splits off) — those take gemm's matrix–vector paths.
+fn products_are_blocked(shape: &ConvShape, depth: usize, rows: usize) -> bool {
     let one_pixel_product =
         |pixels: usize| pixels == 1 || (pixels > SIMD_PIXELS && pixels % SIMD_PIXELS == 1);
     !shape.is_pointwise()
-        && (3..=GEMM_MIN_DEPTH_BLOCK).contains(&depth)
+        && depth >= 3
         && rows >= 2
         && shape
             .row_tiles(TILE_PIXELS)
             .iter()
             .all(|tile| !one_pixel_product(tile.len() * shape.out_size[1]))
+}
+
+/// The block of the inner dimension `k` that gemm 0.19's blocked kernel sums a product of
+/// `m` × `n` outputs in: each block one FMA chain from zero per output, added onto the
+/// destination block after block. Small products skip `kernel_params` and take at most
+/// [`GEMM_MIN_DEPTH_BLOCK`]; the others get its `kc` (AVX-512 f32: 64 × 6 register tiles),
+/// which reads the machine's cache sizes.
+fn depth_block(m: usize, n: usize, k: usize) -> usize {
+    const MR: usize = 64;
+    const NR: usize = 6;
+    if m <= 64 && n <= 64 {
+        k.min(GEMM_MIN_DEPTH_BLOCK)
+    } else {
+        gemm_common::cache::kernel_params(m, n, k, MR, NR, std::mem::size_of::<f32>()).kc
+    }
 }
 
 /// Whether gemm 0.19 computes [`conv_cpu::add_tile_weight_grad`]'s products with its blocked
@@ -64,18 +150,11 @@ pub(super) fn weight_grad_is_blocked(shape: &ConvShape) -> bool {
 /// `pixels` pixels: its blocked kernel sums each block of this many pixels as one FMA chain
 /// from zero and adds it onto `sum`, block after block. `None` where gemm takes another path
 /// for this product ([`weight_grad_is_blocked`] false, or a depth of at most two). The block
-/// comes from gemm's `kernel_params` (AVX-512 f32: 64 × 6 register tiles), which read the
-/// machine's cache sizes.
+/// is [`depth_block`]'s.
 pub(super) fn weight_grad_depth_block(shape: &ConvShape, pixels: usize) -> Option<usize> {
-    const MR: usize = 64;
-    const NR: usize = 6;
     let (m, n, k) = (shape.taps(), shape.out_channels, pixels);
     if !weight_grad_is_blocked(shape) || k <= 2 {
         return None;
     }
-    Some(if m <= 64 && n <= 64 {
-        k.min(GEMM_MIN_DEPTH_BLOCK)
-    } else {
-        gemm_common::cache::kernel_params(m, n, k, MR, NR, std::mem::size_of::<f32>()).kc
-    })
+    Some(depth_block(m, n, k))
 }
