@@ -22,7 +22,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 
 use super::conv_cpu::{self, ConvShape};
-use super::gemm_sums::{self, RowChains};
+use super::gemm_sums::{self, TileChains};
 use super::{conv_direct, conv_weight_direct};
 
 /// The convolution with its gradients, per backend. The default bodies are burn's own
@@ -130,10 +130,9 @@ impl ConvKernels for Flex {
         options: ConvOptions<2>,
     ) -> FlexTensor {
         flex_forward(x, weight, bias, options, |shape| {
-            Some(vec![
-                RowChains::one_chain(shape.out_size[1]);
-                shape.out_size[0]
-            ])
+            Some(vec![TileChains::one_chain(
+                shape.out_size[0] * shape.out_size[1],
+            )])
         })
     }
 
@@ -195,13 +194,13 @@ impl ConvKernels for Flex {
 }
 
 /// The forward convolution on flex: `conv_direct` where it covers the geometry and `chains`
-/// says how to sum each output row, else `conv_cpu`'s im2col kernels, else burn's own.
+/// says how to sum each tile, else `conv_cpu`'s im2col kernels, else burn's own.
 fn flex_forward(
     x: FlexTensor,
     weight: FlexTensor,
     bias: FlexTensor,
     options: ConvOptions<2>,
-    chains: fn(&ConvShape) -> Option<Vec<RowChains>>,
+    chains: fn(&ConvShape) -> Option<Vec<TileChains>>,
 ) -> FlexTensor {
     let computed = geometry(&x, &weight, &options)
         .filter(conv_direct::covers)
@@ -209,17 +208,17 @@ fn flex_forward(
     computed.unwrap_or_else(|| im2col_forward(x, weight, bias, options))
 }
 
-/// The forward convolution by `conv_direct` summed in the chains `rows`, or `None` where it
+/// The forward convolution by `conv_direct` summed in the chains `tiles`, or `None` where it
 /// does not run.
 fn direct_forward(
     shape: &ConvShape,
     x: &FlexTensor,
     weight: &FlexTensor,
     bias: &FlexTensor,
-    rows: &[RowChains],
+    tiles: &[TileChains],
 ) -> Option<FlexTensor> {
     with_values([x, weight, bias], |[x, w, b]| {
-        let values = conv_direct::forward_in_chains(shape, x, w, b, rows)?;
+        let values = conv_direct::forward_in_chains(shape, x, w, b, tiles)?;
         let [oh, ow] = shape.out_size;
         Some(tensor(
             values,

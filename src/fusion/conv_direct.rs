@@ -17,21 +17,26 @@
 //! layer (its results then differ in the last bits). Machines without AVX-512 take `conv_cpu`
 //! everywhere.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::conv_cpu::{ConvShape, Disjoint};
-use super::gemm_sums::RowChains;
+use super::gemm_sums::TileChains;
 use super::has_avx512;
 
 /// Output channels per register block.
 const BLOCK_CHANNELS: usize = 8;
-/// 16-pixel vectors per register block (64 pixels).
+/// 16-pixel vectors per register block (32 pixels).
 const BLOCK_VECTORS: usize = 2;
 /// Lanes of one AVX-512 f32 vector.
 const LANES: usize = 16;
-/// Output pixels per parallel task (whole rows): small, so that the 32² and 64² layers of one
-/// image still spread over the cores.
+/// Output pixels per parallel task: small, so that the 32² and 64² layers of one image still
+/// spread over the cores; a whole number of blocks.
 const TASK_PIXELS: usize = 256;
+
+// A block's lane masks are the halves of one 32-bit word.
+const _: () = assert!(BLOCK_VECTORS * LANES == 32 && TASK_PIXELS % 32 == 0);
 
 /// Whether [`forward`] computes this convolution on this machine.
 pub fn covers(shape: &ConvShape) -> bool {
@@ -46,19 +51,20 @@ pub fn covers(shape: &ConvShape) -> bool {
 /// The convolution `y = x ∗ weight + bias`, `[batch, out_channels, h, w]`, each output one
 /// FMA chain over all its taps; `None` when [`covers`] is false.
 pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Option<Vec<f32>> {
-    let rows = vec![RowChains::one_chain(shape.in_size[1]); shape.in_size[0]];
-    forward_in_chains(shape, x, weight, bias, &rows)
+    let [h, w] = shape.in_size;
+    forward_in_chains(shape, x, weight, bias, &[TileChains::one_chain(h * w)])
 }
 
-/// The convolution `y = x ∗ weight + bias` summed in the chains `rows[y]` gives for output row
-/// `y` (`gemm_sums::forward_chains`: the gemm crate's blocks of taps, so that training gets
-/// `conv_cpu::forward`'s bits); `None` when [`covers`] is false.
+/// The convolution `y = x ∗ weight + bias` summed in the chains `tiles` give for their pixels
+/// (`gemm_sums::forward_chains`: the gemm crate's blocks of taps, so that training gets
+/// `conv_cpu::forward`'s bits); `None` when [`covers`] is false. The tiles cover each image's
+/// pixels in order.
 pub fn forward_in_chains(
     shape: &ConvShape,
     x: &[f32],
     weight: &[f32],
     bias: &[f32],
-    rows: &[RowChains],
+    tiles: &[TileChains],
 ) -> Option<Vec<f32>> {
     if !covers(shape) {
         return None;
@@ -68,11 +74,11 @@ pub fn forward_in_chains(
     assert_eq!(x.len(), shape.batch * c_in * h * w, "input size");
     assert_eq!(weight.len(), c_out * c_in * 9, "weight size");
     assert_eq!(bias.len(), c_out, "bias size");
-    assert_eq!(rows.len(), h, "chains per row");
-    let values = by_rows(shape, c_out, |n, y, out| {
+    let ranges: Vec<Range<usize>> = tiles.iter().map(|tile| tile.pixels.clone()).collect();
+    let values = by_runs(shape, c_out, &ranges, |n, tile, pixels, out| {
         let image = &x[n * c_in * h * w..(n + 1) * c_in * h * w];
-        // SAFETY: `covers` checked AVX-512; `by_rows` gives this call row `y` of image `n`.
-        unsafe { avx512::output_row(shape, image, y, weight, bias, rows[y], out) }
+        // SAFETY: `covers` checked AVX-512; `by_runs` gives this call `pixels` of image `n`.
+        unsafe { avx512::output_run(shape, image, pixels, weight, bias, &tiles[tile], out) }
     });
     Some(values)
 }
@@ -92,57 +98,62 @@ pub fn input_grad(shape: &ConvShape, weight: &[f32], output_grad: &[f32]) -> Opt
     assert_eq!(weight.len(), c_out * c_in * 9, "weight size");
     let plane = c_out * h * w;
     assert_eq!(output_grad.len(), shape.batch * plane, "gradient size");
-    let values = by_rows(shape, c_in, |n, y, grad| {
+    let values = by_runs(shape, c_in, &[0..h * w], |n, _, pixels, grad| {
         let image_grad = &output_grad[n * plane..(n + 1) * plane];
-        // SAFETY: `covers` checked AVX-512; `by_rows` gives this call row `y` of image `n`.
-        unsafe { avx512::input_grad_row(shape, image_grad, y, weight, grad) }
+        // SAFETY: `covers` checked AVX-512; `by_runs` gives this call `pixels` of image `n`.
+        unsafe { avx512::input_grad_run(shape, image_grad, pixels, weight, grad) }
     });
     Some(values)
 }
 
-/// A `[batch, channels, h, w]` result written row by row on rayon's pool: `row(n, y, image)`
-/// must write row `y` of every channel of image `n`, `image` pointing at its first value; the
-/// callers have checked [`covers`], and no two calls share a row.
-fn by_rows(
+/// A `[batch, channels, h, w]` result written in runs of pixels on rayon's pool, pixels
+/// numbered row after row (`y·w + x`): `run(n, tile, pixels, image)` must write `pixels` of
+/// every channel of image `n`, `image` pointing at its first value. Each of `tiles` (ranges
+/// covering an image's pixels in order) is cut into runs of at most [`TASK_PIXELS`]; `tile` is
+/// the run's. The callers have checked [`covers`]; no two calls share a pixel.
+fn by_runs(
     shape: &ConvShape,
     channels: usize,
-    row: impl Fn(usize, usize, *mut f32) + Sync,
+    tiles: &[Range<usize>],
+    run: impl Fn(usize, usize, Range<usize>, *mut f32) + Sync,
 ) -> Vec<f32> {
     let [h, w] = shape.in_size;
-    let len = shape.batch * channels * h * w;
+    let plane = h * w;
+    let in_order = tiles.windows(2).all(|pair| pair[0].end == pair[1].start);
+    let ends = (tiles.first().map(|t| t.start), tiles.last().map(|t| t.end));
+    assert!(in_order && ends == (Some(0), Some(plane)), "tiles cover the image");
+    let len = shape.batch * channels * plane;
     let mut values = Vec::<f32>::with_capacity(len);
     let dst = Disjoint(values.as_mut_ptr());
-    let rows_per_task = (TASK_PIXELS / w).max(1);
-    let tasks: Vec<(usize, usize)> = (0..shape.batch)
-        .flat_map(|n| (0..h).step_by(rows_per_task).map(move |y| (n, y)))
+    let tasks: Vec<(usize, usize, Range<usize>)> = (0..shape.batch)
+        .flat_map(|n| {
+            tiles.iter().enumerate().flat_map(move |(t, tile)| {
+                (tile.start..tile.end)
+                    .step_by(TASK_PIXELS)
+                    .map(move |first| (n, t, first..(first + TASK_PIXELS).min(tile.end)))
+            })
+        })
         .collect();
-    tasks.par_iter().for_each(|&(n, first_row)| {
-        for y in first_row..(first_row + rows_per_task).min(h) {
-            // SAFETY: image `n` starts inside `values`' capacity.
-            row(n, y, unsafe { dst.at(n * channels * h * w) });
-        }
+    tasks.par_iter().for_each(|(n, tile, pixels)| {
+        // SAFETY: image `n` starts inside `values`' capacity.
+        run(*n, *tile, pixels.clone(), unsafe { dst.at(n * channels * plane) });
     });
-    // SAFETY: the tasks above wrote every row of every channel of every image.
+    // SAFETY: the tiles cover every image (asserted), so the tasks wrote every pixel of every
+    // channel of every image.
     unsafe { values.set_len(len) };
     values
 }
 
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-/// Where a row's blocks start and what they hold: (first pixel, vectors, pixels) — blocks of
-/// `BLOCK_VECTORS` whole vectors, then single vectors, the last one partial.
-fn row_blocks(width: usize) -> impl Iterator<Item = (usize, usize, usize)> {
-    let block_pixels = BLOCK_VECTORS * LANES;
-    let mut x0 = 0;
-    std::iter::from_fn(move || {
-        (x0 < width).then(|| {
-            let (vectors, pixels) = if width - x0 >= block_pixels {
-                (BLOCK_VECTORS, block_pixels)
-            } else {
-                (1, (width - x0).min(LANES))
-            };
-            x0 += pixels;
-            (x0 - pixels, vectors, pixels)
-        })
+/// The register blocks of a run of pixels: (first pixel, vectors, pixels) — 32 pixels at a
+/// time, the last block shorter (one vector when it holds at most 16). A block may reach
+/// over the end of a row into the next: narrow rows (24, 12 pixels) fill the vectors.
+fn blocks(pixels: Range<usize>) -> impl Iterator<Item = (usize, usize, usize)> {
+    let block = BLOCK_VECTORS * LANES;
+    let end = pixels.end;
+    pixels.step_by(block).map(move |first| {
+        let count = (end - first).min(block);
+        (first, count.div_ceil(LANES), count)
     })
 }
 
@@ -160,71 +171,123 @@ fn channel_blocks(count: usize, block: usize) -> impl Iterator<Item = (usize, us
     })
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+/// Lane masks of one block of `count` pixels from pixel `first` of an `[h, w]` image, as
+/// 32-bit words (bit i: pixel `first + i`): per row and column offset (dy, dx), the lanes whose
+/// pixel (y, x) has a neighbour (y + dy − 1, x + dx − 1) inside the image; and the block's
+/// lanes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LaneMasks {
+    load: [[u32; 3]; 3],
+    store: u32,
+}
+
+impl LaneMasks {
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn new(first: usize, count: usize, [h, w]: [usize; 2]) -> Self {
+        let below = |n: usize| if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
+        let lanes = below(count);
+        // The first row has no row above, the last none below.
+        let rows = [
+            lanes & !below(w.saturating_sub(first)),
+            lanes,
+            lanes & below(((h - 1) * w).saturating_sub(first)),
+        ];
+        // The lanes of column x: every w-th from the first one there.
+        let column = |x: usize| {
+            let (mut bits, mut lane) = (0u32, (x + w - first % w) % w);
+            while lane < 32 {
+                bits |= 1 << lane;
+                lane += w;
+            }
+            bits
+        };
+        let columns = [lanes & !column(0), lanes, lanes & !column(w - 1)];
+        Self {
+            load: std::array::from_fn(|dy| std::array::from_fn(|dx| rows[dy] & columns[dx])),
+            store: lanes,
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
+    use std::ops::Range;
 
     use super::{
-        BLOCK_CHANNELS, BLOCK_VECTORS, ConvShape, LANES, RowChains, channel_blocks, row_blocks,
+        BLOCK_CHANNELS, BLOCK_VECTORS, ConvShape, LANES, LaneMasks, TileChains, blocks,
+        channel_blocks,
     };
 
-    /// Writes output row `y` of one image, every channel, into `out` (the image's first
-    /// output value), summed in the chains of `chains`.
+    /// A block's lane masks per vector.
+    #[derive(Clone, Copy)]
+    struct Masks {
+        /// By row offset, column offset and vector (see [`LaneMasks`]).
+        load: [[[__mmask16; BLOCK_VECTORS]; 3]; 3],
+        store: [__mmask16; BLOCK_VECTORS],
+        /// Whether the block holds pixels of the first or the last row (else the three row
+        /// offsets share their masks, and the kernels read those of offset 1 only: fewer mask
+        /// registers).
+        border: bool,
+    }
+
+    impl Masks {
+        fn new(lanes: LaneMasks) -> Self {
+            let halves = |bits: u32| [bits as __mmask16, (bits >> LANES) as __mmask16];
+            Self {
+                load: lanes.load.map(|row| row.map(halves)),
+                store: halves(lanes.store),
+                border: lanes.load[0] != lanes.load[1] || lanes.load[2] != lanes.load[1],
+            }
+        }
+    }
+
+    /// Writes output `pixels` of one image, every channel, into `out` (the image's first
+    /// output value), summed in the chains of `chains` (the tile holding `pixels`).
     ///
     /// # Safety
     /// The CPU has AVX-512F; `out` holds `[out_channels, h, w]` floats and nobody else writes
-    /// row `y` of them meanwhile; `image` is one input image, `weight` and `bias` the layer's.
+    /// `pixels` of them meanwhile; `image` is one input image, `weight` and `bias` the layer's.
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn output_row(
+    pub(super) unsafe fn output_run(
         shape: &ConvShape,
         image: &[f32],
-        y: usize,
+        pixels: Range<usize>,
         weight: &[f32],
         bias: &[f32],
-        chains: RowChains,
+        chains: &TileChains,
         out: *mut f32,
     ) {
         let [h, w] = shape.in_size;
-        let c_out = shape.out_channels;
         let geometry = Geometry {
             plane: h * w,
             width: w,
             taps: shape.in_channels * 9,
-            // Kernel rows whose input row y + ky − 1 lies inside the image.
-            kernel_rows: usize::from(y == 0)..(3 - usize::from(y + 1 == h)).min(h + 1 - y),
-            first_row: y as isize - 1,
         };
-        for (x0, vectors, pixels) in row_blocks(w) {
-            let masks = Masks::new(x0, pixels, w);
+        for (first, vectors, count) in blocks(pixels) {
+            let lanes = LaneMasks::new(first, count, [h, w]);
             // The block's pixels before `split` in chains of `main` taps; those from `split`
             // on again, in chains of `ragged` taps, stored over the first pass's.
-            let mut passes = [
-                (chains.main, masks.store),
-                (chains.ragged, [0; BLOCK_VECTORS]),
-            ];
-            if chains.split < x0 + pixels && chains.ragged != chains.main {
-                passes[1].1 = std::array::from_fn(|p| {
-                    // Vector p's lanes before the split.
-                    let before = chains.split.saturating_sub(x0 + p * LANES).min(LANES) as u32;
-                    masks.store[p] & !(((1u32 << before) - 1) as __mmask16)
-                });
+            let mut passes = [(chains.main, lanes.store), (chains.ragged, 0)];
+            if chains.split < first + count && chains.ragged != chains.main {
+                passes[1].1 = lanes.store & !((1u32 << (chains.split.max(first) - first)) - 1);
             }
             for (chain, store) in passes {
-                if store == [0; BLOCK_VECTORS] {
+                if store == 0 {
                     continue;
                 }
-                let masks = Masks { store, ..masks };
-                for (co, channels) in channel_blocks(c_out, BLOCK_CHANNELS) {
-                    // SAFETY: the block reads input columns x0 − 1 .. x0 + pixels + 1 of rows
-                    // y − 1 ..= y + 1, loads masked to the image's rows and columns; its
-                    // weights and biases are channels co..co+channels; its output is row y,
-                    // columns x0..x0+pixels of those channels (the caller's contract).
+                let masks = Masks::new(LaneMasks { store, ..lanes });
+                for (co, channels) in channel_blocks(shape.out_channels, BLOCK_CHANNELS) {
+                    // SAFETY: the block reads the input around `count` pixels from `first`
+                    // (one row and column either side), loads masked to the image; its weights
+                    // and biases are channels co..co+channels; its output is those pixels of
+                    // those channels (the caller's contract).
                     unsafe {
-                        let src = image.as_ptr().add(x0);
+                        let src = image.as_ptr().wrapping_add(first);
                         let wt = weight.as_ptr().add(co * geometry.taps);
                         let b = bias.as_ptr().add(co);
-                        let dst = out.add((co * h + y) * w + x0);
+                        let dst = out.add(co * geometry.plane + first);
                         let g = &geometry;
                         match (channels, vectors) {
                             (BLOCK_CHANNELS, BLOCK_VECTORS) => {
@@ -250,45 +313,40 @@ mod avx512 {
     /// 8 × `BLOCK_VECTORS` registers; the running total over the taps stays in the output).
     const GRADIENT_CHANNELS: usize = 8;
 
-    /// Writes the input gradient's row `y` of one image, every input channel, into `out` (the
+    /// Writes the input gradient's `pixels` of one image, every input channel, into `out` (the
     /// image's first input-gradient value).
     ///
     /// # Safety
     /// The CPU has AVX-512F; `out` holds `[in_channels, h, w]` floats and nobody else writes
-    /// row `y` of them meanwhile; `output_grad` is one image's `[out_channels, h, w]` output
+    /// `pixels` of them meanwhile; `output_grad` is one image's `[out_channels, h, w]` output
     /// gradient, `weight` the layer's.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn input_grad_row(
+    pub(super) unsafe fn input_grad_run(
         shape: &ConvShape,
         output_grad: &[f32],
-        y: usize,
+        pixels: Range<usize>,
         weight: &[f32],
         out: *mut f32,
     ) {
         let [h, w] = shape.in_size;
         let c_in = shape.in_channels;
-        // Tap (ky, kx) of input pixel (y, x) comes from output pixel (y + 1 − ky, x + 1 − kx);
-        // kernel rows whose output row lies inside the image.
-        let kernel_rows = (y + 2).saturating_sub(h)..(y + 2).min(3);
-        for (x0, vectors, pixels) in row_blocks(w) {
-            let masks = Masks::new(x0, pixels, w);
+        for (first, vectors, count) in blocks(pixels) {
+            let masks = Masks::new(LaneMasks::new(first, count, [h, w]));
             for (ci, channels) in channel_blocks(c_in, GRADIENT_CHANNELS) {
                 let block = GradientBlock {
-                    output_grad: output_grad.as_ptr().wrapping_add(x0),
+                    output_grad: output_grad.as_ptr().wrapping_add(first),
                     out_channels: shape.out_channels,
                     plane: h * w,
                     width: w,
-                    kernel_rows: kernel_rows.clone(),
-                    y,
                     masks: &masks,
                 };
-                // SAFETY: the block reads output-gradient columns x0 − 1 .. x0 + pixels + 1 of
-                // rows y − 1 ..= y + 1, loads masked to the image; its weights are input
-                // channels ci..ci+channels of every output channel; its output is row y,
-                // columns x0..x0+pixels of those input channels (the caller's contract).
+                // SAFETY: the block reads the output gradient around `count` pixels from
+                // `first` (one row and column either side), loads masked to the image; its
+                // weights are input channels ci..ci+channels of every output channel; its
+                // output is those pixels of those input channels (the caller's contract).
                 unsafe {
                     let wt = weight.as_ptr().add(ci * 9);
-                    let dst = out.add((ci * h + y) * w + x0);
+                    let dst = out.add(ci * h * w + first);
                     match (channels, vectors) {
                         (GRADIENT_CHANNELS, BLOCK_VECTORS) => gradient_block::<
                             GRADIENT_CHANNELS,
@@ -311,23 +369,27 @@ mod avx512 {
 
     /// What one input-gradient block reads.
     struct GradientBlock<'a> {
-        /// The output gradient at row 0, the block's first column (not dereferenced outside
-        /// the masked lanes).
+        /// The output gradient at the block's first pixel (not dereferenced outside the
+        /// masked lanes).
         output_grad: *const f32,
         out_channels: usize,
         plane: usize,
         width: usize,
-        kernel_rows: std::ops::Range<usize>,
-        y: usize,
         masks: &'a Masks,
     }
 
-    /// `CI` input channels × `PX` vectors of one input-gradient row: for each tap in order
+    /// The distance in floats from a pixel to its neighbour (y + dy − 1, x + dx − 1).
+    fn offset(width: usize, dy: usize, dx: usize) -> isize {
+        (dy as isize - 1) * width as isize + dx as isize - 1
+    }
+
+    /// `CI` input channels × `PX` vectors of the input gradient: for each tap in order
     /// (kernel row, kernel column), the chain over the output channels from zero, added to the
-    /// running total.
+    /// running total. A tap whose output pixel lies outside the image adds a chain of zeros
+    /// (+0) — as `col2im` adds im2col's zeros.
     ///
     /// # Safety
-    /// As in `input_grad_row`: `weight` is input channel ci's first weight of output channel
+    /// As in `input_grad_run`: `weight` is input channel ci's first weight of output channel
     /// 0 (`co_stride` floats per output channel), `out` the block's first value.
     #[target_feature(enable = "avx512f")]
     #[inline]
@@ -337,19 +399,38 @@ mod avx512 {
         co_stride: usize,
         out: *mut f32,
     ) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            if b.masks.border {
+                gradient_taps::<CI, PX, true>(b, weight, co_stride, out);
+            } else {
+                gradient_taps::<CI, PX, false>(b, weight, co_stride, out);
+            }
+        }
+    }
+
+    /// [`gradient_block`], reading the masks of every row offset where `BORDER`, else those
+    /// of offset 1 (the same for a block inside the rows).
+    ///
+    /// # Safety
+    /// As in [`gradient_block`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn gradient_taps<const CI: usize, const PX: usize, const BORDER: bool>(
+        b: &GradientBlock,
+        weight: *const f32,
+        co_stride: usize,
+        out: *mut f32,
+    ) {
         // SAFETY: the caller's contract; every load is masked to lanes inside the image (the
         // addresses of masked-off lanes are never read), every store to the block's pixels.
         unsafe {
-            let mut first_tap = true;
-            for ky in b.kernel_rows.clone() {
-                let row = b.y + 1 - ky;
+            for ky in 0..3 {
                 for kx in 0..3 {
-                    // Output column x + 1 − kx: the forward's masks of kernel column 2 − kx.
-                    let masks = &b.masks.load[2 - kx];
-                    let at = b
-                        .output_grad
-                        .wrapping_add(row * b.width + 1)
-                        .wrapping_sub(kx);
+                    // Tap (ky, kx) of pixel (y, x) comes from output pixel (y + 1 − ky,
+                    // x + 1 − kx): the neighbour (2 − ky, 2 − kx).
+                    let masks = &b.masks.load[if BORDER { 2 - ky } else { 1 }][2 - kx];
+                    let at = b.output_grad.wrapping_offset(offset(b.width, 2 - ky, 2 - kx));
                     let mut tap = [[_mm512_setzero_ps(); PX]; CI];
                     for co in 0..b.out_channels {
                         let line = at.wrapping_add(co * b.plane);
@@ -365,13 +446,13 @@ mod avx512 {
                             }
                         }
                     }
-                    // The running total over the taps, from zero, lives in the output row.
+                    // The running total over the taps, from zero, lives in the output.
                     for (c, lanes) in tap.iter().enumerate() {
                         let row = out.add(c * b.plane);
                         for (p, t) in lanes.iter().enumerate() {
                             let at = row.add(p * LANES);
                             let store = b.masks.store[p];
-                            let total = if first_tap {
+                            let total = if ky == 0 && kx == 0 {
                                 _mm512_setzero_ps()
                             } else {
                                 _mm512_maskz_loadu_ps(store, at)
@@ -379,63 +460,27 @@ mod avx512 {
                             _mm512_mask_storeu_ps(at, store, _mm512_add_ps(total, *t));
                         }
                     }
-                    first_tap = false;
                 }
             }
         }
     }
 
-    /// Strides and extents of one output row's blocks, in floats.
+    /// Strides of one output block's reads, in floats.
     struct Geometry {
         plane: usize,
         width: usize,
         /// Weights per output channel (`in_channels·9`).
         taps: usize,
-        kernel_rows: std::ops::Range<usize>,
-        /// The input row of kernel row 0 (−1 on the first output row).
-        first_row: isize,
     }
 
-    /// Lane masks of one block: per kernel column and vector, the lanes whose input column
-    /// lies inside the row; per vector, the lanes stored.
-    struct Masks {
-        load: [[__mmask16; BLOCK_VECTORS]; 3],
-        store: [__mmask16; BLOCK_VECTORS],
-    }
-
-    impl Masks {
-        fn new(x0: usize, pixels: usize, width: usize) -> Self {
-            // The lanes l with 0 ≤ first + l < end: one run of set bits.
-            let lanes = |first: isize, end: isize| -> __mmask16 {
-                let low = (-first).clamp(0, LANES as isize) as u32;
-                let high = (end - first).clamp(0, LANES as isize) as u32;
-                let below = |n: u32| ((1u32 << n) - 1) as __mmask16;
-                if high > low {
-                    below(high) & !below(low)
-                } else {
-                    0
-                }
-            };
-            let mut load = [[0; BLOCK_VECTORS]; 3];
-            let mut store = [0; BLOCK_VECTORS];
-            for p in 0..BLOCK_VECTORS {
-                let first = (x0 + p * LANES) as isize;
-                store[p] = lanes(first, (x0 + pixels) as isize);
-                for (kx, masks) in load.iter_mut().enumerate() {
-                    masks[p] = lanes(first + kx as isize - 1, width as isize);
-                }
-            }
-            Self { load, store }
-        }
-    }
-
-    /// `CO` output channels × `PX` vectors of one output row: the taps in order (input
-    /// channel, kernel row, kernel column) in chains of `chain` taps, each from zero, added in
-    /// turn onto the bias (the running total lives in the output row).
+    /// `CO` output channels × `PX` vectors of output: the taps in order (input channel, kernel
+    /// row, kernel column) in chains of `chain` taps, each from zero, added in turn onto the
+    /// bias (the running total lives in the output). A tap outside the image multiplies a
+    /// zero, as gemm multiplies im2col's zeros.
     ///
     /// # Safety
-    /// As in `output_row`: `src` is the input image at row 0, column x0; `weight` and `bias`
-    /// the block's first output channel's, `out` its first output value.
+    /// As in `output_run`: `src` is the input image at the block's first pixel; `weight` and
+    /// `bias` the block's first output channel's, `out` its first output value.
     #[target_feature(enable = "avx512f")]
     #[inline]
     unsafe fn block<const CO: usize, const PX: usize>(
@@ -449,29 +494,37 @@ mod avx512 {
     ) {
         // SAFETY: the caller's contract.
         unsafe {
-            if chain >= g.taps {
-                chains::<CO, PX, false>(g, masks, g.taps, src, weight, bias, out);
-            } else {
-                chains::<CO, PX, true>(g, masks, chain, src, weight, bias, out);
+            let args = (g, masks, src, weight, bias, out);
+            match (chain >= g.taps, masks.border) {
+                (true, false) => chains::<CO, PX, false, false>(args, g.taps),
+                (true, true) => chains::<CO, PX, false, true>(args, g.taps),
+                (false, false) => chains::<CO, PX, true, false>(args, chain),
+                (false, true) => chains::<CO, PX, true, true>(args, chain),
             }
         }
     }
 
+    /// [`block`]'s arguments but the chain.
+    type BlockArgs<'a> = (
+        &'a Geometry,
+        &'a Masks,
+        *const f32,
+        *const f32,
+        *const f32,
+        *mut f32,
+    );
+
     /// [`block`], in one chain unless `CHAINED` (a separate instance: the one chain of
-    /// fusion and of most training layers keeps the loop without the block bookkeeping).
+    /// fusion and of most training layers keeps the loop without the block bookkeeping),
+    /// reading the masks of every row offset where `BORDER`, else those of offset 1.
     ///
     /// # Safety
     /// As in [`block`].
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn chains<const CO: usize, const PX: usize, const CHAINED: bool>(
-        g: &Geometry,
-        masks: &Masks,
+    unsafe fn chains<const CO: usize, const PX: usize, const CHAINED: bool, const BORDER: bool>(
+        (g, masks, src, weight, bias, out): BlockArgs,
         chain: usize,
-        src: *const f32,
-        weight: *const f32,
-        bias: *const f32,
-        out: *mut f32,
     ) {
         // SAFETY: the caller's contract; every load is masked to lanes inside the image (the
         // addresses of masked-off lanes are never read), every store to the block's pixels.
@@ -490,9 +543,9 @@ mod avx512 {
                     // where a chain starts or ends inside the channel.
                     let positions = start.saturating_sub(ci * 9)..(end - ci * 9).min(9);
                     if !CHAINED || positions == (0..9) {
-                        channel_taps::<CO, PX, false>(args, 0..9, &mut acc);
+                        channel_taps::<CO, PX, false, BORDER>(args, 0..9, &mut acc);
                     } else {
-                        channel_taps::<CO, PX, true>(args, positions, &mut acc);
+                        channel_taps::<CO, PX, true, BORDER>(args, positions, &mut acc);
                     }
                 }
                 for (c, lanes) in acc.iter().enumerate() {
@@ -514,13 +567,19 @@ mod avx512 {
     }
 
     /// Adds input channel `ci`'s taps at kernel positions `positions` (ky·3 + kx; all nine
-    /// unless `PARTIAL`) onto `acc`, in order; `(g, masks, src, weight, ci)` as in [`block`].
+    /// unless `PARTIAL`) onto `acc`, in order; `(g, masks, src, weight, ci)` as in [`block`],
+    /// `BORDER` as in [`chains`].
     ///
     /// # Safety
     /// As in [`block`].
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn channel_taps<const CO: usize, const PX: usize, const PARTIAL: bool>(
+    unsafe fn channel_taps<
+        const CO: usize,
+        const PX: usize,
+        const PARTIAL: bool,
+        const BORDER: bool,
+    >(
         (g, masks, src, weight, ci): (&Geometry, &Masks, *const f32, *const f32, usize),
         positions: std::ops::Range<usize>,
         acc: &mut [[__m512; PX]; CO],
@@ -528,17 +587,19 @@ mod avx512 {
         // SAFETY: the caller's contract (as in `block`).
         unsafe {
             let w = weight.add(ci * 9);
-            for ky in g.kernel_rows.clone() {
-                let row = (g.first_row + ky as isize) as usize;
-                let line = src.add(ci * g.plane + row * g.width);
+            let channel = src.wrapping_add(ci * g.plane);
+            for ky in 0..3 {
                 for kx in 0..3 {
                     if PARTIAL && !positions.contains(&(ky * 3 + kx)) {
                         continue;
                     }
-                    let at = line.wrapping_add(kx).wrapping_sub(1);
+                    let at = channel.wrapping_offset(offset(g.width, ky, kx));
                     let mut x = [_mm512_setzero_ps(); PX];
                     for (p, v) in x.iter_mut().enumerate() {
-                        *v = _mm512_maskz_loadu_ps(masks.load[kx][p], at.wrapping_add(p * LANES));
+                        *v = _mm512_maskz_loadu_ps(
+                            masks.load[if BORDER { ky } else { 1 }][kx][p],
+                            at.wrapping_add(p * LANES),
+                        );
                     }
                     for (c, lanes) in acc.iter_mut().enumerate() {
                         let tap = _mm512_set1_ps(*w.add(c * g.taps + ky * 3 + kx));
@@ -554,13 +615,15 @@ mod avx512 {
 
 #[cfg(not(target_arch = "x86_64"))]
 mod avx512 {
-    use super::ConvShape;
+    use std::ops::Range;
+
+    use super::{ConvShape, TileChains};
 
     /// Never called: [`super::covers`] is false off x86-64.
-    pub(super) unsafe fn input_grad_row(
+    pub(super) unsafe fn input_grad_run(
         _: &ConvShape,
         _: &[f32],
-        _: usize,
+        _: Range<usize>,
         _: &[f32],
         _: *mut f32,
     ) {
@@ -568,12 +631,13 @@ mod avx512 {
     }
 
     /// Never called: [`super::covers`] is false off x86-64.
-    pub(super) unsafe fn output_row(
+    pub(super) unsafe fn output_run(
         _: &ConvShape,
         _: &[f32],
-        _: usize,
+        _: Range<usize>,
         _: &[f32],
         _: &[f32],
+        _: &TileChains,
         _: *mut f32,
     ) {
         unreachable!("the direct convolution needs AVX-512")
@@ -595,15 +659,15 @@ mod tests {
     /// The direct kernel's and the im2col kernels' forward results on random values for
     /// [`same_shape`]`(case)` (`None` when this CPU has no AVX-512).
     fn both_kernels(case: [usize; 5], seed: u64) -> (ConvShape, Option<Outputs>) {
-        let rows = vec![RowChains::one_chain(case[4]); case[3]];
-        both_kernels_in_chains(case, seed, |_| rows.clone())
+        let tiles = vec![TileChains::one_chain(case[3] * case[4])];
+        both_kernels_in_chains(case, seed, |_| tiles.clone())
     }
 
     /// As [`both_kernels`], the direct kernel summing in the chains `chains(shape)`.
     fn both_kernels_in_chains(
         case: [usize; 5],
         seed: u64,
-        chains: impl Fn(&ConvShape) -> Vec<RowChains>,
+        chains: impl Fn(&ConvShape) -> Vec<TileChains>,
     ) -> (ConvShape, Option<Outputs>) {
         let shape = same_shape(case);
         let [batch, c_in, c_out, h, w] = case;

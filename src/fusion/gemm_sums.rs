@@ -10,75 +10,79 @@
 
 #[cfg(doc)]
 use super::conv_cpu;
+use std::ops::Range;
+
 use super::conv_cpu::{ConvShape, SIMD_PIXELS, TILE_PIXELS};
 
 /// The gemm crate's (0.19) smallest block of the inner dimension: a product whose inner
 /// dimension fits is summed in one pass.
 const GEMM_MIN_DEPTH_BLOCK: usize = 512;
 
-/// How [`conv_cpu::forward`] sums the taps of one output row: each output is a sum of FMA chains
-/// from zero over consecutive blocks of taps in order (input channel, kernel row, kernel
-/// column), added block after block onto the bias. Pixels before column `split` are summed in
-/// blocks of `main` taps, the rest in blocks of `ragged` taps: they belong to the small
-/// second product `conv_cpu::matmul_over_pixels` splits off a tile, for which gemm may choose
-/// another block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RowChains {
+/// How [`conv_cpu::forward`] sums the taps of one tile's pixels (numbered row after row,
+/// `y·w + x`): each output is a sum of FMA chains from zero over consecutive blocks of taps in
+/// order (input channel, kernel row, kernel column), added block after block onto the bias.
+/// The tile's pixels before `split` are summed in blocks of `main` taps, the rest in blocks of
+/// `ragged` taps: they belong to the small second product `conv_cpu::matmul_over_pixels` splits
+/// off the tile, for which gemm may choose another block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TileChains {
+    pub pixels: Range<usize>,
     pub main: usize,
     pub split: usize,
     pub ragged: usize,
 }
 
-impl RowChains {
-    /// Every output one chain over all taps (fusion's summation, any width).
-    pub fn one_chain(width: usize) -> Self {
+impl TileChains {
+    /// The `pixels` pixels of an image as one tile, every output one chain over all its taps
+    /// (fusion's summation).
+    pub fn one_chain(pixels: usize) -> Self {
         Self {
+            pixels: 0..pixels,
             main: usize::MAX,
-            split: width,
+            split: pixels,
             ragged: usize::MAX,
         }
     }
 }
 
-/// Per output row, how [`conv_cpu::forward`] sums the taps ([`RowChains`]), or `None` where one
-/// of its products takes another path (gevv, the matrix–vector kernels) or the convolution is
-/// pointwise. `conv_direct::forward` computes exactly these chains, so where this is `Some` the
-/// two give the same bits.
+/// How [`conv_cpu::forward`] sums the taps, tile by tile ([`TileChains`], covering an image's
+/// pixels in order), or `None` where one of its products takes another path (gevv, the
+/// matrix–vector kernels) or the convolution is pointwise. `conv_direct::forward_in_chains`
+/// computes exactly these chains, so where this is `Some` the two give the same bits.
 ///
 /// gemm splits the inner dimension (the taps) of a product of `m` pixels × `n` output channels
 /// into blocks of [`depth_block`]`(m, n, taps)`; a tile's product over its pixels is cut in two
 /// (a multiple of 16 pixels, then the rest), and the two may get different blocks.
-pub fn forward_chains(shape: &ConvShape) -> Option<Vec<RowChains>> {
+pub fn forward_chains(shape: &ConvShape) -> Option<Vec<TileChains>> {
     let (taps, channels) = (shape.taps(), shape.out_channels);
     if !products_are_blocked(shape, taps, channels) {
         return None;
     }
     let width = shape.out_size[1];
-    let mut rows = Vec::with_capacity(shape.out_size[0]);
-    for tile in shape.row_tiles(TILE_PIXELS) {
-        let pixels = tile.len() * width;
+    let tiles = shape.row_tiles(TILE_PIXELS).into_iter().map(|rows| {
+        let (first, pixels) = (rows.start * width, rows.len() * width);
         let aligned = if pixels > SIMD_PIXELS {
             pixels - pixels % SIMD_PIXELS
         } else {
             pixels
         };
-        let main = depth_block(aligned, channels, taps);
-        let ragged = depth_block(pixels - aligned, channels, taps);
-        rows.extend((0..tile.len()).map(|row| RowChains {
-            main,
-            split: aligned.saturating_sub(row * width).min(width),
-            ragged,
-        }));
-    }
-    Some(rows)
+        TileChains {
+            pixels: first..first + pixels,
+            main: depth_block(aligned, channels, taps),
+            split: first + aligned,
+            ragged: depth_block(pixels - aligned, channels, taps),
+        }
+    });
+    Some(tiles.collect())
 }
 
 /// Whether [`conv_cpu::forward`] sums each output as one FMA chain from zero over the taps in
 /// order, then adds it to the bias: [`forward_chains`] with one block of taps everywhere.
 pub fn forward_is_one_chain(shape: &ConvShape) -> bool {
-    forward_chains(shape).is_some_and(|rows| {
-        rows.iter()
-            .all(|row| row.main >= shape.taps() && row.ragged >= shape.taps())
+    forward_chains(shape).is_some_and(|tiles| {
+        tiles
+            .iter()
+            .all(|tile| tile.main >= shape.taps() && tile.ragged >= shape.taps())
     })
 }
 
