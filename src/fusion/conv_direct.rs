@@ -1,21 +1,23 @@
-//! The 3×3 "same" convolution (stride 1, padding 1, dilation 1) of inference, computed
-//! directly with AVX-512: no im2col block, no GEMM packing, no padded copy.
+//! The 3×3 "same" convolution (stride 1, padding 1, dilation 1) of inference and training,
+//! computed directly with AVX-512: no im2col block, no GEMM packing, no padded copy.
 //!
 //! Most of W-DUALMINE's convolutions are 3×3 with few output channels (8–64). Through im2col
 //! every input value is copied nine times and the GEMM packs the copies again; here each output
-//! block (8 output channels × 32 pixels of one row, 16 accumulator registers) sums its 9·C_in
+//! block (8 output channels × 32 consecutive pixels, 16 accumulator registers) sums its 9·C_in
 //! taps straight from the input: one load per 16 pixels and tap, reused by eight broadcast FMAs.
-//! The zero border is never written: taps above the first or below the last row are skipped,
-//! and the loads of the first and last vectors of a row are masked to the row's columns.
+//! Pixels are numbered row after row, and a block may reach across the end of a row into the
+//! next, so the narrow rows of the coarse scales (24 and 12 pixels) fill their vectors. The
+//! zero border is never written: every load is masked to the lanes whose neighbour lies inside
+//! the image (a masked-off lane reads as zero).
 //!
 //! Each output value is one FMA chain from zero over the taps in im2col order (input channel,
-//! kernel row, kernel column; taps outside the image add nothing), then the bias added: what
-//! the gemm crate computes for `conv_cpu::forward` when the taps fit one of its K blocks. Where
-//! `gemm_sums::forward_is_one_chain` holds, the results are the same bits (tested), so training
-//! takes this kernel too without changing the rounding the shipped weights were made with;
-//! elsewhere training keeps `conv_cpu`, and fusion takes this kernel for every 3×3 `same`
-//! layer (its results then differ in the last bits). Machines without AVX-512 take `conv_cpu`
-//! everywhere.
+//! kernel row, kernel column; a tap outside the image multiplies a zero), then the bias added:
+//! what the gemm crate computes for `conv_cpu::forward` when the taps fit one of its K blocks.
+//! Past one block gemm sums the taps in blocks and adds them in turn onto the bias;
+//! `forward_in_chains` sums in the same blocks (`gemm_sums::forward_chains`), so training takes
+//! this kernel and gets `conv_cpu`'s bits (tested) — the rounding the shipped weights were made
+//! with. Fusion takes one chain for every 3×3 `same` layer (its results differ from `conv_cpu`'s
+//! in the last bits past 512 taps). Machines without AVX-512 take `conv_cpu` everywhere.
 
 use std::ops::Range;
 
@@ -36,7 +38,7 @@ const LANES: usize = 16;
 const TASK_PIXELS: usize = 256;
 
 // A block's lane masks are the halves of one 32-bit word.
-const _: () = assert!(BLOCK_VECTORS * LANES == 32 && TASK_PIXELS % 32 == 0);
+const _: () = assert!(BLOCK_VECTORS * LANES == 32 && TASK_PIXELS.is_multiple_of(32));
 
 /// Whether [`forward`] computes this convolution on this machine.
 pub fn covers(shape: &ConvShape) -> bool {
@@ -98,7 +100,9 @@ pub fn input_grad(shape: &ConvShape, weight: &[f32], output_grad: &[f32]) -> Opt
     assert_eq!(weight.len(), c_out * c_in * 9, "weight size");
     let plane = c_out * h * w;
     assert_eq!(output_grad.len(), shape.batch * plane, "gradient size");
-    let values = by_runs(shape, c_in, &[0..h * w], |n, _, pixels, grad| {
+    let pixels = 0..h * w;
+    let whole_image = std::slice::from_ref(&pixels);
+    let values = by_runs(shape, c_in, whole_image, |n, _, pixels, grad| {
         let image_grad = &output_grad[n * plane..(n + 1) * plane];
         // SAFETY: `covers` checked AVX-512; `by_runs` gives this call `pixels` of image `n`.
         unsafe { avx512::input_grad_run(shape, image_grad, pixels, weight, grad) }
@@ -121,7 +125,10 @@ fn by_runs(
     let plane = h * w;
     let in_order = tiles.windows(2).all(|pair| pair[0].end == pair[1].start);
     let ends = (tiles.first().map(|t| t.start), tiles.last().map(|t| t.end));
-    assert!(in_order && ends == (Some(0), Some(plane)), "tiles cover the image");
+    assert!(
+        in_order && ends == (Some(0), Some(plane)),
+        "tiles cover the image"
+    );
     let len = shape.batch * channels * plane;
     let mut values = Vec::<f32>::with_capacity(len);
     let dst = Disjoint(values.as_mut_ptr());
@@ -136,7 +143,9 @@ fn by_runs(
         .collect();
     tasks.par_iter().for_each(|(n, tile, pixels)| {
         // SAFETY: image `n` starts inside `values`' capacity.
-        run(*n, *tile, pixels.clone(), unsafe { dst.at(n * channels * plane) });
+        run(*n, *tile, pixels.clone(), unsafe {
+            dst.at(n * channels * plane)
+        });
     });
     // SAFETY: the tiles cover every image (asserted), so the tasks wrote every pixel of every
     // channel of every image.
@@ -430,7 +439,9 @@ mod avx512 {
                     // Tap (ky, kx) of pixel (y, x) comes from output pixel (y + 1 − ky,
                     // x + 1 − kx): the neighbour (2 − ky, 2 − kx).
                     let masks = &b.masks.load[if BORDER { 2 - ky } else { 1 }][2 - kx];
-                    let at = b.output_grad.wrapping_offset(offset(b.width, 2 - ky, 2 - kx));
+                    let at = b
+                        .output_grad
+                        .wrapping_offset(offset(b.width, 2 - ky, 2 - kx));
                     let mut tap = [[_mm512_setzero_ps(); PX]; CI];
                     for co in 0..b.out_channels {
                         let line = at.wrapping_add(co * b.plane);
