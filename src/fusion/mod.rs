@@ -50,36 +50,34 @@ pub(crate) fn written<'a, const I: usize>(
     inputs: impl Fn(usize) -> [&'a [f32]; I] + Sync,
     value: impl Fn(usize, [f32; I]) -> f32 + Sync,
 ) -> Vec<f32> {
-    let run = len / runs.max(1);
-    assert_eq!(run * runs, len, "runs tile the buffer");
-    let mut buffer: Vec<f32> = Vec::with_capacity(len);
-    if len > 0 {
-        buffer.spare_capacity_mut()[..len]
-            .par_chunks_mut(run)
-            .enumerate()
-            .for_each(|(j, out): (usize, &mut [MaybeUninit<f32>])| {
-                let (inputs, value) = (inputs(j), &value);
-                assert!(
-                    inputs.iter().all(|input| input.len() == out.len()),
-                    "input runs"
-                );
-                // Moved in: the slices' bounds are the loop's own, not reread from memory.
-                with_wide_vectors(move || {
-                    for (i, o) in out.iter_mut().enumerate() {
-                        o.write(value(j, inputs.map(|input| input[i])));
-                    }
-                });
-            });
-    }
-    // SAFETY: the runs tile the first `len` values and each was written in full (its inputs
-    // have its length, checked above).
-    unsafe { buffer.set_len(len) };
-    buffer
+    by_runs(len, runs, |j, out| {
+        let (inputs, value) = (inputs(j), &value);
+        assert!(
+            inputs.iter().all(|input| input.len() == out.len()),
+            "input runs"
+        );
+        // Moved in: the slices' bounds are the loop's own, not reread from memory.
+        with_wide_vectors(move || {
+            for (i, o) in out.iter_mut().enumerate() {
+                o.write(value(j, inputs.map(|input| input[i])));
+            }
+        });
+    })
 }
 
 /// `len` values in `runs` runs of equal length, run `j` filled with `value(j)`, in parallel (no
 /// zeroing pass first).
 pub(crate) fn filled(len: usize, runs: usize, value: impl Fn(usize) -> f32 + Sync) -> Vec<f32> {
+    by_runs(len, runs, |j, out| out.fill(MaybeUninit::new(value(j))))
+}
+
+/// `len` new values in `runs` runs of equal length, `write(j, run)` writing every value of run
+/// `j`, the runs in parallel.
+fn by_runs(
+    len: usize,
+    runs: usize,
+    write: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
     let run = len / runs.max(1);
     assert_eq!(run * runs, len, "runs tile the buffer");
     let mut buffer: Vec<f32> = Vec::with_capacity(len);
@@ -87,9 +85,10 @@ pub(crate) fn filled(len: usize, runs: usize, value: impl Fn(usize) -> f32 + Syn
         buffer.spare_capacity_mut()[..len]
             .par_chunks_mut(run)
             .enumerate()
-            .for_each(|(j, out)| out.fill(MaybeUninit::new(value(j))));
+            .for_each(|(j, out)| write(j, out));
     }
-    // SAFETY: the runs tile the first `len` values and each was filled.
+    // SAFETY: the runs tile the first `len` values and `write` wrote each in full (`written`
+    // checks its inputs have the run's length; `filled` fills the run).
     unsafe { buffer.set_len(len) };
     buffer
 }
