@@ -130,9 +130,7 @@ impl ConvKernels for Flex {
         options: ConvOptions<2>,
     ) -> FlexTensor {
         flex_forward(x, weight, bias, options, |shape| {
-            Some(vec![TileChains::one_chain(
-                shape.out_size[0] * shape.out_size[1],
-            )])
+            Some(TileChains::one_chain(shape))
         })
     }
 

@@ -53,8 +53,7 @@ pub fn covers(shape: &ConvShape) -> bool {
 /// The convolution `y = x ∗ weight + bias`, `[batch, out_channels, h, w]`, each output one
 /// FMA chain over all its taps; `None` when [`covers`] is false.
 pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Option<Vec<f32>> {
-    let [h, w] = shape.in_size;
-    forward_in_chains(shape, x, weight, bias, &[TileChains::one_chain(h * w)])
+    forward_in_chains(shape, x, weight, bias, &TileChains::one_chain(shape))
 }
 
 /// The convolution `y = x ∗ weight + bias` summed in the chains `tiles` give for their pixels
@@ -268,8 +267,7 @@ mod tests {
     /// The direct kernel's and the im2col kernels' forward results on random values for
     /// [`same_shape`]`(case)` (`None` when this CPU has no AVX-512).
     fn both_kernels(case: [usize; 5], seed: u64) -> (ConvShape, Option<Outputs>) {
-        let tiles = vec![TileChains::one_chain(case[3] * case[4])];
-        both_kernels_in_chains(case, seed, |_| tiles.clone())
+        both_kernels_in_chains(case, seed, TileChains::one_chain)
     }
 
     /// As [`both_kernels`], the direct kernel summing in the chains `chains(shape)`.
@@ -349,8 +347,8 @@ mod tests {
         }
         // Past one block of taps the gemm crate sums in parts: not one chain.
         let deep = same_shape([1, 64, 8, 8, 8]);
-        assert!(!gemm_sums::forward_is_one_chain(&deep));
-        assert!(gemm_sums::forward_chains(&deep).is_some());
+        let tiles = gemm_sums::forward_chains(&deep).expect("blocked products");
+        assert!(tiles.iter().any(|tile| tile.main < deep.taps()));
     }
 
     /// Where `gemm_sums::input_grad_is_one_chain` holds, the input gradient has the same bits

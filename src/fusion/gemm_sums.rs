@@ -33,15 +33,16 @@ pub struct TileChains {
 }
 
 impl TileChains {
-    /// The `pixels` pixels of an image as one tile, every output one chain over all its taps
+    /// An output image of `shape` as one tile, every output one chain over all its taps
     /// (fusion's summation).
-    pub fn one_chain(pixels: usize) -> Self {
-        Self {
+    pub fn one_chain(shape: &ConvShape) -> Vec<Self> {
+        let pixels = shape.out_size[0] * shape.out_size[1];
+        vec![Self {
             pixels: 0..pixels,
             main: usize::MAX,
             split: pixels,
             ragged: usize::MAX,
-        }
+        }]
     }
 }
 
@@ -76,19 +77,9 @@ pub fn forward_chains(shape: &ConvShape) -> Option<Vec<TileChains>> {
     Some(tiles.collect())
 }
 
-/// Whether [`conv_cpu::forward`] sums each output as one FMA chain from zero over the taps in
-/// order, then adds it to the bias: [`forward_chains`] with one block of taps everywhere.
-pub fn forward_is_one_chain(shape: &ConvShape) -> bool {
-    forward_chains(shape).is_some_and(|tiles| {
-        tiles
-            .iter()
-            .all(|tile| tile.main >= shape.taps() && tile.ragged >= shape.taps())
-    })
-}
-
 /// Whether [`conv_cpu::input_grad`]'s GEMMs sum each im2col value as one FMA chain from zero over the
-/// output channels in order (`col2im` then adds the taps in order): as for
-/// [`forward_is_one_chain`], with the output channels as the inner dimension.
+/// output channels in order (`col2im` then adds the taps in order): the forward's one-block
+/// case of [`forward_chains`], with the output channels as the inner dimension.
 /// `conv_direct::input_grad` computes exactly that.
 ///
 /// With one output channel gemm takes its `gevv` path, which writes each im2col value as the
