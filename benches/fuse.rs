@@ -19,11 +19,13 @@ use std::path::PathBuf;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
-use dualmine::fusion::conv_cpu::{self, ConvShape};
-use dualmine::fusion::freed_memory::KeepFreedMemory;
+use dualmine::fusion::ops::cpu::conv_im2col;
+use dualmine::fusion::ops::cpu::conv_shape::ConvShape;
+use dualmine::fusion::ops::cpu::freed_memory::KeepFreedMemory;
 use dualmine::fusion::fuser::Fuser;
-use dualmine::fusion::model::DualMineConfig;
-use dualmine::fusion::{conv_direct, conv_weight_direct, on_cpu_workers};
+use dualmine::fusion::network::model::DualMineConfig;
+use dualmine::fusion::ops::cpu::{conv_direct, conv_weight_direct};
+use dualmine::fusion::ops::device::on_cpu_workers;
 use dualmine::io;
 use dualmine::phantom::{self, PhantomSize};
 use dualmine::volume::resample::{Interpolation, onto_reference};
@@ -182,7 +184,7 @@ fn kernels(c: &mut Criterion) {
             });
         }
         group.bench_function(name("weight_grad_gemm"), |b| {
-            b.iter(|| conv_cpu::weight_grad(&shape, &x, &g))
+            b.iter(|| conv_im2col::weight_grad(&shape, &x, &g))
         });
     }
     group.finish();

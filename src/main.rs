@@ -89,11 +89,15 @@ impl log::Log for ProbeQuietLogger {
 /// a GPU makes the Wayland client library in Mesa's drivers print "XDG_RUNTIME_DIR is invalid
 /// or not set" once per probe — noise, since nothing is wrong. Give the process a private
 /// runtime folder then (mode 0700, in the temporary folder, one per user), as a login session
-/// would; with one already set this does nothing.
+/// would; with one already set this does nothing. The variable is set by running this program
+/// again in place of itself with it in the environment (`exec`: same process, arguments and
+/// streams), which changing the environment of a running process cannot do soundly; if that
+/// fails the program goes on without it.
 fn private_runtime_dir() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        use std::os::unix::process::CommandExt;
         let valid = std::env::var_os("XDG_RUNTIME_DIR")
             .is_some_and(|dir| std::path::Path::new(&dir).is_dir());
         if valid {
@@ -107,9 +111,17 @@ fn private_runtime_dir() {
         // Use it only when it is ours and private (someone else may have made the name).
         let ours = std::fs::symlink_metadata(&dir)
             .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0);
+        let Ok(program) = std::env::current_exe() else {
+            return;
+        };
         if ours {
-            // SAFETY: called first thing in `main`, before any other thread exists.
-            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+            let mut args = std::env::args_os();
+            let mut command = std::process::Command::new(program);
+            if let Some(name) = args.next() {
+                command.arg0(name);
+            }
+            // Returns only when the program could not be started again.
+            let _ = command.args(args).env("XDG_RUNTIME_DIR", &dir).exec();
         }
     }
 }

@@ -10,7 +10,7 @@ mod common;
 use std::process::Command;
 
 use burn::tensor::Device;
-use dualmine::fusion::model::DualMineConfig;
+use dualmine::fusion::network::model::DualMineConfig;
 use dualmine::fusion::weights::save;
 
 #[test]

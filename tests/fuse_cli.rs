@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use burn::tensor::Device;
-use dualmine::fusion::model::DualMineConfig;
+use dualmine::fusion::network::model::DualMineConfig;
 use dualmine::fusion::weights::save;
 use dualmine::io;
 use dualmine::io::image2d::read_gray8;

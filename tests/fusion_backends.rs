@@ -6,7 +6,7 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
-use dualmine::fusion::model::DualMineConfig;
+use dualmine::fusion::network::model::DualMineConfig;
 
 fn values(t: Tensor<4>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().expect("f32")
@@ -65,9 +65,9 @@ fn auto_backend_picks_a_device_and_says_which() {
 
 #[test]
 fn training_steps_run_on_wgpu_too() {
-    use dualmine::fusion::loss::LossWeights;
-    use dualmine::fusion::sampler::TrainingPair;
-    use dualmine::fusion::train::{TrainConfig, Trainer};
+    use dualmine::fusion::training::loss::LossWeights;
+    use dualmine::fusion::training::sampler::TrainingPair;
+    use dualmine::fusion::training::train::{TrainConfig, Trainer};
     let gpu = match Device::wgpu_options().init() {
         Ok(device) => device,
         Err(error) => {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use dualmine::fusion::model::DualMineConfig;
+use dualmine::fusion::network::model::DualMineConfig;
 use dualmine::fusion::weights::load;
 
 fn train(aanlib: &Path, dir: &Path, name: &str, seed: &str) -> Vec<f32> {
@@ -109,7 +109,7 @@ fn average_weights_writes_the_mean_network_or_a_clear_error() {
             self.0.extend(values);
         }
     }
-    let answer = |model: &dualmine::fusion::model::DualMine| {
+    let answer = |model: &dualmine::fusion::network::model::DualMine| {
         use burn::module::Module;
         let mut parameters = Parameters(Vec::new());
         model.visit(&mut parameters);

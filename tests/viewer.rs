@@ -15,7 +15,7 @@ use dualmine::app::Source;
 use dualmine::app::layers::LayerId;
 use dualmine::app::pane::PaneKind;
 use dualmine::app::studies::Side;
-use dualmine::export::dicom_series::{SeriesOptions, write_series};
+use dualmine::export::{SeriesOptions, write_series};
 use dualmine::phantom::{self, PhantomSize};
 use egui::accesskit::Role;
 use egui::{Event, Modifiers, PointerButton, Pos2};

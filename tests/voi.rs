@@ -10,7 +10,7 @@ use std::process::Command;
 use dicom_dictionary_std::tags;
 use dicom_object::open_file;
 use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder};
-use dualmine::export::dicom_series::{SeriesOptions, write_series};
+use dualmine::export::{SeriesOptions, write_series};
 use dualmine::io;
 use dualmine::phantom::{bq_per_ml_per_suv, pet_dose};
 use dualmine::volume::voi::{self, PEAK_RADIUS_MM, Shape};

@@ -164,16 +164,56 @@ pub fn start(
     } else {
         vec![session.slice(orientation)]
     };
-    let size = orientation.size_voxels(dims);
-    let mut shown = settings.clone();
-    shown.selected = LayerId::Fused;
     let volumes: HashMap<u64, Arc<Volume>> = session
         .layers
         .iter()
         .map(|l| (l.id.key(), l.volume.clone()))
         .collect();
+    let png_slices = png_slices(form, session, settings, &slices);
+    let maps = map_folders(session);
+    let reference = session
+        .pair
+        .study(session.pair.reference)
+        .cloned()
+        .ok_or("no reference study")?;
+    let mut model = format!(
+        "built-in {} weights",
+        session.job.as_ref().map_or("", |j| j.task)
+    );
+    if let Some((t, metric)) = &session.registration {
+        model += &format!("; the second {}", t.note(*metric));
+    }
+    let work = Work {
+        model,
+        kind: form.kind,
+        folder: PathBuf::from(form.folder.trim()),
+        overwrite: form.confirm_overwrite,
+        anonymize: form.anonymize,
+        slices: png_slices,
+        volumes,
+        reference,
+        sources: [session.pair.a.clone(), b],
+        maps,
+    };
+    spawn(work)
+}
+
+/// The PNGs of `slices` of the shown plane: what the fusion pane draws there (the fused layer
+/// selected; only the base without overlays; nothing for raw values), with names that say
+/// plane, slice and position.
+fn png_slices(
+    form: &ExportForm,
+    session: &Session,
+    settings: &ViewSettings,
+    slices: &[usize],
+) -> Vec<PngSlice> {
+    let orientation = settings.orientation;
+    let dims = session.dims();
+    let size = orientation.size_voxels(dims);
+    let mut shown = settings.clone();
+    shown.selected = LayerId::Fused;
     let geometry = &session.pair.a.geometry;
-    let png_slices = slices
+    slices
         .iter()
         .map(|&k| {
             let mut draws = match form.kind {
@@ -207,7 +247,12 @@ pub fn start(
                 plane: orientation.mapping(dims, k),
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The network's layers to write as DICOM series, with their series folders: the fused
+/// image, then each reliability and mixer map the session has.
+fn map_folders(session: &Session) -> Vec<(LayerId, String)> {
     let mut maps = vec![(LayerId::Fused, "FUSED".to_string())];
     for layer in &session.layers {
         let folder = match layer.id {
@@ -218,30 +263,11 @@ pub fn start(
         };
         maps.push((layer.id, folder));
     }
-    let reference = session
-        .pair
-        .study(session.pair.reference)
-        .cloned()
-        .ok_or("no reference study")?;
-    let mut model = format!(
-        "built-in {} weights",
-        session.job.as_ref().map_or("", |j| j.task)
-    );
-    if let Some((t, metric)) = &session.registration {
-        model += &format!("; the second {}", t.note(*metric));
-    }
-    let work = Work {
-        model,
-        kind: form.kind,
-        folder: PathBuf::from(form.folder.trim()),
-        overwrite: form.confirm_overwrite,
-        anonymize: form.anonymize,
-        slices: png_slices,
-        volumes,
-        reference,
-        sources: [session.pair.a.clone(), b],
-        maps,
-    };
+    maps
+}
+
+/// Runs `work` on its own thread; the job reports its progress and can be cancelled.
+fn spawn(work: Work) -> Result<ExportJob, String> {
     let (sender, events) = channel();
     let cancel = Arc::new(AtomicBool::new(false));
     let stop = cancel.clone();

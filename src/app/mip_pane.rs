@@ -6,18 +6,12 @@
 use egui::{Color32, ColorImage, Rect, Sense, TextureHandle, TextureOptions, Vec2};
 
 use super::layers::LayerId;
+use super::marks::MipCache;
 use super::session::Session;
 use crate::volume::mip::{self, Projection};
 
 /// Degrees the view turns per Left/Right key press.
 pub const KEY_STEP_DEG: f32 = 10.0;
-
-/// A projection and its texture, remade when what it shows changes.
-pub struct MipCache {
-    key: (LayerId, u64, i32, [u32; 2]),
-    pub projection: Projection,
-    texture: TextureHandle,
-}
 
 /// Where the projection sits in `pane` (fitted with its physical aspect).
 pub fn image_rect(pane: Rect, projection: &Projection) -> Rect {

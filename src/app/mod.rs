@@ -15,6 +15,7 @@ pub mod fusion_job;
 pub mod gpu;
 pub mod input;
 pub mod layers;
+pub mod marks;
 pub mod mip_pane;
 pub mod pacs_panel;
 pub mod pane;
@@ -287,6 +288,68 @@ impl ViewerApp {
         }
     }
 
+    /// Collects what the background jobs (loading, fusion) finished since the last frame,
+    /// records the frame's time, and keeps frames coming while a job runs.
+    fn poll_jobs(&mut self, ctx: &egui::Context) {
+        let dt = ctx.input(|i| i.unstable_dt);
+        self.poll_loading();
+        let fusing = self
+            .session
+            .as_ref()
+            .and_then(|s| s.job.as_ref())
+            .is_some_and(|j| j.is_running());
+        if let Some(session) = &mut self.session
+            && session.poll_fusion()
+            && !session.job.as_ref().is_some_and(|j| j.is_running())
+        {
+            // Fusion has filled the network's layers: their VOI statistics exist now.
+            vois::refresh(session);
+        }
+        if self.session.is_some() {
+            self.frame_times.record(fusing, dt);
+        }
+        if self.loading.is_some() || fusing || self.benchmark.is_some() {
+            ctx.request_repaint_after(Duration::from_millis(16));
+        }
+    }
+
+    /// The windows over the panes: the series picker, help, the PACS panel and the export
+    /// dialog (with the export job's progress), and the registration job's outcome.
+    fn windows(&mut self, ctx: &egui::Context) {
+        if let Some(picker) = &self.picker
+            && let Some(choice) = panels::series_picker(ctx, &picker.series)
+        {
+            let index = picker.index;
+            self.picker = None;
+            if choice > 0 {
+                let mut sources = self.sources.clone();
+                if let Some(source) = sources.get_mut(index) {
+                    *source = Source::Series(source.path().clone(), choice);
+                }
+                self.open(sources);
+            }
+        }
+        panels::help(ctx, &mut self.help_open);
+        if let Some(folder) = pacs_panel::show(ctx, &mut self.pacs) {
+            self.open_dropped(vec![folder]);
+        }
+        self.poll_registration(ctx);
+        if let Some(job) = &mut self.export_job {
+            job.poll();
+            if job.is_running() {
+                ctx.request_repaint_after(Duration::from_millis(50));
+            }
+        }
+        export_dialog::show(
+            ctx,
+            &mut self.export_form,
+            &mut self.export_job,
+            self.session.as_ref(),
+            &self.settings,
+            &mut self.pacs,
+        );
+    }
+
     fn panes(&mut self, ui: &mut egui::Ui) {
         let Some(session) = &mut self.session else {
             ui.centered_and_justified(|ui| {
@@ -366,125 +429,15 @@ impl ViewerApp {
 impl eframe::App for ViewerApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
-        let dt = ctx.input(|i| i.unstable_dt);
-        self.poll_loading();
-        let fusing = self
-            .session
-            .as_ref()
-            .and_then(|s| s.job.as_ref())
-            .is_some_and(|j| j.is_running());
-        if let Some(session) = &mut self.session
-            && session.poll_fusion()
-            && !session.job.as_ref().is_some_and(|j| j.is_running())
-        {
-            // Fusion has filled the network's layers: their VOI statistics exist now.
-            vois::refresh(session);
-        }
-        if self.session.is_some() {
-            self.frame_times.record(fusing, dt);
-        }
-        if self.loading.is_some() || fusing || self.benchmark.is_some() {
-            ctx.request_repaint_after(Duration::from_millis(16));
-        }
+        self.poll_jobs(&ctx);
         self.dropped(&ctx);
         self.keyboard(&ctx);
         self.run_benchmark(&ctx);
         self.sync_gpu();
-
-        if let Some(picker) = &self.picker
-            && let Some(choice) = panels::series_picker(&ctx, &picker.series)
-        {
-            let index = picker.index;
-            self.picker = None;
-            if choice > 0 {
-                let mut sources = self.sources.clone();
-                if let Some(source) = sources.get_mut(index) {
-                    *source = Source::Series(source.path().clone(), choice);
-                }
-                self.open(sources);
-            }
-        }
-        panels::help(&ctx, &mut self.help_open);
-        if let Some(folder) = pacs_panel::show(&ctx, &mut self.pacs) {
-            self.open_dropped(vec![folder]);
-        }
-        self.poll_registration(&ctx);
-        if let Some(job) = &mut self.export_job {
-            job.poll();
-            if job.is_running() {
-                ctx.request_repaint_after(Duration::from_millis(50));
-            }
-        }
-        export_dialog::show(
-            &ctx,
-            &mut self.export_form,
-            &mut self.export_job,
-            self.session.as_ref(),
-            &self.settings,
-            &mut self.pacs,
-        );
+        self.windows(&ctx);
 
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
-        let warning = self
-            .session
-            .as_ref()
-            .and_then(|s| s.pair.frame_warning.clone());
-        if let Some(warning) = warning {
-            egui::Panel::top("frame of reference").show(ui, |ui| {
-                ui.horizontal_wrapped(|ui| {
-                    ui.colored_label(Color32::from_rgb(255, 170, 0), "Frame of reference differs");
-                    ui.label(&warning);
-                    if let Some(job) = &self.registration_job {
-                        let fraction = job.levels_done() as f32 / job.levels.max(1) as f32;
-                        ui.add(egui::ProgressBar::new(fraction).desired_width(180.0).text(
-                            format!(
-                                "registering: level {}/{} · {:.0} s",
-                                (job.levels_done() + 1).min(job.levels),
-                                job.levels,
-                                job.elapsed().as_secs_f32()
-                            ),
-                        ));
-                        if ui.button("Cancel").clicked() {
-                            job.cancel();
-                        }
-                        return;
-                    }
-                    if ui.button("Register").clicked() {
-                        self.start_registration();
-                    }
-                    ui.checkbox(&mut self.register_affine, "affine (12 DoF)");
-                    if ui.button("Load transform…").clicked() {
-                        self.load_transform();
-                    }
-                    let fused = self.session.as_ref().is_some_and(|s| s.job.is_some());
-                    if !fused && ui.button("Fuse anyway").clicked() {
-                        if let Some(session) = &mut self.session {
-                            session.fusion_allowed = true;
-                        }
-                        self.start_fusion();
-                    }
-                });
-            });
-        }
-        if self
-            .session
-            .as_ref()
-            .is_some_and(|s| s.registration.is_some())
-        {
-            egui::Panel::top("registration").show(ui, |ui| {
-                ui.horizontal(|ui| {
-                    if let Some((t, _)) = self.session.as_ref().and_then(|s| s.registration) {
-                        ui.label(format!(
-                            "Registered: rotation {:.2?}°, translation {:.2?} mm",
-                            t.angles_deg, t.translation_mm
-                        ));
-                    }
-                    if ui.button("Save transform…").clicked() {
-                        self.save_transform();
-                    }
-                });
-            });
-        }
+        self.registration_banners(ui);
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
         if let Some(session) = &mut self.session {
             egui::Panel::right("layers")

@@ -12,7 +12,8 @@ use super::session::Session;
 use super::studies::Side;
 use super::vois::{self, Tool, ToolOptions};
 use crate::volume::colormap::ColorMap;
-use crate::volume::plane::Orientation;
+use crate::volume::intensity::Window;
+use crate::volume::plane::{Orientation, PlaneMapping};
 
 /// Which pane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -253,39 +254,98 @@ pub fn show(
     settings: &mut ViewSettings,
     gpu: Option<bool>,
 ) -> PaneOutput {
-    let mut output = PaneOutput::default();
-    let orientation = settings.orientation;
-    let id = ui.scope_id().with(("pane", pane_key(kind, orientation)));
+    let id = ui
+        .scope_id()
+        .with(("pane", pane_key(kind, settings.orientation)));
     let response = ui.interact(rect, id, Sense::click_and_drag());
     let painter = ui.painter_at(rect);
-    let dims = session.dims();
-    let size_mm = orientation.size_mm(&session.pair.a.geometry);
-    let image = image_rect(rect, size_mm, settings.zoom, settings.pan);
-    let to_uv = |p: Pos2| ((p - image.min) / image.size()).to_pos2();
-    let slice = session.slice(orientation);
-    let mapping = orientation.mapping(dims, slice);
+    let frame = PaneFrame::new(rect, session, settings);
 
-    // Mouse.
+    let output = pointer_input(ui, &response, &frame, session, settings);
+    let target = main_layer(kind, settings);
+    if response.dragged_by(egui::PointerButton::Secondary)
+        && let Some(layer) = session.layer_mut(target)
+    {
+        window_drag(&mut layer.style.window, response.drag_delta());
+    }
+
+    paint_image(&painter, &frame, kind, session, settings, gpu);
+    paint_crosshair(&painter, &frame, session.cursor);
+    vois::paint(
+        &painter,
+        frame.image,
+        (frame.orientation, frame.slice),
+        session,
+        settings.tool_options.box_slices,
+    );
+    paint_labels(&painter, &frame, kind, session);
+    if let Some(layer) = session.layer(target) {
+        colour_bar(&painter, rect, layer);
+        if let Some(voxel) = session.hover {
+            painter.text(
+                rect.left_bottom() + Vec2::new(6.0, -4.0),
+                egui::Align2::LEFT_BOTTOM,
+                format!(
+                    "{} = {}",
+                    target.name(),
+                    format_value(layer.value(voxel), &layer.volume.units)
+                ),
+                egui::FontId::proportional(12.0),
+                Color32::from_gray(230),
+            );
+        }
+    }
+    output
+}
+
+/// Where a pane's image lies this frame: the pane, the image's rectangle in it (zoomed and
+/// panned), the plane and slice shown, and the mapping from image to voxel coordinates.
+struct PaneFrame {
+    rect: Rect,
+    image: Rect,
+    orientation: Orientation,
+    slice: usize,
+    dims: [usize; 3],
+    mapping: PlaneMapping,
+}
+
+impl PaneFrame {
+    fn new(rect: Rect, session: &Session, settings: &ViewSettings) -> Self {
+        let orientation = settings.orientation;
+        let dims = session.dims();
+        let size_mm = orientation.size_mm(&session.pair.a.geometry);
+        let slice = session.slice(orientation);
+        Self {
+            rect,
+            image: image_rect(rect, size_mm, settings.zoom, settings.pan),
+            orientation,
+            slice,
+            dims,
+            mapping: orientation.mapping(dims, slice),
+        }
+    }
+
+    /// A screen point in the image's unit coordinates (0..1 across the image).
+    fn uv(&self, p: Pos2) -> Pos2 {
+        ((p - self.image.min) / self.image.size()).to_pos2()
+    }
+}
+
+/// The wheel, zoom and the primary and middle buttons over the pane: hover voxel, slice
+/// scrolling (returned), zoom, pan, the crosshair, and the VOI and ruler tools.
+fn pointer_input(
+    ui: &egui::Ui,
+    response: &egui::Response,
+    frame: &PaneFrame,
+    session: &mut Session,
+    settings: &mut ViewSettings,
+) -> PaneOutput {
+    let mut output = PaneOutput::default();
+    let (orientation, mapping) = (frame.orientation, &frame.mapping);
     if let Some(pointer) = response.hover_pos() {
-        let uv = to_uv(pointer);
-        session.hover = mapping.voxel_at(dims, uv.x, uv.y);
-        // One slice per wheel event (smooth scrolling would spread a notch over frames);
-        // Ctrl + wheel zooms instead (egui turns it into a zoom delta).
-        let (wheel, zoom, shift) = ui.input(|i| {
-            let wheel: i64 = i
-                .events
-                .iter()
-                .filter_map(|e| match e {
-                    egui::Event::MouseWheel {
-                        delta, modifiers, ..
-                    } if !modifiers.command && !modifiers.ctrl && delta.y != 0.0 => {
-                        Some(delta.y.signum() as i64)
-                    }
-                    _ => None,
-                })
-                .sum();
-            (wheel, i.zoom_delta(), i.modifiers.shift)
-        });
+        let uv = frame.uv(pointer);
+        session.hover = mapping.voxel_at(frame.dims, uv.x, uv.y);
+        let (wheel, zoom, shift) = wheel_input(ui);
         if zoom != 1.0 {
             settings.zoom = (settings.zoom * zoom).clamp(0.2, 20.0);
         } else {
@@ -299,14 +359,14 @@ pub fn show(
             && (primary || response.drag_stopped_by(egui::PointerButton::Primary))
         {
             let at = |p| {
-                let uv = to_uv(p);
+                let uv = frame.uv(p);
                 mapping.point_at(uv.x, uv.y)
             };
             let pressed_at = ui.input(|i| i.pointer.press_origin()).map(at);
             let point = Some(at(pointer));
             let axis = orientation.slice_axis();
             if let Some(message) = vois::pointer(
-                &response,
+                response,
                 (settings.tool, settings.tool_options),
                 session,
                 (point, pressed_at),
@@ -327,7 +387,7 @@ pub fn show(
         && settings.tool != Tool::Navigate
         && response.hover_pos().is_none()
         && let Some(message) = vois::pointer(
-            &response,
+            response,
             (settings.tool, settings.tool_options),
             session,
             (None, None),
@@ -339,18 +399,48 @@ pub fn show(
     if response.dragged_by(egui::PointerButton::Middle) {
         settings.pan += response.drag_delta();
     }
-    let target = main_layer(kind, settings);
-    if response.dragged_by(egui::PointerButton::Secondary)
-        && let Some(layer) = session.layer_mut(target)
-    {
-        let delta = response.drag_delta();
-        let window = &mut layer.style.window;
-        let range = window.width.max(1e-3);
-        window.width = (window.width + delta.x * range / 200.0).max(range * 1e-3);
-        window.center -= delta.y * range / 200.0;
-    }
+    output
+}
 
-    // Image.
+/// This frame's wheel notches (one slice per wheel event: smooth scrolling would spread a
+/// notch over frames; Ctrl + wheel zooms instead, which egui turns into a zoom delta), the
+/// zoom factor and whether Shift is held.
+fn wheel_input(ui: &egui::Ui) -> (i64, f32, bool) {
+    ui.input(|i| {
+        let wheel: i64 = i
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                egui::Event::MouseWheel {
+                    delta, modifiers, ..
+                } if !modifiers.command && !modifiers.ctrl && delta.y != 0.0 => {
+                    Some(delta.y.signum() as i64)
+                }
+                _ => None,
+            })
+            .sum();
+        (wheel, i.zoom_delta(), i.modifiers.shift)
+    })
+}
+
+/// A right drag by `delta` points on a window: right widens it, up raises its centre.
+fn window_drag(window: &mut Window, delta: Vec2) {
+    let range = window.width.max(1e-3);
+    window.width = (window.width + delta.x * range / 200.0).max(range * 1e-3);
+    window.center -= delta.y * range / 200.0;
+}
+
+/// The pane's black background and its layers, drawn by the GPU renderer (`gpu`: whether the
+/// target is sRGB; none without a renderer, which the pane then says).
+fn paint_image(
+    painter: &egui::Painter,
+    frame: &PaneFrame,
+    kind: PaneKind,
+    session: &Session,
+    settings: &ViewSettings,
+    gpu: Option<bool>,
+) {
+    let (rect, image) = (frame.rect, frame.image);
     painter.rect_filled(rect, 0.0, Color32::BLACK);
     match gpu {
         Some(srgb) => {
@@ -362,7 +452,7 @@ pub fn show(
                 let (min, max) = (local(image.min), local(image.max));
                 let placement = [min.x, min.y, max.x - min.x, max.y - min.y];
                 let callback = PaneCallback {
-                    pane: pane_key(kind, orientation),
+                    pane: pane_key(kind, frame.orientation),
                     draws: draws(session, kind, settings, placement, srgb),
                 };
                 painter.add(egui_wgpu::Callback::new_paint_callback(drawn, callback));
@@ -378,9 +468,12 @@ pub fn show(
             );
         }
     }
+}
 
-    // Crosshair.
-    let [u, v] = orientation.image_position(dims, session.cursor);
+/// The linked crosshair through `cursor` (continuous voxel coordinates), across the pane.
+fn paint_crosshair(painter: &egui::Painter, frame: &PaneFrame, cursor: [f32; 3]) {
+    let (rect, image) = (frame.rect, frame.image);
+    let [u, v] = frame.orientation.image_position(frame.dims, cursor);
     let at = image.min + Vec2::new(u, v) * image.size();
     let stroke = Stroke::new(1.0, Color32::from_rgba_unmultiplied(255, 220, 0, 150));
     painter.line_segment(
@@ -391,16 +484,12 @@ pub fn show(
         [Pos2::new(rect.left(), at.y), Pos2::new(rect.right(), at.y)],
         stroke,
     );
+}
 
-    vois::paint(
-        &painter,
-        image,
-        (orientation, slice),
-        session,
-        settings.tool_options.box_slices,
-    );
-
-    // Labels.
+/// The pane's title (study, modality, series; plane and slice) and the patient-direction
+/// letters at its four edges.
+fn paint_labels(painter: &egui::Painter, frame: &PaneFrame, kind: PaneKind, session: &Session) {
+    let (rect, orientation) = (frame.rect, frame.orientation);
     let font = egui::FontId::proportional(12.0);
     let text = Color32::from_gray(230);
     let title = match kind {
@@ -420,8 +509,8 @@ pub fn show(
         format!(
             "{title}\n{} {}/{}",
             orientation.name(),
-            slice + 1,
-            orientation.slice_count(dims)
+            frame.slice + 1,
+            orientation.slice_count(frame.dims)
         ),
         font.clone(),
         text,
@@ -462,23 +551,6 @@ pub fn show(
             Color32::from_rgb(255, 200, 80),
         );
     }
-    if let Some(layer) = session.layer(target) {
-        colour_bar(&painter, rect, layer);
-        if let Some(voxel) = session.hover {
-            painter.text(
-                rect.left_bottom() + Vec2::new(6.0, -4.0),
-                egui::Align2::LEFT_BOTTOM,
-                format!(
-                    "{} = {}",
-                    target.name(),
-                    format_value(layer.value(voxel), &layer.volume.units)
-                ),
-                font,
-                text,
-            );
-        }
-    }
-    output
 }
 
 /// A vertical colour bar at the pane's right edge with the window's ends in physical units.

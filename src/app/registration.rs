@@ -128,6 +128,72 @@ pub fn apply(
 
 /// The viewer's side of registration: start, follow, apply, save and load.
 impl ViewerApp {
+    /// The banners under the toolbar: the studies' frames of reference differ (Register,
+    /// Load transform…, Fuse anyway, or the registration's progress), and a registration's
+    /// result (Save transform…).
+    pub(super) fn registration_banners(&mut self, ui: &mut egui::Ui) {
+        let warning = self
+            .session
+            .as_ref()
+            .and_then(|s| s.pair.frame_warning.clone());
+        if let Some(warning) = warning {
+            egui::Panel::top("frame of reference").show(ui, |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    ui.colored_label(Color32::from_rgb(255, 170, 0), "Frame of reference differs");
+                    ui.label(&warning);
+                    if let Some(job) = &self.registration_job {
+                        let fraction = job.levels_done() as f32 / job.levels.max(1) as f32;
+                        ui.add(egui::ProgressBar::new(fraction).desired_width(180.0).text(
+                            format!(
+                                "registering: level {}/{} · {:.0} s",
+                                (job.levels_done() + 1).min(job.levels),
+                                job.levels,
+                                job.elapsed().as_secs_f32()
+                            ),
+                        ));
+                        if ui.button("Cancel").clicked() {
+                            job.cancel();
+                        }
+                        return;
+                    }
+                    if ui.button("Register").clicked() {
+                        self.start_registration();
+                    }
+                    ui.checkbox(&mut self.register_affine, "affine (12 DoF)");
+                    if ui.button("Load transform…").clicked() {
+                        self.load_transform();
+                    }
+                    let fused = self.session.as_ref().is_some_and(|s| s.job.is_some());
+                    if !fused && ui.button("Fuse anyway").clicked() {
+                        if let Some(session) = &mut self.session {
+                            session.fusion_allowed = true;
+                        }
+                        self.start_fusion();
+                    }
+                });
+            });
+        }
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.registration.is_some())
+        {
+            egui::Panel::top("registration").show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    if let Some((t, _)) = self.session.as_ref().and_then(|s| s.registration) {
+                        ui.label(format!(
+                            "Registered: rotation {:.2?}°, translation {:.2?} mm",
+                            t.angles_deg, t.translation_mm
+                        ));
+                    }
+                    if ui.button("Save transform…").clicked() {
+                        self.save_transform();
+                    }
+                });
+            });
+        }
+    }
+
     /// Starts registering the other study onto the reference (the banner's "Register").
     pub fn start_registration(&mut self) {
         let Some(session) = &self.session else {

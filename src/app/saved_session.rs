@@ -8,9 +8,11 @@ use std::path::Path;
 
 use super::ViewerApp;
 use super::layers::LayerId;
-use super::pane::{Layout, PaneKind};
+use super::pane::{Layout, PaneKind, ViewSettings};
+use super::session::Session;
 use super::studies::{Side, Source};
-use super::vois::{self, VoiKind};
+use super::marks::VoiKind;
+use super::vois;
 use crate::io::session_file::{
     SavedLayer, SavedSession, SavedStudy, SavedTransform, SavedVoi, VERSION,
 };
@@ -250,87 +252,103 @@ impl ViewerApp {
         let Some(session) = &mut self.session else {
             return;
         };
-        for saved_layer in &saved.layers {
-            let Some(layer) = session
-                .layers
-                .iter_mut()
-                .find(|l| l.id.name() == saved_layer.layer)
-            else {
-                continue;
-            };
-            let style = &mut layer.style;
-            style.visible = saved_layer.visible;
-            style.opacity = saved_layer.opacity.clamp(0.0, 1.0);
-            if let Some(map) = ColorMap::ALL
-                .iter()
-                .find(|m| m.name() == saved_layer.colormap)
-            {
-                style.colormap = *map;
-            }
-            let [center, width] = saved_layer.window;
-            if center.is_finite() && width.is_finite() && width > 0.0 {
-                style.window = Window { center, width };
-            }
-            style.chroma_from = saved_layer
-                .colours_from
-                .as_deref()
-                .and_then(|name| named(&SIDES, name));
-        }
+        restore_styles(session, &saved.layers);
         let dims = session.dims();
         if (0..3).all(|a| saved.cursor[a] >= 0.0 && saved.cursor[a] < dims[a] as f32) {
             session.cursor = saved.cursor;
         }
-        for voi in &saved.vois {
-            let before = session.vois.len();
-            let message = match voi {
-                SavedVoi::Sphere {
-                    centre, radius_mm, ..
-                } => vois::add_sphere(session, *centre, *radius_mm),
-                SavedVoi::Box { low, high, .. } => vois::add_box(session, *low, *high),
-                SavedVoi::Grown {
-                    seed,
-                    layer,
-                    threshold,
-                    ..
-                } => {
-                    let id = session
-                        .layers
-                        .iter()
-                        .find(|l| l.id.name() == *layer)
-                        .map(|l| l.id);
-                    match id {
-                        Some(id) => vois::add_grown(session, *seed, id, *threshold),
-                        None => Some(format!("the session's VOI on \"{layer}\": no such layer")),
-                    }
-                }
-            };
-            if let Some(message) = message {
-                session.voi_message = Some(message);
-            }
-            if session.vois.len() > before
-                && let Some(last) = session.vois.last_mut()
-            {
-                last.name = voi.name().to_string();
-            }
-        }
-        for [from, to] in &saved.distances {
-            let m = vois::measurement(session, *from, *to);
-            session.measurements.push(m);
-        }
-        let s = &mut self.settings;
-        s.layout = named(&LAYOUTS, &saved.layout).unwrap_or(Layout::SideBySide);
-        if let Some(o) = Orientation::ALL
-            .iter()
-            .find(|o| o.name() == saved.orientation)
-        {
-            s.orientation = *o;
-        }
-        if saved.zoom.is_finite() && saved.zoom > 0.0 {
-            s.zoom = saved.zoom.clamp(0.2, 20.0);
-        }
-        if saved.pan.iter().all(|p| p.is_finite()) {
-            s.pan = egui::vec2(saved.pan[0], saved.pan[1]);
-        }
-        s.mip_angle = super::mip_pane::normalise(saved.mip_angle);
+        restore_marks(session, &saved);
+        restore_view(&mut self.settings, &saved);
     }
+}
+
+/// The saved styles (visibility, opacity, colour map, window, colours from) on the layers of
+/// the same names; saved layers the session does not have are left out.
+fn restore_styles(session: &mut Session, layers: &[SavedLayer]) {
+    for saved_layer in layers {
+        let Some(layer) = session
+            .layers
+            .iter_mut()
+            .find(|l| l.id.name() == saved_layer.layer)
+        else {
+            continue;
+        };
+        let style = &mut layer.style;
+        style.visible = saved_layer.visible;
+        style.opacity = saved_layer.opacity.clamp(0.0, 1.0);
+        if let Some(map) = ColorMap::ALL
+            .iter()
+            .find(|m| m.name() == saved_layer.colormap)
+        {
+            style.colormap = *map;
+        }
+        let [center, width] = saved_layer.window;
+        if center.is_finite() && width.is_finite() && width > 0.0 {
+            style.window = Window { center, width };
+        }
+        style.chroma_from = saved_layer
+            .colours_from
+            .as_deref()
+            .and_then(|name| named(&SIDES, name));
+    }
+}
+
+/// The saved VOIs, remade on the session's grid with their names (a VOI that cannot be made
+/// says why in the VOI message), and the ruler's distances.
+fn restore_marks(session: &mut Session, saved: &SavedSession) {
+    for voi in &saved.vois {
+        let before = session.vois.len();
+        let message = match voi {
+            SavedVoi::Sphere {
+                centre, radius_mm, ..
+            } => vois::add_sphere(session, *centre, *radius_mm),
+            SavedVoi::Box { low, high, .. } => vois::add_box(session, *low, *high),
+            SavedVoi::Grown {
+                seed,
+                layer,
+                threshold,
+                ..
+            } => {
+                let id = session
+                    .layers
+                    .iter()
+                    .find(|l| l.id.name() == *layer)
+                    .map(|l| l.id);
+                match id {
+                    Some(id) => vois::add_grown(session, *seed, id, *threshold),
+                    None => Some(format!("the session's VOI on \"{layer}\": no such layer")),
+                }
+            }
+        };
+        if let Some(message) = message {
+            session.voi_message = Some(message);
+        }
+        if session.vois.len() > before
+            && let Some(last) = session.vois.last_mut()
+        {
+            last.name = voi.name().to_string();
+        }
+    }
+    for [from, to] in &saved.distances {
+        let m = vois::measurement(session, *from, *to);
+        session.measurements.push(m);
+    }
+}
+
+/// The saved layout, plane, zoom, pan and MIP angle, where they are valid.
+fn restore_view(s: &mut ViewSettings, saved: &SavedSession) {
+    s.layout = named(&LAYOUTS, &saved.layout).unwrap_or(Layout::SideBySide);
+    if let Some(o) = Orientation::ALL
+        .iter()
+        .find(|o| o.name() == saved.orientation)
+    {
+        s.orientation = *o;
+    }
+    if saved.zoom.is_finite() && saved.zoom > 0.0 {
+        s.zoom = saved.zoom.clamp(0.2, 20.0);
+    }
+    if saved.pan.iter().all(|p| p.is_finite()) {
+        s.pan = egui::vec2(saved.pan[0], saved.pan[1]);
+    }
+    s.mip_angle = super::mip_pane::normalise(saved.mip_angle);
 }

@@ -5,10 +5,9 @@ use burn::tensor::Device;
 
 use super::fusion_job::{FusionInputs, FusionJob};
 use super::layers::{Layer, LayerId};
-use super::mip_pane::MipCache;
 use super::studies::{Side, StudyPair};
-use super::vois::{Measurement, SphereDrag, Voi};
-use crate::fusion::model::DualMineConfig;
+use super::marks::{Measurement, MipCache, SphereDrag, Voi};
+use crate::fusion::network::model::DualMineConfig;
 use crate::fusion::shipped;
 use crate::volume::plane::Orientation;
 use crate::volume::transform::Transform;

@@ -8,6 +8,7 @@
 use egui::{Color32, Rect, Stroke, Ui, Vec2};
 
 use super::layers::LayerId;
+use super::marks::{Measurement, SphereDrag, Voi, VoiKind};
 use super::session::Session;
 use crate::volume::geometry::{norm, sub};
 use crate::volume::plane::Orientation;
@@ -27,14 +28,6 @@ pub enum Tool {
     Box,
     /// Drag from one point to another: their distance in mm.
     Ruler,
-}
-
-/// A distance between two points (continuous voxel coordinates of the pair's grid).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Measurement {
-    pub from: [f32; 3],
-    pub to: [f32; 3],
-    pub mm: f64,
 }
 
 /// The fraction of the local maximum the threshold tool starts with (the common 41 % of
@@ -61,47 +54,6 @@ impl Default for ToolOptions {
 
 /// Grown regions stop at this many voxels.
 const GROW_LIMIT: usize = 500_000;
-
-/// How a VOI was made.
-#[derive(Clone, Debug, PartialEq)]
-pub enum VoiKind {
-    /// Centre in the pair grid's continuous voxel coordinates (voxel `i` spans `i..i+1`).
-    Sphere { centre: [f32; 3], radius_mm: f64 },
-    /// Opposite corners in continuous voxel coordinates (low, high on every axis).
-    Box { low: [f32; 3], high: [f32; 3] },
-    /// Grown on `layer` from `seed`.
-    Grown {
-        seed: [usize; 3],
-        layer: LayerId,
-        threshold: Threshold,
-    },
-}
-
-/// One VOI and its statistics per layer.
-pub struct Voi {
-    pub name: String,
-    pub kind: VoiKind,
-    pub region: Region,
-    pub statistics: Vec<(LayerId, Statistics)>,
-}
-
-impl Voi {
-    /// Where "go to" puts the crosshair (continuous voxel coordinates).
-    pub fn centre(&self) -> [f32; 3] {
-        match &self.kind {
-            VoiKind::Sphere { centre, .. } => *centre,
-            VoiKind::Box { low, high } => [0, 1, 2].map(|a| (low[a] + high[a]) / 2.0),
-            VoiKind::Grown { seed, .. } => seed.map(|v| v as f32 + 0.5),
-        }
-    }
-}
-
-/// A sphere being dragged out.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SphereDrag {
-    pub centre: [f32; 3],
-    pub radius_mm: f64,
-}
 
 /// Patient position of continuous voxel coordinates on the pair's grid.
 fn world(session: &Session, voxel: [f32; 3]) -> [f64; 3] {

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use dualmine::baselines::{Baseline, Plane};
 use dualmine::fusion::fuser::{Backend, Fuser};
 use dualmine::fusion::images::{FusedImage, fuse_image_pair};
-use dualmine::fusion::model::DualMineConfig;
+use dualmine::fusion::network::model::DualMineConfig;
 use dualmine::io::aanlib::{Pair, Split, Task, split_pairs};
 use dualmine::io::image2d::{as_image8, read, to_gray8};
 use dualmine::metrics::{

@@ -12,7 +12,7 @@ use dualmine::fusion::fuser::{
     Backend, Fuser, FusionMaps, FusionResult, output_kinds, output_modality,
 };
 use dualmine::fusion::images::fuse_image_pair;
-use dualmine::fusion::model::DualMineConfig;
+use dualmine::fusion::network::model::DualMineConfig;
 use dualmine::fusion::shipped;
 use dualmine::io::nifti::NiftiWriter;
 use dualmine::io::{self, InputKind};

@@ -3,7 +3,7 @@
 //! `AE@host:port` for DICOM networking, an `http(s)://` base URL for DICOMweb); `cache` shows
 //! or clears the cache of retrieved studies.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
@@ -141,55 +141,7 @@ pub fn run(args: &PacsArgs) -> Result<()> {
             series,
             r#move,
             refresh,
-        } => {
-            let (node, settings) = target.resolve()?;
-            let transport: Box<dyn Transport> = match (&node.endpoint, *r#move) {
-                (Endpoint::Dimse { .. }, true) => {
-                    Box::new(DimseClient::new(node.clone(), &settings).with_method(Method::Move))
-                }
-                (Endpoint::DicomWeb { .. }, true) => bail!("--move is for DICOM networking nodes"),
-                _ => dualmine::pacs::connect(&node, &settings),
-            };
-            let request = RetrieveRequest {
-                study_uid: study.clone(),
-                series_uid: series.clone(),
-            };
-            let cache = Cache::user_default();
-            if *refresh {
-                let folder = cache.folder_of(&request);
-                if folder.exists() {
-                    std::fs::remove_dir_all(&folder)
-                        .with_context(|| format!("clearing {}", folder.display()))?;
-                }
-            }
-            let mut bar = Progress::new("retrieve", 0, "instances", 25);
-            let cancel = AtomicBool::new(false);
-            let mut report = |p: dualmine::pacs::RetrieveProgress| {
-                bar.report(p.received, p.expected.unwrap_or(p.received));
-            };
-            let cached = cache.retrieve(
-                transport.as_ref(),
-                &request,
-                &mut Watch {
-                    progress: &mut report,
-                    cancel: &cancel,
-                },
-            )?;
-            bar.finish();
-            for warning in &cached.outcome.warnings {
-                eprintln!("warning: {warning}");
-            }
-            if cached.reused {
-                println!("in the cache: {}", cached.folder.display());
-            } else {
-                println!(
-                    "retrieved {} instance(s), {:.1} MB, into {}",
-                    cached.outcome.instances,
-                    cached.outcome.bytes as f64 / 1e6,
-                    cached.folder.display()
-                );
-            }
-        }
+        } => run_get(target, study, series.as_deref(), *r#move, *refresh)?,
         PacsCommand::Send { target, paths } => {
             let mut files = Vec::new();
             for path in paths {
@@ -197,71 +149,146 @@ pub fn run(args: &PacsArgs) -> Result<()> {
             }
             send_to_pacs(target, &files)?;
         }
-        PacsCommand::Node { command } => {
-            let mut settings = Settings::load(&settings_path)?;
-            match command {
-                NodeCommand::Add { name, address, tls } => {
-                    let node = tls.apply(Node::parse(name, address).map_err(anyhow::Error::msg)?);
-                    println!("{}", node.label());
-                    settings.upsert(node);
-                    settings.save(&settings_path)?;
-                }
-                NodeCommand::List => {
-                    for node in &settings.nodes {
-                        println!("{}", node.label());
-                    }
-                }
-                NodeCommand::Remove { name } => {
-                    settings.node(name)?;
-                    settings.nodes.retain(|n| &n.name != name);
-                    settings.save(&settings_path)?;
-                }
-            }
-        }
+        PacsCommand::Node { command } => run_node(command, &settings_path)?,
         PacsCommand::Config {
             ae_title,
             timeout,
             move_port,
-        } => {
-            let mut settings = Settings::load(&settings_path)?;
-            if let Some(title) = ae_title {
-                dualmine::pacs::node::check_ae_title(title).map_err(anyhow::Error::msg)?;
-                settings.ae_title = title.clone();
-            }
-            if let Some(seconds) = timeout {
-                settings.timeout_s = *seconds;
-            }
-            if let Some(port) = move_port {
-                settings.move_port = *port;
-            }
-            if ae_title.is_some() || timeout.is_some() || move_port.is_some() {
-                settings.save(&settings_path)?;
-            }
-            println!(
-                "AE title {}, timeout {} s, C-MOVE port {} ({})",
-                settings.ae_title,
-                settings.timeout_s,
-                settings.move_port,
-                settings_path.display()
-            );
+        } => run_config(ae_title.as_deref(), *timeout, *move_port, &settings_path)?,
+        PacsCommand::Cache { clear } => run_cache(*clear)?,
+    }
+    Ok(())
+}
+
+/// `dualmine pacs get`: a study (or one series) into the cache, with progress.
+fn run_get(
+    target: &PacsTarget,
+    study: &str,
+    series: Option<&str>,
+    r#move: bool,
+    refresh: bool,
+) -> Result<()> {
+    let (node, settings) = target.resolve()?;
+    let transport: Box<dyn Transport> = match (&node.endpoint, r#move) {
+        (Endpoint::Dimse { .. }, true) => {
+            Box::new(DimseClient::new(node.clone(), &settings).with_method(Method::Move))
         }
-        PacsCommand::Cache { clear } => {
-            let cache = Cache::user_default();
-            if *clear {
-                let freed = cache.clear()?;
-                println!(
-                    "cleared {} ({:.1} MB)",
-                    cache.root().display(),
-                    freed as f64 / 1e6
-                );
-            } else {
-                println!(
-                    "{}: {:.1} MB",
-                    cache.root().display(),
-                    cache.size() as f64 / 1e6
-                );
+        (Endpoint::DicomWeb { .. }, true) => bail!("--move is for DICOM networking nodes"),
+        _ => dualmine::pacs::connect(&node, &settings),
+    };
+    let request = RetrieveRequest {
+        study_uid: study.to_string(),
+        series_uid: series.map(str::to_string),
+    };
+    let cache = Cache::user_default();
+    if refresh {
+        let folder = cache.folder_of(&request);
+        if folder.exists() {
+            std::fs::remove_dir_all(&folder)
+                .with_context(|| format!("clearing {}", folder.display()))?;
+        }
+    }
+    let mut bar = Progress::new("retrieve", 0, "instances", 25);
+    let cancel = AtomicBool::new(false);
+    let mut report = |p: dualmine::pacs::RetrieveProgress| {
+        bar.report(p.received, p.expected.unwrap_or(p.received));
+    };
+    let cached = cache.retrieve(
+        transport.as_ref(),
+        &request,
+        &mut Watch {
+            progress: &mut report,
+            cancel: &cancel,
+        },
+    )?;
+    bar.finish();
+    for warning in &cached.outcome.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if cached.reused {
+        println!("in the cache: {}", cached.folder.display());
+    } else {
+        println!(
+            "retrieved {} instance(s), {:.1} MB, into {}",
+            cached.outcome.instances,
+            cached.outcome.bytes as f64 / 1e6,
+            cached.folder.display()
+        );
+    }
+    Ok(())
+}
+
+/// `dualmine pacs node add | list | remove`.
+fn run_node(command: &NodeCommand, settings_path: &Path) -> Result<()> {
+    let mut settings = Settings::load(settings_path)?;
+    match command {
+        NodeCommand::Add { name, address, tls } => {
+            let node = tls.apply(Node::parse(name, address).map_err(anyhow::Error::msg)?);
+            println!("{}", node.label());
+            settings.upsert(node);
+            settings.save(settings_path)?;
+        }
+        NodeCommand::List => {
+            for node in &settings.nodes {
+                println!("{}", node.label());
             }
         }
+        NodeCommand::Remove { name } => {
+            settings.node(name)?;
+            settings.nodes.retain(|n| &n.name != name);
+            settings.save(settings_path)?;
+        }
+    }
+    Ok(())
+}
+
+/// `dualmine pacs config`: changes the settings given, then prints them.
+fn run_config(
+    ae_title: Option<&str>,
+    timeout: Option<u64>,
+    move_port: Option<u16>,
+    settings_path: &Path,
+) -> Result<()> {
+    let mut settings = Settings::load(settings_path)?;
+    if let Some(title) = ae_title {
+        dualmine::pacs::node::check_ae_title(title).map_err(anyhow::Error::msg)?;
+        settings.ae_title = title.to_string();
+    }
+    if let Some(seconds) = timeout {
+        settings.timeout_s = seconds;
+    }
+    if let Some(port) = move_port {
+        settings.move_port = port;
+    }
+    if ae_title.is_some() || timeout.is_some() || move_port.is_some() {
+        settings.save(settings_path)?;
+    }
+    println!(
+        "AE title {}, timeout {} s, C-MOVE port {} ({})",
+        settings.ae_title,
+        settings.timeout_s,
+        settings.move_port,
+        settings_path.display()
+    );
+    Ok(())
+}
+
+/// `dualmine pacs cache [--clear]`: the cache's size, or clears it.
+fn run_cache(clear: bool) -> Result<()> {
+    let cache = Cache::user_default();
+    if clear {
+        let freed = cache.clear()?;
+        println!(
+            "cleared {} ({:.1} MB)",
+            cache.root().display(),
+            freed as f64 / 1e6
+        );
+    } else {
+        println!(
+            "{}: {:.1} MB",
+            cache.root().display(),
+            cache.size() as f64 / 1e6
+        );
     }
     Ok(())
 }

@@ -7,8 +7,7 @@ use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use super::dicom_series::{SeriesOptions, element};
-use super::uid::remapped;
+use super::elements::{element, sequence};
 use crate::volume::{Identity, InstanceRef, Modality};
 
 /// How a derived series was made and from what.
@@ -18,10 +17,6 @@ pub struct Derivation {
     pub description: String,
     /// The source series, each with the instances it was built from.
     pub sources: Vec<Identity>,
-}
-
-fn sequence(tag: dicom_core::Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
-    DataElement::new(tag, VR::SQ, DataSetSequence::from(items))
 }
 
 /// A reference to one stored object.
@@ -117,28 +112,4 @@ pub fn elements(
         ));
     }
     out
-}
-
-/// Replaces the patient's identity and remaps every UID in `options` (study, frame of
-/// reference, and the sources' study, series and instance UIDs) with `secret`, the same way
-/// everywhere, so that references between the exported series still hold.
-pub fn anonymize(options: &mut SeriesOptions, secret: u128) {
-    let map = |uid: &mut String| *uid = remapped(uid, secret);
-    options.patient_name = "ANONYMOUS".into();
-    let pseudonym = remapped(&format!("patient:{}", options.patient_id), secret);
-    options.patient_id = format!("ANON-{}", pseudonym.get(5..15).unwrap_or("0"));
-    map(&mut options.study_instance_uid);
-    map(&mut options.frame_of_reference_uid);
-    if let Some(derivation) = &mut options.derivation {
-        for source in &mut derivation.sources {
-            source.patient_name.clear();
-            source.patient_id.clear();
-            map(&mut source.study_instance_uid);
-            map(&mut source.series_instance_uid);
-            map(&mut source.frame_of_reference_uid);
-            for instance in &mut source.instances {
-                map(&mut instance.sop_instance_uid);
-            }
-        }
-    }
 }

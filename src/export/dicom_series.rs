@@ -12,9 +12,10 @@ use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
 use thiserror::Error;
 
-use super::derived::{self, Derivation};
-use super::pet_modules::{self, PetDoseTags};
-use super::uid::new_uid;
+use super::derived;
+use super::elements::{decimal, decimals, element};
+use super::pet_modules;
+use super::series_options::SeriesOptions;
 use crate::io::atomic::{WrittenFiles, write_atomically};
 use crate::volume::geometry::{cross, normalize};
 use crate::volume::{Modality, Volume};
@@ -42,48 +43,6 @@ pub enum ExportError {
     Exists { path: PathBuf },
     #[error("the export was cancelled; the files it had written were removed")]
     Cancelled,
-}
-
-/// What to write besides the voxels.
-#[derive(Clone, Debug)]
-pub struct SeriesOptions {
-    pub study_instance_uid: String,
-    pub series_instance_uid: String,
-    pub frame_of_reference_uid: String,
-    pub patient_name: String,
-    pub patient_id: String,
-    pub study_date: String,
-    pub series_number: i32,
-    pub series_description: String,
-    /// Values are Bq/ml and these facts are written (PET only; without them a PET series
-    /// records its values' own unit and no radiopharmaceutical).
-    pub pet: Option<PetDoseTags>,
-    /// Write NM as one multi-frame object (NM Image Storage) instead of one file per slice.
-    pub nm_multi_frame: bool,
-    /// Replace existing files.
-    pub overwrite: bool,
-    /// Set for a derived series (fusion results): DERIVED\SECONDARY and source references.
-    pub derivation: Option<Derivation>,
-}
-
-impl SeriesOptions {
-    /// Options with fresh UIDs for a new study, series and frame of reference.
-    pub fn new_study(patient_name: &str, patient_id: &str, description: &str) -> Self {
-        Self {
-            study_instance_uid: new_uid(),
-            series_instance_uid: new_uid(),
-            frame_of_reference_uid: new_uid(),
-            patient_name: patient_name.into(),
-            patient_id: patient_id.into(),
-            study_date: "20260101".into(),
-            series_number: 1,
-            series_description: description.into(),
-            pet: None,
-            nm_multi_frame: false,
-            overwrite: false,
-            derivation: None,
-        }
-    }
 }
 
 /// Stored 16-bit values and the rescale that maps them back.
@@ -210,54 +169,6 @@ enum ObjectPart {
     AllFrames,
 }
 
-/// One data element (shared with the derived-series elements).
-pub(super) fn element(
-    tag: Tag,
-    vr: VR,
-    value: impl Into<PrimitiveValue>,
-) -> DataElement<InMemDicomObject> {
-    DataElement::new(tag, vr, value.into())
-}
-
-/// A DS value (at most 16 characters) keeping as many significant digits as fit: fixed
-/// notation for ordinary magnitudes, exponent notation for tiny or huge ones (a rescale
-/// slope of 1.5e-5 written as "0.000015" would lose 2 % of every value).
-pub(super) fn decimal(value: f64) -> String {
-    if !value.is_finite() || value == 0.0 {
-        return "0".into();
-    }
-    let magnitude = value.abs();
-    if (1e-3..1e12).contains(&magnitude) {
-        let whole_digits = (magnitude.log10().floor() as i64 + 1).max(1) as usize;
-        let sign = usize::from(value < 0.0);
-        let decimals = 16usize.saturating_sub(whole_digits + 1 + sign).min(10);
-        let text = format!("{value:.decimals$}");
-        let text = if text.contains('.') {
-            text.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            text
-        };
-        if text.len() <= 16 {
-            return text;
-        }
-    }
-    for digits in (1..=10).rev() {
-        let text = format!("{value:.digits$e}");
-        if text.len() <= 16 {
-            return text;
-        }
-    }
-    format!("{value:e}").chars().take(16).collect()
-}
-
-fn decimals(values: &[f64]) -> String {
-    values
-        .iter()
-        .map(|v| decimal(*v))
-        .collect::<Vec<_>>()
-        .join("\\")
-}
-
 fn sop_class(modality: &Modality, part: ObjectPart) -> &'static str {
     match (modality, part) {
         (_, ObjectPart::AllFrames) => uids::NUCLEAR_MEDICINE_IMAGE_STORAGE,
@@ -267,7 +178,7 @@ fn sop_class(modality: &Modality, part: ObjectPart) -> &'static str {
         _ => uids::SECONDARY_CAPTURE_IMAGE_STORAGE,
     }
 }
-
+/// One object of the series: slice `k` of the volume, or every frame in one NM object.
 fn build_object(
     volume: &Volume,
     options: &SeriesOptions,
@@ -290,12 +201,62 @@ fn build_object(
         g.direction[1][1],
         g.direction[1][2],
     ];
+    let mut obj = common_elements(volume, options, q, part, first_slice);
+    let plane = [
+        element(tags::IMAGE_POSITION_PATIENT, VR::DS, decimals(&position)),
+        element(
+            tags::IMAGE_ORIENTATION_PATIENT,
+            VR::DS,
+            decimals(&orientation),
+        ),
+    ];
+    let body_part = volume.identity.body_part_examined.as_str();
+    if !body_part.is_empty() {
+        obj.put(element(tags::BODY_PART_EXAMINED, VR::CS, body_part));
+    }
+    match part {
+        ObjectPart::Slice(_) => put_slice_modules(&mut obj, volume, options, q, plane, position),
+        ObjectPart::AllFrames => put_multi_frame_modules(&mut obj, g, q, plane),
+    }
+    if volume.modality == Modality::Pet && matches!(part, ObjectPart::Slice(_)) {
+        let index = first_slice + 1;
+        for e in pet_modules::elements(options.pet.as_ref(), &volume.units, index, nz) {
+            obj.put(e);
+        }
+    } else {
+        obj.put(element(tags::SERIES_TIME, VR::TM, "080000"));
+    }
+    if let Some(derivation) = &options.derivation {
+        for e in derived::elements(derivation, &options.study_instance_uid, &volume.modality) {
+            obj.put(e);
+        }
+    }
+    let start = first_slice * slice_len;
+    let bytes: Vec<u8> = q.values[start..start + frames * slice_len]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    obj.put(element(tags::PIXEL_DATA, VR::OW, bytes));
+    Ok(obj)
+}
+
+/// The elements every object of the series has: SOP, patient, study and series identity,
+/// dates, and the image pixel description (one gray sample of 16 bits, signed or not).
+fn common_elements(
+    volume: &Volume,
+    options: &SeriesOptions,
+    q: &Quantised,
+    part: ObjectPart,
+    first_slice: usize,
+) -> InMemDicomObject {
+    let g = &volume.geometry;
+    let [nx, ny, _] = g.dims;
     let modality_code = match part {
         ObjectPart::AllFrames => "NM",
         ObjectPart::Slice(_) => volume.modality.code(),
     };
     let sop_instance_uid = new_uid();
-    let mut obj = InMemDicomObject::from_element_iter([
+    InMemDicomObject::from_element_iter([
         element(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192"),
         element(tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY\\AXIAL"),
         element(
@@ -361,119 +322,105 @@ fn build_object(
             VR::US,
             PrimitiveValue::from(u16::from(q.signed)),
         ),
-    ]);
-    let plane = [
-        element(tags::IMAGE_POSITION_PATIENT, VR::DS, decimals(&position)),
-        element(
-            tags::IMAGE_ORIENTATION_PATIENT,
-            VR::DS,
-            decimals(&orientation),
-        ),
-    ];
-    let body_part = volume.identity.body_part_examined.as_str();
-    if !body_part.is_empty() {
-        obj.put(element(tags::BODY_PART_EXAMINED, VR::CS, body_part));
+    ])
+}
+
+/// The plane and modality-specific elements of one slice's object: position, orientation,
+/// slice location, rescale, and the CT and MR image modules' required elements.
+fn put_slice_modules(
+    obj: &mut InMemDicomObject,
+    volume: &Volume,
+    options: &SeriesOptions,
+    q: &Quantised,
+    plane: [DataElement<InMemDicomObject>; 2],
+    position: [f64; 3],
+) {
+    let g = &volume.geometry;
+    let normal = normalize(cross(g.direction[0], g.direction[1]));
+    let location: f64 = (0..3).map(|i| normal[i] * position[i]).sum();
+    for e in plane {
+        obj.put(e);
     }
-    match part {
-        ObjectPart::Slice(_) => {
-            let normal = normalize(cross(g.direction[0], g.direction[1]));
-            let location: f64 = (0..3).map(|i| normal[i] * position[i]).sum();
-            for e in plane {
-                obj.put(e);
-            }
-            obj.put(element(tags::SLICE_LOCATION, VR::DS, decimal(location)));
-            obj.put(element(
-                tags::RESCALE_INTERCEPT,
-                VR::DS,
-                decimal(q.intercept),
-            ));
-            obj.put(element(tags::RESCALE_SLOPE, VR::DS, decimal(q.slope)));
-            if matches!(volume.modality, Modality::Ct | Modality::Mr) {
-                // Type 2C in the General Series module for CT and MR: present, may be empty.
-                obj.put(element(tags::PATIENT_POSITION, VR::CS, ""));
-                obj.put(element(tags::LATERALITY, VR::CS, ""));
-            }
-            if volume.modality == Modality::Ct {
-                obj.put(element(tags::ACQUISITION_NUMBER, VR::IS, ""));
-                obj.put(element(tags::RESCALE_TYPE, VR::LO, "HU"));
-                obj.put(element(tags::KVP, VR::DS, ""));
-            }
-            if volume.modality == Modality::Mr {
-                // A derived image has no pulse sequence of its own: "research mode".
-                let sequence = if options.derivation.is_some() {
-                    "RM"
-                } else {
-                    "GR"
-                };
-                for (tag, vr, value) in [
-                    (tags::SCANNING_SEQUENCE, VR::CS, sequence),
-                    (tags::SEQUENCE_VARIANT, VR::CS, "NONE"),
-                    (tags::SCAN_OPTIONS, VR::CS, ""),
-                    (tags::MR_ACQUISITION_TYPE, VR::CS, "3D"),
-                    (tags::ECHO_TIME, VR::DS, ""),
-                    (tags::REPETITION_TIME, VR::DS, ""),
-                    (tags::ECHO_TRAIN_LENGTH, VR::IS, ""),
-                ] {
-                    obj.put(element(tag, vr, value));
-                }
-            }
-        }
-        ObjectPart::AllFrames => {
-            let detector = InMemDicomObject::from_element_iter(plane);
-            obj.put(DataElement::new(
-                tags::DETECTOR_INFORMATION_SEQUENCE,
-                VR::SQ,
-                DataSetSequence::from(vec![detector]),
-            ));
-            obj.put(element(tags::NUMBER_OF_FRAMES, VR::IS, nz.to_string()));
-            obj.put(element(
-                tags::FRAME_INCREMENT_POINTER,
-                VR::AT,
-                PrimitiveValue::Tags([tags::SLICE_VECTOR].into_iter().collect()),
-            ));
-            obj.put(element(
-                tags::SLICE_VECTOR,
-                VR::US,
-                PrimitiveValue::U16((1..=nz as u16).collect()),
-            ));
-            obj.put(element(
-                tags::NUMBER_OF_SLICES,
-                VR::US,
-                PrimitiveValue::from(nz as u16),
-            ));
-            obj.put(element(
-                tags::SPACING_BETWEEN_SLICES,
-                VR::DS,
-                decimal(g.spacing[2]),
-            ));
-            obj.put(element(
-                tags::RESCALE_INTERCEPT,
-                VR::DS,
-                decimal(q.intercept),
-            ));
-            obj.put(element(tags::RESCALE_SLOPE, VR::DS, decimal(q.slope)));
+    obj.put(element(tags::SLICE_LOCATION, VR::DS, decimal(location)));
+    obj.put(element(
+        tags::RESCALE_INTERCEPT,
+        VR::DS,
+        decimal(q.intercept),
+    ));
+    obj.put(element(tags::RESCALE_SLOPE, VR::DS, decimal(q.slope)));
+    if matches!(volume.modality, Modality::Ct | Modality::Mr) {
+        // Type 2C in the General Series module for CT and MR: present, may be empty.
+        obj.put(element(tags::PATIENT_POSITION, VR::CS, ""));
+        obj.put(element(tags::LATERALITY, VR::CS, ""));
+    }
+    if volume.modality == Modality::Ct {
+        obj.put(element(tags::ACQUISITION_NUMBER, VR::IS, ""));
+        obj.put(element(tags::RESCALE_TYPE, VR::LO, "HU"));
+        obj.put(element(tags::KVP, VR::DS, ""));
+    }
+    if volume.modality == Modality::Mr {
+        // A derived image has no pulse sequence of its own: "research mode".
+        let sequence = if options.derivation.is_some() {
+            "RM"
+        } else {
+            "GR"
+        };
+        for (tag, vr, value) in [
+            (tags::SCANNING_SEQUENCE, VR::CS, sequence),
+            (tags::SEQUENCE_VARIANT, VR::CS, "NONE"),
+            (tags::SCAN_OPTIONS, VR::CS, ""),
+            (tags::MR_ACQUISITION_TYPE, VR::CS, "3D"),
+            (tags::ECHO_TIME, VR::DS, ""),
+            (tags::REPETITION_TIME, VR::DS, ""),
+            (tags::ECHO_TRAIN_LENGTH, VR::IS, ""),
+        ] {
+            obj.put(element(tag, vr, value));
         }
     }
-    if volume.modality == Modality::Pet && matches!(part, ObjectPart::Slice(_)) {
-        let index = first_slice + 1;
-        for e in pet_modules::elements(options.pet.as_ref(), &volume.units, index, nz) {
-            obj.put(e);
-        }
-    } else {
-        obj.put(element(tags::SERIES_TIME, VR::TM, "080000"));
-    }
-    if let Some(derivation) = &options.derivation {
-        for e in derived::elements(derivation, &options.study_instance_uid, &volume.modality) {
-            obj.put(e);
-        }
-    }
-    let start = first_slice * slice_len;
-    let bytes: Vec<u8> = q.values[start..start + frames * slice_len]
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
-    obj.put(element(tags::PIXEL_DATA, VR::OW, bytes));
-    Ok(obj)
+}
+
+/// The elements of the one multi-frame NM object: the plane in the detector sequence, the
+/// frames and their slice vector, spacing and rescale.
+fn put_multi_frame_modules(
+    obj: &mut InMemDicomObject,
+    g: &crate::volume::Geometry,
+    q: &Quantised,
+    plane: [DataElement<InMemDicomObject>; 2],
+) {
+    let nz = g.dims[2];
+    let detector = InMemDicomObject::from_element_iter(plane);
+    obj.put(DataElement::new(
+        tags::DETECTOR_INFORMATION_SEQUENCE,
+        VR::SQ,
+        DataSetSequence::from(vec![detector]),
+    ));
+    obj.put(element(tags::NUMBER_OF_FRAMES, VR::IS, nz.to_string()));
+    obj.put(element(
+        tags::FRAME_INCREMENT_POINTER,
+        VR::AT,
+        PrimitiveValue::Tags([tags::SLICE_VECTOR].into_iter().collect()),
+    ));
+    obj.put(element(
+        tags::SLICE_VECTOR,
+        VR::US,
+        PrimitiveValue::U16((1..=nz as u16).collect()),
+    ));
+    obj.put(element(
+        tags::NUMBER_OF_SLICES,
+        VR::US,
+        PrimitiveValue::from(nz as u16),
+    ));
+    obj.put(element(
+        tags::SPACING_BETWEEN_SLICES,
+        VR::DS,
+        decimal(g.spacing[2]),
+    ));
+    obj.put(element(
+        tags::RESCALE_INTERCEPT,
+        VR::DS,
+        decimal(q.intercept),
+    ));
+    obj.put(element(tags::RESCALE_SLOPE, VR::DS, decimal(q.slope)));
 }
 
 fn write_file(obj: InMemDicomObject, path: &Path, overwrite: bool) -> Result<(), ExportError> {
@@ -489,29 +436,4 @@ fn write_file(obj: InMemDicomObject, path: &Path, overwrite: bool) -> Result<(),
         path: path.to_path_buf(),
         source,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::decimal;
-
-    #[test]
-    fn decimal_strings_fit_ds_and_keep_precision() {
-        for value in [
-            1.0 / 65535.0,
-            -881.3125,
-            0.976_562_5,
-            123_456_789.123,
-            3.0e-9,
-            -4.2e15,
-        ] {
-            let text = decimal(value);
-            assert!(text.len() <= 16, "{text}");
-            let back: f64 = text.parse().expect("a number");
-            assert!(((back - value) / value).abs() < 1e-8, "{value} → {text}");
-        }
-        assert_eq!(decimal(0.0), "0");
-        assert_eq!(decimal(2.5), "2.5");
-        assert_eq!(decimal(-1.0), "-1");
-    }
 }

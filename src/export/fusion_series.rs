@@ -6,8 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::derived::{Derivation, anonymize};
-use super::dicom_series::{ExportError, SeriesOptions, write_series_with_progress};
+use super::derived::Derivation;
+use super::dicom_series::{ExportError, write_series_with_progress};
+use super::series_options::SeriesOptions;
 use super::uid::{new_secret, new_uid};
 use crate::io::atomic::WrittenFiles;
 use crate::volume::{Modality, Volume};
@@ -109,7 +110,7 @@ pub fn write_fusion(
             options.study_date = "20260101".into();
         }
         if export.anonymize {
-            anonymize(&mut options, secret);
+            options.anonymize(secret);
         }
         // Stored as the reference's modality (CT or MR image objects), else secondary capture.
         let mut volume = output.volume.clone();

@@ -3,11 +3,14 @@
 
 pub mod derived;
 pub mod dicom_series;
+mod elements;
 pub mod fusion_series;
 pub mod pet_modules;
 pub mod png;
+pub mod series_options;
 pub mod uid;
 
 pub use derived::Derivation;
-pub use dicom_series::{ExportError, SeriesOptions, write_series, write_series_with_progress};
+pub use dicom_series::{ExportError, write_series, write_series_with_progress};
+pub use series_options::SeriesOptions;
 pub use pet_modules::PetDoseTags;

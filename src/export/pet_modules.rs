@@ -7,7 +7,7 @@ use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use super::dicom_series::{decimal, element};
+use super::elements::{decimal, element};
 use crate::volume::Units;
 
 /// PET dose facts to record, so that readers can compute SUVbw from Bq/ml values.

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use burn::tensor::{Device, DeviceKind, Tensor, TensorData};
 use thiserror::Error;
 
-use super::freed_memory::KeepFreedMemory;
-use super::model::{DualMine, DualMineConfig};
+use super::network::model::{DualMine, DualMineConfig};
+use super::ops::cpu::freed_memory::KeepFreedMemory;
 use super::weights::{WeightsError, load};
 use crate::volume::intensity::Window;
 use crate::volume::{Modality, Units, Volume, VolumeError};

@@ -4,7 +4,7 @@
 
 use burn::tensor::Device;
 
-use super::model::{DualMine, DualMineConfig};
+use super::network::model::{DualMine, DualMineConfig};
 use super::weights::{WeightsError, load_static};
 use crate::volume::{Modality, Volume};
 

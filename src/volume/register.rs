@@ -111,30 +111,7 @@ pub fn register_with_progress(
     } else {
         options.levels.clone()
     };
-    let pyramid: Vec<(Volume, Volume)> = levels
-        .iter()
-        .map(|&f| {
-            // Each level's target spacing is `f` times the fixed study's finest voxel
-            // edge; every axis of either study is block-averaged only as far as that,
-            // so thick slices and coarse PET voxels are not coarsened further.
-            let target = f as f64
-                * fixed
-                    .geometry
-                    .spacing
-                    .iter()
-                    .copied()
-                    .fold(f64::MAX, f64::min);
-            let factors = |v: &Volume| {
-                v.geometry
-                    .spacing
-                    .map(|s| ((target / s).round() as usize).clamp(1, f.max(1)))
-            };
-            (
-                downsample(fixed, factors(fixed)),
-                downsample(moving, factors(moving)),
-            )
-        })
-        .collect();
+    let pyramid = pyramid(fixed, moving, &levels);
     // Intensity ranges from the coarsest level (cheap, and robust to noise).
     let range = |v: &Volume, which| -> Result<(f32, f32), RegisterError> {
         let [low, high] = percentiles(v, [0.5, 99.5]).ok_or(RegisterError::Flat(which))?;
@@ -146,24 +123,7 @@ pub fn register_with_progress(
     };
     let fixed_range = range(&pyramid[0].0, "fixed")?;
     let moving_range = range(&pyramid[0].1, "moving")?;
-    let centre = grid_centre(&fixed.geometry);
-    let mut transform = match options.start {
-        Start::Given(t) => t,
-        Start::GridCentre => Transform {
-            translation_mm: sub(grid_centre(&moving.geometry), centre),
-            ..Transform::identity_about(centre)
-        },
-        Start::CentreOfMass => {
-            let (f, m) = (centre_of_mass(&pyramid[0].0), centre_of_mass(&pyramid[0].1));
-            match (f, m) {
-                (Some(f), Some(m)) => Transform {
-                    translation_mm: sub(m, f),
-                    ..Transform::identity_about(f)
-                },
-                _ => Transform::identity_about(centre),
-            }
-        }
-    };
+    let mut transform = starting_transform(options.start, fixed, moving, &pyramid[0]);
     let mut evaluations = 0;
     let mut metric = f64::NEG_INFINITY;
     for (index, (f, m)) in pyramid.iter().enumerate() {
@@ -174,27 +134,8 @@ pub fn register_with_progress(
         let voxel = f.geometry.spacing.iter().copied().fold(0.0, f64::max);
         let scale = (levels.len() - 1 - index) as i32;
         let last = index + 1 == pyramid.len();
-        let floor = if last { 0.02 } else { 0.25 };
-        // Rotation steps: 1° moves a point 100 mm from the centre by 1.7 mm. Scales and
-        // shears (affine only, on the two finest levels): 2 % at first; 0.05 % at 100 mm
-        // is another 0.05 mm.
         let affine = options.affine && index + 2 >= pyramid.len();
-        let (linear_step, linear_floor) = if affine {
-            (0.02, if last { 0.0005 } else { 0.002 })
-        } else {
-            (0.0, 0.0)
-        };
-        let mut steps: Parameters = [0.0; 12];
-        let mut min_steps: Parameters = [0.0; 12];
-        for i in 0..3 {
-            steps[i] = 2f64.powi(scale).min(8.0);
-            steps[3 + i] = voxel * 2.0;
-            min_steps[i] = floor;
-            min_steps[3 + i] = voxel * floor;
-        }
-        for i in 6..12 {
-            (steps[i], min_steps[i]) = (linear_step, linear_floor);
-        }
+        let (steps, min_steps) = search_steps(scale, voxel, last, affine);
         let mut starts = vec![transform];
         if index == 0 {
             // Rotated starts: the pattern search alone can stall far from large rotations.
@@ -224,6 +165,89 @@ pub fn register_with_progress(
         mutual_information: metric,
         evaluations,
     })
+}
+
+/// The levels' pairs of studies, coarsest first: each level's target spacing is its factor
+/// times the fixed study's finest voxel edge, and every axis of either study is
+/// block-averaged only as far as that, so thick slices and coarse PET voxels are not
+/// coarsened further.
+fn pyramid(fixed: &Volume, moving: &Volume, levels: &[usize]) -> Vec<(Volume, Volume)> {
+    levels
+        .iter()
+        .map(|&f| {
+            let target = f as f64
+                * fixed
+                    .geometry
+                    .spacing
+                    .iter()
+                    .copied()
+                    .fold(f64::MAX, f64::min);
+            let factors = |v: &Volume| {
+                v.geometry
+                    .spacing
+                    .map(|s| ((target / s).round() as usize).clamp(1, f.max(1)))
+            };
+            (
+                downsample(fixed, factors(fixed)),
+                downsample(moving, factors(moving)),
+            )
+        })
+        .collect()
+}
+
+/// Where the search starts: the given transform, the grids' centres aligned, or the
+/// centres of mass of the coarsest level aligned (the grid centre when either has none).
+fn starting_transform(
+    start: Start,
+    fixed: &Volume,
+    moving: &Volume,
+    coarsest: &(Volume, Volume),
+) -> Transform {
+    let centre = grid_centre(&fixed.geometry);
+    match start {
+        Start::Given(t) => t,
+        Start::GridCentre => Transform {
+            translation_mm: sub(grid_centre(&moving.geometry), centre),
+            ..Transform::identity_about(centre)
+        },
+        Start::CentreOfMass => {
+            let (f, m) = (centre_of_mass(&coarsest.0), centre_of_mass(&coarsest.1));
+            match (f, m) {
+                (Some(f), Some(m)) => Transform {
+                    translation_mm: sub(m, f),
+                    ..Transform::identity_about(f)
+                },
+                _ => Transform::identity_about(centre),
+            }
+        }
+    }
+}
+
+/// A level's first and smallest pattern-search steps (rotations in degrees, translations in
+/// mm, then the affine scales and shears): `scale` levels above the finest, `voxel` its
+/// largest voxel edge, `affine` whether scales and shears are searched on this level.
+fn search_steps(scale: i32, voxel: f64, last: bool, affine: bool) -> (Parameters, Parameters) {
+    let floor = if last { 0.02 } else { 0.25 };
+    // Rotation steps: 1° moves a point 100 mm from the centre by 1.7 mm. Scales and
+    // shears (affine only, on the two finest levels): 2 % at first; 0.05 % at 100 mm
+    // is another 0.05 mm.
+    let (linear_step, linear_floor) = if affine {
+        (0.02, if last { 0.0005 } else { 0.002 })
+    } else {
+        (0.0, 0.0)
+    };
+    let mut steps: Parameters = [0.0; 12];
+    let mut min_steps: Parameters = [0.0; 12];
+    for i in 0..3 {
+        steps[i] = 2f64.powi(scale).min(8.0);
+        steps[3 + i] = voxel * 2.0;
+        min_steps[i] = floor;
+        min_steps[3 + i] = voxel * floor;
+    }
+    for i in 6..12 {
+        (steps[i], min_steps[i]) = (linear_step, linear_floor);
+    }
+    (steps, min_steps)
 }
 
 /// One pyramid level: the fixed samples and the moving study, with both intensity maps.

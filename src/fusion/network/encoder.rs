@@ -5,9 +5,9 @@
 //! `[N, 1, H, W]` → one feature map per scale `s`: `[N, channels[s], H / 2^s, W / 2^s]`
 //! (H and W divisible by 2^(S−1)). Config `tiny`: 16/32/64; `base`: 32/64/128/256.
 
-use super::activation::relu;
-use super::conv_backend::conv2d;
-use super::group_norm::group_norm;
+use crate::fusion::ops::activation::relu;
+use crate::fusion::ops::conv::conv2d;
+use crate::fusion::ops::group_norm::group_norm;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};

@@ -1,7 +1,7 @@
 //! The weight gradient of the 3×3 "same" convolution (stride 1, padding 1, dilation 1)
 //! computed directly with AVX-512, in the gemm crate's summation order.
 //!
-//! `conv_cpu::weight_grad` copies each tile of rows into an im2col block (nine copies of the
+//! `conv_im2col::weight_grad` copies each tile of rows into an im2col block (nine copies of the
 //! input), and gemm packs that block and the output gradient again before multiplying. Here
 //! the input is copied once into a zero-bordered plane and the tile's output gradient once
 //! into pixel-major order; each register block — 16 to 48 output channels (lanes) × the nine
@@ -13,14 +13,15 @@
 //! zero over the pixels in order (a tap outside the image multiplies the zero border, as gemm
 //! multiplies im2col's zero), then added onto the group's sum. Training therefore takes this
 //! kernel without changing the rounding the shipped weights were trained with. A tile whose
-//! product gemm computes by another path keeps `conv_cpu`'s GEMM.
+//! product gemm computes by another path keeps `conv_im2col`'s GEMM.
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::conv_cpu::{self, ConvShape};
+use super::conv_im2col;
+use super::conv_shape::ConvShape;
 use super::{conv_direct, gemm_sums};
 
 /// Output channels per AVX-512 vector.
@@ -37,16 +38,16 @@ pub fn weight_grad(shape: &ConvShape, x: &[f32], output_grad: &[f32]) -> Option<
     if !fits || (LANES - 1) * plane > i32::MAX as usize {
         return None;
     }
-    conv_cpu::check_weight_grad_sizes(shape, x, output_grad);
+    conv_im2col::check_weight_grad_sizes(shape, x, output_grad);
     let padded = PaddedInput::new(shape, x);
-    Some(conv_cpu::weight_grad_by_tiles(shape, |sum, n, rows| {
+    Some(conv_im2col::weight_grad_by_tiles(shape, |sum, n, rows| {
         let pixels = rows.len() * shape.in_size[1];
         match gemm_sums::weight_grad_depth_block(shape, pixels) {
             // SAFETY: `covers` checked AVX-512 (so x86-64) and the geometry; sizes asserted
             // above.
             #[cfg(target_arch = "x86_64")]
             Some(block) => unsafe { add_tile(shape, &padded, output_grad, sum, n, rows, block) },
-            _ => conv_cpu::add_tile_weight_grad(shape, x, output_grad, sum, n, rows),
+            _ => conv_im2col::add_tile_weight_grad(shape, x, output_grad, sum, n, rows),
         }
     }))
 }
@@ -109,8 +110,8 @@ unsafe fn add_tile(
     let (c_in, c_out) = (shape.in_channels, shape.out_channels);
     let pixels = rows.len() * w;
     let lanes = c_out.next_multiple_of(LANES);
-    conv_cpu::with_scratch(|buffer| {
-        let gradient = conv_cpu::scratch(buffer, pixels * lanes);
+    conv_im2col::with_scratch(|buffer| {
+        let gradient = conv_im2col::scratch(buffer, pixels * lanes);
         let first = n * c_out * h * w + rows.start * w;
         // SAFETY: as above; the tile's rows of every output channel lie in `output_grad`.
         unsafe { avx512::pixel_major(&output_grad[first..], h * w, c_out, pixels, gradient) };
@@ -292,7 +293,7 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::{differing_bits, same_conv_shape, test_values as values};
+    use crate::fusion::ops::cpu::test_kit::{differing_bits, same_conv_shape, test_values as values};
 
     #[test]
     fn weight_gradient_is_gemms_bit_for_bit() {
@@ -314,10 +315,10 @@ mod tests {
             let [batch, c_in, c_out, h, w] = case;
             let x = values(batch * c_in * h * w, 11);
             let g = values(batch * c_out * h * w, 12);
-            let gemm = conv_cpu::weight_grad(&shape, &x, &g);
+            let gemm = conv_im2col::weight_grad(&shape, &x, &g);
             let direct = match weight_grad(&shape, &x, &g) {
                 Some(direct) => direct,
-                // Where gemm takes another path for every tile, `conv_cpu` runs.
+                // Where gemm takes another path for every tile, `conv_im2col` runs.
                 None if conv_direct::covers(&shape) => {
                     assert!(!gemm_sums::weight_grad_is_blocked(&shape), "{case:?}");
                     continue;

@@ -1,4 +1,4 @@
-//! How the gemm crate (0.19) sums the products of `conv_cpu`, and so where the direct
+//! How the gemm crate (0.19) sums the products of `conv_im2col`, and so where the direct
 //! kernels reproduce them bit for bit.
 //!
 //! gemm splits a product's inner dimension into blocks, sums each block as one FMA chain from
@@ -9,20 +9,21 @@
 //! shipped weights were made with — takes them exactly there.
 
 #[cfg(doc)]
-use super::conv_cpu;
+use super::conv_im2col;
 use std::ops::Range;
 
-use super::conv_cpu::{ConvShape, SIMD_PIXELS, TILE_PIXELS};
+use super::conv_im2col::{SIMD_PIXELS, TILE_PIXELS};
+use super::conv_shape::ConvShape;
 
 /// The gemm crate's (0.19) smallest block of the inner dimension: a product whose inner
 /// dimension fits is summed in one pass.
 const GEMM_MIN_DEPTH_BLOCK: usize = 512;
 
-/// How [`conv_cpu::forward`] sums the taps of one tile's pixels (numbered row after row,
+/// How [`conv_im2col::forward`] sums the taps of one tile's pixels (numbered row after row,
 /// `y·w + x`): each output is a sum of FMA chains from zero over consecutive blocks of taps in
 /// order (input channel, kernel row, kernel column), added block after block onto the bias.
 /// The tile's pixels before `split` are summed in blocks of `main` taps, the rest in blocks of
-/// `ragged` taps: they belong to the small second product `conv_cpu::matmul_over_pixels` splits
+/// `ragged` taps: they belong to the small second product `conv_im2col::matmul_over_pixels` splits
 /// off the tile, for which gemm may choose another block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TileChains {
@@ -46,7 +47,7 @@ impl TileChains {
     }
 }
 
-/// How [`conv_cpu::forward`] sums the taps, tile by tile ([`TileChains`], covering an image's
+/// How [`conv_im2col::forward`] sums the taps, tile by tile ([`TileChains`], covering an image's
 /// pixels in order), or `None` where one of its products takes another path (gevv, the
 /// matrix–vector kernels) or the convolution is pointwise. `conv_direct::forward_in_chains`
 /// computes exactly these chains, so where this is `Some` the two give the same bits.
@@ -77,7 +78,7 @@ pub fn forward_chains(shape: &ConvShape) -> Option<Vec<TileChains>> {
     Some(tiles.collect())
 }
 
-/// Whether [`conv_cpu::input_grad`]'s GEMMs sum each im2col value as one FMA chain from zero over the
+/// Whether [`conv_im2col::input_grad`]'s GEMMs sum each im2col value as one FMA chain from zero over the
 /// output channels in order (`col2im` then adds the taps in order): the forward's one-block
 /// case of [`forward_chains`], with the output channels as the inner dimension.
 /// `conv_direct::input_grad` computes exactly that.
@@ -101,7 +102,7 @@ fn products_are_one_chain(shape: &ConvShape, depth: usize, rows: usize) -> bool 
 
 /// Whether the per-tile GEMMs (`rows` × tile pixels, inner dimension `depth`) of a forward or
 /// input-gradient pass run gemm's blocked kernel: more than two deep (else gevv), two or more
-/// rows, and no product of one pixel (a tile, or the remainder `conv_cpu::matmul_over_pixels`
+/// rows, and no product of one pixel (a tile, or the remainder `conv_im2col::matmul_over_pixels`
 /// splits off) — those take gemm's matrix–vector paths.
 fn products_are_blocked(shape: &ConvShape, depth: usize, rows: usize) -> bool {
     let one_pixel_product =
@@ -130,7 +131,7 @@ fn depth_block(m: usize, n: usize, k: usize) -> usize {
     }
 }
 
-/// Whether gemm 0.19 computes [`conv_cpu::add_tile_weight_grad`]'s products with its blocked
+/// Whether gemm 0.19 computes [`conv_im2col::add_tile_weight_grad`]'s products with its blocked
 /// kernel (given a depth of more than two pixels): not for few outputs or a matrix–vector
 /// product.
 ///
@@ -141,7 +142,7 @@ pub(super) fn weight_grad_is_blocked(shape: &ConvShape) -> bool {
     m >= 2 && n >= 2 && m * n > 16 * 16
 }
 
-/// The depth gemm 0.19 sums [`conv_cpu::add_tile_weight_grad`]'s product over, for a tile of
+/// The depth gemm 0.19 sums [`conv_im2col::add_tile_weight_grad`]'s product over, for a tile of
 /// `pixels` pixels: its blocked kernel sums each block of this many pixels as one FMA chain
 /// from zero and adds it onto `sum`, block after block. `None` where gemm takes another path
 /// for this product ([`weight_grad_is_blocked`] false, or a depth of at most two). The block

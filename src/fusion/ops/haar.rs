@@ -10,7 +10,7 @@
 //! On the CPU without autodiff (fusion) both run as one pass over plain slices; elsewhere as
 //! burn tensor operations on strided views. Both do the same f32 operations in the same order,
 //! so they give the same bits (tested). Under autodiff on the CPU (training) both are
-//! operations with their own backward steps (`haar_training`), same bits again.
+//! operations with their own backward steps (`training::haar`), same bits again.
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
@@ -18,7 +18,8 @@ use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::{contiguous, f32s, is_cpu};
+use super::cpu::buffers::{contiguous, f32s};
+use super::device::is_cpu;
 
 /// The four sub-bands of a one-level Haar transform.
 #[derive(Clone, Debug)]

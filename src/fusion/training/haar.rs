@@ -1,5 +1,5 @@
 //! The Haar transforms' backward steps for training on the CPU (burn's CPU backend under
-//! autodiff): [`dwt`](super::haar::dwt) and [`idwt`](super::haar::idwt) as operations whose
+//! autodiff): [`dwt`](crate::fusion::ops::haar::dwt) and [`idwt`](crate::fusion::ops::haar::idwt) as operations whose
 //! gradients are one parallel pass each, where the compositions' backward is some twenty
 //! passes on one thread (strided additions, four zero-filled slice gradients added onto each
 //! other). Each gives burn's
@@ -21,8 +21,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Flex, TensorMetadata};
 use burn::tensor::TensorData;
 
-use super::haar::{HaarKernels, per_band_value, per_block};
-use super::{contiguous, f32s};
+use crate::fusion::ops::cpu::buffers::{contiguous, f32s};
+use crate::fusion::ops::haar::{HaarKernels, per_band_value, per_block};
 
 /// The backward step of [`HaarKernels::haar_inverse`] under autodiff (linear: no state but
 /// the bands' shape).
@@ -179,7 +179,7 @@ impl<C: CheckpointStrategy> HaarKernels for Autodiff<Flex, C> {
     }
 }
 
-/// The gradient of the image from the gradients of its [`dwt`](super::haar::dwt) bands
+/// The gradient of the image from the gradients of its [`dwt`](crate::fusion::ops::haar::dwt) bands
 /// (`h2 × w2` planes, LL, LH, HL, HH), with the values burn-autodiff gives the composition
 /// (`haar::dwt_composed`): each band's gradient halved (`· 0.5`), then per block sum `s` and
 /// difference `t` of the LL and LH terms and `u`, `w` of the HL and HH terms, pixel a
@@ -194,7 +194,7 @@ fn dwt_backward_planes(bands: [&[f32]; 4], size: [usize; 2]) -> Vec<f32> {
 }
 
 /// The gradients of the LL, LH, HL and HH bands (`h2 × w2` planes) from the gradient of
-/// [`idwt`](super::haar::idwt)'s image. Each band's gradient is the sum of its four pixels'
+/// [`idwt`](crate::fusion::ops::haar::idwt)'s image. Each band's gradient is the sum of its four pixels'
 /// terms `g·½` (signed as the band enters the pixel), added in the order burn-autodiff
 /// registers them for the composition: pixel d's, c's, b's, then a's.
 fn idwt_backward_planes(image: &[f32], [h2, w2]: [usize; 2]) -> [Vec<f32>; 4] {
@@ -212,8 +212,9 @@ fn idwt_backward_planes(image: &[f32], [h2, w2]: [usize; 2]) -> [Vec<f32>; 4] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::haar::{HaarBands, dwt, dwt_composed, idwt, idwt_composed};
-    use crate::fusion::{differing_bits, test_values, values};
+    use crate::fusion::ops::cpu::test_kit::{differing_bits, test_values};
+    use crate::fusion::ops::haar::{HaarBands, dwt, dwt_composed, idwt, idwt_composed};
+    use crate::fusion::ops::host::values;
     use burn::tensor::{Device, Tensor};
 
     fn bits(t: &Tensor<4>) -> Vec<u32> {

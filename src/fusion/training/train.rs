@@ -14,14 +14,15 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use thiserror::Error;
 
-use super::conv_backend::conv2d;
-use super::decoder::DEFAULT_DETAIL_GAIN;
-use super::freed_memory::KeepFreedMemory;
 use super::loss::{LossInputs, LossTerms, LossWeights, MI_SAMPLES, composite};
-use super::model::{DualMine, DualMineConfig};
 use super::sampler::{Rng, TrainingPair, draw_batch};
-use super::weights::{WeightsError, load_into, replace_atomically, save};
-use super::{first_value, on_cpu_workers};
+use crate::fusion::network::decoder::DEFAULT_DETAIL_GAIN;
+use crate::fusion::network::model::{DualMine, DualMineConfig};
+use crate::fusion::ops::conv::conv2d;
+use crate::fusion::ops::cpu::freed_memory::KeepFreedMemory;
+use crate::fusion::ops::device::on_cpu_workers;
+use crate::fusion::ops::host::first_value;
+use crate::fusion::weights::{WeightsError, load_into, replace_atomically, save};
 
 /// Everything that defines a training run (saved with every checkpoint).
 #[derive(Config, Debug)]
@@ -164,7 +165,7 @@ impl Trainer {
     }
 
     /// One optimisation step on a fresh batch; on the CPU on rayon's workers
-    /// (`fusion::on_cpu_workers`).
+    /// (`ops::device::on_cpu_workers`).
     pub fn train_step(&mut self, pairs: &[TrainingPair]) -> Result<StepReport, TrainError> {
         let device = self.device.clone();
         on_cpu_workers(&device, || self.train_step_here(pairs))

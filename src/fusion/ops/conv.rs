@@ -1,5 +1,5 @@
 //! W-DUALMINE's convolutions through one burn backend extension: on burn's CPU backend (flex)
-//! the kernels of `conv_cpu` compute the forward pass, and under autodiff their own input,
+//! the kernels of `conv_im2col` compute the forward pass, and under autodiff their own input,
 //! weight and bias gradients; on the GPU (cubecl) burn's own kernels run. The model calls
 //! [`conv2d`] everywhere, so it keeps one code path on every device.
 //!
@@ -21,9 +21,10 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 
-use super::conv_cpu::{self, ConvShape};
-use super::gemm_sums::{self, TileChains};
-use super::{conv_direct, conv_weight_direct};
+use super::cpu::conv_im2col;
+use super::cpu::conv_shape::ConvShape;
+use super::cpu::gemm_sums::{self, TileChains};
+use super::cpu::{conv_direct, conv_weight_direct};
 
 /// The convolution with its gradients, per backend. The default bodies are burn's own
 /// operations (what the GPU backend runs).
@@ -154,7 +155,7 @@ impl ConvKernels for Flex {
                 let direct = (gemm_sums::input_grad_is_one_chain(&shape))
                     .then(|| conv_direct::input_grad(&shape, w, g))
                     .flatten();
-                let values = direct.unwrap_or_else(|| conv_cpu::input_grad(&shape, w, g));
+                let values = direct.unwrap_or_else(|| conv_im2col::input_grad(&shape, w, g));
                 tensor(values, x.shape().to_vec())
             })
         });
@@ -170,7 +171,7 @@ impl ConvKernels for Flex {
         let computed = geometry(&x, &weight, &options).and_then(|shape| {
             with_values([&x, &output_grad], |[x, g]| {
                 let values = conv_weight_direct::weight_grad(&shape, x, g)
-                    .unwrap_or_else(|| conv_cpu::weight_grad(&shape, x, g));
+                    .unwrap_or_else(|| conv_im2col::weight_grad(&shape, x, g));
                 tensor(values, weight.shape().to_vec())
             })
         });
@@ -183,7 +184,7 @@ impl ConvKernels for Flex {
             .then_some(())
             .and_then(|()| {
                 with_values([&output_grad], |[g]| {
-                    conv_cpu::bias_grad(dims[0], dims[1], dims[2] * dims[3], g)
+                    conv_im2col::bias_grad(dims[0], dims[1], dims[2] * dims[3], g)
                 })
             })
             .map(|values| tensor(values, bias.shape().to_vec()));
@@ -192,7 +193,7 @@ impl ConvKernels for Flex {
 }
 
 /// The forward convolution on flex: `conv_direct` where it covers the geometry and `chains`
-/// says how to sum each tile, else `conv_cpu`'s im2col kernels, else burn's own.
+/// says how to sum each tile, else `conv_im2col`'s im2col kernels, else burn's own.
 fn flex_forward(
     x: FlexTensor,
     weight: FlexTensor,
@@ -226,7 +227,7 @@ fn direct_forward(
     .flatten()
 }
 
-/// The forward convolution by `conv_cpu`'s im2col kernels, or burn's own where they do not
+/// The forward convolution by `conv_im2col`'s im2col kernels, or burn's own where they do not
 /// cover the geometry.
 fn im2col_forward(
     x: FlexTensor,
@@ -238,7 +239,7 @@ fn im2col_forward(
         with_values([&x, &weight, &bias], |[x, w, b]| {
             let [oh, ow] = shape.out_size;
             let dims = vec![shape.batch, shape.out_channels, oh, ow];
-            tensor(conv_cpu::forward(&shape, x, w, Some(b)), dims)
+            tensor(conv_im2col::forward(&shape, x, w, Some(b)), dims)
         })
     });
     computed.unwrap_or_else(|| Flex::conv2d(x, weight, Some(bias), options))
@@ -357,7 +358,7 @@ pub fn conv2d_biased(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::values;
+    use crate::fusion::ops::host::values;
     use burn::tensor::{Device, Distribution};
 
     /// A small deterministic generator (xorshift), so a failing shape can be rerun.
@@ -374,7 +375,7 @@ mod tests {
 
     /// `|ours − burn|` at most `1e-4` of burn's largest magnitude.
     fn assert_close(what: &str, ours: Vec<f32>, burn: Vec<f32>, case: &str) {
-        crate::fusion::assert_close(&format!("{what}, {case}"), ours, burn, 1e-4);
+        crate::fusion::ops::cpu::test_kit::assert_close(&format!("{what}, {case}"), ours, burn, 1e-4);
     }
 
     /// A layer's padding rule (valid, explicit, `Same` with odd and even kernels and strides)

@@ -10,7 +10,7 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::slicing::slice;
+use crate::fusion::ops::slicing::slice;
 
 /// Learnable sharpness `k` and threshold `τ` of the mixer.
 #[derive(Module, Debug)]

@@ -1,7 +1,8 @@
 //! Group normalisation (the encoder's `GroupNorm` layers) on the CPU. For inference: one
 //! fused kernel — each image-group's statistics, then normalisation and affine in one pass —
 //! where burn-nn composes about ten tensor operations, each a full pass over the data. For
-//! training: `group_norm_training`'s operation, burn-nn's values and gradients bit for bit.
+//! training: the [`NormKernels`] operation (implemented in `training::group_norm`), burn-nn's
+//! values and gradients bit for bit.
 //!
 //! Everywhere else (the GPU, other types) burn-nn's own layer runs. Training must keep
 //! burn-nn's rounding: a fused kernel in training with its own rounding (tried, with its own
@@ -9,16 +10,50 @@
 //! reproducibility bounds (CT–MRI test MI +0.057, SPECT–MRI SSIM +0.023), and the shipped
 //! weights must be rebuildable by the recipe.
 
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::nn::GroupNorm;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::group_norm_training::group_norm_affine;
-use super::{is_cpu_training, is_plain_cpu};
+use super::device::{is_cpu_training, is_plain_cpu};
+
+/// The affine group normalisation as one backend operation.
+#[backend_extension(Flex, Autodiff)]
+pub trait NormKernels: Backend {
+    /// burn-nn's `GroupNorm` of `x` `[N, C, …]` (f32) in `groups` groups with `gamma` and
+    /// `beta` `[C]`.
+    fn group_norm_affine(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+}
+
+/// `layer`'s group normalisation of `x` through [`NormKernels`]: for the CPU backend (with or
+/// without autodiff) and f32 values only; the caller checks both.
+pub fn group_norm_affine<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    groups: usize,
+    epsilon: f64,
+) -> Tensor<D> {
+    let output = <Dispatch as NormKernels>::group_norm_affine(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        groups,
+        epsilon,
+    );
+    Tensor::from_dispatch(output)
+}
 
 /// `layer` applied to `x` `[N, C, …]` (f32, the layer affine, `groups` dividing the
 /// channels): on the CPU backend the fused kernel without autodiff (burn-nn's values within
-/// f32 rounding, tested) and `group_norm_training`'s operation under autodiff (burn-nn's
+/// f32 rounding, tested) and `training::group_norm`'s operation under autodiff (burn-nn's
 /// values and gradients bit for bit, tested); else burn-nn's layer.
 pub fn group_norm<const D: usize>(layer: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
@@ -129,7 +164,8 @@ fn forward_cpu(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::{assert_close, values};
+    use crate::fusion::ops::cpu::test_kit::assert_close;
+    use crate::fusion::ops::host::values;
     use burn::nn::GroupNormConfig;
     use burn::tensor::{Device, Distribution};
 

@@ -5,7 +5,7 @@
 //! gradient to contiguous, then a strided write). A training step takes hundreds of such
 //! slices of full-size maps: eight per Sobel stencil (the mixers, the loss) and ten per blur
 //! pass (the decoder's details), besides the crops. (The Haar transform's block slices are
-//! gone from training: it is one operation there, `haar_training`.)
+//! gone from training: it is one operation there, `training::haar`.)
 //!
 //! Here the forward step is burn-flex's own slice (a view, as before) and the backward step
 //! writes each value of the input-shaped gradient once, in parallel: the slice's gradient
@@ -23,11 +23,11 @@ use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Slice, Tensor, TensorData};
-use rayon::prelude::*;
-use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use super::{contiguous, f32s, is_cpu_training};
+use super::cpu::buffers::{contiguous, f32s};
+use super::cpu::scatter::scattered;
+use super::device::is_cpu_training;
 
 /// A slice (step 1 in every dimension) as one backend operation.
 #[backend_extension(Flex, Autodiff)]
@@ -59,93 +59,6 @@ fn slices(ranges: &[Range<usize>]) -> Vec<Slice> {
         .iter()
         .map(|range| Slice::new(range.start as isize, Some(range.end as isize), 1))
         .collect()
-}
-
-/// The gradient of `x` (shape `shape`) from the gradient `grad` (contiguous, shaped by
-/// `ranges`) of its slice: `grad` inside the ranges, +0 elsewhere, every value written once.
-/// Parallel over the first two dimensions' planes.
-fn scattered(shape: &[usize], ranges: &[Range<usize>], grad: &[f32]) -> Vec<f32> {
-    let len: usize = shape.iter().product();
-    let dims = shape.len();
-    let mut strides = vec![1; dims];
-    let mut grad_strides = vec![1; dims];
-    for d in (0..dims.saturating_sub(1)).rev() {
-        strides[d] = strides[d + 1] * shape[d + 1];
-        grad_strides[d] = grad_strides[d + 1] * ranges[d + 1].len();
-    }
-    // Tasks: the planes of the first two dimensions, or the rows of a matrix.
-    let split = if dims >= 3 { 2 } else { dims.saturating_sub(1) };
-    let plane = if split == 0 { len } else { strides[split - 1] };
-    let mut buffer: Vec<f32> = Vec::with_capacity(len);
-    if len > 0 {
-        let walk = Walk {
-            shape,
-            ranges,
-            strides: &strides,
-            grad_strides: &grad_strides,
-            grad,
-        };
-        buffer.spare_capacity_mut()[..len]
-            .par_chunks_mut(plane)
-            .enumerate()
-            .for_each(|(p, out)| {
-                // The plane's indices in the first `split` dimensions.
-                let (mut inside, mut offset, mut rest) = (true, 0, p);
-                for d in (0..split).rev() {
-                    let i = rest % shape[d];
-                    rest /= shape[d];
-                    inside &= ranges[d].contains(&i);
-                    offset += i.saturating_sub(ranges[d].start) * grad_strides[d];
-                }
-                walk.fill(out, split, inside, offset);
-            });
-    }
-    // SAFETY: the planes tile the first `len` values and `Walk::fill` writes each value of its
-    // part once (zeros or a copy of the same length).
-    unsafe { buffer.set_len(len) };
-    buffer
-}
-
-/// The geometry [`scattered`] walks.
-struct Walk<'a> {
-    shape: &'a [usize],
-    ranges: &'a [Range<usize>],
-    strides: &'a [usize],
-    grad_strides: &'a [usize],
-    grad: &'a [f32],
-}
-
-impl Walk<'_> {
-    /// Writes `out`, the part of the gradient at dimension `d` onwards whose earlier indices
-    /// lie `inside` the ranges or not, with the slice's gradient starting at `offset`.
-    fn fill(&self, out: &mut [MaybeUninit<f32>], d: usize, inside: bool, offset: usize) {
-        if !inside || d == self.shape.len() {
-            if inside {
-                out[0].write(self.grad[offset]);
-            } else {
-                out.fill(MaybeUninit::new(0.0));
-            }
-            return;
-        }
-        let range = &self.ranges[d];
-        let stride = self.strides[d];
-        if d + 1 == self.shape.len() {
-            out[..range.start].fill(MaybeUninit::new(0.0));
-            for (o, g) in out[range.clone()]
-                .iter_mut()
-                .zip(&self.grad[offset..offset + range.len()])
-            {
-                o.write(*g);
-            }
-            out[range.end..].fill(MaybeUninit::new(0.0));
-            return;
-        }
-        for (i, part) in out.chunks_mut(stride).enumerate() {
-            let inside = range.contains(&i);
-            let offset = offset + i.saturating_sub(range.start) * self.grad_strides[d];
-            self.fill(part, d + 1, inside, offset);
-        }
-    }
 }
 
 impl SliceKernels for Flex {
@@ -202,7 +115,8 @@ impl<C: CheckpointStrategy> SliceKernels for Autodiff<Flex, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::{differing_bits, test_values, values};
+    use crate::fusion::ops::cpu::test_kit::{differing_bits, test_values};
+    use crate::fusion::ops::host::values;
     use burn::tensor::Device;
 
     /// One slice against burn's: values and the input's gradient, with a further use of the

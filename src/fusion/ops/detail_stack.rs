@@ -28,7 +28,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 
-use super::{contiguous, f32s, is_cpu_training, written};
+use super::cpu::buffers::{contiguous, f32s, written};
+use super::device::is_cpu_training;
 
 /// The contrast block's value.
 fn contrast(a: f32, b: f32) -> f32 {
@@ -285,7 +286,8 @@ impl<C: CheckpointStrategy> DetailStackKernels for Autodiff<Flex, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::{differing_bits, test_values, values};
+    use crate::fusion::ops::cpu::test_kit::{differing_bits, test_values};
+    use crate::fusion::ops::host::values;
     use burn::tensor::Device;
 
     /// In training on the CPU (the only place they run) the operations give the composition's

@@ -18,7 +18,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 
-use super::{contiguous, f32s, is_cpu_training, written};
+use super::cpu::buffers::{contiguous, f32s, written};
+use super::device::is_cpu_training;
 
 /// Values per parallel task.
 const RUN: usize = 1 << 14;
@@ -121,7 +122,8 @@ impl<C: CheckpointStrategy> ActivationKernels for Autodiff<Flex, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::{differing_bits, test_values, values};
+    use crate::fusion::ops::cpu::test_kit::{differing_bits, test_values};
+    use crate::fusion::ops::host::values;
     use burn::tensor::Device;
 
     /// In training on the CPU (the only place it runs) the operation gives burn's ReLU and its

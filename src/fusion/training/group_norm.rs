@@ -31,40 +31,8 @@ use burn::tensor::{Shape, Tensor, TensorData};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
-use super::{contiguous, f32s, with_wide_vectors};
-
-/// The affine group normalisation as one backend operation.
-#[backend_extension(Flex, Autodiff)]
-pub trait NormKernels: Backend {
-    /// burn-nn's `GroupNorm` of `x` `[N, C, …]` (f32) in `groups` groups with `gamma` and
-    /// `beta` `[C]`.
-    fn group_norm_affine(
-        x: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        beta: FloatTensor<Self>,
-        groups: usize,
-        epsilon: f64,
-    ) -> FloatTensor<Self>;
-}
-
-/// `layer`'s group normalisation of `x` through [`NormKernels`]: for the CPU backend (with or
-/// without autodiff) and f32 values only; the caller checks both.
-pub fn group_norm_affine<const D: usize>(
-    x: Tensor<D>,
-    gamma: Tensor<1>,
-    beta: Tensor<1>,
-    groups: usize,
-    epsilon: f64,
-) -> Tensor<D> {
-    let output = <Dispatch as NormKernels>::group_norm_affine(
-        x.into_dispatch(),
-        gamma.into_dispatch(),
-        beta.into_dispatch(),
-        groups,
-        epsilon,
-    );
-    Tensor::from_dispatch(output)
-}
+use crate::fusion::ops::cpu::buffers::{contiguous, f32s, mapped_in_parts};
+use crate::fusion::ops::group_norm::NormKernels;
 
 fn tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
@@ -119,50 +87,17 @@ impl Groups {
 /// image-group is one parallel task; the buffers are written once, never zeroed first (on one
 /// thread, zeroing cost as much as the arithmetic). `per_channel` takes the group's and the
 /// channel's statistics out of their slices once per channel, so the loop over its pixels
-/// holds only the arithmetic and vectorises ([`with_wide_vectors`]; the same operations
-/// lane by lane, so the same bits).
+/// holds only the arithmetic and vectorises ([`mapped_in_parts`]: the same operations lane by
+/// lane, so the same bits).
 fn map_per_group<const I: usize, const O: usize, F: Fn([f32; I]) -> [f32; O]>(
     shape: &Groups,
     inputs: [&[f32]; I],
     per_channel: impl Fn(usize, usize) -> F + Sync,
 ) -> [Vec<f32>; O] {
-    let (run, pixels) = (shape.per_group, shape.pixels);
-    let len = shape.batch * shape.groups * run;
-    assert!(inputs.iter().all(|input| input.len() == len), "input sizes");
-    let mut buffers: [Vec<f32>; O] = std::array::from_fn(|_| Vec::with_capacity(len));
-    {
-        let mut columns = buffers
-            .each_mut()
-            .map(|buffer| buffer.spare_capacity_mut()[..len].chunks_mut(run));
-        let runs: Vec<[&mut [MaybeUninit<f32>]; O]> = (0..shape.batch * shape.groups)
-            .map(|_| std::array::from_fn(|k| columns[k].next().unwrap_or_default()))
-            .collect();
-        runs.into_par_iter()
-            .enumerate()
-            .for_each(|(group, mut outputs)| {
-                for (k, channel) in shape.channels(group).enumerate() {
-                    let at = k * pixels;
-                    let inputs = inputs.map(|input| &input[group * run + at..][..pixels]);
-                    let mut outputs = outputs.each_mut().map(|output| &mut output[at..][..pixels]);
-                    let value = per_channel(group, channel);
-                    // Moved in: the slices' bounds are the loop's own, not reread from memory.
-                    with_wide_vectors(move || {
-                        for i in 0..pixels {
-                            let values = value(inputs.map(|input| input[i]));
-                            for (output, v) in outputs.iter_mut().zip(values) {
-                                output[i].write(v);
-                            }
-                        }
-                    });
-                }
-            });
-    }
-    for buffer in &mut buffers {
-        // SAFETY: the loops above wrote every position of every image-group's run, and the
-        // runs tile the first `len` values.
-        unsafe { buffer.set_len(len) };
-    }
-    buffers
+    let parts = [shape.batch * shape.groups, shape.group_channels, shape.pixels];
+    mapped_in_parts(parts, inputs, |group, k| {
+        per_channel(group, shape.channels(group).start + k)
+    })
 }
 
 /// What the backward step needs from the forward one.
@@ -419,7 +354,9 @@ impl<C: CheckpointStrategy> NormKernels for Autodiff<Flex, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::{differing_bits, group_norm::group_norm, values};
+    use crate::fusion::ops::cpu::test_kit::differing_bits;
+    use crate::fusion::ops::group_norm::{group_norm, group_norm_affine};
+    use crate::fusion::ops::host::values;
     use burn::module::Param;
     use burn::nn::GroupNormConfig;
     use burn::tensor::{Device, Distribution};

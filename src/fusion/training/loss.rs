@@ -29,8 +29,8 @@ use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::decoder::binomial_blur;
-use super::mixer::sobel_magnitude;
+use crate::fusion::network::decoder::binomial_blur;
+use crate::fusion::network::mixer::sobel_magnitude;
 
 /// The λ of each loss term.
 #[derive(Config, Debug, PartialEq)]
@@ -219,7 +219,7 @@ fn bin_centres(device: &Device) -> Tensor<3> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::first_value as scalar;
+    use crate::fusion::ops::host::first_value as scalar;
     use burn::tensor::Distribution;
 
     #[test]

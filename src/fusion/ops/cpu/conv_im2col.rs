@@ -7,14 +7,15 @@
 //! Tiles run on rayon's pool and write disjoint parts of the output; the weight gradient sums
 //! per-group partials in a fixed order, so every result is the same from run to run.
 //!
-//! Plain slices in and out: `conv_backend` connects these kernels to burn.
+//! Plain slices in and out: `ops::conv` connects these kernels to burn.
 
 use std::ops::Range;
 
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
-use super::filled;
+use super::buffers::{Disjoint, filled};
+use super::conv_shape::ConvShape;
 
 /// Output pixels per tile of the forward pass and the input gradient (rounded to whole rows):
 /// the tile's im2col block, taps × pixels floats, stays within a core's L2 cache. Measured on
@@ -26,102 +27,8 @@ pub(super) const TILE_PIXELS: usize = 512;
 /// 2048 → 513 ms.
 const GRADIENT_TILE_PIXELS: usize = 1024;
 
-/// The geometry of one convolution: input `[batch, in_channels, h, w]`, weight
-/// `[out_channels, in_channels, kh, kw]`, output `[batch, out_channels, out_h, out_w]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvShape {
-    pub batch: usize,
-    pub in_channels: usize,
-    pub in_size: [usize; 2],
-    pub out_channels: usize,
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    /// Padding before the first row and column (the padding after only shapes `out_size`).
-    pub padding: [usize; 2],
-    pub dilation: [usize; 2],
-    pub out_size: [usize; 2],
-}
-
+/// The im2col side of the geometry.
 impl ConvShape {
-    /// The geometry of a convolution of `x` by `weight`, or `None` when these kernels do not
-    /// cover it (grouped convolution, channel mismatch, a zero stride or dilation, an empty
-    /// output): the caller then takes burn's own path.
-    pub fn new(
-        x: [usize; 4],
-        weight: [usize; 4],
-        stride: [usize; 2],
-        padding: [(usize, usize); 2],
-        dilation: [usize; 2],
-        groups: usize,
-    ) -> Option<Self> {
-        let [batch, in_channels, h, w] = x;
-        let [out_channels, weight_in, kh, kw] = weight;
-        if groups != 1 || weight_in != in_channels || stride.contains(&0) || dilation.contains(&0) {
-            return None;
-        }
-        let out = |size: usize, kernel: usize, d: usize| -> Option<usize> {
-            let padded = size + padding[d].0 + padding[d].1;
-            let reach = dilation[d] * (kernel.checked_sub(1)?) + 1;
-            (padded >= reach).then(|| (padded - reach) / stride[d] + 1)
-        };
-        let out_size = [out(h, kh, 0)?, out(w, kw, 1)?];
-        let shape = Self {
-            batch,
-            in_channels,
-            in_size: [h, w],
-            out_channels,
-            kernel: [kh, kw],
-            stride,
-            padding: [padding[0].0, padding[1].0],
-            dilation,
-            out_size,
-        };
-        let empty = [
-            batch,
-            in_channels,
-            out_channels,
-            h * w,
-            out_size[0] * out_size[1],
-        ];
-        (!empty.contains(&0)).then_some(shape)
-    }
-
-    /// Kernel taps per output channel: the GEMM's inner dimension.
-    pub(super) fn taps(&self) -> usize {
-        self.in_channels * self.kernel[0] * self.kernel[1]
-    }
-
-    fn in_pixels(&self) -> usize {
-        self.in_size[0] * self.in_size[1]
-    }
-
-    fn out_pixels(&self) -> usize {
-        self.out_size[0] * self.out_size[1]
-    }
-
-    /// A 1×1 convolution with stride 1 and no padding: the input is its own im2col block.
-    pub(super) fn is_pointwise(&self) -> bool {
-        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
-    }
-
-    /// Tiles of whole output rows of about `pixels` pixels, as (image, rows).
-    fn tiles(&self, pixels: usize) -> Vec<(usize, Range<usize>)> {
-        let rows = self.row_tiles(pixels);
-        (0..self.batch)
-            .flat_map(|n| rows.iter().map(move |r| (n, r.clone())))
-            .collect()
-    }
-
-    /// The row ranges of one image's tiles of about `pixels` pixels.
-    pub(super) fn row_tiles(&self, pixels: usize) -> Vec<Range<usize>> {
-        let [out_h, out_w] = self.out_size;
-        let rows = (pixels / out_w).max(1);
-        (0..out_h)
-            .step_by(rows)
-            .map(|r| r..(r + rows).min(out_h))
-            .collect()
-    }
-
     /// The GEMM operand for output `rows` of `image`: the image itself for a pointwise
     /// convolution, else its im2col block written into `col`. Returns the first element and
     /// the distance between taps (the operand is taps × tile pixels, pixels contiguous).
@@ -141,19 +48,6 @@ impl ConvShape {
             self.im2col(image, rows, scratch(col, self.taps() * len));
             (col.as_ptr(), len)
         }
-    }
-
-    /// Output columns `ox` whose input column `ox·stride + offset − padding` lies inside the
-    /// image, along dimension `d` (0 rows, 1 columns).
-    fn valid_outputs(&self, d: usize, offset: usize) -> Range<usize> {
-        let (size, stride, pad) = (self.in_size[d], self.stride[d], self.padding[d]);
-        let first = pad.saturating_sub(offset).div_ceil(stride);
-        let end = if size + pad > offset {
-            (size + pad - offset).div_ceil(stride).min(self.out_size[d])
-        } else {
-            0
-        };
-        first.min(end)..end
     }
 
     /// Fills `col` (taps × tile pixels) with the im2col block of output `rows` of one image.
@@ -224,25 +118,6 @@ impl ConvShape {
                 }
             }
         }
-    }
-}
-
-/// A pointer into an output buffer that rayon tasks write disjoint parts of.
-#[derive(Clone, Copy)]
-pub(super) struct Disjoint(pub(super) *mut f32);
-// SAFETY: every task writes only its own (image, rows) region or channel plane; see the callers.
-unsafe impl Send for Disjoint {}
-unsafe impl Sync for Disjoint {}
-
-impl Disjoint {
-    /// The address `offset` elements in (taking `self` whole, so closures capture the `Sync`
-    /// wrapper rather than its raw pointer).
-    ///
-    /// # Safety
-    /// `offset` must lie inside the buffer.
-    pub(super) unsafe fn at(self, offset: usize) -> *mut f32 {
-        // SAFETY: the caller's contract.
-        unsafe { self.0.add(offset) }
     }
 }
 
@@ -584,7 +459,7 @@ mod tests {
         sum
     }
 
-    use crate::fusion::test_values as values;
+    use crate::fusion::ops::cpu::test_kit::test_values as values;
 
     #[test]
     fn forward_matches_the_definition_with_stride_padding_and_dilation() {

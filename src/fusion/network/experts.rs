@@ -5,16 +5,16 @@
 //! - the wavelet expert: one-level Haar DWT of `a` and `b`; LL bands fused by a 1×1 conv, each
 //!   detail band (LH, HL, HH) by a 3×3 conv on `[H_A, H_B, |H_A| − |H_B|]`; inverse DWT.
 
-use super::activation::relu;
+use crate::fusion::ops::activation::relu;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, PaddingConfig2d};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
-use super::conv_backend::conv2d;
-use super::detail_stack::detail_stack;
-use super::haar::{HaarBands, dwt, idwt};
+use crate::fusion::ops::conv::conv2d;
+use crate::fusion::ops::detail_stack::detail_stack;
+use crate::fusion::ops::haar::{HaarBands, dwt, idwt};
 
 fn conv(input: usize, output: usize, kernel: usize, device: &Device) -> Conv2d {
     let pad = kernel / 2;

@@ -22,8 +22,8 @@ use super::encoder::Encoder;
 use super::experts::{SpatialExpert, WaveletExpert};
 use super::mixer::SoftGradientMixer;
 use super::reliability::ReliabilityHead;
-use super::slicing::slice;
-use super::{is_plain_cpu, on_cpu_workers};
+use crate::fusion::ops::device::{is_plain_cpu, on_cpu_workers};
+use crate::fusion::ops::slicing::slice;
 
 /// Network size: channels per encoder scale.
 #[derive(Config, Debug)]
@@ -163,7 +163,7 @@ impl DualMine {
 
     /// The forward pass, the maps as `maps` says, every reliability map replaced by `fixed`
     /// when given; also returns the finest encoder features at the padded size. On the CPU
-    /// it runs on rayon's workers (`fusion::on_cpu_workers`).
+    /// it runs on rayon's workers (`ops::device::on_cpu_workers`).
     fn run(
         &self,
         a: Tensor<4>,
@@ -281,7 +281,7 @@ impl DualMine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::values;
+    use crate::fusion::ops::host::values;
     use burn::tensor::Distribution;
 
     #[test]

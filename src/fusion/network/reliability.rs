@@ -5,10 +5,10 @@
 //! over the two modalities → `w_A`, `w_B: [N, 1, h, w]` with `w_A + w_B = 1`. The last
 //! convolution starts at zero, so an untrained head trusts both modalities equally (0.5).
 
-use super::activation::relu;
-use super::conv_backend::conv2d;
-use super::detail_stack::absolute_difference;
-use super::slicing::slice;
+use crate::fusion::ops::activation::relu;
+use crate::fusion::ops::conv::conv2d;
+use crate::fusion::ops::detail_stack::absolute_difference;
+use crate::fusion::ops::slicing::slice;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};

@@ -22,10 +22,10 @@
 //! 9×9 or two 25×25 box filters) still lost 0.2–0.6 bit and up to 0.006 of CC; the per-image
 //! gains alone kept MI but made F a global function of A and B (issue 16).
 
-use super::activation::relu;
-use super::conv_backend::conv2d;
-use super::first_value;
-use super::slicing::slice;
+use crate::fusion::ops::activation::relu;
+use crate::fusion::ops::conv::conv2d;
+use crate::fusion::ops::host::first_value;
+use crate::fusion::ops::slicing::slice;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
@@ -160,7 +160,7 @@ pub fn binomial_blur(x: Tensor<4>, passes: usize) -> Tensor<4> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::values;
+    use crate::fusion::ops::host::values;
     use burn::tensor::Distribution;
 
     #[test]

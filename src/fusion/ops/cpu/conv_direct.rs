@@ -12,20 +12,21 @@
 //!
 //! Each output value is one FMA chain from zero over the taps in im2col order (input channel,
 //! kernel row, kernel column; a tap outside the image multiplies a zero), then the bias added:
-//! what the gemm crate computes for `conv_cpu::forward` when the taps fit one of its K blocks.
+//! what the gemm crate computes for `conv_im2col::forward` when the taps fit one of its K blocks.
 //! Past one block gemm sums the taps in blocks and adds them in turn onto the bias;
 //! `forward_in_chains` sums in the same blocks (`gemm_sums::forward_chains`), so training takes
-//! this kernel and gets `conv_cpu`'s bits (tested) — the rounding the shipped weights were made
-//! with. Fusion takes one chain for every 3×3 `same` layer (its results differ from `conv_cpu`'s
-//! in the last bits past 512 taps). Machines without AVX-512 take `conv_cpu` everywhere.
+//! this kernel and gets `conv_im2col`'s bits (tested) — the rounding the shipped weights were made
+//! with. Fusion takes one chain for every 3×3 `same` layer (its results differ from `conv_im2col`'s
+//! in the last bits past 512 taps). Machines without AVX-512 take `conv_im2col` everywhere.
 
 use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::conv_cpu::{ConvShape, Disjoint};
+use super::buffers::Disjoint;
+use super::conv_shape::ConvShape;
 use super::gemm_sums::TileChains;
-use super::has_avx512;
+use super::simd::has_avx512;
 
 /// Output channels per register block.
 const BLOCK_CHANNELS: usize = 8;
@@ -58,7 +59,7 @@ pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Op
 
 /// The convolution `y = x ∗ weight + bias` summed in the chains `tiles` give for their pixels
 /// (`gemm_sums::forward_chains`: the gemm crate's blocks of taps, so that training gets
-/// `conv_cpu::forward`'s bits); `None` when [`covers`] is false. The tiles cover each image's
+/// `conv_im2col::forward`'s bits); `None` when [`covers`] is false. The tiles cover each image's
 /// pixels in order.
 pub fn forward_in_chains(
     shape: &ConvShape,
@@ -87,7 +88,7 @@ pub fn forward_in_chains(
 /// The gradient with respect to the input, `[batch, in_channels, h, w]`, of the convolution by
 /// `weight` whose output gradient is `output_grad`, or `None` when [`covers`] is false. Each
 /// value sums the taps in order (kernel row, kernel column), each tap's value being one FMA
-/// chain from zero over the output channels: what `conv_cpu::input_grad` computes (a GEMM
+/// chain from zero over the output channels: what `conv_im2col::input_grad` computes (a GEMM
 /// per tap block, then `col2im` adding the taps in order) where
 /// `gemm_sums::input_grad_is_one_chain` holds.
 pub fn input_grad(shape: &ConvShape, weight: &[f32], output_grad: &[f32]) -> Option<Vec<f32>> {
@@ -255,11 +256,10 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::conv_cpu;
-    use crate::fusion::gemm_sums;
+    use crate::fusion::ops::cpu::{conv_im2col, gemm_sums};
 
-    use crate::fusion::test_values as values;
-    use crate::fusion::{differing_bits, same_conv_shape as same_shape};
+    use crate::fusion::ops::cpu::test_kit::test_values as values;
+    use crate::fusion::ops::cpu::test_kit::{differing_bits, same_conv_shape as same_shape};
 
     /// The direct kernel's output, then the im2col kernels'.
     type Outputs = (Vec<f32>, Vec<f32>);
@@ -282,7 +282,7 @@ mod tests {
         let weight = values(c_out * c_in * 9, seed + 1 + c_in as u64);
         let bias = values(c_out, seed + 2);
         let results = forward_in_chains(&shape, &x, &weight, &bias, &chains(&shape))
-            .map(|ours| (ours, conv_cpu::forward(&shape, &x, &weight, Some(&bias))));
+            .map(|ours| (ours, conv_im2col::forward(&shape, &x, &weight, Some(&bias))));
         if results.is_none() {
             eprintln!("skipped: this CPU has no AVX-512, the direct convolution is off");
             assert!(!has_avx512());
@@ -307,7 +307,7 @@ mod tests {
             let (_, Some((ours, reference))) = both_kernels(case, 1) else {
                 return;
             };
-            crate::fusion::assert_close(&format!("direct, {case:?}"), ours, reference, 1e-4);
+            crate::fusion::ops::cpu::test_kit::assert_close(&format!("direct, {case:?}"), ours, reference, 1e-4);
         }
     }
 
@@ -379,7 +379,7 @@ mod tests {
                 eprintln!("skipped: this CPU has no AVX-512, the direct convolution is off");
                 return;
             };
-            let reference = conv_cpu::input_grad(&shape, &weight, &output_grad);
+            let reference = conv_im2col::input_grad(&shape, &weight, &output_grad);
             let differing = differing_bits(&ours, &reference);
             assert_eq!(differing, 0, "{shape:?}: values differ in their bits");
         }
@@ -388,7 +388,7 @@ mod tests {
         let weight: Vec<f32> = (0..18).map(|i| [-0.0, 0.5, 0.0, -0.25][i % 4]).collect();
         let output_grad: Vec<f32> = (0..20).map(|i| [0.0, -1.5, -0.0, 2.0][i % 4]).collect();
         if let Some(ours) = input_grad(&shape, &weight, &output_grad) {
-            let reference = conv_cpu::input_grad(&shape, &weight, &output_grad);
+            let reference = conv_im2col::input_grad(&shape, &weight, &output_grad);
             assert_eq!(differing_bits(&ours, &reference), 0, "signed zeros");
         }
     }
