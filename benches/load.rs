@@ -1,41 +1,26 @@
-//! Load time and peak heap memory of a DICOM series: the 199-slice Lu-177 SPECT from the
+//! Load time and the peak resident memory a load adds (Linux: VmHWM, reset before the load)
+//! for a DICOM series: the 199-slice Lu-177 SPECT from the
 //! shared data when present (pydicom + numpy take ≈0.4 s for it), else the generated phantom.
 //! Also the time of one MIP projection (what turning the viewer's MIP pane costs per angle)
 //! on grids the size of STS_001's CT (a PET resampled onto it) and of a 512² CT.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dualmine::io;
 
-/// Counts live and peak heap bytes.
-struct PeakAllocator;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for PeakAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
+/// A value of `/proc/self/status` in kB (VmRSS: resident now; VmHWM: the peak since the
+/// last reset).
+fn status_kb(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
-#[global_allocator]
-static GLOBAL: PeakAllocator = PeakAllocator;
+/// Sets the process's peak resident size (VmHWM) back to what is resident now (Linux ≥ 4.0).
+fn reset_peak_resident() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
 
 fn series_to_load() -> (String, PathBuf, Option<tempfile::TempDir>) {
     let shared = std::env::var_os("DUALMINE_DATA")
@@ -54,19 +39,23 @@ fn series_to_load() -> (String, PathBuf, Option<tempfile::TempDir>) {
 
 fn load(c: &mut Criterion) {
     let (name, path, _keep) = series_to_load();
-    // Peak memory of one cold load, relative to the voxel data it produces.
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    // Peak resident memory one cold load adds, relative to the voxel data it produces.
+    let before = status_kb("VmRSS:").filter(|_| reset_peak_resident());
     let volume = io::load(&path, None).expect("series loads");
-    let peak = PEAK.load(Ordering::Relaxed) - before;
     let voxels = volume.byte_size();
-    println!(
-        "{name}: {:?} voxels, {:.1} MB of voxel data, peak heap {:.1} MB ({:.2}× the voxel data)",
-        volume.geometry.dims,
-        voxels as f64 / 1e6,
-        peak as f64 / 1e6,
-        peak as f64 / voxels as f64
-    );
+    match (before, status_kb("VmHWM:")) {
+        (Some(before), Some(peak)) => {
+            let added = peak.saturating_sub(before) as f64 * 1024.0;
+            println!(
+                "{name}: {:?} voxels, {:.1} MB of voxel data, peak resident memory added {:.1} MB ({:.2}× the voxel data)",
+                volume.geometry.dims,
+                voxels as f64 / 1e6,
+                added / 1e6,
+                added / voxels as f64
+            );
+        }
+        _ => println!("{name}: peak resident memory not measured (no /proc/self on this system)"),
+    }
     drop(volume);
     let mut group = c.benchmark_group("load");
     group.sample_size(20);

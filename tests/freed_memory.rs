@@ -1,13 +1,7 @@
 //! `KeepFreedMemory` switches mimalloc's purging off while a guard lives and restores it when
 //! the last one drops. Its own test binary: no other test's fusion holds a guard meanwhile.
 
-use dualmine::fusion::ops::cpu::freed_memory::{KeepFreedMemory, PURGE_DELAY};
-use libmimalloc_sys::mi_option_get;
-
-fn purge_delay() -> std::os::raw::c_long {
-    // SAFETY: an option read of the linked allocator.
-    unsafe { mi_option_get(PURGE_DELAY) }
-}
+use dualmine::fusion::ops::cpu::freed_memory::{KeepFreedMemory, purge_delay};
 
 #[test]
 fn guards_nest_and_restore_the_policy() {

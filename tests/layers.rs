@@ -270,7 +270,9 @@ fn target(
 
 /// Edges of the import drawing: module → module it names a path into (`use` trees and
 /// paths in the code, inline `mod name { … }` blocks followed).
-fn import_edges(modules: &BTreeMap<Vec<String>, PathBuf>) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+fn import_edges(
+    modules: &BTreeMap<Vec<String>, PathBuf>,
+) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
     let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
     for (module, file) in modules {
         let text = code_only(&std::fs::read_to_string(file).expect("source readable"));
@@ -435,7 +437,10 @@ fn the_drawing_finds_a_circle() {
     let edges = import_edges(&modules);
     let found = circle(&edges).expect("a → b → a");
     assert_eq!(found.len(), 2);
-    assert!(!edges.contains_key(&vec!["c".to_string()]), "strings are not imports");
+    assert!(
+        !edges.contains_key(&vec!["c".to_string()]),
+        "strings are not imports"
+    );
     assert_eq!(
         use_paths("super::{x::{A, B as C}, y}"),
         ["super::x::A", "super::x::B", "super::y"]

@@ -6,9 +6,9 @@ mod common;
 
 use common::viewer::*;
 use dualmine::app::layers::LayerId;
+use dualmine::app::marks::VoiKind;
 use dualmine::app::pane::{PaneKind, image_rect};
 use dualmine::app::studies::Side;
-use dualmine::app::marks::VoiKind;
 use dualmine::app::vois::THRESHOLD_FRACTION;
 use dualmine::phantom::PhantomSize;
 use dualmine::volume::voi::Threshold;

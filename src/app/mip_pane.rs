@@ -3,7 +3,7 @@
 //! (toolbar slider, Left/Right keys, or a horizontal drag in the pane). A click on a hot spot
 //! moves the crosshair to the voxel that made it, so the other panes show it.
 
-use egui::{Color32, ColorImage, Rect, Sense, TextureHandle, TextureOptions, Vec2};
+use egui::{Color32, ColorImage, Rect, Sense, TextureOptions, Vec2};
 
 use super::layers::LayerId;
 use super::marks::MipCache;

@@ -30,7 +30,7 @@ pub mod vois;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Duration;
 
-use egui::{Color32, Rect, Vec2};
+use egui::{Rect, Vec2};
 
 use crate::io::dicom::SeriesSummary;
 use crate::volume::plane::Orientation;

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
 use std::time::{Duration, Instant};
 
+use egui::Color32;
+
 use super::ViewerApp;
 use super::layers::LayerId;
 use super::session::Session;

@@ -8,10 +8,10 @@ use std::path::Path;
 
 use super::ViewerApp;
 use super::layers::LayerId;
+use super::marks::VoiKind;
 use super::pane::{Layout, PaneKind, ViewSettings};
 use super::session::Session;
 use super::studies::{Side, Source};
-use super::marks::VoiKind;
 use super::vois;
 use crate::io::session_file::{
     SavedLayer, SavedSession, SavedStudy, SavedTransform, SavedVoi, VERSION,

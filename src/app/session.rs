@@ -5,8 +5,8 @@ use burn::tensor::Device;
 
 use super::fusion_job::{FusionInputs, FusionJob};
 use super::layers::{Layer, LayerId};
-use super::studies::{Side, StudyPair};
 use super::marks::{Measurement, MipCache, SphereDrag, Voi};
+use super::studies::{Side, StudyPair};
 use crate::fusion::network::model::DualMineConfig;
 use crate::fusion::shipped;
 use crate::volume::plane::Orientation;

@@ -9,10 +9,10 @@ use anyhow::{Context, Result, bail};
 use super::pipeline::pet_ct_slices;
 use super::progress::Progress;
 
-use dualmine::fusion::network::decoder::DEFAULT_DETAIL_GAIN;
 use dualmine::fusion::fuser::{Backend, pick_device};
-use dualmine::fusion::training::loss::LossWeights;
+use dualmine::fusion::network::decoder::DEFAULT_DETAIL_GAIN;
 use dualmine::fusion::network::model::DualMineConfig;
+use dualmine::fusion::training::loss::LossWeights;
 use dualmine::fusion::training::sampler::TrainingPair;
 use dualmine::fusion::training::train::{TrainConfig, Trainer};
 use dualmine::fusion::weights::{self, save};

@@ -2,7 +2,6 @@
 //! of how it was made, and references to the source series and their instances (the Common
 //! Instance Reference module), plus anonymisation with consistently remapped UIDs.
 
-use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use dicom_core::value::DataSetSequence;
-use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
@@ -16,6 +16,7 @@ use super::derived;
 use super::elements::{decimal, decimals, element};
 use super::pet_modules;
 use super::series_options::SeriesOptions;
+use super::uid::new_uid;
 use crate::io::atomic::{WrittenFiles, write_atomically};
 use crate::volume::geometry::{cross, normalize};
 use crate::volume::{Modality, Volume};

@@ -55,7 +55,10 @@ pub(super) fn decimals(values: &[f64]) -> String {
 }
 
 /// A sequence element of `items`.
-pub(super) fn sequence(tag: dicom_core::Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
+pub(super) fn sequence(
+    tag: dicom_core::Tag,
+    items: Vec<InMemDicomObject>,
+) -> DataElement<InMemDicomObject> {
     DataElement::new(tag, VR::SQ, DataSetSequence::from(items))
 }
 

@@ -12,5 +12,5 @@ pub mod uid;
 
 pub use derived::Derivation;
 pub use dicom_series::{ExportError, write_series, write_series_with_progress};
-pub use series_options::SeriesOptions;
 pub use pet_modules::PetDoseTags;
+pub use series_options::SeriesOptions;

@@ -375,7 +375,12 @@ mod tests {
 
     /// `|ours − burn|` at most `1e-4` of burn's largest magnitude.
     fn assert_close(what: &str, ours: Vec<f32>, burn: Vec<f32>, case: &str) {
-        crate::fusion::ops::cpu::test_kit::assert_close(&format!("{what}, {case}"), ours, burn, 1e-4);
+        crate::fusion::ops::cpu::test_kit::assert_close(
+            &format!("{what}, {case}"),
+            ours,
+            burn,
+            1e-4,
+        );
     }
 
     /// A layer's padding rule (valid, explicit, `Same` with odd and even kernels and strides)

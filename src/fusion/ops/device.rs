@@ -80,6 +80,7 @@ fn with_a_worker_awake<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 mod tests {
     use super::*;
     use burn::tensor::Device;
+    use rayon::prelude::*;
 
     /// The work runs on a worker, nested parallel work completes while the other worker is
     /// kept awake, and a panic in the work comes back to the caller instead of leaving the

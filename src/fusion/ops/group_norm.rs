@@ -11,7 +11,7 @@
 //! weights must be rebuildable by the recipe.
 
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, Flex, backend_extension};
+use burn::backend::{Backend, Dispatch, backend_extension};
 use burn::nn::GroupNorm;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;

@@ -63,7 +63,7 @@ pub fn dwt(x: Tensor<4>) -> HaarBands {
 }
 
 /// The forward transform as burn tensor operations (the GPU; the reference of the tests).
-pub(super) fn dwt_composed(x: Tensor<4>) -> HaarBands {
+pub(crate) fn dwt_composed(x: Tensor<4>) -> HaarBands {
     let [a, b, c, d] = blocks(x);
     let (ab_sum, ab_diff) = (a.clone() + b.clone(), a - b);
     let (cd_sum, cd_diff) = (c.clone() + d.clone(), c - d);
@@ -97,7 +97,7 @@ pub fn idwt(bands: HaarBands) -> Tensor<4> {
 }
 
 /// The inverse transform as burn tensor operations (the GPU; the reference of the tests).
-pub(super) fn idwt_composed(bands: HaarBands) -> Tensor<4> {
+pub(crate) fn idwt_composed(bands: HaarBands) -> Tensor<4> {
     let HaarBands { ll, lh, hl, hh } = bands;
     let [n, c, h2, w2] = ll.dims();
     let a = (ll.clone() + hl.clone() + lh.clone() + hh.clone()) * 0.5;
@@ -172,7 +172,7 @@ fn dwt_planes(x: &[f32], [h, w]: [usize; 2]) -> [Vec<f32>; 4] {
 /// `f` of every 2×2 block's pixels `[a, b, c, d]` (row-major) of the `2·h2 × 2·w2` planes of
 /// `image`: four `h2 × w2` planes (in the bands' order LL, LH, HL, HH), the planes in
 /// parallel.
-pub(super) fn per_block(
+pub(crate) fn per_block(
     image: &[f32],
     [h2, w2]: [usize; 2],
     f: impl Fn([f32; 4]) -> [f32; 4] + Sync,
@@ -215,7 +215,7 @@ fn idwt_planes(bands: [&[f32]; 4], size: [usize; 2]) -> Vec<f32> {
 /// Planes of `2·h2 × 2·w2` pixels from planes of `h2 × w2` band values (LL, LH, HL, HH):
 /// `f` of each band position's four values gives its 2×2 block's pixels `[a, b, c, d]`
 /// (row-major); the planes in parallel.
-pub(super) fn per_band_value(
+pub(crate) fn per_band_value(
     [ll, lh, hl, hh]: [&[f32]; 4],
     [h2, w2]: [usize; 2],
     f: impl Fn([f32; 4]) -> [f32; 4] + Sync,

@@ -26,10 +26,9 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{Shape, Tensor, TensorData};
+use burn::backend::{Flex, TensorMetadata};
+use burn::tensor::{Shape, TensorData};
 use rayon::prelude::*;
-use std::mem::MaybeUninit;
 
 use crate::fusion::ops::cpu::buffers::{contiguous, f32s, mapped_in_parts};
 use crate::fusion::ops::group_norm::NormKernels;
@@ -94,7 +93,11 @@ fn map_per_group<const I: usize, const O: usize, F: Fn([f32; I]) -> [f32; O]>(
     inputs: [&[f32]; I],
     per_channel: impl Fn(usize, usize) -> F + Sync,
 ) -> [Vec<f32>; O] {
-    let parts = [shape.batch * shape.groups, shape.group_channels, shape.pixels];
+    let parts = [
+        shape.batch * shape.groups,
+        shape.group_channels,
+        shape.pixels,
+    ];
     mapped_in_parts(parts, inputs, |group, k| {
         per_channel(group, shape.channels(group).start + k)
     })
@@ -353,13 +356,12 @@ impl<C: CheckpointStrategy> NormKernels for Autodiff<Flex, C> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::fusion::ops::cpu::test_kit::differing_bits;
-    use crate::fusion::ops::group_norm::{group_norm, group_norm_affine};
+    use crate::fusion::ops::group_norm::group_norm;
     use crate::fusion::ops::host::values;
     use burn::module::Param;
     use burn::nn::GroupNormConfig;
-    use burn::tensor::{Device, Distribution};
+    use burn::tensor::{Device, Distribution, Tensor};
 
     /// On the autodiff CPU device the operation gives burn-nn's output and the gradients of
     /// the input, γ and β bit for bit: the training shapes, batch 1 and odd sizes, one and

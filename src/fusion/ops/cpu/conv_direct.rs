@@ -307,7 +307,12 @@ mod tests {
             let (_, Some((ours, reference))) = both_kernels(case, 1) else {
                 return;
             };
-            crate::fusion::ops::cpu::test_kit::assert_close(&format!("direct, {case:?}"), ours, reference, 1e-4);
+            crate::fusion::ops::cpu::test_kit::assert_close(
+                &format!("direct, {case:?}"),
+                ours,
+                reference,
+                1e-4,
+            );
         }
     }
 

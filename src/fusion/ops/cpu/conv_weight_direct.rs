@@ -293,7 +293,9 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::ops::cpu::test_kit::{differing_bits, same_conv_shape, test_values as values};
+    use crate::fusion::ops::cpu::test_kit::{
+        differing_bits, same_conv_shape, test_values as values,
+    };
 
     #[test]
     fn weight_gradient_is_gemms_bit_for_bit() {

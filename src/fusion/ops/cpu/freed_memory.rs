@@ -44,6 +44,13 @@ impl KeepFreedMemory {
     }
 }
 
+/// mimalloc's purge delay now in effect: milliseconds before freed memory is handed back, −1
+/// while a guard keeps it.
+pub fn purge_delay() -> std::os::raw::c_long {
+    // SAFETY: an option read of the linked allocator, valid at any time.
+    unsafe { mi_option_get(PURGE_DELAY) }
+}
+
 impl Default for KeepFreedMemory {
     fn default() -> Self {
         Self::new()
