@@ -11,7 +11,7 @@ use std::process::Command;
 
 use burn::tensor::Device;
 use dualmine::fusion::network::model::DualMineConfig;
-use dualmine::fusion::weights::save;
+use dualmine::fusion::network::weights::save;
 
 #[test]
 fn eval_prints_peers_baselines_and_the_model() {

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use burn::tensor::Device;
 use dualmine::fusion::network::model::DualMineConfig;
-use dualmine::fusion::weights::save;
+use dualmine::fusion::network::weights::save;
 use dualmine::io;
 use dualmine::io::image2d::read_gray8;
 use dualmine::metrics::{MetricSet, score};

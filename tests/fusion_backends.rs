@@ -56,8 +56,11 @@ fn auto_backend_picks_a_device_and_says_which() {
     use dualmine::fusion::fuser::{Backend, Fuser};
     let dir = tempfile::tempdir().expect("temp dir");
     let weights = dir.path().join("tiny.bpk");
-    dualmine::fusion::weights::save(&DualMineConfig::tiny().init(&Device::flex()), &weights)
-        .expect("save");
+    dualmine::fusion::network::weights::save(
+        &DualMineConfig::tiny().init(&Device::flex()),
+        &weights,
+    )
+    .expect("save");
     let fuser = Fuser::new(&DualMineConfig::tiny(), &weights, Backend::Auto).expect("a device");
     println!("auto backend: {}", fuser.description());
     assert!(fuser.description().starts_with("GPU") || fuser.description().starts_with("CPU"));

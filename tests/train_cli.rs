@@ -11,7 +11,7 @@ use std::process::Command;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use dualmine::fusion::network::model::DualMineConfig;
-use dualmine::fusion::weights::load;
+use dualmine::fusion::network::weights::load;
 
 fn train(aanlib: &Path, dir: &Path, name: &str, seed: &str) -> Vec<f32> {
     let output = Command::new(env!("CARGO_BIN_EXE_dualmine"))
@@ -74,7 +74,7 @@ fn two_runs_with_one_seed_are_the_same_run() {
 /// a file made for another configuration by naming it, writing nothing.
 #[test]
 fn average_weights_writes_the_mean_network_or_a_clear_error() {
-    use dualmine::fusion::weights::{average, save};
+    use dualmine::fusion::network::weights::{average, save};
     let dir = tempfile::tempdir().expect("temp dir");
     let device = Device::flex();
     let mut inputs = Vec::new();

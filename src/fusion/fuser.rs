@@ -15,8 +15,8 @@ use burn::tensor::{Device, DeviceKind, Tensor, TensorData};
 use thiserror::Error;
 
 use super::network::model::{DualMine, DualMineConfig};
+use super::network::weights::{WeightsError, load};
 use super::ops::cpu::freed_memory::KeepFreedMemory;
-use super::weights::{WeightsError, load};
 use crate::volume::intensity::Window;
 use crate::volume::{Modality, Units, Volume, VolumeError};
 
@@ -447,7 +447,7 @@ fn host(t: Tensor<4>) -> Result<Vec<f32>, FuserError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::weights::save;
+    use crate::fusion::network::weights::save;
     use crate::volume::Geometry;
 
     fn pair() -> (Volume, Volume) {

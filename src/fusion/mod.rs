@@ -8,9 +8,8 @@
 //! - [`training`]: the loss, the batch sampler, the trainer with checkpoints, and the
 //!   operations only training runs on the CPU (GroupNorm's and the Haar transforms' backward
 //!   steps);
-//! - [`weights`]: saving and loading a network's weights (Burnpack);
 //! - [`network`]: what the network computes — encoder, reliability heads, experts, mixer,
-//!   decoder, and the assembled model;
+//!   decoder, the assembled model — and its weights on disk (Burnpack);
 //! - [`ops`]: the operations the network calls (convolution, GroupNorm, Haar, ReLU, slicing,
 //!   the detail stack), each dispatching to burn or to this project's CPU kernels;
 //! - [`ops::cpu`]: the raw CPU kernels on plain slices and their helpers — the only room
@@ -22,4 +21,3 @@ pub mod network;
 pub mod ops;
 pub mod shipped;
 pub mod training;
-pub mod weights;

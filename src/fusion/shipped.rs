@@ -5,7 +5,7 @@
 use burn::tensor::Device;
 
 use super::network::model::{DualMine, DualMineConfig};
-use super::weights::{WeightsError, load_static};
+use super::network::weights::{WeightsError, load_static};
 use crate::volume::{Modality, Volume};
 
 /// The configuration the shipped weights were trained for.

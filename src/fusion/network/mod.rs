@@ -1,7 +1,7 @@
 //! What W-DUALMINE computes (MODEL.md): a shared multi-scale encoder, per scale a dense
 //! reliability head, a spatial and a wavelet expert and the soft gradient mixer between them,
-//! and the residual-to-average decoder; [`model`] assembles them. Layers only: their
-//! operations come from `fusion::ops`.
+//! and the residual-to-average decoder; [`model`] assembles them and [`weights`] saves and
+//! loads them (Burnpack). The layers' operations come from `fusion::ops`.
 
 pub mod decoder;
 pub mod encoder;
@@ -9,3 +9,4 @@ pub mod experts;
 pub mod mixer;
 pub mod model;
 pub mod reliability;
+pub mod weights;

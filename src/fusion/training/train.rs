@@ -18,11 +18,11 @@ use super::loss::{LossInputs, LossTerms, LossWeights, MI_SAMPLES, composite};
 use super::sampler::{Rng, TrainingPair, draw_batch};
 use crate::fusion::network::decoder::DEFAULT_DETAIL_GAIN;
 use crate::fusion::network::model::{DualMine, DualMineConfig};
+use crate::fusion::network::weights::{WeightsError, load_into, replace_atomically, save};
 use crate::fusion::ops::conv::conv2d;
 use crate::fusion::ops::cpu::freed_memory::KeepFreedMemory;
 use crate::fusion::ops::device::on_cpu_workers;
 use crate::fusion::ops::host::first_value;
-use crate::fusion::weights::{WeightsError, load_into, replace_atomically, save};
 
 /// Everything that defines a training run (saved with every checkpoint).
 #[derive(Config, Debug)]

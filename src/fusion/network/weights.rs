@@ -10,7 +10,7 @@ use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Tensor, TensorData};
 use thiserror::Error;
 
-use super::network::model::{DualMine, DualMineConfig};
+use super::model::{DualMine, DualMineConfig};
 
 /// Why weights could not be saved or loaded.
 #[derive(Debug, Error)]
