@@ -11,7 +11,8 @@ use dualmine::app::pane::{PaneKind, image_rect};
 use dualmine::app::studies::Side;
 use dualmine::app::vois::THRESHOLD_FRACTION;
 use dualmine::phantom::PhantomSize;
-use dualmine::volume::voi::Threshold;
+use dualmine::volume::plane::Orientation;
+use dualmine::volume::voi::{self, Threshold};
 use egui::{Event, Modifiers, PointerButton, Pos2};
 use egui_kittest::kittest::Queryable;
 
@@ -183,6 +184,104 @@ fn a_sphere_and_a_41_percent_region_get_statistics_for_every_layer() {
     );
     if std::env::var_os("DEBUG_VIEWER").is_some() {
         h.render().expect("rendered").save("/tmp/vois.png").ok();
+    }
+}
+
+/// Where continuous voxel coordinates `voxel` of the pair's grid are in the fusion pane, in
+/// the plane shown now.
+fn on_pane(h: &App<'_>, voxel: [f32; 3]) -> Pos2 {
+    let app = h.state();
+    let session = app.session().expect("open");
+    let pane = pane_rect(h, PaneKind::Fusion);
+    let orientation = app.settings.orientation;
+    let size_mm = orientation.size_mm(&session.pair.a.geometry);
+    let image = image_rect(pane, size_mm, app.settings.zoom, app.settings.pan);
+    let [u, v] = orientation.image_position(session.dims(), voxel);
+    image.min + egui::vec2(u, v) * image.size()
+}
+
+/// A grown region is drawn as its outline on every plane that cuts it (issue 35: only a cross
+/// at its seed was drawn, so the region the table describes could not be checked): pixels at
+/// the middle of its outline's edges, away from the seed, take the outline's colour in the
+/// axial, coronal and sagittal planes through the seed.
+#[test]
+fn a_grown_region_is_outlined_on_every_plane_it_cuts() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), true);
+    wait_until(&mut h, "fusion to finish", fused);
+    h.remove_cursor();
+    h.get_by_label("grow").click();
+    h.run_steps(2);
+    let dims = h.state().session().expect("open").dims();
+    let k = slice(&h);
+    let hot = {
+        let session = h.state().session().expect("open");
+        let pet = &session.layer(LayerId::Study(Side::B)).expect("PET").volume;
+        (0..dims[0] * dims[1])
+            .max_by(|a, b| {
+                let value = |n: usize| pet.value(n % dims[0], n / dims[0], k);
+                value(*a).total_cmp(&value(*b))
+            })
+            .expect("voxels")
+    };
+    let seed_centre = [
+        (hot % dims[0]) as f32 + 0.5,
+        (hot / dims[0]) as f32 + 0.5,
+        k as f32 + 0.5,
+    ];
+    let at = on_pane(&h, seed_centre);
+    click(&mut h, at);
+    h.remove_cursor();
+    let (region, seed) = {
+        let session = h.state().session().expect("open");
+        assert_eq!(session.vois.len(), 1, "{:?}", session.voi_message);
+        let VoiKind::Grown { seed, .. } = session.vois[0].kind else {
+            panic!("a grown region");
+        };
+        (session.vois[0].region.clone(), seed)
+    };
+    let outline_colour = [80u8, 255, 120];
+    for orientation in Orientation::ALL {
+        {
+            let app = h.state_mut();
+            app.settings.orientation = orientation;
+            app.session_mut().expect("open").cursor = seed.map(|v| v as f32 + 0.5);
+        }
+        h.run_steps(3);
+        let pane = pane_rect(&h, PaneKind::Fusion);
+        let frame = h.render().expect("rendered");
+        let axis = orientation.slice_axis();
+        let segments = voi::outline(&region, dims, axis, seed[axis]);
+        assert!(
+            !segments.is_empty(),
+            "the region cuts the {orientation:?} plane"
+        );
+        let seed_on_pane = on_pane(&h, seed.map(|v| v as f32 + 0.5));
+        let (mut checked, mut drawn) = (0, 0);
+        for [p, q] in &segments {
+            let middle = on_pane(&h, [0, 1, 2].map(|d| (p[d] + q[d]) / 2.0));
+            if middle.distance(seed_on_pane) < 10.0 || !pane.shrink(2.0).contains(middle) {
+                continue;
+            }
+            checked += 1;
+            let near = (-1..=1)
+                .flat_map(|dy| (-1..=1).map(move |dx| (dx, dy)))
+                .any(|(dx, dy)| {
+                    let x = (middle.x.round() as i64 + dx) as u32;
+                    let y = (middle.y.round() as i64 + dy) as u32;
+                    let pixel = frame.get_pixel(x, y).0;
+                    (0..3).all(|c| (i32::from(pixel[c]) - i32::from(outline_colour[c])).abs() <= 60)
+                });
+            drawn += usize::from(near);
+        }
+        assert!(
+            checked >= 4,
+            "{orientation:?}: only {checked} edges away from the seed"
+        );
+        assert!(
+            drawn * 10 >= checked * 9,
+            "{orientation:?}: {drawn} of {checked} outline edges drawn"
+        );
     }
 }
 

@@ -5,6 +5,8 @@
 //! image, reliability and mixer maps, which all share the pair's grid, so one region serves
 //! them all — their outlines on the panes, and the table (`volume::voi` computes).
 
+use std::cmp::Ordering;
+
 use egui::{Color32, Rect, Stroke, Ui, Vec2};
 
 use super::layers::LayerId;
@@ -327,23 +329,26 @@ pub fn paint(
         match &voi.kind {
             VoiKind::Sphere { centre, radius_mm } => circle(*centre, *radius_mm, &voi.name),
             VoiKind::Box { low, high } => rectangle(*low, *high, &voi.name),
-            VoiKind::Grown { seed, .. } if seed[axis] == slice => {
-                let middle = at(seed.map(|v| v as f32 + 0.5));
-                let d = Vec2::splat(4.0);
-                painter.line_segment([middle - d, middle + d], Stroke::new(1.5, colour));
-                painter.line_segment(
-                    [middle + Vec2::new(-4.0, 4.0), middle + Vec2::new(4.0, -4.0)],
-                    Stroke::new(1.5, colour),
-                );
-                painter.text(
-                    middle + Vec2::new(6.0, -6.0),
-                    egui::Align2::LEFT_BOTTOM,
-                    &voi.name,
-                    egui::FontId::proportional(11.0),
-                    colour,
-                );
+            VoiKind::Grown { .. } => {
+                let segments = voi::outline(&voi.region, dims, axis, slice);
+                for [p, q] in &segments {
+                    painter.line_segment([at(*p), at(*q)], Stroke::new(1.5, colour));
+                }
+                let top = segments.iter().flatten().map(|p| at(*p)).min_by(|p, q| {
+                    (p.y, -p.x)
+                        .partial_cmp(&(q.y, -q.x))
+                        .unwrap_or(Ordering::Equal)
+                });
+                if let Some(top) = top {
+                    painter.text(
+                        top + Vec2::new(3.0, -2.0),
+                        egui::Align2::LEFT_BOTTOM,
+                        &voi.name,
+                        egui::FontId::proportional(11.0),
+                        colour,
+                    );
+                }
             }
-            VoiKind::Grown { .. } => {}
         }
     }
     if let Some([from, to]) = session.box_drag {

@@ -252,6 +252,71 @@ pub fn grow_region(
     })
 }
 
+/// The outline of `region` on slice `slice` across `axis` of a grid of `dims`: every edge
+/// between a voxel of the region lying in that slice and an in-plane neighbour that is not in
+/// it (or lies beyond the grid), as a segment in continuous voxel coordinates (voxel `i` spans
+/// `i..i+1`) in the slice's middle plane. Empty where the region does not cut the slice.
+pub fn outline(region: &Region, dims: [usize; 3], axis: usize, slice: usize) -> Vec<[[f32; 3]; 2]> {
+    let [a, b] = match axis {
+        0 => [1, 2],
+        1 => [0, 2],
+        _ => [0, 1],
+    };
+    let (width, height) = (dims[a], dims[b]);
+    let mut inside = vec![false; width * height];
+    let mut any = false;
+    for &(index, fraction) in &region.voxels {
+        let ijk = [
+            index % dims[0],
+            index / dims[0] % dims[1],
+            index / (dims[0] * dims[1]),
+        ];
+        if fraction > 0.0 && ijk[axis] == slice && ijk[2] < dims[2] {
+            inside[ijk[b] * width + ijk[a]] = true;
+            any = true;
+        }
+    }
+    let mut segments = Vec::new();
+    if !any {
+        return segments;
+    }
+    let middle = slice as f32 + 0.5;
+    let point = |u: usize, v: usize| {
+        let mut p = [middle; 3];
+        p[a] = u as f32;
+        p[b] = v as f32;
+        p
+    };
+    let is_inside = |u: i64, v: i64| {
+        u >= 0
+            && v >= 0
+            && (u as usize) < width
+            && (v as usize) < height
+            && inside[v as usize * width + u as usize]
+    };
+    for v in 0..height {
+        for u in 0..width {
+            if !inside[v * width + u] {
+                continue;
+            }
+            let (ui, vi) = (u as i64, v as i64);
+            if !is_inside(ui - 1, vi) {
+                segments.push([point(u, v), point(u, v + 1)]);
+            }
+            if !is_inside(ui + 1, vi) {
+                segments.push([point(u + 1, v), point(u + 1, v + 1)]);
+            }
+            if !is_inside(ui, vi - 1) {
+                segments.push([point(u, v), point(u + 1, v)]);
+            }
+            if !is_inside(ui, vi + 1) {
+                segments.push([point(u, v + 1), point(u + 1, v + 1)]);
+            }
+        }
+    }
+    segments
+}
+
 /// The local maximum reached from `from` by moving to the highest of the 26 neighbours while
 /// it is higher.
 fn climb(volume: &Volume, from: [usize; 3]) -> [usize; 3] {
@@ -431,6 +496,39 @@ fn peak_kernel(geometry: &Geometry) -> Option<Vec<([i64; 3], f32)>> {
 
 #[cfg(test)]
 mod tests {
+    /// An L of three voxels on axial slice 1 of a 4×3×2 grid: eight edges, none on the
+    /// other slice; across the other axes the same region cuts as strips.
+    #[test]
+    fn an_outline_follows_the_voxels_of_its_slice() {
+        let dims = [4, 3, 2];
+        let index = |i: usize, j: usize, k: usize| (k * dims[1] + j) * dims[0] + i;
+        let region = Region {
+            voxels: vec![
+                (index(1, 1, 1), 1.0),
+                (index(2, 1, 1), 1.0),
+                (index(1, 2, 1), 1.0),
+            ],
+            clipped: false,
+        };
+        let segments = outline(&region, dims, 2, 1);
+        assert_eq!(segments.len(), 8);
+        assert!(segments.iter().flatten().all(|p| p[2] == 1.5));
+        // Every edge has unit length and lies on whole voxel boundaries.
+        for [p, q] in &segments {
+            let length: f32 = (0..3).map(|d| (p[d] - q[d]).abs()).sum();
+            assert_eq!(length, 1.0);
+            assert!([p[0], p[1], q[0], q[1]].iter().all(|c| c.fract() == 0.0));
+        }
+        // The shared edge between (1,1) and (2,1) is not an outline edge.
+        assert!(!segments.contains(&[[2.0, 1.0, 1.5], [2.0, 2.0, 1.5]]));
+        assert!(outline(&region, dims, 2, 0).is_empty());
+        // Coronal slice j = 1: voxels i = 1, 2 at k = 1, at the top edge of the grid.
+        let coronal = outline(&region, dims, 1, 1);
+        assert_eq!(coronal.len(), 6);
+        assert!(coronal.iter().flatten().all(|p| p[1] == 1.5));
+        assert!(coronal.contains(&[[1.0, 1.5, 2.0], [2.0, 1.5, 2.0]]));
+    }
+
     use super::*;
 
     fn cube(values: impl Fn([usize; 3]) -> f32) -> Volume {
