@@ -62,8 +62,8 @@ fn the_exported_pane_is_what_the_gpu_drew() {
     let (w, h_px) = (exported.width(), exported.height());
     assert_eq!((w, h_px), (48, 48));
 
-    // Compare voxel centres with the pane's pixels, away from the crosshair, the colour bar
-    // and voxel edges.
+    // Compare voxel centres with the pane's pixels, away from the crosshair, the colour bar,
+    // the orientation letters at the pane's edges and voxel edges.
     let app = h.state();
     let session = app.session().expect("open");
     let pane = app
@@ -85,7 +85,7 @@ fn the_exported_pane_is_what_the_gpu_drew() {
             let at = image.min + egui::vec2(u, v) * image.size() - pane.min;
             let near_cross =
                 (u - cursor[0]).abs() < 2.0 / w as f32 || (v - cursor[1]).abs() < 2.0 / h_px as f32;
-            if near_cross || at.x > pane.width() - 80.0 || at.y < 40.0 {
+            if near_cross || at.x < 16.0 || at.x > pane.width() - 100.0 || at.y < 40.0 {
                 continue;
             }
             let screen = shown.get_pixel(at.x as u32, at.y as u32);

@@ -9,12 +9,12 @@ use dualmine::app::layers::LayerId;
 use dualmine::app::marks::VoiKind;
 use dualmine::app::pane::{PaneKind, image_rect};
 use dualmine::app::studies::Side;
-use dualmine::app::vois::THRESHOLD_FRACTION;
+use dualmine::app::vois::{self, THRESHOLD_FRACTION};
 use dualmine::phantom::PhantomSize;
 use dualmine::volume::plane::Orientation;
 use dualmine::volume::voi::{self, Threshold};
 use egui::{Event, Modifiers, PointerButton, Pos2};
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 
 /// Where the centre of voxel (i, j) of the current axial slice is in the fusion pane.
 fn voxel_on_pane(h: &App<'_>, i: usize, j: usize) -> Pos2 {
@@ -283,6 +283,75 @@ fn a_grown_region_is_outlined_on_every_plane_it_cuts() {
             "{orientation:?}: {drawn} of {checked} outline edges drawn"
         );
     }
+}
+
+/// The side panel at 1280 × 720 with three VOIs (issue 35: its VOI table was cut on both
+/// sides and the fusion pane reached under it): every widget in it lies within it across,
+/// and no pane overlaps it, so a drag on the panel never reaches a pane.
+#[test]
+fn the_side_panel_holds_three_vois_without_clipping() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), true);
+    wait_until(&mut h, "fusion to finish", fused);
+    {
+        let session = h.state_mut().session_mut().expect("open");
+        let dims = session.dims();
+        let centre = dims.map(|d| d as f32 / 2.0);
+        assert_eq!(vois::add_sphere(session, centre, 12.0), None);
+        let low = centre.map(|c| c - 3.0);
+        let high = centre.map(|c| c + 3.0);
+        assert_eq!(vois::add_box(session, low, high), None);
+        let pet = &session.layer(LayerId::Study(Side::B)).expect("PET").volume;
+        let hot = (0..pet.data.len())
+            .max_by(|a, b| pet.data[*a].total_cmp(&pet.data[*b]))
+            .expect("voxels");
+        let seed = [
+            hot % dims[0],
+            hot / dims[0] % dims[1],
+            hot / (dims[0] * dims[1]),
+        ];
+        let grown = vois::add_grown(
+            session,
+            seed,
+            LayerId::Study(Side::B),
+            Threshold::OfLocalMax(THRESHOLD_FRACTION),
+        );
+        assert_eq!(grown, None);
+        assert_eq!(session.vois.len(), 3);
+    }
+    h.run_steps(4);
+    let _ = h.render().expect("rendered");
+    let panel = h.state().panel_rect.expect("the side panel is shown");
+    for (kind, _, rect) in &h.state().pane_rects {
+        assert!(
+            rect.right() <= panel.left() + 0.5,
+            "the {kind:?} pane ({rect:?}) reaches under the panel ({panel:?})"
+        );
+    }
+    let mut inside = 0;
+    let mut clipped = Vec::new();
+    for node in h.query_all_by(|n| n.bounding_box().is_some()) {
+        let rect = node.rect();
+        // The resize handle sits on the panel's edge by design.
+        let splitter = node.accesskit_node().role() == egui::accesskit::Role::Splitter;
+        if rect.center().x < panel.left() || rect.width() <= 0.0 || splitter {
+            continue;
+        }
+        inside += 1;
+        if rect.left() < panel.left() - 0.5 || rect.right() > panel.right() + 0.5 {
+            let what = node.accesskit_node();
+            clipped.push(format!("{:?} {:?} {rect:?}", what.role(), what.label()));
+        }
+    }
+    if std::env::var_os("DEBUG_VIEWER").is_some() {
+        h.render().expect("rendered").save("/tmp/panel.png").ok();
+    }
+    assert!(inside > 40, "the panel's widgets were found ({inside})");
+    assert!(
+        clipped.is_empty(),
+        "widgets cut by the panel ({panel:?}):\n{}",
+        clipped.join("\n")
+    );
 }
 
 #[test]

@@ -37,6 +37,16 @@ impl LayerId {
         }
     }
 
+    /// The name in a narrow table: "A", "B", "fused", "rel A s0", "rel B s0", "α s0".
+    pub fn short_name(self) -> String {
+        match self {
+            Self::Study(_) | Self::Fused => self.name(),
+            Self::Reliability(Side::A, s) => format!("rel A s{s}"),
+            Self::Reliability(Side::B, s) => format!("rel B s{s}"),
+            Self::Alpha(s) => format!("α s{s}"),
+        }
+    }
+
     /// A stable number for GPU resources and widget ids.
     pub fn key(self) -> u64 {
         match self {

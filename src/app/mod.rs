@@ -68,6 +68,8 @@ pub struct ViewerApp {
     pub pane_rects: Vec<(PaneKind, Orientation, Rect)>,
     /// Where the MIP pane was drawn in the last frame, when shown.
     pub mip_rect: Option<Rect>,
+    /// Where the side panel (layers, values, VOIs) was drawn in the last frame, when shown.
+    pub panel_rect: Option<Rect>,
     pub export_form: export_dialog::ExportForm,
     pub export_job: Option<export_dialog::ExportJob>,
     pub registration_job: Option<registration::RegistrationJob>,
@@ -78,6 +80,11 @@ pub struct ViewerApp {
     /// The PACS panel (key P): search, retrieve, send.
     pub pacs: pacs_panel::PacsPanel,
 }
+
+/// The side panel's width at first, and how narrow and how wide it may be dragged.
+const PANEL_WIDTH: f32 = 330.0;
+const PANEL_MIN_WIDTH: f32 = 240.0;
+const PANEL_MAX_WIDTH: f32 = 640.0;
 
 impl ViewerApp {
     /// The viewer, loading `sources` in the background; drawing on `cc`'s wgpu device.
@@ -101,6 +108,7 @@ impl ViewerApp {
             auto_fuse: true,
             overlays: Vec::new(),
             pane_rects: Vec::new(),
+            panel_rect: None,
             mip_rect: None,
             export_form: Default::default(),
             export_job: None,
@@ -439,21 +447,29 @@ impl eframe::App for ViewerApp {
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
         self.registration_banners(ui);
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
+        self.panel_rect = None;
         if let Some(session) = &mut self.session {
-            egui::Panel::right("layers")
-                .exact_size(280.0)
+            // Resizable, and nothing in it may widen it: its contents wrap, and the VOI tables
+            // scroll sideways within it when the panel is dragged narrower than they are.
+            let panel = egui::Panel::right("layers")
+                .resizable(true)
+                .default_size(PANEL_WIDTH)
+                .size_range(PANEL_MIN_WIDTH..=PANEL_MAX_WIDTH)
                 .show(ui, |ui| {
-                    egui::ScrollArea::vertical().show(ui, |ui| {
-                        panels::layer_panel(ui, session, &mut self.settings);
-                        ui.separator();
-                        panels::readout(ui, session);
-                        ui.separator();
-                        vois::panel(ui, session, &mut self.settings.tool_options);
-                        for note in &session.pair.notes {
-                            ui.small(note);
-                        }
-                    });
+                    egui::ScrollArea::vertical()
+                        .auto_shrink([false, false])
+                        .show(ui, |ui| {
+                            panels::layer_panel(ui, session, &mut self.settings);
+                            ui.separator();
+                            panels::readout(ui, session);
+                            ui.separator();
+                            vois::panel(ui, session, &mut self.settings.tool_options);
+                            for note in &session.pair.notes {
+                                ui.small(note);
+                            }
+                        });
                 });
+            self.panel_rect = Some(panel.response.rect);
         }
         egui::CentralPanel::default().show(ui, |ui| self.panes(ui));
     }

@@ -281,21 +281,35 @@ pub fn show(
     paint_labels(&painter, &frame, kind, session);
     if let Some(layer) = session.layer(target) {
         colour_bar(&painter, rect, layer);
-        if let Some(voxel) = session.hover {
-            painter.text(
-                rect.left_bottom() + Vec2::new(6.0, -4.0),
-                egui::Align2::LEFT_BOTTOM,
-                format!(
-                    "{} = {}",
-                    target.name(),
-                    format_value(layer.value(voxel), &layer.volume.units)
-                ),
-                egui::FontId::proportional(12.0),
-                Color32::from_gray(230),
-            );
-        }
+    }
+    if let Some(voxel) = session.hover {
+        painter.text(
+            rect.left_bottom() + Vec2::new(6.0, -4.0),
+            egui::Align2::LEFT_BOTTOM,
+            readout(session, voxel),
+            egui::FontId::proportional(12.0),
+            Color32::from_gray(230),
+        );
     }
     output
+}
+
+/// The values under the pointer, one line a layer with its unit: both studies, the fused
+/// image, and every map that is shown.
+fn readout(session: &Session, voxel: [usize; 3]) -> String {
+    session
+        .layers
+        .iter()
+        .filter(|l| matches!(l.id, LayerId::Study(_) | LayerId::Fused) || l.style.visible)
+        .map(|l| {
+            format!(
+                "{} {}",
+                l.id.short_name(),
+                format_value(l.value(voxel), &l.volume.units)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Where a pane's image lies this frame: the pane, the image's rectangle in it (zoomed and

@@ -429,22 +429,7 @@ pub fn panel(ui: &mut Ui, session: &mut Session, options: &mut ToolOptions) {
             if voi.region.clipped {
                 ui.small("clipped at the edge of the volume");
             }
-            egui::Grid::new("voi statistics")
-                .striped(true)
-                .show(ui, |ui| {
-                    for name in ["layer", "mean", "max", "peak", "ml"] {
-                        ui.small(name);
-                    }
-                    ui.end_row();
-                    for (layer, s) in &voi.statistics {
-                        ui.small(layer.name());
-                        ui.small(format!("{:.3} {}", s.mean, s.units));
-                        ui.small(format!("{:.3}", s.max));
-                        ui.small(s.peak.map_or("—".into(), |p| format!("{p:.3}")));
-                        ui.small(format!("{:.2}", s.volume_ml));
-                        ui.end_row();
-                    }
-                });
+            statistics_table(ui, voi);
         });
         ui.separator();
     }
@@ -530,6 +515,38 @@ fn save_csv(session: &Session) -> Option<String> {
         Ok(()) => Some(format!("saved {}", path.display())),
         Err(e) => Some(format!("cannot write {}: {e}", path.display())),
     }
+}
+
+/// One VOI's statistics for every layer, narrow enough for the side panel (a study's row
+/// names its units; the network's layers have none): it scrolls sideways inside the panel
+/// when the panel is dragged narrower, instead of widening it.
+fn statistics_table(ui: &mut Ui, voi: &Voi) {
+    egui::ScrollArea::horizontal()
+        .id_salt("voi statistics")
+        .auto_shrink([false, true])
+        .show(ui, |ui| {
+            egui::Grid::new("voi statistics")
+                .striped(true)
+                .show(ui, |ui| {
+                    for name in ["layer", "mean", "max", "peak", "ml"] {
+                        ui.small(name);
+                    }
+                    ui.end_row();
+                    for (layer, s) in &voi.statistics {
+                        match layer {
+                            LayerId::Study(_) => {
+                                ui.small(format!("{} {}", layer.short_name(), s.units))
+                            }
+                            _ => ui.small(layer.short_name()),
+                        };
+                        ui.small(format!("{:.3}", s.mean));
+                        ui.small(format!("{:.3}", s.max));
+                        ui.small(s.peak.map_or("—".into(), |p| format!("{p:.3}")));
+                        ui.small(format!("{:.2}", s.volume_ml));
+                        ui.end_row();
+                    }
+                });
+        });
 }
 
 /// Every VOI's statistics as CSV, one row per VOI and layer.
