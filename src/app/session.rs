@@ -29,6 +29,9 @@ pub struct Session {
     pub registration: Option<(Transform, Option<f64>)>,
     /// Volumes of interest, in the order they were made.
     pub vois: Vec<Voi>,
+    /// How many VOIs were ever made in this session: the next one's number (a deleted VOI's
+    /// name is not given again).
+    pub vois_made: usize,
     /// The sphere VOI being dragged out.
     pub sphere_drag: Option<SphereDrag>,
     /// Why the last VOI could not be made, or that it was clipped.
@@ -67,6 +70,7 @@ impl Session {
             fusion_allowed,
             registration: None,
             vois: Vec::new(),
+            vois_made: 0,
             sphere_drag: None,
             voi_message: None,
             measurements: Vec::new(),

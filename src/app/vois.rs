@@ -237,25 +237,87 @@ pub fn add_grown(
 /// Adds a VOI with its statistics; a clipped one says so.
 fn add(session: &mut Session, kind: VoiKind, region: Region) -> Option<String> {
     let clipped = region.clipped;
-    let number = session.vois.len() + 1;
+    session.vois_made += 1;
+    let number = session.vois_made;
     let mut voi = Voi {
         name: format!("VOI {number}"),
         kind,
         region,
         statistics: Vec::new(),
     };
-    voi.statistics = statistics(session, &voi.region);
+    voi.statistics = statistics(session, &voi);
     session.vois.push(voi);
     clipped.then(|| format!("VOI {number} was clipped at the edge of the volume"))
 }
 
-/// Statistics of every layer with values inside `region`.
-fn statistics(session: &Session, region: &Region) -> Vec<(LayerId, Statistics)> {
+/// Statistics of every layer with values inside `voi`. The study that was resampled onto the
+/// pair's grid is measured on its own grid, as loaded (as `dualmine stats` measures it): its
+/// values there are the scanner's, not interpolated ones. That needs the two studies in one
+/// patient space, so a study put on the grid through a registration is measured on the
+/// pair's grid, as every other layer is.
+fn statistics(session: &Session, voi: &Voi) -> Vec<(LayerId, Statistics)> {
+    let own_grid = own_grid_statistics(session, voi);
     session
         .layers
         .iter()
-        .filter_map(|l| voi::statistics(&l.volume, region).map(|s| (l.id, s)))
+        .filter_map(|l| {
+            let statistics = match &own_grid {
+                Some((id, statistics)) if *id == l.id => statistics.clone(),
+                _ => voi::statistics(&l.volume, &voi.region),
+            };
+            statistics.map(|s| (l.id, s))
+        })
         .collect()
+}
+
+/// The resampled study's layer and its statistics inside `voi` on its own grid, when the
+/// studies share one patient space; `None` otherwise.
+fn own_grid_statistics(session: &Session, voi: &Voi) -> Option<(LayerId, Option<Statistics>)> {
+    let pair = &session.pair;
+    let original = pair.original_other.as_deref()?;
+    if session.registration.is_some() || pair.frame_warning.is_some() {
+        return None;
+    }
+    let id = LayerId::Study(pair.reference.other());
+    let region = match &voi.kind {
+        VoiKind::Sphere { centre, radius_mm } => {
+            let shape = Shape::Sphere {
+                centre: world(session, *centre),
+                radius_mm: *radius_mm,
+            };
+            voi::shape_region(&original.geometry, &shape)
+        }
+        VoiKind::Box { low, high } => {
+            let shape = Shape::Box {
+                corner_a: world(session, *low),
+                corner_b: world(session, *high),
+            };
+            voi::shape_region(&original.geometry, &shape)
+        }
+        // A region grown on this study is grown again on its own grid from the same point;
+        // one grown on another layer has no counterpart there.
+        VoiKind::Grown {
+            seed,
+            layer,
+            threshold,
+        } if *layer == id => {
+            let point = world(session, seed.map(|v| v as f32 + 0.5));
+            let dims = original.geometry.dims;
+            let own_seed = original.geometry.world_to_index(point).and_then(|index| {
+                let rounded = index.map(f64::round);
+                (0..3)
+                    .all(|a| rounded[a] >= 0.0 && rounded[a] < dims[a] as f64)
+                    .then(|| rounded.map(|v| v as usize))
+            });
+            match own_seed {
+                Some(own_seed) => voi::grow_region(original, own_seed, *threshold, GROW_LIMIT),
+                None => Err(voi::VoiError::Outside),
+            }
+        }
+        VoiKind::Grown { .. } => return None,
+    };
+    // A VOI that misses the study's own grid has no values of it.
+    Some((id, region.ok().and_then(|r| voi::statistics(original, &r))))
 }
 
 /// Recomputes every VOI's statistics (after fusion has filled the network's layers).
@@ -263,7 +325,7 @@ pub fn refresh(session: &mut Session) {
     let fresh: Vec<_> = session
         .vois
         .iter()
-        .map(|v| statistics(session, &v.region))
+        .map(|v| statistics(session, v))
         .collect();
     for (voi, statistics) in session.vois.iter_mut().zip(fresh) {
         voi.statistics = statistics;
@@ -438,6 +500,9 @@ pub fn panel(ui: &mut Ui, session: &mut Session, options: &mut ToolOptions) {
     }
     if let Some(index) = remove {
         session.vois.remove(index);
+        // What was said of the last VOI made (clipped, or why one could not be made) no
+        // longer holds once a VOI is gone.
+        session.voi_message = None;
     }
     distances(ui, session);
 }
