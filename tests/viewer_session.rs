@@ -17,6 +17,7 @@ use dualmine::app::vois;
 use dualmine::phantom::PhantomSize;
 use dualmine::volume::Volume;
 use dualmine::volume::colormap::ColorMap;
+use egui_kittest::kittest::Queryable;
 
 #[test]
 fn a_saved_session_reopens_to_the_same_pixels_in_a_fresh_app() {
@@ -181,4 +182,51 @@ fn a_session_whose_study_moved_opens_the_rest_and_names_it() {
     std::fs::write(&bad, "{\"version\": 1}").expect("write");
     let refused = second.state_mut().open_session(&bad).expect_err("refused");
     assert!(refused.contains("bad.json"), "{refused}");
+}
+
+/// Without a desktop file dialog (no XDG portal, no zenity) "Open…" and "Save session…" say
+/// so in the window and take a typed path (issue 35: nothing visible happened, the error went
+/// to stderr).
+#[test]
+fn without_a_desktop_dialog_the_window_says_so_and_takes_a_typed_path() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness_with(Vec::new(), |app| {
+        app.with_desktop_dialogs(false).with_auto_fuse(false)
+    });
+    h.run_steps(2);
+    h.get_by_label("Open…").click();
+    h.run_steps(4);
+    assert!(
+        h.query_by_label_contains("No file dialog could open")
+            .is_some(),
+        "the window says why no dialog opened"
+    );
+    let field = h.get_by_label("Study folders to open (one or two, separated by ';')");
+    field.focus();
+    field.type_text(&format!(
+        "{}; {}",
+        studies.mr.display(),
+        studies.pet.display()
+    ));
+    h.run_steps(1);
+    h.get_by_label("OK").click();
+    wait_until(&mut h, "both studies to load", |a| {
+        a.session().is_some_and(|s| s.pair.b.is_some())
+    });
+    assert!(h.query_by_label_contains("No file dialog").is_none());
+
+    let saved = tempfile::tempdir().expect("temp dir");
+    let path = saved.path().join("typed.json");
+    h.get_by_label("File").click();
+    h.run_steps(3);
+    h.get_by_label("Save session…").click();
+    h.run_steps(4);
+    let field = h.get_by_label("File to save the session to (.json)");
+    field.focus();
+    field.type_text(&path.display().to_string());
+    h.run_steps(1);
+    h.get_by_label("OK").click();
+    h.run_steps(2);
+    assert!(path.is_file(), "the session was saved where typed");
+    assert_eq!(h.state().error(), None);
 }

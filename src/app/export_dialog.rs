@@ -13,6 +13,7 @@ use super::compose::compose;
 use super::layers::LayerId;
 use super::pacs_panel::PacsPanel;
 use super::pane::{PaneKind, ViewSettings, draws_at};
+use super::path_dialog::{self, Picked};
 use super::render::PaneDraw;
 use super::session::Session;
 use super::studies::Side;
@@ -43,6 +44,8 @@ pub struct ExportForm {
     pub folder: String,
     /// Set after an export found existing files: the next run replaces them.
     pub confirm_overwrite: bool,
+    /// Why "Choose…" could not open a folder dialog, when it could not.
+    pub folder_note: Option<String>,
 }
 
 impl Default for ExportForm {
@@ -58,6 +61,7 @@ impl Default for ExportForm {
                 .display()
                 .to_string(),
             confirm_overwrite: false,
+            folder_note: None,
         }
     }
 }
@@ -449,12 +453,28 @@ pub fn show(
             let label = ui.label("folder");
             ui.text_edit_singleline(&mut form.folder)
                 .labelled_by(label.id);
-            if ui.button("Choose…").clicked()
-                && let Some(folder) = rfd::FileDialog::new().pick_folder()
-            {
-                form.folder = folder.display().to_string();
+            if ui.button("Choose…").clicked() {
+                match path_dialog::pick_folder(rfd::FileDialog::new()) {
+                    Picked::Paths(folders) => {
+                        if let Some(folder) = folders.first() {
+                            form.folder = folder.display().to_string();
+                        }
+                        form.folder_note = None;
+                    }
+                    Picked::Cancelled => {}
+                    Picked::Unavailable => {
+                        form.folder_note = Some(
+                            "No folder dialog could open on this desktop (it needs the XDG \
+                             desktop portal or zenity): type the folder in the field."
+                                .into(),
+                        );
+                    }
+                }
             }
         });
+        if let Some(note) = &form.folder_note {
+            ui.colored_label(egui::Color32::from_rgb(255, 200, 80), note);
+        }
         ui.separator();
         match job {
             Some(running) if running.is_running() => {

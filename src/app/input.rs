@@ -7,6 +7,7 @@ use super::ViewerApp;
 use super::layers::LayerId;
 use super::mip_pane;
 use super::pane::{Layout, PaneKind};
+use super::path_dialog::Purpose;
 use super::studies::Source;
 use crate::volume::plane::Orientation;
 
@@ -101,12 +102,8 @@ impl ViewerApp {
     }
 
     pub(super) fn open_dialog(&mut self) {
-        if let Some(folders) = rfd::FileDialog::new()
-            .set_title("Open one or two studies (DICOM folders)")
-            .pick_folders()
-        {
-            let sources = folders.into_iter().take(2).map(Source::Path).collect();
-            self.open(sources);
+        if let Some(folders) = self.ask_path(Purpose::OpenStudies) {
+            self.use_paths(Purpose::OpenStudies, folders);
         }
     }
 

@@ -20,6 +20,7 @@ pub mod mip_pane;
 pub mod pacs_panel;
 pub mod pane;
 mod panels;
+pub mod path_dialog;
 pub mod registration;
 pub mod render;
 pub mod saved_session;
@@ -79,6 +80,10 @@ pub struct ViewerApp {
     pending_session: Option<crate::io::session_file::SavedSession>,
     /// The PACS panel (key P): search, retrieve, send.
     pub pacs: pacs_panel::PacsPanel,
+    /// The in-app path field shown when the desktop's file dialog cannot open.
+    pub path_prompt: Option<path_dialog::PathPrompt>,
+    /// Whether to try the desktop's file dialogs at all (else the in-app path field).
+    desktop_dialogs: bool,
 }
 
 /// The side panel's width at first, and how narrow and how wide it may be dragged.
@@ -109,6 +114,8 @@ impl ViewerApp {
             overlays: Vec::new(),
             pane_rects: Vec::new(),
             panel_rect: None,
+            path_prompt: None,
+            desktop_dialogs: true,
             mip_rect: None,
             export_form: Default::default(),
             export_job: None,
@@ -134,6 +141,13 @@ impl ViewerApp {
     }
 
     /// Whether fusion starts by itself once two studies are open (default: yes).
+    /// Whether file choices go to the desktop's dialog when one can open (the default), or
+    /// always to the in-app path field.
+    pub fn with_desktop_dialogs(mut self, enabled: bool) -> Self {
+        self.desktop_dialogs = enabled;
+        self
+    }
+
     pub fn with_auto_fuse(mut self, auto_fuse: bool) -> Self {
         self.auto_fuse = auto_fuse;
         self
@@ -338,6 +352,7 @@ impl ViewerApp {
             }
         }
         panels::help(ctx, &mut self.help_open);
+        self.path_prompt_window(ctx);
         if let Some(folder) = pacs_panel::show(ctx, &mut self.pacs) {
             self.open_dropped(vec![folder]);
         }

@@ -3,6 +3,7 @@
 //! puts the other study on the grid through the transform, lifts the banner and lets fusion
 //! run. Transforms can be saved and loaded (`io::transform`'s text format).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
@@ -12,6 +13,7 @@ use egui::Color32;
 
 use super::ViewerApp;
 use super::layers::LayerId;
+use super::path_dialog::Purpose;
 use super::session::Session;
 use crate::volume::Volume;
 use crate::volume::register::{Options, register_with_progress};
@@ -236,29 +238,37 @@ impl ViewerApp {
     }
 
     pub(super) fn save_transform(&mut self) {
-        let Some((transform, metric)) = self.session.as_ref().and_then(|s| s.registration) else {
+        if self.session.as_ref().and_then(|s| s.registration).is_none() {
             return;
-        };
-        let Some(path) = rfd::FileDialog::new()
-            .set_file_name("transform.txt")
-            .save_file()
-        else {
+        }
+        if let Some(paths) = self.ask_path(Purpose::SaveTransform) {
+            self.use_paths(Purpose::SaveTransform, paths);
+        }
+    }
+
+    /// Writes the session's registration to `path`.
+    pub(super) fn write_transform(&mut self, path: &Path) {
+        let Some((transform, metric)) = self.session.as_ref().and_then(|s| s.registration) else {
             return;
         };
         let notes = crate::io::transform::TransformNotes {
             metric,
             ..Default::default()
         };
-        if let Err(e) = crate::io::transform::write(&transform, &notes, &path, true) {
+        if let Err(e) = crate::io::transform::write(&transform, &notes, path, true) {
             self.error = Some(e.to_string());
         }
     }
 
     pub(super) fn load_transform(&mut self) {
-        let Some(path) = rfd::FileDialog::new().pick_file() else {
-            return;
-        };
-        let loaded = crate::io::transform::read(&path).map_err(|e| e.to_string());
+        if let Some(paths) = self.ask_path(Purpose::LoadTransform) {
+            self.use_paths(Purpose::LoadTransform, paths);
+        }
+    }
+
+    /// Reads a transform from `path`, puts the other study on the grid through it and fuses.
+    pub(super) fn read_transform(&mut self, path: &Path) {
+        let loaded = crate::io::transform::read(path).map_err(|e| e.to_string());
         let applied = loaded.and_then(|(transform, notes)| match &mut self.session {
             Some(session) => apply(session, transform, notes.metric),
             None => Err("open two studies first".into()),

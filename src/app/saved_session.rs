@@ -10,6 +10,7 @@ use super::ViewerApp;
 use super::layers::LayerId;
 use super::marks::VoiKind;
 use super::pane::{Layout, PaneKind, ViewSettings};
+use super::path_dialog::Purpose;
 use super::session::Session;
 use super::studies::{Side, Source};
 use super::vois;
@@ -139,28 +140,15 @@ impl ViewerApp {
 
     /// The File menu's "Save session…": asks where, then saves.
     pub(super) fn save_session_dialog(&mut self) {
-        let Some(path) = rfd::FileDialog::new()
-            .add_filter("dualmine session", &["json"])
-            .set_file_name("session.json")
-            .save_file()
-        else {
-            return;
-        };
-        if let Err(e) = self.save_session(&path) {
-            self.error = Some(e);
+        if let Some(paths) = self.ask_path(Purpose::SaveSession) {
+            self.use_paths(Purpose::SaveSession, paths);
         }
     }
 
     /// The File menu's "Open session…": asks which, then opens it.
     pub(super) fn open_session_dialog(&mut self) {
-        let Some(path) = rfd::FileDialog::new()
-            .add_filter("dualmine session", &["json"])
-            .pick_file()
-        else {
-            return;
-        };
-        if let Err(e) = self.open_session(&path) {
-            self.error = Some(e);
+        if let Some(paths) = self.ask_path(Purpose::OpenSession) {
+            self.use_paths(Purpose::OpenSession, paths);
         }
     }
 

@@ -11,6 +11,7 @@ use egui::{Color32, Rect, Stroke, Ui, Vec2};
 
 use super::layers::LayerId;
 use super::marks::{Measurement, SphereDrag, Voi, VoiKind};
+use super::path_dialog::{self, Picked};
 use super::session::Session;
 use crate::volume::geometry::{norm, sub};
 use crate::volume::plane::Orientation;
@@ -571,10 +572,19 @@ fn threshold_setting(ui: &mut Ui, threshold: &mut Threshold) {
 /// Asks where, and writes every VOI's statistics there as CSV (atomically). Returns what
 /// to tell the user.
 fn save_csv(session: &Session) -> Option<String> {
-    let path = rfd::FileDialog::new()
+    let dialog = rfd::FileDialog::new()
         .add_filter("CSV", &["csv"])
-        .set_file_name("vois.csv")
-        .save_file()?;
+        .set_file_name("vois.csv");
+    let path = match path_dialog::save_file(dialog) {
+        Picked::Paths(mut paths) => paths.pop()?,
+        Picked::Cancelled => return None,
+        Picked::Unavailable => {
+            return Some(format!(
+                "{} Here \"copy CSV\" puts the table on the clipboard.",
+                path_dialog::NO_DIALOG.trim_end_matches(": type the path instead.")
+            ));
+        }
+    };
     let text = csv(session);
     match crate::io::atomic::write_atomically(&path, true, |out| out.write_all(text.as_bytes())) {
         Ok(()) => Some(format!("saved {}", path.display())),
