@@ -21,6 +21,8 @@ struct Draw {
     output: vec4<f32>,
     // chroma from another study: on (1), its window low, window width, colour map row
     chroma: vec4<f32>,
+    // lower threshold: on (1), the value below which nothing is drawn (the layers beneath show)
+    threshold: vec4<f32>,
 };
 
 @group(0) @binding(0) var<uniform> draw: Draw;
@@ -95,6 +97,9 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
     let value = textureLoad(volume, vec3<i32>(point), 0).r;
     if value < -1.0e38 {
         // Not computed yet (NaN on the CPU side, uploaded as -3.0e38).
+        return empty();
+    }
+    if draw.threshold.x > 0.5 && value < draw.threshold.y {
         return empty();
     }
     let t = clamp((value - draw.window.x) / draw.window.y, 0.0, 1.0);

@@ -13,14 +13,16 @@ use std::path::{Path, PathBuf};
 use common::viewer::*;
 use dualmine::app::Source;
 use dualmine::app::layers::LayerId;
+use dualmine::app::legend;
 use dualmine::app::pane::PaneKind;
 use dualmine::app::studies::Side;
 use dualmine::export::{SeriesOptions, write_series};
 use dualmine::phantom::{self, PhantomSize};
+use dualmine::volume::colormap::ColorMap;
 use egui::accesskit::Role;
 use egui::{Event, Modifiers, PointerButton, Pos2};
 use egui_kittest::image_snapshot;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 
 #[test]
 fn scrolling_changes_the_slice_and_the_image() {
@@ -84,34 +86,28 @@ fn overlay_toggles_change_the_image_and_match_snapshots() {
     }
 }
 
+/// The fused image's "colours from" option: the fused luminance wearing the PET's chroma
+/// (YCbCr), kept as a choice beside the default PET overlay.
 #[test]
-fn the_fused_pet_mr_wears_the_pets_colours_and_keeps_its_luminance() {
+fn the_fused_image_in_the_pets_chroma_keeps_its_luminance() {
     let (_dir, studies) = demo(PhantomSize::SMALL);
     let mut h = harness(mr_and_pet(&studies), true);
     wait_until(&mut h, "fusion to finish", fused);
     h.remove_cursor();
-    h.run_steps(2);
-    let chroma = |h: &App<'_>| {
-        h.state()
-            .session()
-            .and_then(|s| s.layer(LayerId::Fused))
+    h.state_mut().settings.show_legend = false;
+    set_style(&mut h, LayerId::Study(Side::B), false, 1.0);
+    let chroma = |h: &mut App<'_>, from: Option<Side>| {
+        h.state_mut()
+            .session_mut()
+            .and_then(|s| s.layer_mut(LayerId::Fused))
             .expect("fused layer")
             .style
-            .chroma_from
+            .chroma_from = from;
+        h.run_steps(2);
     };
-    assert_eq!(
-        chroma(&h),
-        Some(Side::B),
-        "the PET lends its colours by default"
-    );
+    chroma(&mut h, Some(Side::B));
     let coloured = pane_image(&mut h, PaneKind::Fusion);
-    h.state_mut()
-        .session_mut()
-        .and_then(|s| s.layer_mut(LayerId::Fused))
-        .expect("fused layer")
-        .style
-        .chroma_from = None;
-    h.run_steps(2);
+    chroma(&mut h, None);
     let grey = pane_image(&mut h, PaneKind::Fusion);
     let saturation = |p: &image::Rgba<u8>| {
         let (lo, hi) = (p[0].min(p[1]).min(p[2]), p[0].max(p[1]).max(p[2]));
@@ -142,6 +138,193 @@ fn the_fused_pet_mr_wears_the_pets_colours_and_keeps_its_luminance() {
     assert!(worst <= 3.0, "luminance moved by {worst}");
 }
 
+/// The colour scales of the fusion pane as drawn now.
+fn fusion_scales(h: &App<'_>) -> Vec<legend::Scale> {
+    let app = h.state();
+    let session = app.session().expect("open");
+    let draws = dualmine::app::pane::draws(
+        session,
+        PaneKind::Fusion,
+        &app.settings,
+        [0.0, 0.0, 1.0, 1.0],
+        false,
+    );
+    legend::scales(session, &draws)
+}
+
+fn layer_style(h: &App<'_>, id: LayerId) -> dualmine::app::layers::Style {
+    h.state()
+        .session()
+        .and_then(|s| s.layer(id))
+        .expect("layer")
+        .style
+}
+
+/// The hottest PET voxel of the slice, in voxel coordinates, with its SUV.
+fn hottest_in_slice(h: &App<'_>) -> ([usize; 3], f32) {
+    let session = h.state().session().expect("open");
+    let pet = &session.layer(LayerId::Study(Side::B)).expect("PET").volume;
+    let [nx, ny, _] = session.dims();
+    let k = slice(h);
+    let n = (0..nx * ny)
+        .max_by(|a, b| {
+            pet.value(a % nx, a / nx, k)
+                .total_cmp(&pet.value(b % nx, b / nx, k))
+        })
+        .expect("voxels");
+    let voxel = [n % nx, n / nx, k];
+    (voxel, pet.value(voxel[0], voxel[1], voxel[2]))
+}
+
+/// PET on anatomy as readers expect (issue 35, defect 3: the fused image wore the PET's
+/// chroma, so peak uptake turned grey-white and mid uptake olive, and a 50 % overlay darkened
+/// the anatomy): by default the PET is drawn above the fused grey in its own colour map,
+/// above a threshold. A hot voxel's colour on screen is the PET bar's colour for its SUV
+/// (within 3 levels), and a voxel below the threshold shows the fused grey unchanged.
+#[test]
+fn a_hot_voxel_wears_the_colour_the_pet_bar_gives_its_suv() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), true);
+    wait_until(&mut h, "fusion to finish", fused);
+    h.remove_cursor();
+    h.run_steps(2);
+    let (voxel, suv) = hottest_in_slice(&h);
+    let style = layer_style(&h, LayerId::Study(Side::B));
+    let scales = fusion_scales(&h);
+    assert!(style.visible && style.threshold.is_some_and(|t| suv > t));
+    assert!(
+        scales[0].title.starts_with("B · PT"),
+        "the PET's scale comes first: {scales:?}"
+    );
+    let image = h.render().expect("rendered");
+    let centre = [0, 1, 2].map(|a| voxel[a] as f32 + 0.5);
+    let at = on_pane(&h, centre);
+    let on_screen = image.get_pixel(at.x as u32, at.y as u32);
+    // The bar's colour at the voxel's SUV, read from the screen.
+    let bar = legend::bar_rects(pane_rect(&h, PaneKind::Fusion), &scales)[0];
+    let low = style.window.center - style.window.width / 2.0;
+    let t = ((suv - low) / style.window.width).clamp(0.0, 1.0);
+    let bar_x = (bar.left() + t * bar.width()).clamp(bar.left() + 1.0, bar.right() - 1.0);
+    let on_bar = image.get_pixel(bar_x as u32, bar.center().y as u32);
+    let table = style.colormap.table()[ColorMap::index_of(t)];
+    for c in 0..3 {
+        let (screen, bar, entry) = (
+            i32::from(on_screen[c]),
+            i32::from(on_bar[c]),
+            i32::from(table[c]),
+        );
+        assert!(
+            (screen - bar).abs() <= 3 && (screen - entry).abs() <= 3,
+            "SUV {suv:.2}: on screen {on_screen:?}, on the bar {on_bar:?}, table {table:?}"
+        );
+    }
+    // Below the threshold the fused grey shows unchanged: hiding the PET changes nothing
+    // there (pixels compared away from the legend).
+    set_style(&mut h, LayerId::Study(Side::B), true, 1.0);
+    let with_pet = pane_image(&mut h, PaneKind::Fusion);
+    let (cold, cold_suv) = {
+        let session = h.state().session().expect("open");
+        let pet = &session.layer(LayerId::Study(Side::B)).expect("PET").volume;
+        let [nx, ny, _] = session.dims();
+        let k = slice(&h);
+        let n = (0..nx * ny)
+            .find(|&n| {
+                let (i, j) = (n % nx, n / nx);
+                let v = pet.value(i, j, k);
+                v > 0.0 && v < style.threshold.unwrap_or(0.0) * 0.5 && i > 4 && j > 4
+            })
+            .expect("a voxel below the threshold");
+        ([n % nx, n / nx, k], pet.value(n % nx, n / nx, k))
+    };
+    set_style(&mut h, LayerId::Study(Side::B), false, 1.0);
+    let without_pet = pane_image(&mut h, PaneKind::Fusion);
+    let pane = pane_rect(&h, PaneKind::Fusion);
+    let at = on_pane(&h, [0, 1, 2].map(|a| cold[a] as f32 + 0.5)) - pane.min;
+    let (x, y) = (at.x as u32, at.y as u32);
+    assert_eq!(
+        with_pet.get_pixel(x, y),
+        without_pet.get_pixel(x, y),
+        "SUV {cold_suv:.2} is below the threshold: the fused grey shows"
+    );
+}
+
+/// Each pane's colour scales describe what it draws, top layer first (issue 35, defect 2: the
+/// bar followed the layer whose W/L button was selected): the default fused PET–MR, the fused
+/// image in the PET's colours, the PET overlay alone and a mixer map alone; the maps' ends
+/// are named in words, and the bar drawn is the top layer's colour map.
+#[test]
+fn each_panes_colour_scales_describe_what_it_draws() {
+    let (_dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), true);
+    wait_until(&mut h, "fusion to finish", fused);
+    h.remove_cursor();
+    h.run_steps(2);
+    let lines = |h: &App<'_>| -> Vec<String> {
+        let node = h.get_by(|n| {
+            n.role() == Role::Image && n.label().is_some_and(|l| l.starts_with("fusion pane"))
+        });
+        let label = node.accesskit_node().label().unwrap_or_default();
+        label.lines().skip(1).map(str::to_string).collect()
+    };
+    let default = lines(&h);
+    assert_eq!(default.len(), 3, "{default:?}");
+    assert!(
+        default[0].starts_with("B · PT (SUVbw): 0.00 (hot iron) to "),
+        "{default:?}"
+    );
+    assert!(default[0].contains("not drawn below"), "{default:?}");
+    assert!(default[1].starts_with("fused (0 dark to 1 bright): 0.00 (gray) to 1.00"));
+    assert!(default[2].starts_with("A · MR (signal)"), "{default:?}");
+    // The fused image in the PET's colours: its grey scale, then the PET's scale in SUV.
+    set_style(&mut h, LayerId::Study(Side::B), false, 1.0);
+    h.state_mut()
+        .session_mut()
+        .and_then(|s| s.layer_mut(LayerId::Fused))
+        .expect("fused")
+        .style
+        .chroma_from = Some(Side::B);
+    h.run_steps(2);
+    let coloured = lines(&h);
+    assert!(coloured[0].starts_with("fused (0 dark"), "{coloured:?}");
+    assert!(
+        coloured[1].starts_with("fused colours: B · PT (SUVbw): 0.00 (hot iron)"),
+        "{coloured:?}"
+    );
+    // The PET overlay alone (fused off, the MR hidden).
+    set_style(&mut h, LayerId::Fused, false, 1.0);
+    set_style(&mut h, LayerId::Study(Side::A), false, 1.0);
+    set_style(&mut h, LayerId::Study(Side::B), true, 1.0);
+    let overlay = lines(&h);
+    assert_eq!(overlay.len(), 1, "{overlay:?}");
+    assert!(overlay[0].starts_with("B · PT (SUVbw)"), "{overlay:?}");
+    // A mixer map alone, its ends in words.
+    set_style(&mut h, LayerId::Study(Side::B), false, 1.0);
+    set_style(&mut h, LayerId::Alpha(0), true, 1.0);
+    let map = lines(&h);
+    assert_eq!(
+        map,
+        ["mixer α, scale 0: 0.00 spatial expert (rainbow) to 1.00 wavelet expert"]
+    );
+    set_style(&mut h, LayerId::Alpha(0), false, 1.0);
+    set_style(&mut h, LayerId::Reliability(Side::A, 0), true, 1.0);
+    assert_eq!(
+        lines(&h),
+        ["reliability of A · MR, scale 0: 0.00 B · PT trusted (rainbow) to 1.00 A · MR trusted"]
+    );
+    // The bar on screen is the map's colour map (rainbow), not the grey of the fused image.
+    let image = h.render().expect("rendered");
+    let bar = legend::bar_rects(pane_rect(&h, PaneKind::Fusion), &fusion_scales(&h))[0];
+    for t in [0.1f32, 0.5, 0.9] {
+        let x = bar.left() + t * bar.width();
+        let pixel = image.get_pixel(x as u32, bar.center().y as u32);
+        let expected = ColorMap::Rainbow.table()[ColorMap::index_of(t)];
+        for c in 0..3 {
+            let diff = (i32::from(pixel[c]) - i32::from(expected[c])).abs();
+            assert!(diff <= 12, "t {t}: bar {pixel:?}, rainbow {expected:?}");
+        }
+    }
+}
+
 #[test]
 fn opacity_is_linear_from_base_to_overlay() {
     let (_dir, studies) = demo(PhantomSize::SMALL);
@@ -150,6 +333,8 @@ fn opacity_is_linear_from_base_to_overlay() {
     h.remove_cursor();
     let base_id = LayerId::Study(Side::A); // MR: the reference (given first)
     let overlay = LayerId::Reliability(Side::A, 0);
+    h.state_mut().settings.show_legend = false;
+    set_style(&mut h, LayerId::Study(Side::B), false, 1.0);
     set_style(&mut h, LayerId::Fused, false, 1.0);
     set_style(&mut h, overlay, false, 1.0);
     let base = pane_image(&mut h, PaneKind::Fusion);
@@ -526,7 +711,12 @@ fn values_under_the_pointer_are_in_physical_units_and_help_lists_shortcuts() {
         .value(voxel);
     // The read-out names the PET value in SUV, the MR value as MR signal.
     h.get_by_label(&format!("{suv:.2} SUV"));
-    assert!(h.query_by_label_contains("(MR signal)").is_some());
+    assert!(
+        h.query_by(
+            |n| n.role() == Role::Label && n.value().is_some_and(|l| l.contains("(MR signal)"))
+        )
+        .is_some()
+    );
     h.key_press(egui::Key::F1);
     h.run_steps(2);
     h.get_by_label("Help: shortcuts");

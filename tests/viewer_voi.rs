@@ -196,19 +196,6 @@ fn a_sphere_and_a_41_percent_region_get_statistics_for_every_layer() {
     }
 }
 
-/// Where continuous voxel coordinates `voxel` of the pair's grid are in the fusion pane, in
-/// the plane shown now.
-fn on_pane(h: &App<'_>, voxel: [f32; 3]) -> Pos2 {
-    let app = h.state();
-    let session = app.session().expect("open");
-    let pane = pane_rect(h, PaneKind::Fusion);
-    let orientation = app.settings.orientation;
-    let size_mm = orientation.size_mm(&session.pair.a.geometry);
-    let image = image_rect(pane, size_mm, app.settings.zoom, app.settings.pan);
-    let [u, v] = orientation.image_position(session.dims(), voxel);
-    image.min + egui::vec2(u, v) * image.size()
-}
-
 /// A grown region is drawn as its outline on every plane that cuts it (issue 35: only a cross
 /// at its seed was drawn, so the region the table describes could not be checked): pixels at
 /// the middle of its outline's edges, away from the seed, take the outline's colour in the

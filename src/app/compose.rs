@@ -99,7 +99,7 @@ fn sample(
     let value = draw
         .precision
         .stored(volume.value(voxel[0], voxel[1], voxel[2]));
-    if value.is_nan() {
+    if value.is_nan() || (u.threshold[0] > 0.5 && value < u.threshold[1]) {
         return None;
     }
     let rgb = mapped(table, value, u.window[0], u.window[1]);

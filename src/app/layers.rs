@@ -72,6 +72,17 @@ pub struct Style {
     /// with the Cb/Cr of the study's colour-mapped value at the same voxel — the fused
     /// PET–MR/CT shown in the PET's colours, as the benchmark protocol fuses colour PET.
     pub chroma_from: Option<Side>,
+    /// Lower threshold, in the layer's units: below it an overlay is not drawn, so the
+    /// layers beneath show unchanged (PET over anatomy).
+    pub threshold: Option<f32>,
+}
+
+impl Style {
+    /// The threshold PET and SPECT overlays get by default: a quarter of the way up their
+    /// window (SUV 1.5 in a 0–6 window), above muscle and fat, below organs and lesions.
+    pub fn default_threshold(window: Window) -> f32 {
+        window.center - window.width / 2.0 + 0.25 * window.width
+    }
 }
 
 /// A layer: values on the pair's grid and how to draw them.
@@ -108,6 +119,7 @@ impl Layer {
                 colormap,
                 window,
                 chroma_from: None,
+                threshold: None,
             },
         );
         layer.presets = presets(&layer.volume, Window::between(bounds));
@@ -145,6 +157,7 @@ impl Layer {
                 colormap,
                 window: Window::from_range(0.0, 1.0),
                 chroma_from: None,
+                threshold: None,
             },
         )
     }

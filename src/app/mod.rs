@@ -15,6 +15,7 @@ pub mod fusion_job;
 pub mod gpu;
 pub mod input;
 pub mod layers;
+pub mod legend;
 pub mod marks;
 pub mod mip_pane;
 pub mod pacs_panel;
@@ -265,6 +266,7 @@ impl ViewerApp {
                     // New studies start from the default view, in the layout chosen.
                     self.settings = ViewSettings {
                         layout: self.settings.layout,
+                        show_legend: self.settings.show_legend,
                         ..ViewSettings::default()
                     };
                     self.apply_overlays();

@@ -5,13 +5,13 @@
 use egui::{Color32, Pos2, Rect, Sense, Stroke, Vec2};
 
 use super::layers::{Layer, LayerId, format_value};
+use super::legend;
 use super::render::{
     DrawUniform, MASK_CHECKERBOARD, MASK_CURTAIN, MASK_NONE, PaneCallback, PaneDraw, Precision,
 };
 use super::session::Session;
 use super::studies::Side;
 use super::vois::{self, Tool, ToolOptions};
-use crate::volume::colormap::ColorMap;
 use crate::volume::intensity::Window;
 use crate::volume::plane::{Orientation, PlaneMapping};
 
@@ -90,6 +90,8 @@ pub struct ViewSettings {
     pub tool_options: ToolOptions,
     /// The MIP pane's viewing angle about the vertical axis (0: from the front).
     pub mip_angle: f32,
+    /// Whether the panes show their colour scales.
+    pub show_legend: bool,
 }
 
 impl Default for ViewSettings {
@@ -106,6 +108,7 @@ impl Default for ViewSettings {
             tool: Tool::Navigate,
             tool_options: ToolOptions::default(),
             mip_angle: 0.0,
+            show_legend: true,
         }
     }
 }
@@ -160,6 +163,10 @@ pub fn draws_at(
             let [low, width, _, row] = window_uniform(source, 0.0);
             [1.0, low, width, row]
         }),
+        threshold: layer
+            .style
+            .threshold
+            .map_or([0.0; 4], |low| [1.0, low, 0.0, 0.0]),
     };
     let base = |layer: Option<&Layer>, hidden: bool| {
         layer.map(|layer| PaneDraw {
@@ -184,15 +191,18 @@ pub fn draws_at(
         PaneKind::Fusion => {
             let reference = session.layer(LayerId::Study(session.pair.reference));
             let mut out = Vec::new();
-            let other = session.pair.reference.other();
+            let other = session
+                .layer(LayerId::Study(session.pair.reference.other()))
+                .filter(|l| l.style.visible);
+            // A PET or SPECT overlay draws above the fused image (its colours on the fused
+            // grey); an anatomical one beneath it.
+            let functional = other.filter(|l| l.volume.modality.is_functional());
             let compare_b = session.layer(LayerId::Study(Side::B));
             match (settings.compare, compare_b) {
                 (Compare::Off, _) | (_, None) => {
                     let hidden = reference.is_none_or(|l| !l.style.visible);
                     out.extend(base(reference, hidden));
-                    if let Some(layer) = session.layer(LayerId::Study(other))
-                        && layer.style.visible
-                    {
+                    if let Some(layer) = other.filter(|_| functional.is_none()) {
                         out.push(over(layer, layer.style.opacity, [MASK_NONE, 0.0]));
                     }
                 }
@@ -206,10 +216,22 @@ pub fn draws_at(
                     out.push(over(b, 1.0, mask));
                 }
             }
-            for layer in &session.layers {
-                if !matches!(layer.id, LayerId::Study(_)) && layer.style.visible {
-                    out.push(over(layer, layer.style.opacity, [MASK_NONE, 0.0]));
-                }
+            let outputs = session
+                .layers
+                .iter()
+                .filter(|l| !matches!(l.id, LayerId::Study(_)) && l.style.visible);
+            let (fused, maps): (Vec<&Layer>, Vec<&Layer>) =
+                outputs.partition(|l| l.id == LayerId::Fused);
+            for layer in fused {
+                out.push(over(layer, layer.style.opacity, [MASK_NONE, 0.0]));
+            }
+            if settings.compare == Compare::Off
+                && let Some(layer) = functional
+            {
+                out.push(over(layer, layer.style.opacity, [MASK_NONE, 0.0]));
+            }
+            for layer in maps {
+                out.push(over(layer, layer.style.opacity, [MASK_NONE, 0.0]));
             }
             out
         }
@@ -279,9 +301,18 @@ pub fn show(
         settings.tool_options.box_slices,
     );
     paint_labels(&painter, &frame, kind, session);
-    if let Some(layer) = session.layer(target) {
-        colour_bar(&painter, rect, layer);
+    let drawn = draws(session, kind, settings, [0.0, 0.0, 1.0, 1.0], false);
+    let scales = legend::scales(session, &drawn);
+    if settings.show_legend {
+        legend::paint(&painter, rect, &scales);
     }
+    response.widget_info(|| {
+        egui::WidgetInfo::labeled(
+            egui::Role::Image,
+            true,
+            legend::describe(kind.name(), &scales),
+        )
+    });
     if let Some(voxel) = session.hover {
         painter.text(
             rect.left_bottom() + Vec2::new(6.0, -4.0),
@@ -563,56 +594,6 @@ fn paint_labels(painter: &egui::Painter, frame: &PaneFrame, kind: PaneKind, sess
             label,
             font.clone(),
             Color32::from_rgb(255, 200, 80),
-        );
-    }
-}
-
-/// A vertical colour bar at the pane's right edge with the window's ends in physical units.
-fn colour_bar(painter: &egui::Painter, pane: Rect, layer: &Layer) {
-    let height = (pane.height() * 0.4).max(40.0);
-    let bar = Rect::from_min_size(
-        Pos2::new(pane.right() - 18.0, pane.center().y - height / 2.0),
-        Vec2::new(10.0, height),
-    );
-    let mut mesh = egui::Mesh::default();
-    let steps = 32;
-    let colormap: ColorMap = layer.style.colormap;
-    for s in 0..=steps {
-        let t = s as f32 / steps as f32;
-        let [r, g, b] = colormap.color(t);
-        let y = bar.bottom() - t * bar.height();
-        let color = Color32::from_rgb(r, g, b);
-        mesh.colored_vertex(Pos2::new(bar.left(), y), color);
-        mesh.colored_vertex(Pos2::new(bar.right(), y), color);
-        if s > 0 {
-            let i = (2 * s) as u32;
-            mesh.add_triangle(i - 2, i - 1, i);
-            mesh.add_triangle(i - 1, i + 1, i);
-        }
-    }
-    painter.add(mesh);
-    painter.rect_stroke(
-        bar,
-        0.0,
-        Stroke::new(1.0, Color32::GRAY),
-        egui::StrokeKind::Outside,
-    );
-    let w = layer.style.window;
-    let font = egui::FontId::proportional(10.0);
-    for (value, y, align) in [
-        (w.center + w.width / 2.0, bar.top(), egui::Align2::RIGHT_TOP),
-        (
-            w.center - w.width / 2.0,
-            bar.bottom(),
-            egui::Align2::RIGHT_BOTTOM,
-        ),
-    ] {
-        painter.text(
-            Pos2::new(bar.left() - 3.0, y),
-            align,
-            format_value(value, &layer.volume.units),
-            font.clone(),
-            Color32::from_gray(220),
         );
     }
 }

@@ -3,7 +3,7 @@
 
 use egui::Ui;
 
-use super::layers::{LayerId, format_value};
+use super::layers::{Layer, LayerId, Style, format_value};
 use super::pane::{Compare, ViewSettings};
 use super::session::Session;
 use super::studies::Side;
@@ -86,6 +86,9 @@ pub fn layer_panel(ui: &mut Ui, session: &mut Session, settings: &mut ViewSettin
                 if id == LayerId::Fused {
                     chroma_choice(ui, &mut layer.style.chroma_from);
                 }
+                if matches!(id, LayerId::Study(side) if side != reference) {
+                    threshold_choice(ui, layer);
+                }
                 if !layer.presets.is_empty() {
                     ui.horizontal_wrapped(|ui| {
                         for (name, window) in &layer.presets {
@@ -99,6 +102,8 @@ pub fn layer_panel(ui: &mut Ui, session: &mut Session, settings: &mut ViewSettin
         });
         ui.separator();
     }
+    ui.checkbox(&mut settings.show_legend, "colour scales on the panes");
+    ui.separator();
     ui.heading("Compare A and B");
     ui.horizontal(|ui| {
         ui.selectable_value(&mut settings.compare, Compare::Off, "off");
@@ -211,4 +216,27 @@ pub fn help(ctx: &egui::Context, open: &mut bool) {
                 }
             });
         });
+}
+
+/// The overlay's lower threshold: on or off, and its value in the layer's units (below it
+/// the layers beneath show unchanged).
+fn threshold_choice(ui: &mut Ui, layer: &mut Layer) {
+    ui.horizontal(|ui| {
+        let mut on = layer.style.threshold.is_some();
+        let toggle = ui
+            .checkbox(&mut on, "threshold")
+            .on_hover_text("below this value the overlay is not drawn: the anatomy shows");
+        if toggle.changed() {
+            layer.style.threshold = on.then(|| Style::default_threshold(layer.style.window));
+        }
+        if let Some(value) = &mut layer.style.threshold {
+            let window = layer.style.window;
+            let speed = (window.width / 200.0).max(1e-3);
+            ui.add(
+                egui::DragValue::new(value)
+                    .speed(speed)
+                    .suffix(format!(" {}", layer.volume.units)),
+            );
+        }
+    });
 }

@@ -29,6 +29,8 @@ pub struct DrawUniform {
     /// On (1) or off (0), window low, window width, colour map row of the study lending
     /// its chroma (`chroma_volume` in the shader).
     pub chroma: [f32; 4],
+    /// On (1) or off (0), and the value below which the layer is not drawn.
+    pub threshold: [f32; 4],
 }
 
 impl DrawUniform {
@@ -42,6 +44,7 @@ impl DrawUniform {
             self.mode,
             self.output,
             self.chroma,
+            self.threshold,
         ]
         .iter()
         .flatten()

@@ -77,6 +77,7 @@ impl ViewerApp {
                 colormap: l.style.colormap.name().into(),
                 window: [l.style.window.center, l.style.window.width],
                 colours_from: l.style.chroma_from.map(|s| name_of(&SIDES, s).into()),
+                threshold: l.style.threshold,
             })
             .collect();
         let grid = &session.pair.a.geometry;
@@ -250,7 +251,7 @@ impl ViewerApp {
     }
 }
 
-/// The saved styles (visibility, opacity, colour map, window, colours from) on the layers of
+/// The saved styles (visibility, opacity, colour map, window, colours from, threshold) on the layers of
 /// the same names; saved layers the session does not have are left out.
 fn restore_styles(session: &mut Session, layers: &[SavedLayer]) {
     for saved_layer in layers {
@@ -278,6 +279,7 @@ fn restore_styles(session: &mut Session, layers: &[SavedLayer]) {
             .colours_from
             .as_deref()
             .and_then(|name| named(&SIDES, name));
+        style.threshold = saved_layer.threshold.filter(|t| t.is_finite());
     }
 }
 

@@ -4,7 +4,7 @@
 use burn::tensor::Device;
 
 use super::fusion_job::{FusionInputs, FusionJob};
-use super::layers::{Layer, LayerId};
+use super::layers::{Layer, LayerId, Style};
 use super::marks::{Measurement, MipCache, SphereDrag, Voi};
 use super::studies::{Side, StudyPair};
 use crate::fusion::network::model::DualMineConfig;
@@ -52,13 +52,21 @@ impl Session {
         if let Some(b) = &pair.b {
             layers.push(Layer::study(Side::B, b.clone()));
         }
-        // The other study is an overlay of the fusion pane, off until asked for.
+        // The other study is an overlay of the fusion pane: a PET or SPECT in its own colours
+        // above a threshold, opaque (a voxel's colour is the one its pane's bar shows), the
+        // anatomy unchanged below it; an anatomical study off until asked for.
         if let Some(layer) = layers
             .iter_mut()
             .find(|l| l.id == LayerId::Study(pair.reference.other()))
         {
-            layer.style.visible = false;
-            layer.style.opacity = 0.5;
+            if layer.volume.modality.is_functional() {
+                layer.style.visible = true;
+                layer.style.opacity = 1.0;
+                layer.style.threshold = Some(Style::default_threshold(layer.style.window));
+            } else {
+                layer.style.visible = false;
+                layer.style.opacity = 0.5;
+            }
         }
         let fusion_allowed = pair.frame_warning.is_none() && pair.b.is_some();
         Self {
@@ -133,10 +141,8 @@ impl Session {
         let inputs = FusionInputs::new(&self.pair.a, &b);
         self.layers.retain(|l| matches!(l.id, LayerId::Study(_)));
         let like = self.pair.a.clone();
-        let mut fused = Layer::output(LayerId::Fused, &like);
-        // A functional study (PET, SPECT) lends the fused image its colours by default.
-        fused.style.chroma_from = self.functional_side();
-        let mut outputs = vec![fused];
+        // The fused image in grey; a PET or SPECT overlay draws above it in its own colours.
+        let mut outputs = vec![Layer::output(LayerId::Fused, &like)];
         let scales = DualMineConfig::named(shipped::CONFIG).channels.len();
         for s in 0..scales {
             outputs.push(Layer::output(LayerId::Reliability(Side::A, s), &like));

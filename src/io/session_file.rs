@@ -59,6 +59,10 @@ pub struct SavedLayer {
     pub window: [f32; 2],
     /// "A" or "B" when the layer wears that study's colours.
     pub colours_from: Option<String>,
+    /// The value below which the layer is not drawn (absent in files from before it was
+    /// saved: none).
+    #[serde(default)]
+    pub threshold: Option<f32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use burn::tensor::Device;
 use dualmine::app::layers::LayerId;
 use dualmine::app::pane::PaneKind;
+use dualmine::app::pane::image_rect;
 use dualmine::app::{Source, ViewerApp};
 use dualmine::phantom::{self, PhantomSize};
-use egui::Rect;
+use egui::{Pos2, Rect};
 use egui_kittest::Harness;
 use image::RgbaImage;
 
@@ -109,4 +110,17 @@ pub fn mr_and_pet(studies: &phantom::DemoStudies) -> Vec<Source> {
         Source::Path(studies.mr.clone()),
         Source::Path(studies.pet.clone()),
     ]
+}
+
+/// Where continuous voxel coordinates `voxel` of the pair's grid are in the fusion pane, in
+/// the plane shown now.
+pub fn on_pane(h: &App<'_>, voxel: [f32; 3]) -> Pos2 {
+    let app = h.state();
+    let session = app.session().expect("open");
+    let pane = pane_rect(h, PaneKind::Fusion);
+    let orientation = app.settings.orientation;
+    let size_mm = orientation.size_mm(&session.pair.a.geometry);
+    let image = image_rect(pane, size_mm, app.settings.zoom, app.settings.pan);
+    let [u, v] = orientation.image_position(session.dims(), voxel);
+    image.min + egui::vec2(u, v) * image.size()
 }
