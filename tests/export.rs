@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{files_under, succeeded};
+use dualmine::export::displayed_series::DisplayedSeries;
 use dualmine::export::fusion_series::{FusionExport, OutputSeries, write_fusion};
 use dualmine::export::{ExportError, SeriesOptions, write_series};
 use dualmine::io;
@@ -124,19 +125,6 @@ fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0f32, f32::max)
 }
 
-/// dciodvfy's error lines for `file` (None when dciodvfy is not installed).
-fn dciodvfy_errors(file: &Path) -> Option<Vec<String>> {
-    let output = Command::new("dciodvfy").arg(file).output().ok()?;
-    let text = String::from_utf8_lossy(&output.stderr).into_owned()
-        + &String::from_utf8_lossy(&output.stdout);
-    Some(
-        text.lines()
-            .filter(|l| l.starts_with("Error"))
-            .map(str::to_string)
-            .collect(),
-    )
-}
-
 #[test]
 fn dciodvfy_finds_no_errors_in_mr_and_ct_referenced_exports() {
     if Command::new("dciodvfy").arg("-help").output().is_err() {
@@ -148,7 +136,7 @@ fn dciodvfy_finds_no_errors_in_mr_and_ct_referenced_exports() {
     for exported in [&mr, &ct] {
         for series in ["FUSED", "RELIABILITY_A_S0", "ALPHA_S2"] {
             let file = exported.out().join(series).join("IM000003.dcm");
-            let errors = dciodvfy_errors(&file).expect("dciodvfy ran");
+            let errors = common::dciodvfy_errors(&file).expect("dciodvfy ran");
             assert!(errors.is_empty(), "{}: {errors:?}", file.display());
         }
     }
@@ -319,20 +307,31 @@ fn an_interrupted_export_leaves_no_file() {
                 volume: &mr,
             })
             .collect(),
+        displayed: Some(DisplayedSeries {
+            folder: "PICTURES".into(),
+            description: "pictures".into(),
+            derivation: "test".into(),
+            size: [8, 4],
+            count: 4,
+            patient_orientation: "L\\P".into(),
+            frame: &|k| vec![k as u8 * 60; 8 * 4 * 3],
+        }),
         anonymize: false,
         overwrite: false,
     };
-    // Stopped in the second series, after 20 of 32 files.
-    let result = write_fusion(&export, &out, &mut |done, _| done < 20);
-    assert!(matches!(result, Err(ExportError::Cancelled)), "{result:?}");
-    assert!(
-        files_under(&out).is_empty(),
-        "left: {:?}",
-        files_under(&out)
-    );
+    // Stopped in the second series, after 20 of 36 files, and in the pictures after 34.
+    for stop in [20, 34] {
+        let result = write_fusion(&export, &out, &mut |done, _| done < stop);
+        assert!(matches!(result, Err(ExportError::Cancelled)), "{result:?}");
+        assert!(
+            files_under(&out).is_empty(),
+            "left: {:?}",
+            files_under(&out)
+        );
+    }
     // A whole export still works afterwards, and refuses to overwrite it.
     write_fusion(&export, &out, &mut |_, _| true).expect("written");
-    assert_eq!(files_under(&out).len(), 32);
+    assert_eq!(files_under(&out).len(), 36);
     assert!(matches!(
         write_series(&mr, &out.join("A"), &SeriesOptions::new_study("X", "Y", "")),
         Err(ExportError::Exists { .. })
@@ -378,7 +377,7 @@ fn a_pet_resampled_to_dicom_validates_and_reloads_in_suv() {
         .next()
         .expect("a PET file");
     for file in [series.join("IM000002.dcm"), original] {
-        match dciodvfy_errors(&file) {
+        match common::dciodvfy_errors(&file) {
             Some(errors) => assert!(errors.is_empty(), "{}: {errors:?}", file.display()),
             None => eprintln!("dciodvfy not installed: validation skipped"),
         }

@@ -9,19 +9,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
+use egui::epaint::ClippedPrimitive;
+
+use super::burn_in::{HeadlessPainter, Textures, rasterize};
 use super::compose::compose;
 use super::layers::LayerId;
 use super::pacs_panel::PacsPanel;
-use super::pane::{PaneKind, ViewSettings, draws_at};
+use super::pane::{PaneKind, ViewSettings, annotate, draws_at};
 use super::path_dialog::{self, Picked};
 use super::render::PaneDraw;
 use super::session::Session;
 use super::studies::Side;
-use crate::export::fusion_series::{FusionExport, OutputSeries, describe, write_fusion};
-use crate::export::png::{PngPixels, sample16, write_all};
+use crate::export::displayed_series::DisplayedSeries;
+use crate::export::fusion_series::{FusionExport, Meaning, OutputSeries, describe, write_fusion};
+use crate::export::png::{PngPixels, picture_size, sample16, write_all};
 use crate::export::{ExportError, png::PngError};
 use crate::volume::Volume;
-use crate::volume::plane::PlaneMapping;
+use crate::volume::plane::{Orientation, PlaneMapping};
 
 /// What to export.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,12 +38,49 @@ pub enum ExportKind {
     Dicom,
 }
 
+/// The DICOM series to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeriesChoice {
+    /// The fused image (values 0–1 on the reference grid).
+    pub fused: bool,
+    /// Every reliability and mixer map, a series each.
+    pub maps: bool,
+    /// The fusion pane as displayed, every slice of its plane, as RGB secondary captures.
+    pub displayed: bool,
+}
+
+impl SeriesChoice {
+    /// Nothing chosen.
+    pub fn none() -> Self {
+        Self {
+            fused: false,
+            maps: false,
+            displayed: false,
+        }
+    }
+}
+
+impl Default for SeriesChoice {
+    fn default() -> Self {
+        Self {
+            fused: true,
+            maps: true,
+            displayed: true,
+        }
+    }
+}
+
 /// The dialog's choices.
 pub struct ExportForm {
     pub open: bool,
     pub kind: ExportKind,
     pub all_slices: bool,
     pub overlays: bool,
+    /// DICOM: which series to write.
+    pub series: SeriesChoice,
+    /// Burn in what is painted over the pane: VOI contours, title, orientation letters and
+    /// colour scales (those shown on screen).
+    pub annotations: bool,
     pub anonymize: bool,
     pub folder: String,
     /// Set after an export found existing files: the next run replaces them.
@@ -55,6 +96,8 @@ impl Default for ExportForm {
             kind: ExportKind::DisplayedPng,
             all_slices: false,
             overlays: true,
+            annotations: true,
+            series: SeriesChoice::default(),
             anonymize: false,
             folder: std::env::temp_dir()
                 .join("dualmine-export")
@@ -124,6 +167,10 @@ struct Work {
     anonymize: bool,
     /// PNG: per slice, its file name, the fusion pane's draws, pixel size and plane.
     slices: Vec<PngSlice>,
+    /// The textures the slices' annotations sample.
+    textures: Textures,
+    /// DICOM pictures: the patient directions of their rows and columns.
+    patient_orientation: String,
     volumes: HashMap<u64, Arc<Volume>>,
     /// The model and any registration, in words (DerivationDescription).
     model: String,
@@ -139,6 +186,8 @@ struct PngSlice {
     draws: Vec<PaneDraw>,
     size: [usize; 2],
     plane: PlaneMapping,
+    /// What is painted over the image (VOIs, letters, scales), as triangles.
+    annotations: Vec<ClippedPrimitive>,
 }
 
 /// Starts the export the form describes, or says why it cannot.
@@ -163,18 +212,23 @@ pub fn start(
     }
     let orientation = settings.orientation;
     let dims = session.dims();
-    let slices: Vec<usize> = if form.all_slices {
-        (0..orientation.slice_count(dims)).collect()
-    } else {
-        vec![session.slice(orientation)]
+    if form.kind == ExportKind::Dicom && form.series == SeriesChoice::none() {
+        return Err("choose at least one series to write".into());
+    }
+    let every_slice = (0..orientation.slice_count(dims)).collect();
+    let slices: Vec<usize> = match form.kind {
+        ExportKind::Dicom if form.series.displayed => every_slice,
+        ExportKind::Dicom => Vec::new(),
+        _ if form.all_slices => every_slice,
+        _ => vec![session.slice(orientation)],
     };
     let volumes: HashMap<u64, Arc<Volume>> = session
         .layers
         .iter()
         .map(|l| (l.id.key(), l.volume.clone()))
         .collect();
-    let png_slices = png_slices(form, session, settings, &slices);
-    let maps = map_folders(session);
+    let (png_slices, textures) = png_slices(form, session, settings, &slices);
+    let maps = map_folders(session, form.series);
     let reference = session
         .pair
         .study(session.pair.reference)
@@ -194,6 +248,8 @@ pub fn start(
         overwrite: form.confirm_overwrite,
         anonymize: form.anonymize,
         slices: png_slices,
+        textures,
+        patient_orientation: patient_orientation(orientation).into(),
         volumes,
         reference,
         sources: [session.pair.a.clone(), b],
@@ -202,22 +258,29 @@ pub fn start(
     spawn(work)
 }
 
-/// The PNGs of `slices` of the shown plane: what the fusion pane draws there (the fused layer
-/// selected; only the base without overlays; nothing for raw values), with names that say
-/// plane, slice and position.
+/// The PNGs of `slices` of the shown plane: what the fusion pane draws there (only the base
+/// without overlays; nothing for raw values) in square millimetre pixels, with what is
+/// painted over it when asked, and names that say plane, slice and position. Raw values keep
+/// one pixel a voxel.
 fn png_slices(
     form: &ExportForm,
     session: &Session,
     settings: &ViewSettings,
     slices: &[usize],
-) -> Vec<PngSlice> {
+) -> (Vec<PngSlice>, Textures) {
     let orientation = settings.orientation;
     let dims = session.dims();
-    let size = orientation.size_voxels(dims);
-    let mut shown = settings.clone();
-    shown.selected = LayerId::Fused;
     let geometry = &session.pair.a.geometry;
-    slices
+    let voxels = orientation.size_voxels(dims);
+    let size = match form.kind {
+        ExportKind::RawPng => voxels,
+        _ => picture_size(voxels, orientation.size_mm(geometry)),
+    };
+    let canvas =
+        egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(size[0] as f32, size[1] as f32));
+    let burn = form.kind != ExportKind::RawPng && form.annotations;
+    let mut painter = HeadlessPainter::new();
+    let pngs = slices
         .iter()
         .map(|&k| {
             let mut draws = match form.kind {
@@ -225,7 +288,7 @@ fn png_slices(
                 _ => draws_at(
                     session,
                     PaneKind::Fusion,
-                    &shown,
+                    settings,
                     k,
                     [0.0, 0.0, 1.0, 1.0],
                     false,
@@ -234,6 +297,13 @@ fn png_slices(
             if !form.overlays {
                 draws.truncate(1);
             }
+            let annotations = if burn {
+                painter.paint(size, |p| {
+                    annotate(p, [canvas, canvas], PaneKind::Fusion, k, session, settings);
+                })
+            } else {
+                Vec::new()
+            };
             let axis = orientation.slice_axis();
             let mut centre = [0.0; 3];
             centre[axis] = k as f64;
@@ -249,15 +319,33 @@ fn png_slices(
                 draws,
                 size,
                 plane: orientation.mapping(dims, k),
+                annotations,
             }
         })
-        .collect()
+        .collect();
+    (pngs, painter.textures())
+}
+
+/// PatientOrientation of a picture of `orientation` as the panes show it (patient's right on
+/// the left; anterior or superior at the top): the directions along its rows and columns.
+fn patient_orientation(orientation: Orientation) -> &'static str {
+    match orientation {
+        Orientation::Axial => "L\\P",
+        Orientation::Coronal => "L\\F",
+        Orientation::Sagittal => "P\\F",
+    }
 }
 
 /// The network's layers to write as DICOM series, with their series folders: the fused
-/// image, then each reliability and mixer map the session has.
-fn map_folders(session: &Session) -> Vec<(LayerId, String)> {
-    let mut maps = vec![(LayerId::Fused, "FUSED".to_string())];
+/// image, then each reliability and mixer map the session has, as chosen.
+fn map_folders(session: &Session, chosen: SeriesChoice) -> Vec<(LayerId, String)> {
+    let mut maps = Vec::new();
+    if chosen.fused {
+        maps.push((LayerId::Fused, "FUSED".to_string()));
+    }
+    if !chosen.maps {
+        return maps;
+    }
     for layer in &session.layers {
         let folder = match layer.id {
             LayerId::Reliability(Side::A, s) => format!("RELIABILITY_A_S{s}"),
@@ -303,41 +391,13 @@ fn run(
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> (Result<Vec<PathBuf>, String>, bool) {
     match work.kind {
-        ExportKind::Dicom => {
-            let layer = |id: LayerId| work.volumes.get(&id.key());
-            let sources = [work.sources[0].as_ref(), work.sources[1].as_ref()];
-            let outputs: Vec<OutputSeries<'_>> = work
-                .maps
-                .iter()
-                .filter_map(|(id, folder)| {
-                    let what = match id {
-                        LayerId::Fused => "fusion".to_string(),
-                        other => other.name(),
-                    };
-                    let (description, derivation) = describe(&what, sources, &work.model);
-                    Some(OutputSeries {
-                        folder: folder.clone(),
-                        description,
-                        derivation,
-                        volume: layer(*id)?.as_ref(),
-                    })
-                })
-                .collect();
-            let export = FusionExport {
-                reference: &work.reference,
-                sources,
-                outputs,
-                anonymize: work.anonymize,
-                overwrite: work.overwrite,
-            };
-            match write_fusion(&export, &work.folder, progress) {
-                Ok(files) => (Ok(files), false),
-                Err(e) => {
-                    let exists = matches!(e, ExportError::Exists { .. });
-                    (Err(e.to_string()), exists)
-                }
+        ExportKind::Dicom => match write_dicom(work, progress) {
+            Ok(files) => (Ok(files), false),
+            Err(e) => {
+                let exists = matches!(e, ExportError::Exists { .. });
+                (Err(e.to_string()), exists)
             }
-        }
+        },
         _ => match write_pngs(work, progress) {
             Ok(files) => (Ok(files), false),
             Err(e) => {
@@ -346,6 +406,72 @@ fn run(
             }
         },
     }
+}
+
+/// DICOM export: the chosen maps as derived series, then the pictures as displayed (RGB
+/// secondary captures); all or nothing.
+fn write_dicom(
+    work: &Work,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Vec<PathBuf>, ExportError> {
+    let sources = [work.sources[0].as_ref(), work.sources[1].as_ref()];
+    let outputs: Vec<OutputSeries<'_>> = work
+        .maps
+        .iter()
+        .filter_map(|(id, folder)| {
+            let (what, meaning) = match *id {
+                LayerId::Fused => ("fusion".to_string(), Meaning::Fused),
+                LayerId::Reliability(side, scale) => (
+                    id.name(),
+                    Meaning::Reliability {
+                        study: if side == Side::A { 'A' } else { 'B' },
+                        scale,
+                    },
+                ),
+                LayerId::Alpha(scale) => (id.name(), Meaning::Alpha { scale }),
+                LayerId::Study(_) => return None,
+            };
+            let (description, derivation) = describe(&what, sources, &work.model, meaning);
+            Some(OutputSeries {
+                folder: folder.clone(),
+                description,
+                derivation,
+                volume: work.volumes.get(&id.key())?.as_ref(),
+            })
+        })
+        .collect();
+    let frame = |k: usize| -> Vec<u8> {
+        let slice = &work.slices[k];
+        let mut rgb = compose(&slice.draws, &work.volumes, slice.size);
+        rasterize(&mut rgb, slice.size, &slice.annotations, &work.textures);
+        rgb
+    };
+    let displayed = work.slices.first().map(|first| {
+        let (description, derivation) = describe(
+            "fusion as displayed",
+            sources,
+            &work.model,
+            Meaning::Displayed,
+        );
+        DisplayedSeries {
+            folder: "DISPLAYED_RGB".into(),
+            description,
+            derivation,
+            size: first.size,
+            count: work.slices.len(),
+            patient_orientation: work.patient_orientation.clone(),
+            frame: &frame,
+        }
+    });
+    let export = FusionExport {
+        reference: &work.reference,
+        sources,
+        outputs,
+        displayed,
+        anonymize: work.anonymize,
+        overwrite: work.overwrite,
+    };
+    write_fusion(&export, &work.folder, progress)
 }
 
 /// PNG export: all or nothing, like the DICOM one.
@@ -375,11 +501,11 @@ fn write_pngs(
                     PngPixels::Gray16,
                 )
             }
-            _ => (
-                compose(&slice.draws, &work.volumes, slice.size),
-                slice.size,
-                PngPixels::Rgb8,
-            ),
+            _ => {
+                let mut rgb = compose(&slice.draws, &work.volumes, slice.size);
+                rasterize(&mut rgb, slice.size, &slice.annotations, &work.textures);
+                (rgb, slice.size, PngPixels::Rgb8)
+            }
         })
     })?;
     Ok(files)
@@ -419,103 +545,9 @@ pub fn show(
     let mut open = form.open;
     let mut start_now = false;
     egui::Window::new("Export").open(&mut open).show(ctx, |ui| {
-        ui.radio_value(
-            &mut form.kind,
-            ExportKind::DisplayedPng,
-            "fusion pane as displayed (8-bit RGB PNG)",
-        );
-        ui.radio_value(
-            &mut form.kind,
-            ExportKind::RawPng,
-            "fused values, raw (16-bit gray PNG, 0..1 as 0..65535)",
-        );
-        ui.radio_value(
-            &mut form.kind,
-            ExportKind::Dicom,
-            "DICOM: fused image and every map as derived series",
-        );
+        choices(ui, form);
         ui.separator();
-        if form.kind == ExportKind::Dicom {
-            ui.checkbox(
-                &mut form.anonymize,
-                "anonymise (identity replaced, UIDs remapped)",
-            );
-        } else {
-            ui.horizontal(|ui| {
-                ui.radio_value(&mut form.all_slices, false, "current slice");
-                ui.radio_value(&mut form.all_slices, true, "all slices");
-            });
-        }
-        if form.kind == ExportKind::DisplayedPng {
-            ui.checkbox(&mut form.overlays, "with overlays");
-        }
-        ui.horizontal(|ui| {
-            let label = ui.label("folder");
-            ui.text_edit_singleline(&mut form.folder)
-                .labelled_by(label.id);
-            if ui.button("Choose…").clicked() {
-                match path_dialog::pick_folder(rfd::FileDialog::new()) {
-                    Picked::Paths(folders) => {
-                        if let Some(folder) = folders.first() {
-                            form.folder = folder.display().to_string();
-                        }
-                        form.folder_note = None;
-                    }
-                    Picked::Cancelled => {}
-                    Picked::Unavailable => {
-                        form.folder_note = Some(
-                            "No folder dialog could open on this desktop (it needs the XDG \
-                             desktop portal or zenity): type the folder in the field."
-                                .into(),
-                        );
-                    }
-                }
-            }
-        });
-        if let Some(note) = &form.folder_note {
-            ui.colored_label(egui::Color32::from_rgb(255, 200, 80), note);
-        }
-        ui.separator();
-        match job {
-            Some(running) if running.is_running() => {
-                ui.horizontal(|ui| {
-                    let fraction = running.done as f32 / running.total.max(1) as f32;
-                    ui.add(
-                        egui::ProgressBar::new(fraction)
-                            .desired_width(200.0)
-                            .text(format!("{}/{} files", running.done, running.total)),
-                    );
-                    if ui.button("Cancel").clicked() {
-                        running.cancel();
-                    }
-                });
-            }
-            _ => {
-                if let Some(finished) = job.as_ref() {
-                    match &finished.outcome {
-                        Some(Ok(count)) => {
-                            ui.label(format!("wrote {count} files to {}", form.folder));
-                            if form.kind == ExportKind::Dicom && !finished.files.is_empty() {
-                                send_row(ui, pacs, &finished.files);
-                            }
-                        }
-                        Some(Err(e)) => {
-                            ui.colored_label(egui::Color32::LIGHT_RED, e);
-                        }
-                        None => {}
-                    }
-                }
-                let exists = job.as_ref().is_some_and(|j| j.exists);
-                if exists && ui.button("Overwrite the existing files").clicked() {
-                    form.confirm_overwrite = true;
-                    start_now = true;
-                }
-                if ui.button("Export").clicked() {
-                    form.confirm_overwrite = false;
-                    start_now = true;
-                }
-            }
-        }
+        start_now = job_row(ui, form, job, pacs);
     });
     form.open = open;
     if start_now {
@@ -524,6 +556,134 @@ pub fn show(
             None => failed("open two studies first".into()),
         });
     }
+}
+
+/// The form: what to export, which slices or series, with what, and where.
+fn choices(ui: &mut egui::Ui, form: &mut ExportForm) {
+    ui.radio_value(
+        &mut form.kind,
+        ExportKind::DisplayedPng,
+        "fusion pane as displayed (8-bit RGB PNG)",
+    );
+    ui.radio_value(
+        &mut form.kind,
+        ExportKind::RawPng,
+        "fused values, raw (16-bit gray PNG, 0..1 as 0..65535)",
+    );
+    ui.radio_value(
+        &mut form.kind,
+        ExportKind::Dicom,
+        "DICOM: derived series (choose below)",
+    );
+    ui.separator();
+    if form.kind == ExportKind::Dicom {
+        ui.checkbox(&mut form.series.fused, "fused image (values 0–1, no HU)");
+        ui.checkbox(&mut form.series.maps, "reliability and mixer maps");
+        ui.checkbox(
+            &mut form.series.displayed,
+            "fusion pane as displayed (RGB secondary capture, every slice of the plane)",
+        );
+        ui.checkbox(
+            &mut form.anonymize,
+            "anonymise (identity replaced, UIDs remapped)",
+        );
+    } else {
+        ui.horizontal(|ui| {
+            ui.radio_value(&mut form.all_slices, false, "current slice");
+            ui.radio_value(&mut form.all_slices, true, "all slices");
+        });
+    }
+    if form.kind == ExportKind::DisplayedPng {
+        ui.checkbox(&mut form.overlays, "with overlays");
+    }
+    if form.kind == ExportKind::DisplayedPng
+        || (form.kind == ExportKind::Dicom && form.series.displayed)
+    {
+        ui.checkbox(
+            &mut form.annotations,
+            "with VOIs, colour scales, title and orientation letters",
+        );
+    }
+    folder_row(ui, form);
+}
+
+/// The folder field, its "Choose…" button and why the button could not open a dialog.
+fn folder_row(ui: &mut egui::Ui, form: &mut ExportForm) {
+    ui.horizontal(|ui| {
+        let label = ui.label("folder");
+        ui.text_edit_singleline(&mut form.folder)
+            .labelled_by(label.id);
+        if ui.button("Choose…").clicked() {
+            match path_dialog::pick_folder(rfd::FileDialog::new()) {
+                Picked::Paths(folders) => {
+                    if let Some(folder) = folders.first() {
+                        form.folder = folder.display().to_string();
+                    }
+                    form.folder_note = None;
+                }
+                Picked::Cancelled => {}
+                Picked::Unavailable => {
+                    form.folder_note = Some(
+                        "No folder dialog could open on this desktop (it needs the XDG \
+                         desktop portal or zenity): type the folder in the field."
+                            .into(),
+                    );
+                }
+            }
+        }
+    });
+    if let Some(note) = &form.folder_note {
+        ui.colored_label(egui::Color32::from_rgb(255, 200, 80), note);
+    }
+}
+
+/// The export under way (progress, cancel) or its outcome, and the buttons that start one.
+/// Returns true when an export should start.
+fn job_row(
+    ui: &mut egui::Ui,
+    form: &mut ExportForm,
+    job: &mut Option<ExportJob>,
+    pacs: &mut PacsPanel,
+) -> bool {
+    if let Some(running) = job.as_ref().filter(|j| j.is_running()) {
+        ui.horizontal(|ui| {
+            let fraction = running.done as f32 / running.total.max(1) as f32;
+            ui.add(
+                egui::ProgressBar::new(fraction)
+                    .desired_width(200.0)
+                    .text(format!("{}/{} files", running.done, running.total)),
+            );
+            if ui.button("Cancel").clicked() {
+                running.cancel();
+            }
+        });
+        return false;
+    }
+    if let Some(finished) = job.as_ref() {
+        match &finished.outcome {
+            Some(Ok(count)) => {
+                ui.label(format!("wrote {count} files to {}", form.folder));
+                if form.kind == ExportKind::Dicom && !finished.files.is_empty() {
+                    send_row(ui, pacs, &finished.files);
+                }
+            }
+            Some(Err(e)) => {
+                ui.colored_label(egui::Color32::LIGHT_RED, e);
+            }
+            None => {}
+        }
+    }
+    let mut start_now = false;
+    let exists = job.as_ref().is_some_and(|j| j.exists);
+    if exists && ui.button("Overwrite the existing files").clicked() {
+        form.confirm_overwrite = true;
+        start_now = true;
+    }
+    if ui.button("Export").clicked() {
+        form.confirm_overwrite = false;
+        start_now = true;
+    }
+    start_now
 }
 
 /// "Send to PACS": the node, the button, and the send under way or its outcome.

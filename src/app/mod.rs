@@ -8,6 +8,7 @@
 //! [`gpu`] shares one wgpu device between burn and eframe.
 
 mod bars;
+pub mod burn_in;
 pub mod compose;
 pub mod export_dialog;
 mod frame_times;

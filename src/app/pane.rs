@@ -293,19 +293,14 @@ pub fn show(
 
     paint_image(&painter, &frame, kind, session, settings, gpu);
     paint_crosshair(&painter, &frame, session.cursor);
-    vois::paint(
+    let scales = annotate(
         &painter,
-        frame.image,
-        (frame.orientation, frame.slice),
+        [rect, frame.image],
+        kind,
+        frame.slice,
         session,
-        settings.tool_options.box_slices,
+        settings,
     );
-    paint_labels(&painter, &frame, kind, session);
-    let drawn = draws(session, kind, settings, [0.0, 0.0, 1.0, 1.0], false);
-    let scales = legend::scales(session, &drawn);
-    if settings.show_legend {
-        legend::paint(&painter, rect, &scales);
-    }
     response.widget_info(|| {
         egui::WidgetInfo::labeled(
             egui::Role::Image,
@@ -531,10 +526,45 @@ fn paint_crosshair(painter: &egui::Painter, frame: &PaneFrame, cursor: [f32; 3])
     );
 }
 
+/// What a pane paints over its image, on screen and in an exported picture: the VOIs'
+/// contours, the title, the orientation letters and (when shown) the colour scales, for
+/// `slice` of the settings' plane; `[pane, image]` are the pane's and the image's rectangles.
+/// Returns the colour scales of what the pane draws.
+pub fn annotate(
+    painter: &egui::Painter,
+    [pane, image]: [Rect; 2],
+    kind: PaneKind,
+    slice: usize,
+    session: &Session,
+    settings: &ViewSettings,
+) -> Vec<legend::Scale> {
+    let orientation = settings.orientation;
+    vois::paint(
+        painter,
+        image,
+        (orientation, slice),
+        session,
+        settings.tool_options.box_slices,
+    );
+    paint_labels(painter, pane, (orientation, slice), kind, session);
+    let drawn = draws_at(session, kind, settings, slice, [0.0, 0.0, 1.0, 1.0], false);
+    let scales = legend::scales(session, &drawn);
+    if settings.show_legend {
+        legend::paint(painter, pane, &scales);
+    }
+    scales
+}
+
 /// The pane's title (study, modality, series; plane and slice) and the patient-direction
-/// letters at its four edges.
-fn paint_labels(painter: &egui::Painter, frame: &PaneFrame, kind: PaneKind, session: &Session) {
-    let (rect, orientation) = (frame.rect, frame.orientation);
+/// letters at the four edges of `rect`.
+fn paint_labels(
+    painter: &egui::Painter,
+    rect: Rect,
+    (orientation, slice): (Orientation, usize),
+    kind: PaneKind,
+    session: &Session,
+) {
+    let dims = session.dims();
     let font = egui::FontId::proportional(12.0);
     let text = Color32::from_gray(230);
     let title = match kind {
@@ -554,8 +584,8 @@ fn paint_labels(painter: &egui::Painter, frame: &PaneFrame, kind: PaneKind, sess
         format!(
             "{title}\n{} {}/{}",
             orientation.name(),
-            frame.slice + 1,
-            orientation.slice_count(frame.dims)
+            slice + 1,
+            orientation.slice_count(dims)
         ),
         font.clone(),
         text,

@@ -6,7 +6,9 @@ use anyhow::{Context, Result, bail};
 
 use super::pipeline::{self, PacsTarget, load_study, onto_grid, send_to_pacs};
 use super::progress::Progress;
-use dualmine::export::fusion_series::{FusionExport, OutputSeries, describe, write_fusion};
+use dualmine::export::fusion_series::{
+    FusionExport, Meaning, OutputSeries, describe, write_fusion,
+};
 use dualmine::export::png::{SliceRendering, write_png, write_slices};
 use dualmine::fusion::fuser::{
     Backend, Fuser, FusionMaps, FusionResult, output_kinds, output_modality,
@@ -319,6 +321,7 @@ fn write_dicom(
         reference: sources[0],
         sources,
         outputs,
+        displayed: None,
         anonymize: args.anonymize,
         overwrite: args.force,
     };
@@ -380,8 +383,8 @@ fn fusion_outputs<'a>(
     model: &str,
     maps: bool,
 ) -> Vec<OutputSeries<'a>> {
-    let output = |folder: String, what: &str, volume: &'a Volume| {
-        let (description, derivation) = describe(what, sources, model);
+    let output = |folder: String, what: &str, volume: &'a Volume, meaning| {
+        let (description, derivation) = describe(what, sources, model, meaning);
         OutputSeries {
             folder,
             description,
@@ -389,23 +392,37 @@ fn fusion_outputs<'a>(
             volume,
         }
     };
-    let mut outputs = vec![output("FUSED".into(), "fusion", &result.fused)];
+    let mut outputs = vec![output(
+        "FUSED".into(),
+        "fusion",
+        &result.fused,
+        Meaning::Fused,
+    )];
     if maps {
         for s in 0..result.alpha.len() {
             outputs.push(output(
                 format!("RELIABILITY_A_S{s}"),
                 &format!("reliability of A, scale {s},"),
                 &result.reliability_a[s],
+                Meaning::Reliability {
+                    study: 'A',
+                    scale: s,
+                },
             ));
             outputs.push(output(
                 format!("RELIABILITY_B_S{s}"),
                 &format!("reliability of B, scale {s},"),
                 &result.reliability_b[s],
+                Meaning::Reliability {
+                    study: 'B',
+                    scale: s,
+                },
             ));
             outputs.push(output(
                 format!("ALPHA_S{s}"),
                 &format!("mixer alpha, scale {s},"),
                 &result.alpha[s],
+                Meaning::Alpha { scale: s },
             ));
         }
     }

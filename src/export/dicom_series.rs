@@ -19,7 +19,7 @@ use super::series_options::SeriesOptions;
 use super::uid::new_uid;
 use crate::io::atomic::{WrittenFiles, write_atomically};
 use crate::volume::geometry::{cross, normalize};
-use crate::volume::{Modality, Volume};
+use crate::volume::{Modality, Units, Volume};
 
 /// Why a series could not be written.
 #[derive(Debug, Error)]
@@ -232,6 +232,11 @@ fn build_object(
             obj.put(e);
         }
     }
+    if !body_part.is_empty() {
+        // Laterality (type 2C) is empty only while the body part is unknown; for a known
+        // one the side is not known here, so it is left out.
+        obj.remove_element(tags::LATERALITY);
+    }
     let start = first_slice * slice_len;
     let bytes: Vec<u8> = q.values[start..start + frames * slice_len]
         .iter()
@@ -356,7 +361,14 @@ fn put_slice_modules(
     }
     if volume.modality == Modality::Ct {
         obj.put(element(tags::ACQUISITION_NUMBER, VR::IS, ""));
-        obj.put(element(tags::RESCALE_TYPE, VR::LO, "HU"));
+        // HU only for Hounsfield units; a fused image or a map is "US" (unspecified), its
+        // meaning in DerivationDescription.
+        let rescale_type = if volume.units == Units::Hounsfield {
+            "HU"
+        } else {
+            "US"
+        };
+        obj.put(element(tags::RESCALE_TYPE, VR::LO, rescale_type));
         obj.put(element(tags::KVP, VR::DS, ""));
     }
     if volume.modality == Modality::Mr {
@@ -424,7 +436,11 @@ fn put_multi_frame_modules(
     obj.put(element(tags::RESCALE_SLOPE, VR::DS, decimal(q.slope)));
 }
 
-fn write_file(obj: InMemDicomObject, path: &Path, overwrite: bool) -> Result<(), ExportError> {
+pub(super) fn write_file(
+    obj: InMemDicomObject,
+    path: &Path,
+    overwrite: bool,
+) -> Result<(), ExportError> {
     let file = obj
         .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
         .map_err(|e| ExportError::Encode {

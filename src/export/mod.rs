@@ -3,6 +3,7 @@
 
 pub mod derived;
 pub mod dicom_series;
+pub mod displayed_series;
 mod elements;
 pub mod fusion_series;
 pub mod pet_modules;

@@ -33,6 +33,18 @@ pub enum PngPixels {
     Gray16,
 }
 
+/// The pixel size of a picture of a plane `voxels` across and `mm` in size: square pixels in
+/// patient millimetres at the finer of its two spacings, enlarged to 512 pixels along the
+/// longer side when smaller (so that text burned in stays legible) and reduced to 4096 when
+/// larger.
+pub fn picture_size(voxels: [usize; 2], mm: [f64; 2]) -> [usize; 2] {
+    let mm = mm.map(|v| if v.is_finite() && v > 0.0 { v } else { 1.0 });
+    let finer = (voxels[0] as f64 / mm[0]).max(voxels[1] as f64 / mm[1]);
+    let longer = mm[0].max(mm[1]);
+    let per_mm = (finer * longer).clamp(512.0, 4096.0) / longer;
+    mm.map(|v| ((v * per_mm).round() as usize).max(1))
+}
+
 /// Encodes `bytes` (row by row; 16-bit samples big-endian as PNG stores them) and writes
 /// them atomically.
 pub fn write_pixels(
@@ -197,4 +209,21 @@ pub fn write_all(
         }
     }
     Ok(written.keep())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pictures_have_square_millimetres() {
+        // A coronal plane of 512 × 48 voxels at 0.98 × 3.27 mm (STS_002's CT).
+        let [w, h] = picture_size([512, 48], [512.0 * 0.98, 48.0 * 3.27]);
+        let aspect = (w as f64 / h as f64) / ((512.0 * 0.98) / (48.0 * 3.27));
+        assert!((aspect - 1.0).abs() < 0.01, "{w} x {h}");
+        assert_eq!(w, 512);
+        // Small planes are enlarged, huge ones reduced.
+        assert_eq!(picture_size([48, 48], [96.0, 96.0]), [512, 512]);
+        assert_eq!(picture_size([8000, 100], [8000.0, 100.0]), [4096, 51]);
+    }
 }

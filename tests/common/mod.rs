@@ -128,3 +128,19 @@ pub fn assert_printed(printed: &serde_json::Value, expected: &[(&str, f64)], rel
         );
     }
 }
+
+/// dciodvfy's error lines for `file` (None when dciodvfy is not installed).
+pub fn dciodvfy_errors(file: &std::path::Path) -> Option<Vec<String>> {
+    let output = std::process::Command::new("dciodvfy")
+        .arg(file)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    Some(
+        text.lines()
+            .filter(|l| l.starts_with("Error"))
+            .map(str::to_string)
+            .collect(),
+    )
+}
