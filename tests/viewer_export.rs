@@ -45,6 +45,8 @@ fn the_exported_pane_is_what_the_gpu_drew() {
     wait_until(&mut h, "fusion to finish", fused);
     // Something to burn in: an α overlay at 60 % over the fused image.
     set_style(&mut h, LayerId::Alpha(0), true, 0.6);
+    // The image alone on both sides (the burned-in scales have their own test).
+    h.state_mut().settings.show_legend = false;
     h.remove_cursor();
     h.run_steps(2);
     let shown = pane_image(&mut h, PaneKind::Fusion);

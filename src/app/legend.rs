@@ -170,10 +170,12 @@ fn row_height(scale: &Scale) -> f32 {
     if scale.worded { 49.0 } else { 38.0 }
 }
 
-/// Where the legend of `scales` sits in `pane` (top right), and each scale's row.
+/// Where the legend of `scales` sits in `pane` (top right, below the title), and each scale's
+/// row.
 fn rows(pane: Rect, scales: &[Scale]) -> (Rect, Vec<Rect>) {
     let width = (pane.width() * 0.5).clamp(90.0, 190.0);
-    let mut top = pane.top() + 6.0;
+    // Below the pane's two-line title, which may run under it in a narrow pane.
+    let mut top = pane.top() + 36.0;
     let left = pane.right() - width - 6.0;
     let rows: Vec<Rect> = scales
         .iter()
@@ -185,7 +187,7 @@ fn rows(pane: Rect, scales: &[Scale]) -> (Rect, Vec<Rect>) {
         })
         .collect();
     let block = Rect::from_min_max(
-        Pos2::new(left - 2.0, pane.top() + 4.0),
+        Pos2::new(left - 2.0, pane.top() + 34.0),
         Pos2::new(left + width + 2.0, top + 2.0),
     );
     (block, rows)

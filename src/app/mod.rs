@@ -188,8 +188,8 @@ impl ViewerApp {
             };
             if let Some(layer) = session.layer_mut(id) {
                 layer.style.visible = true;
-                // The last overlay named gets the colour bar and the right-drag, as its
-                // "W/L" button would give it.
+                // The last overlay named gets the right-drag (window/level), as its "W/L"
+                // button would give it.
                 self.settings.selected = id;
             }
         }

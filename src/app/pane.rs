@@ -1,6 +1,7 @@
 //! One view pane: a plane through the pair's grid with its layers drawn on the GPU, the
-//! linked crosshair, a colour bar and the mouse interactions (wheel: slice, Ctrl+wheel: zoom,
-//! left: crosshair, middle or Shift+left drag: pan, right drag: window/level).
+//! linked crosshair, the colour scales of what it draws (`legend`) and the mouse
+//! interactions (wheel: slice, Ctrl+wheel: zoom, left: crosshair, middle or Shift+left drag:
+//! pan, right drag: window/level).
 
 use egui::{Color32, Pos2, Rect, Sense, Stroke, Vec2};
 
@@ -82,7 +83,7 @@ pub struct ViewSettings {
     /// Curtain position (0..1 across the image) or checkerboard tiles per side.
     pub curtain: f32,
     pub checker_tiles: f32,
-    /// The layer the fusion pane's right-drag and colour bar act on.
+    /// The layer the fusion pane's right-drag (window/level) acts on.
     pub selected: LayerId,
     /// What the primary button does.
     pub tool: Tool,
@@ -253,7 +254,7 @@ fn extend(v: [f32; 3]) -> [f32; 4] {
     [v[0], v[1], v[2], 0.0]
 }
 
-/// The layer a pane's colour bar and right-drag act on.
+/// The layer a pane's right-drag (window/level) acts on.
 pub fn main_layer(kind: PaneKind, settings: &ViewSettings) -> LayerId {
     match kind {
         PaneKind::Study(side) => LayerId::Study(side),

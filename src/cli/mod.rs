@@ -53,7 +53,7 @@ enum Command {
         #[arg(long)]
         benchmark_after_fusion: bool,
         /// Overlays to show, e.g. `fused,reliability-a,alpha-2` (layer names as in the panel,
-        /// `-S` for scale S); the last one gets the colour bar.
+        /// `-S` for scale S); the last one gets the right-drag's window/level.
         #[arg(long, value_delimiter = ',')]
         overlays: Vec<String>,
         /// Start with the fusion in three planes (axial, coronal, sagittal; key M).
