@@ -132,14 +132,18 @@ fn the_export_dialog_sends_a_dicom_export_to_the_pacs() {
         app.export_job.as_ref().is_some_and(|j| !j.is_running())
     });
     let written = h.state().export_job.as_ref().unwrap().files.clone();
-    assert_eq!(written.len(), 160, "fused + 9 maps, 16 slices each");
+    assert_eq!(
+        written.len(),
+        176,
+        "fused + 9 maps and the pane as displayed, 16 slices each"
+    );
     h.get_by_role_and_label(Role::Button, "Send to PACS")
         .click();
     h.run_steps(1);
     wait_for_pacs(&mut h, "the send");
     assert_eq!(
         h.state().pacs.message,
-        Some(Ok("sent 160 instance(s)".to_string()))
+        Some(Ok("sent 176 instance(s)".to_string()))
     );
     // The fused series is in Orthanc, in the MR study (the reference).
     let fused_file = out.path().join("FUSED/IM000001.dcm");
@@ -152,7 +156,7 @@ fn the_export_dialog_sends_a_dicom_export_to_the_pacs() {
             ..Query::default()
         })
         .expect("find");
-    assert_eq!(found.len(), 10, "{found:?}");
+    assert_eq!(found.len(), 11, "{found:?}");
     assert!(
         found
             .iter()
