@@ -193,6 +193,10 @@ fn run(
     let fuser = Fuser::from_model(model, device, description);
     let [nx, ny, nz] = inputs.dims;
     let slice = nx * ny;
+    // One mix for the whole volume (Fuser::volume_gains), so that slices do not flicker.
+    let gains = fuser
+        .volume_gains(&inputs.a, &inputs.b, inputs.dims)
+        .map_err(|e| e.to_string())?;
     let mut first = 0;
     while first < nz {
         while pause.load(Ordering::Relaxed) && !cancel.load(Ordering::Relaxed) {
@@ -209,6 +213,7 @@ fn run(
                 &inputs.b[range],
                 [nx, ny, count],
                 count,
+                gains,
                 &mut |_, _| true,
             )
             .map_err(|e| e.to_string())?;

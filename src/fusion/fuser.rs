@@ -74,6 +74,9 @@ pub struct FusionMaps {
     pub alpha: Vec<Vec<f32>>,
 }
 
+/// How many slices of a volume its gains are taken from (`Fuser::volume_gains`).
+pub const GAIN_SLICES: usize = 16;
+
 /// W-DUALMINE ready to run on a device.
 pub struct Fuser {
     model: DualMine,
@@ -259,12 +262,23 @@ impl Fuser {
         };
         let [nx, ny, nz] = a.geometry.dims;
         let slice = nx * ny;
+        let gains = self.volume_gains_of(
+            &|k| {
+                let voxels = k * slice..(k + 1) * slice;
+                (
+                    normalised(&window_a, &a.data[voxels.clone()]),
+                    normalised(&window_b, &b.data[voxels]),
+                )
+            },
+            a.geometry.dims,
+        )?;
         for slices in batches(nz, batch) {
             let voxels = slices.start * slice..slices.end * slice;
             let maps = self.fuse_batch(
                 &normalised(&window_a, &a.data[voxels.clone()]),
                 &normalised(&window_b, &b.data[voxels]),
                 [nx, ny, slices.len()],
+                gains,
             )?;
             if !each(slices.clone(), maps)? && slices.end < nz {
                 return Err(FuserError::Cancelled.into());
@@ -273,14 +287,112 @@ impl Fuser {
         Ok(())
     }
 
+    /// The decoder's gains and offset for a whole volume of inputs already mapped to [0, 1]
+    /// (`dims` = columns, rows, slices): the median over up to [`GAIN_SLICES`] slices spread
+    /// evenly through it (those with some foreground; all when none has), or `None` for a
+    /// single image. A volume fused with them has one mix of its studies, not one per slice:
+    /// per-slice gains change with each slice's content and show as bands across a lesion in
+    /// coronal and sagittal views (issue 36).
+    pub fn volume_gains(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        dims: [usize; 3],
+    ) -> Result<Option<[f32; 3]>, FuserError> {
+        let [nx, ny, nz] = dims;
+        let slice = nx * ny;
+        if a.len() != slice * nz || b.len() != slice * nz {
+            return Err(FuserError::Device(
+                "input sizes do not match their grid".into(),
+            ));
+        }
+        self.volume_gains_of(
+            &|k| {
+                let voxels = k * slice..(k + 1) * slice;
+                (a[voxels.clone()].to_vec(), b[voxels].to_vec())
+            },
+            dims,
+        )
+    }
+
+    /// [`Self::volume_gains`] with slice `k`'s inputs given by `slice_pair(k)`.
+    fn volume_gains_of(
+        &self,
+        slice_pair: &dyn Fn(usize) -> (Vec<f32>, Vec<f32>),
+        [nx, ny, nz]: [usize; 3],
+    ) -> Result<Option<[f32; 3]>, FuserError> {
+        if nz < 2 {
+            return Ok(None);
+        }
+        let count = nz.min(GAIN_SLICES);
+        let chosen: Vec<usize> = (0..count).map(|i| (2 * i + 1) * nz / (2 * count)).collect();
+        let mut found: Vec<([f32; 3], bool)> = Vec::with_capacity(count);
+        for group in chosen.chunks(4) {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for &k in group {
+                let (sa, sb) = slice_pair(k);
+                let foreground = sa.iter().zip(&sb).filter(|(x, y)| **x > 0.05 || **y > 0.05);
+                let busy = foreground.count() * 10 >= sa.len();
+                a.extend(sa);
+                b.extend(sb);
+                found.push(([0.0; 3], busy));
+            }
+            let gains = self.image_gains(&a, &b, [nx, ny, group.len()])?;
+            let start = found.len() - group.len();
+            for (slot, values) in found[start..].iter_mut().zip(gains) {
+                slot.0 = values;
+            }
+        }
+        let busy: Vec<[f32; 3]> = found.iter().filter(|f| f.1).map(|f| f.0).collect();
+        let kept = if busy.is_empty() {
+            found.iter().map(|f| f.0).collect()
+        } else {
+            busy
+        };
+        Ok(Some([0, 1, 2].map(|c| {
+            let mut values: Vec<f32> = kept.iter().map(|g| g[c]).collect();
+            values.sort_by(f32::total_cmp);
+            let middle = values.len() / 2;
+            if values.len() % 2 == 1 {
+                values[middle]
+            } else {
+                (values[middle - 1] + values[middle]) / 2.0
+            }
+        })))
+    }
+
+    /// The decoder's `[g_A, g_B, h]` for each of `count` images (`dims` = columns, rows,
+    /// count).
+    fn image_gains(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        [nx, ny, count]: [usize; 3],
+    ) -> Result<Vec<[f32; 3]>, FuserError> {
+        let tensor = |values: &[f32]| {
+            Tensor::<4>::from_data(
+                TensorData::new(values.to_vec(), [count, 1, ny, nx]),
+                &self.device,
+            )
+        };
+        let correction = self.model.forward(tensor(a), tensor(b)).correction;
+        let [ga, gb, h] = [correction.gain_a, correction.gain_b, correction.offset].map(host);
+        let (ga, gb, h) = (ga?, gb?, h?);
+        Ok((0..count)
+            .map(|i| [ga.get(i), gb.get(i), h.get(i)].map(|v| v.copied().unwrap_or(0.0)))
+            .collect())
+    }
+
     /// Runs the network on inputs already mapped to [0, 1] (`dims` = columns, rows, slices),
-    /// `batch` slices at a time; `progress(done, total)` returning `false` cancels.
+    /// `batch` slices at a time, with the decoder's gains given (`volume_gains`) or computed
+    /// for each slice; `progress(done, total)` returning `false` cancels.
     pub fn fuse_normalised(
         &self,
         a: &[f32],
         b: &[f32],
         dims: [usize; 3],
         batch: usize,
+        gains: Option<[f32; 3]>,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<FusionMaps, FuserError> {
         let [nx, ny, nz] = dims;
@@ -294,7 +406,12 @@ impl Fuser {
         let mut maps = FusionMaps::with_capacity(self.model.scales(), slice * nz);
         for slices in batches(nz, batch) {
             let voxels = slices.start * slice..slices.end * slice;
-            maps.append(self.fuse_batch(&a[voxels.clone()], &b[voxels], [nx, ny, slices.len()])?);
+            maps.append(self.fuse_batch(
+                &a[voxels.clone()],
+                &b[voxels],
+                [nx, ny, slices.len()],
+                gains,
+            )?);
             if !progress(slices.end, nz) && slices.end < nz {
                 return Err(FuserError::Cancelled);
             }
@@ -302,12 +419,14 @@ impl Fuser {
         Ok(maps)
     }
 
-    /// One batch of `count` slices (`dims` = columns, rows, count) through the network.
+    /// One batch of `count` slices (`dims` = columns, rows, count) through the network, with
+    /// the decoder's gains given or computed per slice.
     fn fuse_batch(
         &self,
         a: &[f32],
         b: &[f32],
         [nx, ny, count]: [usize; 3],
+        gains: Option<[f32; 3]>,
     ) -> Result<FusionMaps, FuserError> {
         let tensor = |values: &[f32]| {
             Tensor::<4>::from_data(
@@ -316,9 +435,10 @@ impl Fuser {
             )
         };
         let (a, b) = (tensor(a), tensor(b));
-        let out = match self.fixed_reliability {
-            None => self.model.forward(a, b),
-            Some(value) => self.model.forward_with_fixed_reliability(a, b, value),
+        let out = match (self.fixed_reliability, gains) {
+            (Some(value), _) => self.model.forward_with_fixed_reliability(a, b, value),
+            (None, Some(gains)) => self.model.forward_with_gains(a, b, gains),
+            (None, None) => self.model.forward(a, b),
         };
         let all = |maps: Vec<Tensor<4>>| -> Result<Vec<Vec<f32>>, FuserError> {
             maps.into_iter().map(host).collect()
@@ -509,5 +629,76 @@ mod tests {
             ),
             Err(FuserError::Weights(WeightsError::Missing { .. }))
         ));
+    }
+
+    #[test]
+    fn a_volume_is_fused_with_the_median_of_its_slices_gains() {
+        let device = Device::flex();
+        let model = crate::fusion::shipped::load("pet-ct", &device).expect("shipped weights");
+        let fuser = Fuser::from_model(model, device, "CPU".into());
+        // Six 32 x 32 slices whose content (and so whose per-slice gains) differ.
+        let [nx, ny, nz] = [32usize, 32, 6];
+        let value = |i: usize, k: usize, phase: f32| {
+            let (x, y) = ((i % nx) as f32, (i / nx) as f32);
+            let blob = (-((x - 16.0).powi(2) + (y - 16.0).powi(2)) / (8.0 + 20.0 * k as f32)).exp();
+            (0.5 + 0.4 * (x * 0.3 + phase).sin() * (k as f32 / 5.0)) * 0.5 + 0.5 * blob
+        };
+        let a: Vec<f32> = (0..nz)
+            .flat_map(|k| (0..nx * ny).map(move |i| value(i, k, 0.0)))
+            .collect();
+        let b: Vec<f32> = (0..nz)
+            .flat_map(|k| (0..nx * ny).map(move |i| value(i, k, 1.3) * (0.3 + 0.1 * k as f32)))
+            .collect();
+        let per_slice = fuser.image_gains(&a, &b, [nx, ny, nz]).expect("gains");
+        assert!(
+            per_slice
+                .iter()
+                .any(|g| (g[0] - per_slice[0][0]).abs() > 1e-3),
+            "the slices' own gains differ: {per_slice:?}"
+        );
+        let gains = fuser
+            .volume_gains(&a, &b, [nx, ny, nz])
+            .expect("gains")
+            .expect("a volume");
+        for c in 0..3 {
+            let mut values: Vec<f32> = per_slice.iter().map(|g| g[c]).collect();
+            values.sort_by(f32::total_cmp);
+            assert!((gains[c] - (values[2] + values[3]) / 2.0).abs() < 1e-6);
+        }
+        // Fused with them, every slice has the volume's gains: slice 0 alone gives the same
+        // values as in the batch, and they differ from slice 0 fused with its own gains.
+        let whole = fuser
+            .fuse_normalised(&a, &b, [nx, ny, nz], 3, Some(gains), &mut |_, _| true)
+            .expect("fused");
+        let first = |v: &[f32]| v[..nx * ny].to_vec();
+        let alone = fuser
+            .fuse_normalised(
+                &first(&a),
+                &first(&b),
+                [nx, ny, 1],
+                1,
+                Some(gains),
+                &mut |_, _| true,
+            )
+            .expect("fused");
+        let largest = |x: &[f32], y: &[f32]| {
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0f32, f32::max)
+        };
+        assert!(largest(&first(&whole.fused), &alone.fused) < 1e-5);
+        let own = fuser
+            .fuse_normalised(&first(&a), &first(&b), [nx, ny, 1], 1, None, &mut |_, _| {
+                true
+            })
+            .expect("fused");
+        assert!(largest(&own.fused, &alone.fused) > 1e-3);
+        assert_eq!(
+            fuser
+                .volume_gains(&first(&a), &first(&b), [nx, ny, 1])
+                .expect("one"),
+            None
+        );
     }
 }

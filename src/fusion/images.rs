@@ -24,7 +24,7 @@ pub fn fuse_image_pair(fuser: &Fuser, a: &Volume, b: &Volume) -> Result<FusedIma
         });
     }
     let (image, maps) = fuse_luminance(a, b, |ya, yb| {
-        let maps = fuser.fuse_normalised(ya, yb, a.geometry.dims, 1, &mut |_, _| true)?;
+        let maps = fuser.fuse_normalised(ya, yb, a.geometry.dims, 1, None, &mut |_, _| true)?;
         Ok::<_, FuserError>((maps.fused.clone(), maps))
     })?;
     Ok(FusedImage { image, maps })

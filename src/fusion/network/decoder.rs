@@ -39,11 +39,27 @@ pub const RESIDUAL_SCALE: f32 = 0.5;
 /// The detail gain γ of a new decoder (a trained model carries its own).
 pub const DEFAULT_DETAIL_GAIN: f32 = 0.1;
 
-/// The decoder's smooth correction fields, each `[N, 1, H, W]` at the (padded) input size.
+/// The decoder's per-image correction: the gain of A, the gain of B and the offset, each
+/// `[N, 1, 1, 1]` (broadcast over the image).
+#[derive(Debug, Clone)]
 pub struct Correction {
     pub gain_a: Tensor<4>,
     pub gain_b: Tensor<4>,
     pub offset: Tensor<4>,
+}
+
+impl Correction {
+    /// The same gains and offset (`[g_A, g_B, h]`) for each of `n` images: a volume's slices
+    /// fused with the gains of the whole volume, so that they do not change from slice to
+    /// slice with each slice's content.
+    pub fn constant(values: [f32; 3], n: usize, device: &Device) -> Self {
+        let field = |v: f32| Tensor::<4>::full([n, 1, 1, 1], v, device);
+        Self {
+            gain_a: field(values[0]),
+            gain_b: field(values[1]),
+            offset: field(values[2]),
+        }
+    }
 }
 
 fn conv3(input: usize, output: usize, device: &Device) -> Conv2d {

@@ -17,7 +17,7 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
 use burn::tensor::{Device, Tensor};
 
-use super::decoder::Decoder;
+use super::decoder::{Correction, Decoder};
 use super::encoder::Encoder;
 use super::experts::{SpatialExpert, WaveletExpert};
 use super::mixer::SoftGradientMixer;
@@ -108,6 +108,26 @@ pub struct FusionOutput {
     pub reliability_b: Vec<Tensor<4>>,
     /// Mixer weight α per scale (1: wavelet expert, 0: spatial expert).
     pub alpha: Vec<Tensor<4>>,
+    /// The decoder's gains of A and B and its offset, per image.
+    pub correction: Correction,
+}
+
+/// How a forward pass runs.
+#[derive(Clone, Copy)]
+struct RunOptions {
+    maps: Maps,
+    /// Every reliability map replaced by this value.
+    fixed: Option<f32>,
+    /// The decoder's per-image gains and offset replaced by these (`[g_A, g_B, h]`).
+    gains: Option<[f32; 3]>,
+}
+
+impl RunOptions {
+    const INFERENCE: Self = Self {
+        maps: Maps::Upsampled,
+        fixed: None,
+        gains: None,
+    };
 }
 
 impl DualMine {
@@ -118,7 +138,18 @@ impl DualMine {
 
     /// Fuses `a` and `b` (`[N, 1, H, W]`, values in [0, 1]).
     pub fn forward(&self, a: Tensor<4>, b: Tensor<4>) -> FusionOutput {
-        self.run(a, b, Maps::Upsampled, None).0
+        self.run(a, b, RunOptions::INFERENCE).0
+    }
+
+    /// The forward pass with the decoder's per-image gains and offset given (`[g_A, g_B,
+    /// h]`, e.g. those of the whole volume) instead of computed for each image; the
+    /// decoder's upward path is skipped.
+    pub fn forward_with_gains(&self, a: Tensor<4>, b: Tensor<4>, gains: [f32; 3]) -> FusionOutput {
+        let options = RunOptions {
+            gains: Some(gains),
+            ..RunOptions::INFERENCE
+        };
+        self.run(a, b, options).0
     }
 
     /// The forward pass with every reliability map replaced by `value` (`w_A = value`,
@@ -129,7 +160,11 @@ impl DualMine {
         b: Tensor<4>,
         value: f32,
     ) -> FusionOutput {
-        self.run(a, b, Maps::Upsampled, Some(value)).0
+        let options = RunOptions {
+            fixed: Some(value),
+            ..RunOptions::INFERENCE
+        };
+        self.run(a, b, options).0
     }
 
     /// What training looks at: the fused image, the reliability maps of A at each scale's
@@ -142,7 +177,11 @@ impl DualMine {
         b: Tensor<4>,
     ) -> (FusionOutput, [Tensor<4>; 2]) {
         let [n, _, h, w] = a.dims();
-        let (output, padded) = self.run(a, b, Maps::Native, None);
+        let options = RunOptions {
+            maps: Maps::Native,
+            ..RunOptions::INFERENCE
+        };
+        let (output, padded) = self.run(a, b, options);
         let crop = |x: Tensor<4>| {
             let c = x.dims()[1];
             slice(x, [0..n, 0..c, 0..h, 0..w])
@@ -161,17 +200,16 @@ impl DualMine {
         self.decoder.set_detail_gain(gain);
     }
 
-    /// The forward pass, the maps as `maps` says, every reliability map replaced by `fixed`
-    /// when given; also returns the finest encoder features at the padded size. On the CPU
-    /// it runs on rayon's workers (`ops::device::on_cpu_workers`).
+    /// The forward pass as `options` say (which maps, fixed reliability, given gains); also
+    /// returns the finest encoder features at the padded size. On the CPU it runs on rayon's
+    /// workers (`ops::device::on_cpu_workers`).
     fn run(
         &self,
         a: Tensor<4>,
         b: Tensor<4>,
-        maps: Maps,
-        fixed: Option<f32>,
+        options: RunOptions,
     ) -> (FusionOutput, [Tensor<4>; 2]) {
-        on_cpu_workers(&a.device(), || self.run_here(a, b, maps, fixed))
+        on_cpu_workers(&a.device(), || self.run_here(a, b, options))
     }
 
     /// [`Self::run`] on the calling thread.
@@ -179,8 +217,7 @@ impl DualMine {
         &self,
         a: Tensor<4>,
         b: Tensor<4>,
-        maps: Maps,
-        fixed: Option<f32>,
+        RunOptions { maps, fixed, gains }: RunOptions,
     ) -> (FusionOutput, [Tensor<4>; 2]) {
         let [_, _, h, w] = a.dims();
         let multiple = 1usize << self.scales();
@@ -256,11 +293,14 @@ impl DualMine {
                 Maps::Native => rel_a.push(wa),
             }
         }
-        let correction = self.decoder.correction(&fused);
+        let correction = match gains {
+            Some(values) => Correction::constant(values, a.dims()[0], &a.device()),
+            None => self.decoder.correction(&fused),
+        };
         let finest_a = finest_a.expect("the network has at least one scale");
-        let residual = correction.gain_a * a.clone()
-            + correction.gain_b * b.clone()
-            + correction.offset
+        let residual = correction.gain_a.clone() * a.clone()
+            + correction.gain_b.clone() * b.clone()
+            + correction.offset.clone()
             + self.decoder.local_detail(a.clone(), b.clone(), finest_a);
         let fine = [features_a[0].clone(), features_b[0].clone()];
         let output = FusionOutput {
@@ -268,6 +308,7 @@ impl DualMine {
             reliability_a: rel_a,
             reliability_b: rel_b,
             alpha: alphas,
+            correction,
         };
         (output, fine)
     }
