@@ -56,7 +56,8 @@ fn eval_prints_peers_baselines_and_the_model() {
         row(baseline);
     }
     // The locality table: the untrained network is a global blend (0.00) whose maps are
-    // 0.5 everywhere (span 0, nothing changes when they are set to 0.5); AdaFuse's 0.95.
+    // 0.5 everywhere (span 0, nothing changes when they or the mixer weights are set to
+    // 0.5); AdaFuse's 0.95.
     let locality = |method: &str| -> String {
         stdout
             .lines()
@@ -68,13 +69,13 @@ fn eval_prints_peers_baselines_and_the_model() {
     assert_eq!(
         locality("W-DUALMINE (this project)"),
         "| W-DUALMINE (this project) | 0.00 ± 0.00 (min 0.00) | 0.00 ± 0.00 (min 0.00) | \
-         0.00 ± 0.00 (min 0.00) |"
+         0.00 ± 0.00 (min 0.00) | 0.00 ± 0.00 (min 0.00) |"
     );
     assert!(locality("AdaFuse").starts_with("| AdaFuse | 0.95 ± "));
     let table = std::fs::read_to_string(&csv).expect("csv written");
     assert!(table.starts_with("task,method,metric,mean,std\n"));
-    // 8 rows × (12 metrics + locality), and the model's span and ablation.
-    assert_eq!(table.lines().count(), 1 + 8 * 13 + 2);
+    // 8 rows × (12 metrics + locality), and the model's span and its two ablations.
+    assert_eq!(table.lines().count(), 1 + 8 * 13 + 3);
     let image = image::open(&figure).expect("figure readable");
     // Two rows of 256² tiles, 4-pixel gaps, and the colour bar (24 pixels) under them.
     assert_eq!((image.width(), image.height()), (7 * 260 - 4, 2 * 260 + 24));

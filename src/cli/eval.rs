@@ -85,7 +85,9 @@ pub struct Row {
     /// The model only: per pair, the 5th–95th percentile span of the finest reliability map
     /// of A over the foreground, and the mean absolute change of the fused luminance (grey
     /// levels) when every reliability map is replaced by 0.5.
-    pub maps: Option<(Vec<f64>, Vec<f64>)>,
+    /// The model's reliability span, and how far the fused image moves with every
+    /// reliability map and with every mixer weight at 0.5 (grey levels), per pair.
+    pub maps: Option<MapEffects>,
 }
 
 /// The locality residual of each fused image against its pair.
@@ -251,18 +253,24 @@ fn evaluate(
     let mut kept = Vec::new();
     if let Some(fuser) = fuser {
         let ablated = fuser.with_fixed_reliability(0.5);
-        let (mut fused, mut spans, mut changes) = (Vec::new(), Vec::new(), Vec::new());
+        let mixed_evenly = fuser.with_fixed_alpha(0.5);
+        let mut effects = MapEffects::default();
+        let mut fused = Vec::new();
         let label = format!("fuse {}", subject.heading);
         let mut progress = Progress::new(&label, sources.len(), "pairs", 1);
         for (i, s) in sources.iter().enumerate() {
             let result = fuse_image_pair(fuser, &s.a, &s.b)?;
             let without_maps = fuse_image_pair(&ablated, &s.a, &s.b)?;
+            let without_mixer = fuse_image_pair(&mixed_evenly, &s.a, &s.b)?;
             let mask = foreground(as_image8(&s.a), as_image8(&s.b));
             let span = percentile_span(&result.maps.reliability_a[0], &mask);
-            spans.push(span.map_or(f64::NAN, f64::from));
-            let change =
-                mean_absolute_difference(&result.maps.fused, &without_maps.maps.fused, &mask);
-            changes.push(change.map_or(f64::NAN, |d| d * 255.0));
+            effects.spans.push(span.map_or(f64::NAN, f64::from));
+            let change = |other: &FusedImage| {
+                mean_absolute_difference(&result.maps.fused, &other.maps.fused, &mask)
+                    .map_or(f64::NAN, |d| d * 255.0)
+            };
+            effects.reliability.push(change(&without_maps));
+            effects.alpha.push(change(&without_mixer));
             if i < examples {
                 fused.push(result.image.clone());
                 kept.push((s.a.clone(), s.b.clone(), result));
@@ -273,13 +281,23 @@ fn evaluate(
         }
         progress.finish();
         let mut model = row("W-DUALMINE (this project)".to_string(), fused)?;
-        model.maps = Some((spans, changes));
+        model.maps = Some(effects);
         rows.push(model);
     }
     Ok(TaskResult {
         rows,
         examples: kept,
     })
+}
+
+/// What the model's maps do, per pair: the finest reliability map's span, and the mean
+/// change of the fused image (grey levels, foreground) with every reliability map and with
+/// every mixer weight set to 0.5.
+#[derive(Default)]
+pub struct MapEffects {
+    pub spans: Vec<f64>,
+    pub reliability: Vec<f64>,
+    pub alpha: Vec<f64>,
 }
 
 /// The markdown table of one subject.
@@ -317,21 +335,26 @@ fn spread(values: &[f64]) -> (f64, f64, f64) {
 fn locality_markdown(heading: &str, rows: &[Row]) -> String {
     let mut out = format!(
         "#### {heading}: how local (grey levels; mean ± std, min over the pairs)\n\n\
-         | Method | locality residual | reliability span (A, finest) | change with maps at 0.5 |\n\
-         |---|---|---|---|\n"
+         | Method | locality residual | reliability span (A, finest) | change with maps at 0.5 \
+         | change with α at 0.5 |\n\
+         |---|---|---|---|---|\n"
     );
     let cell = |values: &[f64]| {
         let (mean, std, min) = spread(values);
         format!("{mean:.2} ± {std:.2} (min {min:.2})")
     };
     for row in rows {
-        let (span, change) = match &row.maps {
-            Some((spans, changes)) => (cell(spans), cell(changes)),
-            None => ("–".to_string(), "–".to_string()),
+        let (span, change, alpha) = match &row.maps {
+            Some(effects) => (
+                cell(&effects.spans),
+                cell(&effects.reliability),
+                cell(&effects.alpha),
+            ),
+            None => ("–".to_string(), "–".to_string(), "–".to_string()),
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {span} | {change} |",
+            "| {} | {} | {span} | {change} | {alpha} |",
             row.method,
             cell(&row.locality)
         );
@@ -399,9 +422,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 numbers.push((name, mean, std));
             };
             add("locality", &row.locality);
-            if let Some((spans, changes)) = &row.maps {
-                add("reliability_span", spans);
-                add("ablation", changes);
+            if let Some(effects) = &row.maps {
+                add("reliability_span", &effects.spans);
+                add("ablation", &effects.reliability);
+                add("alpha_ablation", &effects.alpha);
             }
             for (name, mean, std) in numbers {
                 let _ = writeln!(csv, "{task},{},{name},{mean},{std}", row.method);

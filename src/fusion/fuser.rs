@@ -82,8 +82,10 @@ pub struct Fuser {
     model: DualMine,
     device: Device,
     description: String,
-    /// Every reliability map replaced by this value (the ablation `eval` measures).
+    /// Every reliability map replaced by this value (an ablation `eval` measures).
     fixed_reliability: Option<f32>,
+    /// Every mixer weight α replaced by this value (the other ablation).
+    fixed_alpha: Option<f32>,
 }
 
 /// How many GPU probes are running now (see [`probing_gpu`]).
@@ -177,6 +179,7 @@ impl Fuser {
             device,
             description,
             fixed_reliability: None,
+            fixed_alpha: None,
         }
     }
 
@@ -188,6 +191,19 @@ impl Fuser {
             device: self.device.clone(),
             description: self.description.clone(),
             fixed_reliability: Some(value),
+            fixed_alpha: None,
+        }
+    }
+
+    /// The same network with every mixer weight α replaced by `value` — what the fused image
+    /// would be if the mixer chose nothing (0.5: both experts equally everywhere).
+    pub fn with_fixed_alpha(&self, value: f32) -> Self {
+        Self {
+            model: self.model.clone(),
+            device: self.device.clone(),
+            description: self.description.clone(),
+            fixed_reliability: None,
+            fixed_alpha: Some(value),
         }
     }
 
@@ -435,10 +451,11 @@ impl Fuser {
             )
         };
         let (a, b) = (tensor(a), tensor(b));
-        let out = match (self.fixed_reliability, gains) {
-            (Some(value), _) => self.model.forward_with_fixed_reliability(a, b, value),
-            (None, Some(gains)) => self.model.forward_with_gains(a, b, gains),
-            (None, None) => self.model.forward(a, b),
+        let out = match (self.fixed_reliability, self.fixed_alpha, gains) {
+            (Some(value), _, _) => self.model.forward_with_fixed_reliability(a, b, value),
+            (None, Some(value), _) => self.model.forward_with_fixed_alpha(a, b, value),
+            (None, None, Some(gains)) => self.model.forward_with_gains(a, b, gains),
+            (None, None, None) => self.model.forward(a, b),
         };
         let all = |maps: Vec<Tensor<4>>| -> Result<Vec<Vec<f32>>, FuserError> {
             maps.into_iter().map(host).collect()

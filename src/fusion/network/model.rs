@@ -118,6 +118,8 @@ struct RunOptions {
     maps: Maps,
     /// Every reliability map replaced by this value.
     fixed: Option<f32>,
+    /// Every mixer weight α replaced by this value.
+    fixed_alpha: Option<f32>,
     /// The decoder's per-image gains and offset replaced by these (`[g_A, g_B, h]`).
     gains: Option<[f32; 3]>,
 }
@@ -126,6 +128,7 @@ impl RunOptions {
     const INFERENCE: Self = Self {
         maps: Maps::Upsampled,
         fixed: None,
+        fixed_alpha: None,
         gains: None,
     };
 }
@@ -162,6 +165,17 @@ impl DualMine {
     ) -> FusionOutput {
         let options = RunOptions {
             fixed: Some(value),
+            ..RunOptions::INFERENCE
+        };
+        self.run(a, b, options).0
+    }
+
+    /// The forward pass with every mixer weight α replaced by `value` (1: the wavelet
+    /// expert, 0: the spatial expert, 0.5: both equally everywhere): the ablation that shows
+    /// what the mixer does to the fused image.
+    pub fn forward_with_fixed_alpha(&self, a: Tensor<4>, b: Tensor<4>, value: f32) -> FusionOutput {
+        let options = RunOptions {
+            fixed_alpha: Some(value),
             ..RunOptions::INFERENCE
         };
         self.run(a, b, options).0
@@ -217,7 +231,12 @@ impl DualMine {
         &self,
         a: Tensor<4>,
         b: Tensor<4>,
-        RunOptions { maps, fixed, gains }: RunOptions,
+        RunOptions {
+            maps,
+            fixed,
+            fixed_alpha,
+            gains,
+        }: RunOptions,
     ) -> (FusionOutput, [Tensor<4>; 2]) {
         let [_, _, h, w] = a.dims();
         let multiple = 1usize << self.scales();
@@ -279,7 +298,13 @@ impl DualMine {
             let spatial = self.spatial[s].forward(weighted_a.clone(), weighted_b.clone());
             let wavelet = self.wavelet[s].forward(weighted_a.clone(), weighted_b.clone());
             let guide = (weighted_a + weighted_b).mean_dim(1);
-            let alpha = self.mixers[s].weights(guide);
+            let alpha = match fixed_alpha {
+                None => self.mixers[s].weights(guide),
+                Some(value) => {
+                    let [n, _, hs, ws] = guide.dims();
+                    Tensor::<4>::full([n, 1, hs, ws], value, &guide.device())
+                }
+            };
             fused.push(SoftGradientMixer::mix(alpha.clone(), wavelet, spatial));
             match maps {
                 Maps::Upsampled => {
