@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use burn::tensor::{Device, DeviceKind, Tensor, TensorData};
 use thiserror::Error;
 
-use super::network::model::{DualMine, DualMineConfig};
+use super::network::model::{DualMine, DualMineConfig, ForwardOptions};
 use super::network::weights::{WeightsError, load};
 use super::ops::cpu::freed_memory::KeepFreedMemory;
 use crate::volume::intensity::Window;
@@ -82,10 +82,9 @@ pub struct Fuser {
     model: DualMine,
     device: Device,
     description: String,
-    /// Every reliability map replaced by this value (an ablation `eval` measures).
-    fixed_reliability: Option<f32>,
-    /// Every mixer weight α replaced by this value (the other ablation).
-    fixed_alpha: Option<f32>,
+    /// The ablations `eval` measures (every reliability map or every mixer weight fixed);
+    /// none for fusion.
+    ablation: ForwardOptions,
 }
 
 /// How many GPU probes are running now (see [`probing_gpu`]).
@@ -178,32 +177,35 @@ impl Fuser {
             model,
             device,
             description,
-            fixed_reliability: None,
-            fixed_alpha: None,
+            ablation: ForwardOptions::default(),
         }
     }
 
     /// The same network with every reliability map replaced by `value` — what the fused
     /// image would be if the maps said nothing (0.5: trust both sources equally everywhere).
     pub fn with_fixed_reliability(&self, value: f32) -> Self {
-        Self {
-            model: self.model.clone(),
-            device: self.device.clone(),
-            description: self.description.clone(),
+        self.ablated(ForwardOptions {
             fixed_reliability: Some(value),
-            fixed_alpha: None,
-        }
+            ..ForwardOptions::default()
+        })
     }
 
     /// The same network with every mixer weight α replaced by `value` — what the fused image
     /// would be if the mixer chose nothing (0.5: both experts equally everywhere).
     pub fn with_fixed_alpha(&self, value: f32) -> Self {
+        self.ablated(ForwardOptions {
+            fixed_alpha: Some(value),
+            ..ForwardOptions::default()
+        })
+    }
+
+    /// The same network run with `ablation`.
+    fn ablated(&self, ablation: ForwardOptions) -> Self {
         Self {
             model: self.model.clone(),
             device: self.device.clone(),
             description: self.description.clone(),
-            fixed_reliability: None,
-            fixed_alpha: Some(value),
+            ablation,
         }
     }
 
@@ -377,6 +379,15 @@ impl Fuser {
         })))
     }
 
+    /// `count` images of `nx` × `ny` values (x fastest) as a `[count, 1, ny, nx]` tensor on
+    /// the fuser's device.
+    fn images(&self, values: &[f32], [nx, ny, count]: [usize; 3]) -> Tensor<4> {
+        Tensor::<4>::from_data(
+            TensorData::new(values.to_vec(), [count, 1, ny, nx]),
+            &self.device,
+        )
+    }
+
     /// The decoder's `[g_A, g_B, h]` for each of `count` images (`dims` = columns, rows,
     /// count).
     fn image_gains(
@@ -385,13 +396,10 @@ impl Fuser {
         b: &[f32],
         [nx, ny, count]: [usize; 3],
     ) -> Result<Vec<[f32; 3]>, FuserError> {
-        let tensor = |values: &[f32]| {
-            Tensor::<4>::from_data(
-                TensorData::new(values.to_vec(), [count, 1, ny, nx]),
-                &self.device,
-            )
-        };
-        let correction = self.model.forward(tensor(a), tensor(b)).correction;
+        let dims = [nx, ny, count];
+        let correction = self
+            .model
+            .correction(self.images(a, dims), self.images(b, dims));
         let [ga, gb, h] = [correction.gain_a, correction.gain_b, correction.offset].map(host);
         let (ga, gb, h) = (ga?, gb?, h?);
         Ok((0..count)
@@ -444,19 +452,14 @@ impl Fuser {
         [nx, ny, count]: [usize; 3],
         gains: Option<[f32; 3]>,
     ) -> Result<FusionMaps, FuserError> {
-        let tensor = |values: &[f32]| {
-            Tensor::<4>::from_data(
-                TensorData::new(values.to_vec(), [count, 1, ny, nx]),
-                &self.device,
-            )
+        let dims = [nx, ny, count];
+        let options = ForwardOptions {
+            gains,
+            ..self.ablation
         };
-        let (a, b) = (tensor(a), tensor(b));
-        let out = match (self.fixed_reliability, self.fixed_alpha, gains) {
-            (Some(value), _, _) => self.model.forward_with_fixed_reliability(a, b, value),
-            (None, Some(value), _) => self.model.forward_with_fixed_alpha(a, b, value),
-            (None, None, Some(gains)) => self.model.forward_with_gains(a, b, gains),
-            (None, None, None) => self.model.forward(a, b),
-        };
+        let out = self
+            .model
+            .forward_with(self.images(a, dims), self.images(b, dims), options);
         let all = |maps: Vec<Tensor<4>>| -> Result<Vec<Vec<f32>>, FuserError> {
             maps.into_iter().map(host).collect()
         };

@@ -112,25 +112,26 @@ pub struct FusionOutput {
     pub correction: Correction,
 }
 
-/// How a forward pass runs.
+/// How an inference pass runs: the ablations that show what the maps do, and the decoder's
+/// gains given instead of computed (a volume's, `Fuser::volume_gains`). The default is the
+/// plain forward pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ForwardOptions {
+    /// Every reliability map replaced by this value (`w_A = value`, `w_B = 1 − value`).
+    pub fixed_reliability: Option<f32>,
+    /// Every mixer weight α replaced by this value (1: the wavelet expert, 0: the spatial
+    /// expert, 0.5: both equally everywhere).
+    pub fixed_alpha: Option<f32>,
+    /// The decoder's per-image gains and offset replaced by these (`[g_A, g_B, h]`); the
+    /// decoder's upward path is skipped.
+    pub gains: Option<[f32; 3]>,
+}
+
+/// How a forward pass runs: which maps it returns, and the inference options.
 #[derive(Clone, Copy)]
 struct RunOptions {
     maps: Maps,
-    /// Every reliability map replaced by this value.
-    fixed: Option<f32>,
-    /// Every mixer weight α replaced by this value.
-    fixed_alpha: Option<f32>,
-    /// The decoder's per-image gains and offset replaced by these (`[g_A, g_B, h]`).
-    gains: Option<[f32; 3]>,
-}
-
-impl RunOptions {
-    const INFERENCE: Self = Self {
-        maps: Maps::Upsampled,
-        fixed: None,
-        fixed_alpha: None,
-        gains: None,
-    };
+    options: ForwardOptions,
 }
 
 impl DualMine {
@@ -141,44 +142,31 @@ impl DualMine {
 
     /// Fuses `a` and `b` (`[N, 1, H, W]`, values in [0, 1]).
     pub fn forward(&self, a: Tensor<4>, b: Tensor<4>) -> FusionOutput {
-        self.run(a, b, RunOptions::INFERENCE).0
+        self.forward_with(a, b, ForwardOptions::default())
     }
 
-    /// The forward pass with the decoder's per-image gains and offset given (`[g_A, g_B,
-    /// h]`, e.g. those of the whole volume) instead of computed for each image; the
-    /// decoder's upward path is skipped.
-    pub fn forward_with_gains(&self, a: Tensor<4>, b: Tensor<4>, gains: [f32; 3]) -> FusionOutput {
-        let options = RunOptions {
-            gains: Some(gains),
-            ..RunOptions::INFERENCE
-        };
-        self.run(a, b, options).0
-    }
-
-    /// The forward pass with every reliability map replaced by `value` (`w_A = value`,
-    /// `w_B = 1 − value`): the ablation that shows what the maps do to the fused image.
-    pub fn forward_with_fixed_reliability(
+    /// The forward pass as `options` say (ablations, given gains).
+    pub fn forward_with(
         &self,
         a: Tensor<4>,
         b: Tensor<4>,
-        value: f32,
+        options: ForwardOptions,
     ) -> FusionOutput {
-        let options = RunOptions {
-            fixed: Some(value),
-            ..RunOptions::INFERENCE
+        let run = RunOptions {
+            maps: Maps::Upsampled,
+            options,
         };
-        self.run(a, b, options).0
+        self.run(a, b, run).0
     }
 
-    /// The forward pass with every mixer weight α replaced by `value` (1: the wavelet
-    /// expert, 0: the spatial expert, 0.5: both equally everywhere): the ablation that shows
-    /// what the mixer does to the fused image.
-    pub fn forward_with_fixed_alpha(&self, a: Tensor<4>, b: Tensor<4>, value: f32) -> FusionOutput {
-        let options = RunOptions {
-            fixed_alpha: Some(value),
-            ..RunOptions::INFERENCE
+    /// The decoder's per-image gains and offset only: the maps are not brought to the
+    /// input size (what `Fuser::volume_gains` needs from its sample of slices).
+    pub fn correction(&self, a: Tensor<4>, b: Tensor<4>) -> Correction {
+        let run = RunOptions {
+            maps: Maps::Native,
+            options: ForwardOptions::default(),
         };
-        self.run(a, b, options).0
+        self.run(a, b, run).0.correction
     }
 
     /// What training looks at: the fused image, the reliability maps of A at each scale's
@@ -191,11 +179,11 @@ impl DualMine {
         b: Tensor<4>,
     ) -> (FusionOutput, [Tensor<4>; 2]) {
         let [n, _, h, w] = a.dims();
-        let options = RunOptions {
+        let run = RunOptions {
             maps: Maps::Native,
-            ..RunOptions::INFERENCE
+            options: ForwardOptions::default(),
         };
-        let (output, padded) = self.run(a, b, options);
+        let (output, padded) = self.run(a, b, run);
         let crop = |x: Tensor<4>| {
             let c = x.dims()[1];
             slice(x, [0..n, 0..c, 0..h, 0..w])
@@ -233,9 +221,12 @@ impl DualMine {
         b: Tensor<4>,
         RunOptions {
             maps,
-            fixed,
-            fixed_alpha,
-            gains,
+            options:
+                ForwardOptions {
+                    fixed_reliability: fixed,
+                    fixed_alpha,
+                    gains,
+                },
         }: RunOptions,
     ) -> (FusionOutput, [Tensor<4>; 2]) {
         let [_, _, h, w] = a.dims();
