@@ -14,6 +14,7 @@ use egui::epaint::ClippedPrimitive;
 use super::burn_in::{HeadlessPainter, Textures, rasterize};
 use super::compose::compose;
 use super::layers::LayerId;
+use super::legend;
 use super::pacs_panel::PacsPanel;
 use super::pane::{PaneKind, ViewSettings, annotate, draws_at};
 use super::path_dialog::{self, Picked};
@@ -298,8 +299,11 @@ fn png_slices(
                 draws.truncate(1);
             }
             let annotations = if burn {
+                // The scales of what this picture draws (its overlays or not).
+                let scales = legend::scales(session, &draws);
                 painter.paint(size, |p| {
-                    annotate(p, [canvas, canvas], PaneKind::Fusion, k, session, settings);
+                    let slice = (PaneKind::Fusion, k);
+                    annotate(p, [canvas, canvas], slice, session, settings, &scales);
                 })
             } else {
                 Vec::new()

@@ -292,15 +292,24 @@ pub fn show(
         window_drag(&mut layer.style.window, response.drag_delta());
     }
 
-    paint_image(&painter, &frame, kind, session, settings, gpu);
+    // One draw list a frame: the renderer draws it, the legend describes it.
+    let drawn = draws(
+        session,
+        kind,
+        settings,
+        [0.0, 0.0, 1.0, 1.0],
+        gpu.unwrap_or(false),
+    );
+    let scales = legend::scales(session, &drawn);
+    paint_image(&painter, &frame, kind, drawn, gpu.is_some());
     paint_crosshair(&painter, &frame, session.cursor);
-    let scales = annotate(
+    annotate(
         &painter,
         [rect, frame.image],
-        kind,
-        frame.slice,
+        (kind, frame.slice),
         session,
         settings,
+        &scales,
     );
     response.widget_info(|| {
         egui::WidgetInfo::labeled(
@@ -471,43 +480,43 @@ fn window_drag(window: &mut Window, delta: Vec2) {
     window.center -= delta.y * range / 200.0;
 }
 
-/// The pane's black background and its layers, drawn by the GPU renderer (`gpu`: whether the
-/// target is sRGB; none without a renderer, which the pane then says).
+/// The pane's black background and `draws` (made for the whole pane; placed here on the
+/// visible part of the image), drawn by the GPU renderer when there is one (`gpu`), else the
+/// pane says there is none.
 fn paint_image(
     painter: &egui::Painter,
     frame: &PaneFrame,
     kind: PaneKind,
-    session: &Session,
-    settings: &ViewSettings,
-    gpu: Option<bool>,
+    mut draws: Vec<PaneDraw>,
+    gpu: bool,
 ) {
     let (rect, image) = (frame.rect, frame.image);
     painter.rect_filled(rect, 0.0, Color32::BLACK);
-    match gpu {
-        Some(srgb) => {
-            // Only the visible part of the image is drawn (a software rasterizer pays for
-            // every fragment); `placement` is the whole image relative to that part.
-            let drawn = image.intersect(rect);
-            if drawn.is_positive() {
-                let local = |p: Pos2| ((p - drawn.min) / drawn.size()).to_pos2();
-                let (min, max) = (local(image.min), local(image.max));
-                let placement = [min.x, min.y, max.x - min.x, max.y - min.y];
-                let callback = PaneCallback {
-                    pane: pane_key(kind, frame.orientation),
-                    draws: draws(session, kind, settings, placement, srgb),
-                };
-                painter.add(egui_wgpu::Callback::new_paint_callback(drawn, callback));
-            }
+    if !gpu {
+        painter.text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            "no GPU renderer: images cannot be drawn",
+            egui::FontId::proportional(14.0),
+            Color32::LIGHT_RED,
+        );
+        return;
+    }
+    // Only the visible part of the image is drawn (a software rasterizer pays for every
+    // fragment); `placement` is the whole image relative to that part.
+    let drawn = image.intersect(rect);
+    if drawn.is_positive() {
+        let local = |p: Pos2| ((p - drawn.min) / drawn.size()).to_pos2();
+        let (min, max) = (local(image.min), local(image.max));
+        let placement = [min.x, min.y, max.x - min.x, max.y - min.y];
+        for draw in &mut draws {
+            draw.uniform.rect = placement;
         }
-        None => {
-            painter.text(
-                rect.center(),
-                egui::Align2::CENTER_CENTER,
-                "no GPU renderer: images cannot be drawn",
-                egui::FontId::proportional(14.0),
-                Color32::LIGHT_RED,
-            );
-        }
+        let callback = PaneCallback {
+            pane: pane_key(kind, frame.orientation),
+            draws,
+        };
+        painter.add(egui_wgpu::Callback::new_paint_callback(drawn, callback));
     }
 }
 
@@ -528,17 +537,17 @@ fn paint_crosshair(painter: &egui::Painter, frame: &PaneFrame, cursor: [f32; 3])
 }
 
 /// What a pane paints over its image, on screen and in an exported picture: the VOIs'
-/// contours, the title, the orientation letters and (when shown) the colour scales, for
-/// `slice` of the settings' plane; `[pane, image]` are the pane's and the image's rectangles.
-/// Returns the colour scales of what the pane draws.
+/// contours, the title, the orientation letters and (when shown) `scales`, the colour scales
+/// of what it draws (`legend::scales` of its draw list), for `slice` of the settings' plane;
+/// `[pane, image]` are the pane's and the image's rectangles.
 pub fn annotate(
     painter: &egui::Painter,
     [pane, image]: [Rect; 2],
-    kind: PaneKind,
-    slice: usize,
+    (kind, slice): (PaneKind, usize),
     session: &Session,
     settings: &ViewSettings,
-) -> Vec<legend::Scale> {
+    scales: &[legend::Scale],
+) {
     let orientation = settings.orientation;
     vois::paint(
         painter,
@@ -548,12 +557,9 @@ pub fn annotate(
         settings.tool_options.box_slices,
     );
     paint_labels(painter, pane, (orientation, slice), kind, session);
-    let drawn = draws_at(session, kind, settings, slice, [0.0, 0.0, 1.0, 1.0], false);
-    let scales = legend::scales(session, &drawn);
     if settings.show_legend {
-        legend::paint(painter, pane, &scales);
+        legend::paint(painter, pane, scales);
     }
-    scales
 }
 
 /// The pane's title (study, modality, series; plane and slice) and the patient-direction
