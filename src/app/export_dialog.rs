@@ -51,13 +51,9 @@ pub struct SeriesChoice {
 }
 
 impl SeriesChoice {
-    /// Nothing chosen.
-    pub fn none() -> Self {
-        Self {
-            fused: false,
-            maps: false,
-            displayed: false,
-        }
+    /// Whether any series is chosen.
+    pub fn any(self) -> bool {
+        self.fused || self.maps || self.displayed
     }
 }
 
@@ -213,7 +209,7 @@ pub fn start(
     }
     let orientation = settings.orientation;
     let dims = session.dims();
-    if form.kind == ExportKind::Dicom && form.series == SeriesChoice::none() {
+    if form.kind == ExportKind::Dicom && !form.series.any() {
         return Err("choose at least one series to write".into());
     }
     let every_slice = (0..orientation.slice_count(dims)).collect();
@@ -250,7 +246,7 @@ pub fn start(
         anonymize: form.anonymize,
         slices: png_slices,
         textures,
-        patient_orientation: patient_orientation(orientation).into(),
+        patient_orientation: patient_orientation(orientation),
         volumes,
         reference,
         sources: [session.pair.a.clone(), b],
@@ -330,14 +326,20 @@ fn png_slices(
     (pngs, painter.textures())
 }
 
-/// PatientOrientation of a picture of `orientation` as the panes show it (patient's right on
-/// the left; anterior or superior at the top): the directions along its rows and columns.
-fn patient_orientation(orientation: Orientation) -> &'static str {
-    match orientation {
-        Orientation::Axial => "L\\P",
-        Orientation::Coronal => "L\\F",
-        Orientation::Sagittal => "P\\F",
-    }
+/// PatientOrientation of a picture of `orientation` as the panes show it: the directions
+/// along its rows (towards the right edge) and down its columns (towards the bottom edge),
+/// in DICOM's letters (F for the feet, H for the head).
+fn patient_orientation(orientation: Orientation) -> String {
+    let [_, right, _, bottom] = orientation.edge_letters();
+    let dicom = |letter: &str| {
+        match letter {
+            "I" => "F",
+            "S" => "H",
+            other => other,
+        }
+        .to_string()
+    };
+    format!("{}\\{}", dicom(right), dicom(bottom))
 }
 
 /// The network's layers to write as DICOM series, with their series folders: the fused

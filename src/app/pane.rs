@@ -597,11 +597,7 @@ fn paint_labels(
         font.clone(),
         text,
     );
-    let (left, right, top, bottom) = match orientation {
-        Orientation::Axial => ("R", "L", "A", "P"),
-        Orientation::Coronal => ("R", "L", "S", "I"),
-        Orientation::Sagittal => ("A", "P", "S", "I"),
-    };
+    let [left, right, top, bottom] = orientation.edge_letters();
     let mid = rect.center();
     for (label, pos, align) in [
         (

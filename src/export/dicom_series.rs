@@ -16,7 +16,6 @@ use super::derived;
 use super::elements::{decimal, decimals, element};
 use super::pet_modules;
 use super::series_options::SeriesOptions;
-use super::uid::new_uid;
 use crate::io::atomic::{WrittenFiles, write_atomically};
 use crate::volume::geometry::{cross, normalize};
 use crate::volume::{Modality, Units, Volume};
@@ -261,50 +260,20 @@ fn common_elements(
         ObjectPart::AllFrames => "NM",
         ObjectPart::Slice(_) => volume.modality.code(),
     };
-    let sop_instance_uid = new_uid();
-    InMemDicomObject::from_element_iter([
-        element(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192"),
-        element(tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY\\AXIAL"),
-        element(
-            tags::SOP_CLASS_UID,
-            VR::UI,
-            sop_class(&volume.modality, part),
-        ),
-        element(tags::SOP_INSTANCE_UID, VR::UI, sop_instance_uid.as_str()),
-        element(tags::STUDY_DATE, VR::DA, options.study_date.as_str()),
-        element(tags::SERIES_DATE, VR::DA, options.study_date.as_str()),
-        element(tags::STUDY_TIME, VR::TM, "080000"),
-        element(tags::ACCESSION_NUMBER, VR::SH, ""),
-        element(tags::MODALITY, VR::CS, modality_code),
-        element(tags::MANUFACTURER, VR::LO, "dualmine"),
-        element(tags::REFERRING_PHYSICIAN_NAME, VR::PN, ""),
-        element(
-            tags::SERIES_DESCRIPTION,
-            VR::LO,
-            options.series_description.as_str(),
-        ),
-        element(tags::PATIENT_NAME, VR::PN, options.patient_name.as_str()),
-        element(tags::PATIENT_ID, VR::LO, options.patient_id.as_str()),
-        element(tags::PATIENT_BIRTH_DATE, VR::DA, ""),
-        element(tags::PATIENT_SEX, VR::CS, "O"),
-        element(tags::SLICE_THICKNESS, VR::DS, decimal(g.spacing[2])),
-        element(
-            tags::STUDY_INSTANCE_UID,
-            VR::UI,
-            options.study_instance_uid.as_str(),
-        ),
-        element(
-            tags::SERIES_INSTANCE_UID,
-            VR::UI,
-            options.series_instance_uid.as_str(),
-        ),
-        element(tags::STUDY_ID, VR::SH, "1"),
-        element(
-            tags::SERIES_NUMBER,
-            VR::IS,
-            options.series_number.to_string(),
-        ),
-        element(tags::INSTANCE_NUMBER, VR::IS, (first_slice + 1).to_string()),
+    let sop_class = sop_class(&volume.modality, part);
+    let identity = options.identity_elements(sop_class, modality_code, first_slice + 1);
+    let mut obj = InMemDicomObject::from_element_iter(identity);
+    obj.put(element(
+        tags::IMAGE_TYPE,
+        VR::CS,
+        "ORIGINAL\\PRIMARY\\AXIAL",
+    ));
+    obj.put(element(
+        tags::SLICE_THICKNESS,
+        VR::DS,
+        decimal(g.spacing[2]),
+    ));
+    for e in [
         element(
             tags::FRAME_OF_REFERENCE_UID,
             VR::UI,
@@ -328,7 +297,10 @@ fn common_elements(
             VR::US,
             PrimitiveValue::from(u16::from(q.signed)),
         ),
-    ])
+    ] {
+        obj.put(e);
+    }
+    obj
 }
 
 /// The plane and modality-specific elements of one slice's object: position, orientation,

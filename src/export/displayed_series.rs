@@ -13,7 +13,6 @@ use super::derived;
 use super::dicom_series::{ExportError, write_file};
 use super::elements::element;
 use super::series_options::SeriesOptions;
-use super::uid::new_uid;
 use crate::io::atomic::WrittenFiles;
 use crate::volume::Modality;
 
@@ -88,51 +87,13 @@ fn picture_object(
     pixels: Vec<u8>,
 ) -> InMemDicomObject {
     let [width, height] = series.size;
-    let mut object = InMemDicomObject::from_element_iter([
-        element(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192"),
-        element(
-            tags::SOP_CLASS_UID,
-            VR::UI,
-            uids::SECONDARY_CAPTURE_IMAGE_STORAGE,
-        ),
-        element(tags::SOP_INSTANCE_UID, VR::UI, new_uid()),
-        element(tags::STUDY_DATE, VR::DA, options.study_date.as_str()),
-        element(tags::STUDY_TIME, VR::TM, "080000"),
-        element(tags::SERIES_DATE, VR::DA, options.study_date.as_str()),
+    let identity = options.identity_elements(uids::SECONDARY_CAPTURE_IMAGE_STORAGE, "OT", k + 1);
+    let mut object = InMemDicomObject::from_element_iter(identity);
+    for e in [
         element(tags::SERIES_TIME, VR::TM, "080000"),
-        element(tags::ACCESSION_NUMBER, VR::SH, ""),
-        element(tags::MODALITY, VR::CS, "OT"),
         // Type 2C in the General Series module: present, may be empty.
         element(tags::LATERALITY, VR::CS, ""),
         element(tags::CONVERSION_TYPE, VR::CS, "WSD"),
-        element(tags::MANUFACTURER, VR::LO, "dualmine"),
-        element(tags::REFERRING_PHYSICIAN_NAME, VR::PN, ""),
-        element(
-            tags::SERIES_DESCRIPTION,
-            VR::LO,
-            options.series_description.as_str(),
-        ),
-        element(tags::PATIENT_NAME, VR::PN, options.patient_name.as_str()),
-        element(tags::PATIENT_ID, VR::LO, options.patient_id.as_str()),
-        element(tags::PATIENT_BIRTH_DATE, VR::DA, ""),
-        element(tags::PATIENT_SEX, VR::CS, "O"),
-        element(
-            tags::STUDY_INSTANCE_UID,
-            VR::UI,
-            options.study_instance_uid.as_str(),
-        ),
-        element(
-            tags::SERIES_INSTANCE_UID,
-            VR::UI,
-            options.series_instance_uid.as_str(),
-        ),
-        element(tags::STUDY_ID, VR::SH, "1"),
-        element(
-            tags::SERIES_NUMBER,
-            VR::IS,
-            options.series_number.to_string(),
-        ),
-        element(tags::INSTANCE_NUMBER, VR::IS, (k + 1).to_string()),
         element(
             tags::PATIENT_ORIENTATION,
             VR::CS,
@@ -156,7 +117,9 @@ fn picture_object(
             VR::US,
             PrimitiveValue::from(0u16),
         ),
-    ]);
+    ] {
+        object.put(e);
+    }
     if let Some(derivation) = &options.derivation {
         let other = Modality::Other("OT".into());
         for e in derived::elements(derivation, &options.study_instance_uid, &other) {

@@ -1,7 +1,12 @@
 //! What a DICOM series is written with besides its voxels: identity, UIDs, description,
 //! PET dose facts, derivation, and their anonymisation.
 
+use dicom_core::{DataElement, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+
 use super::derived::Derivation;
+use super::elements::element;
 use super::pet_modules::PetDoseTags;
 use super::uid::{new_uid, remapped};
 
@@ -28,6 +33,51 @@ pub struct SeriesOptions {
 }
 
 impl SeriesOptions {
+    /// The elements every object of the series carries: character set, SOP class and a new
+    /// SOP instance UID, patient, study and series identity, dates, and the object's
+    /// `modality` and `instance_number`.
+    pub(super) fn identity_elements(
+        &self,
+        sop_class: &str,
+        modality: &str,
+        instance_number: usize,
+    ) -> Vec<DataElement<InMemDicomObject>> {
+        vec![
+            element(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192"),
+            element(tags::SOP_CLASS_UID, VR::UI, sop_class),
+            element(tags::SOP_INSTANCE_UID, VR::UI, new_uid()),
+            element(tags::STUDY_DATE, VR::DA, self.study_date.as_str()),
+            element(tags::SERIES_DATE, VR::DA, self.study_date.as_str()),
+            element(tags::STUDY_TIME, VR::TM, "080000"),
+            element(tags::ACCESSION_NUMBER, VR::SH, ""),
+            element(tags::MODALITY, VR::CS, modality),
+            element(tags::MANUFACTURER, VR::LO, "dualmine"),
+            element(tags::REFERRING_PHYSICIAN_NAME, VR::PN, ""),
+            element(
+                tags::SERIES_DESCRIPTION,
+                VR::LO,
+                self.series_description.as_str(),
+            ),
+            element(tags::PATIENT_NAME, VR::PN, self.patient_name.as_str()),
+            element(tags::PATIENT_ID, VR::LO, self.patient_id.as_str()),
+            element(tags::PATIENT_BIRTH_DATE, VR::DA, ""),
+            element(tags::PATIENT_SEX, VR::CS, "O"),
+            element(
+                tags::STUDY_INSTANCE_UID,
+                VR::UI,
+                self.study_instance_uid.as_str(),
+            ),
+            element(
+                tags::SERIES_INSTANCE_UID,
+                VR::UI,
+                self.series_instance_uid.as_str(),
+            ),
+            element(tags::STUDY_ID, VR::SH, "1"),
+            element(tags::SERIES_NUMBER, VR::IS, self.series_number.to_string()),
+            element(tags::INSTANCE_NUMBER, VR::IS, instance_number.to_string()),
+        ]
+    }
+
     /// Options with fresh UIDs for a new study, series and frame of reference.
     pub fn new_study(patient_name: &str, patient_id: &str, description: &str) -> Self {
         Self {

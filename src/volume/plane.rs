@@ -37,6 +37,16 @@ impl Orientation {
         }
     }
 
+    /// The patient directions at the image's left, right, top and bottom edges as the panes
+    /// show it (radiological convention: the patient's right on the left).
+    pub fn edge_letters(self) -> [&'static str; 4] {
+        match self {
+            Self::Axial => ["R", "L", "A", "P"],
+            Self::Coronal => ["R", "L", "S", "I"],
+            Self::Sagittal => ["A", "P", "S", "I"],
+        }
+    }
+
     /// The voxel axis the plane cuts across (its slices step along it).
     pub fn slice_axis(self) -> usize {
         match self {
