@@ -61,9 +61,7 @@ fn scrolling_changes_the_slice_and_the_image() {
 
 #[test]
 fn overlay_toggles_change_the_image_and_match_snapshots() {
-    let (_dir, studies) = demo(PhantomSize::SMALL);
-    let mut h = harness(mr_and_pet(&studies), true);
-    wait_until(&mut h, "fusion to finish", fused);
+    let (_dir, mut h) = fused_mr_and_pet();
     h.remove_cursor();
     h.run_steps(2);
     let mut previous = pane_image(&mut h, PaneKind::Fusion);
@@ -90,9 +88,7 @@ fn overlay_toggles_change_the_image_and_match_snapshots() {
 /// (YCbCr), kept as a choice beside the default PET overlay.
 #[test]
 fn the_fused_image_in_the_pets_chroma_keeps_its_luminance() {
-    let (_dir, studies) = demo(PhantomSize::SMALL);
-    let mut h = harness(mr_and_pet(&studies), true);
-    wait_until(&mut h, "fusion to finish", fused);
+    let (_dir, mut h) = fused_mr_and_pet();
     h.remove_cursor();
     h.state_mut().settings.show_legend = false;
     set_style(&mut h, LayerId::Study(Side::B), false, 1.0);
@@ -160,22 +156,6 @@ fn layer_style(h: &App<'_>, id: LayerId) -> dualmine::app::layers::Style {
         .style
 }
 
-/// The hottest PET voxel of the slice, in voxel coordinates, with its SUV.
-fn hottest_in_slice(h: &App<'_>) -> ([usize; 3], f32) {
-    let session = h.state().session().expect("open");
-    let pet = &session.layer(LayerId::Study(Side::B)).expect("PET").volume;
-    let [nx, ny, _] = session.dims();
-    let k = slice(h);
-    let n = (0..nx * ny)
-        .max_by(|a, b| {
-            pet.value(a % nx, a / nx, k)
-                .total_cmp(&pet.value(b % nx, b / nx, k))
-        })
-        .expect("voxels");
-    let voxel = [n % nx, n / nx, k];
-    (voxel, pet.value(voxel[0], voxel[1], voxel[2]))
-}
-
 /// PET on anatomy as readers expect (issue 35, defect 3: the fused image wore the PET's
 /// chroma, so peak uptake turned grey-white and mid uptake olive, and a 50 % overlay darkened
 /// the anatomy): by default the PET is drawn above the fused grey in its own colour map,
@@ -183,9 +163,7 @@ fn hottest_in_slice(h: &App<'_>) -> ([usize; 3], f32) {
 /// (within 3 levels), and a voxel below the threshold shows the fused grey unchanged.
 #[test]
 fn a_hot_voxel_wears_the_colour_the_pet_bar_gives_its_suv() {
-    let (_dir, studies) = demo(PhantomSize::SMALL);
-    let mut h = harness(mr_and_pet(&studies), true);
-    wait_until(&mut h, "fusion to finish", fused);
+    let (_dir, mut h) = fused_mr_and_pet();
     h.remove_cursor();
     h.run_steps(2);
     let (voxel, suv) = hottest_in_slice(&h);
@@ -254,9 +232,7 @@ fn a_hot_voxel_wears_the_colour_the_pet_bar_gives_its_suv() {
 /// are named in words, and the bar drawn is the top layer's colour map.
 #[test]
 fn each_panes_colour_scales_describe_what_it_draws() {
-    let (_dir, studies) = demo(PhantomSize::SMALL);
-    let mut h = harness(mr_and_pet(&studies), true);
-    wait_until(&mut h, "fusion to finish", fused);
+    let (_dir, mut h) = fused_mr_and_pet();
     h.remove_cursor();
     h.run_steps(2);
     let lines = |h: &App<'_>| -> Vec<String> {
@@ -327,9 +303,7 @@ fn each_panes_colour_scales_describe_what_it_draws() {
 
 #[test]
 fn opacity_is_linear_from_base_to_overlay() {
-    let (_dir, studies) = demo(PhantomSize::SMALL);
-    let mut h = harness(mr_and_pet(&studies), true);
-    wait_until(&mut h, "fusion to finish", fused);
+    let (_dir, mut h) = fused_mr_and_pet();
     h.remove_cursor();
     let base_id = LayerId::Study(Side::A); // MR: the reference (given first)
     let overlay = LayerId::Reliability(Side::A, 0);

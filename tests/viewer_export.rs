@@ -209,9 +209,7 @@ fn export_one_png(h: &mut App<'_>, annotations: bool) -> image::RgbImage {
 /// without them when asked.
 #[test]
 fn a_coronal_png_is_in_millimetres_with_what_is_painted_over_the_pane() {
-    let (_dir, studies) = demo(PhantomSize::SMALL);
-    let mut h = harness(mr_and_pet(&studies), true);
-    wait_until(&mut h, "fusion to finish", fused);
+    let (_dir, mut h) = fused_mr_and_pet();
     h.remove_cursor();
     {
         let session = h.state_mut().session_mut().expect("open");

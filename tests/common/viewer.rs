@@ -124,3 +124,31 @@ pub fn on_pane(h: &App<'_>, voxel: [f32; 3]) -> Pos2 {
     let [u, v] = orientation.image_position(session.dims(), voxel);
     image.min + egui::vec2(u, v) * image.size()
 }
+
+/// The phantom's MR + PET opened in the app and fused (the demo's folder must outlive the
+/// app: keep the first value).
+pub fn fused_mr_and_pet() -> (tempfile::TempDir, App<'static>) {
+    let (dir, studies) = demo(PhantomSize::SMALL);
+    let mut h = harness(mr_and_pet(&studies), true);
+    wait_until(&mut h, "fusion to finish", fused);
+    (dir, h)
+}
+
+/// The hottest PET (study B) voxel of the slice shown, with its value.
+pub fn hottest_in_slice(h: &App<'_>) -> ([usize; 3], f32) {
+    let session = h.state().session().expect("open");
+    let pet = &session
+        .layer(LayerId::Study(dualmine::app::studies::Side::B))
+        .expect("PET")
+        .volume;
+    let [nx, ny, _] = session.dims();
+    let k = slice(h);
+    let n = (0..nx * ny)
+        .max_by(|a, b| {
+            pet.value(a % nx, a / nx, k)
+                .total_cmp(&pet.value(b % nx, b / nx, k))
+        })
+        .expect("voxels");
+    let voxel = [n % nx, n / nx, k];
+    (voxel, pet.value(voxel[0], voxel[1], voxel[2]))
+}
