@@ -6,6 +6,7 @@
 pub mod decoder;
 pub mod encoder;
 pub mod experts;
+pub mod local;
 pub mod mixer;
 pub mod model;
 pub mod reliability;

@@ -20,6 +20,7 @@ use burn::tensor::{Device, Tensor};
 use super::decoder::{Correction, Decoder};
 use super::encoder::Encoder;
 use super::experts::{SpatialExpert, WaveletExpert};
+use super::local::{FullMaps, LocalHead};
 use super::mixer::SoftGradientMixer;
 use super::reliability::ReliabilityHead;
 use crate::fusion::ops::device::{is_plain_cpu, on_cpu_workers};
@@ -29,6 +30,9 @@ use crate::fusion::ops::slicing::slice;
 #[derive(Config, Debug)]
 pub struct DualMineConfig {
     pub channels: Vec<usize>,
+    /// With the local part steered by the detail control (`network::local`; issue 36).
+    #[config(default = false)]
+    pub local: bool,
 }
 
 impl DualMineConfig {
@@ -42,12 +46,13 @@ impl DualMineConfig {
         Self::new(vec![32, 64, 128, 256])
     }
 
-    /// `base` for "base", else `tiny` (the command line's `--config`).
+    /// `base` for "base", `tiny` with the local part for "tiny-local", else `tiny` (the
+    /// command line's `--config`).
     pub fn named(name: &str) -> Self {
-        if name == "base" {
-            Self::base()
-        } else {
-            Self::tiny()
+        match name {
+            "base" => Self::base(),
+            "tiny-local" => Self::tiny().with_local(true),
+            _ => Self::tiny(),
         }
     }
 
@@ -75,9 +80,15 @@ impl DualMineConfig {
                 .map(|_| SoftGradientMixer::new(device))
                 .collect(),
             decoder: Decoder::new(&self.channels, device),
+            local: self
+                .local
+                .then(|| LocalHead::new(self.channels.len(), self.channels[0], device)),
         }
     }
 }
+
+/// The detail control's value when none is given (not yet chosen on validation).
+pub const DEFAULT_DETAIL: f32 = 0.5;
 
 /// The network.
 #[derive(Module, Debug)]
@@ -88,6 +99,8 @@ pub struct DualMine {
     wavelet: Vec<WaveletExpert>,
     mixers: Vec<SoftGradientMixer>,
     decoder: Decoder,
+    /// The local part steered by the detail control, when the configuration has it.
+    local: Option<LocalHead>,
 }
 
 /// Which maps a forward pass returns.
@@ -125,6 +138,9 @@ pub struct ForwardOptions {
     /// The decoder's per-image gains and offset replaced by these (`[g_A, g_B, h]`); the
     /// decoder's upward path is skipped.
     pub gains: Option<[f32; 3]>,
+    /// The detail control d (0 faithful … 1 most local detail); only a network with the
+    /// local part depends on it.
+    pub detail: f32,
 }
 
 /// How a forward pass runs: which maps it returns, and the inference options.
@@ -145,7 +161,17 @@ impl DualMine {
         self.forward_with(a, b, ForwardOptions::default())
     }
 
-    /// The forward pass as `options` say (ablations, given gains).
+    /// The forward pass at detail `d` (0 faithful … 1 most local; only a network with the
+    /// local part depends on it).
+    pub fn forward_with_detail(&self, a: Tensor<4>, b: Tensor<4>, d: f32) -> FusionOutput {
+        let options = ForwardOptions {
+            detail: d,
+            ..ForwardOptions::default()
+        };
+        self.forward_with(a, b, options)
+    }
+
+    /// The forward pass as `options` say (ablations, given gains, detail).
     pub fn forward_with(
         &self,
         a: Tensor<4>,
@@ -226,6 +252,7 @@ impl DualMine {
                     fixed_reliability: fixed,
                     fixed_alpha,
                     gains,
+                    detail,
                 },
         }: RunOptions,
     ) -> (FusionOutput, [Tensor<4>; 2]) {
@@ -256,6 +283,8 @@ impl DualMine {
         let mut fused = Vec::with_capacity(self.scales());
         let mut finest_a = None;
         let (mut rel_a, mut rel_b, mut alphas) = (Vec::new(), Vec::new(), Vec::new());
+        // The maps at full size for the local part (those of `Maps::Upsampled` when made).
+        let (mut full_w, mut full_alpha) = (Vec::new(), Vec::new());
         // A map of scale s at the input size: the finest (s = 0) is at the padded size
         // already and only cropped; coarser ones are upsampled bilinearly first.
         let full = |x: Tensor<4>, s: usize| {
@@ -303,10 +332,21 @@ impl DualMine {
                     // upsampled a second time.
                     let wa = full(wa, s);
                     rel_b.push(wa.clone().neg() + 1.0);
-                    rel_a.push(wa);
-                    alphas.push(full(alpha, s));
+                    rel_a.push(wa.clone());
+                    let alpha = full(alpha, s);
+                    alphas.push(alpha.clone());
+                    if self.local.is_some() {
+                        full_w.push(wa);
+                        full_alpha.push(alpha);
+                    }
                 }
-                Maps::Native => rel_a.push(wa),
+                Maps::Native => {
+                    if self.local.is_some() {
+                        full_w.push(full(wa.clone(), s));
+                        full_alpha.push(full(alpha, s));
+                    }
+                    rel_a.push(wa);
+                }
             }
         }
         let correction = match gains {
@@ -318,6 +358,20 @@ impl DualMine {
             + correction.gain_b.clone() * b.clone()
             + correction.offset.clone()
             + self.decoder.local_detail(a.clone(), b.clone(), finest_a);
+        let residual = match &self.local {
+            Some(head) => {
+                // The experts' fused features at the finest scale, cropped to the input.
+                let finest = fused[0].clone();
+                let [n, c, _, _] = finest.dims();
+                let features = slice(finest, [0..n, 0..c, 0..h, 0..w]);
+                let maps = FullMaps {
+                    reliability_a: &full_w,
+                    alpha: &full_alpha,
+                };
+                residual + head.forward(a.clone(), b.clone(), maps, features) * detail
+            }
+            None => residual,
+        };
         let fine = [features_a[0].clone(), features_b[0].clone()];
         let output = FusionOutput {
             fused: ((a + b) * 0.5 + residual).clamp(0.0, 1.0),
@@ -327,6 +381,18 @@ impl DualMine {
             correction,
         };
         (output, fine)
+    }
+
+    /// Sets the local part's k_s and c_s (`network::local`), when the network has one;
+    /// returns whether it has.
+    pub fn set_local_weights(&mut self, intensity: &[f32], detail: &[f32]) -> bool {
+        match &mut self.local {
+            Some(head) => {
+                head.set_weights(intensity, detail);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Channels of the finest encoder scale.
@@ -364,5 +430,40 @@ mod tests {
                     .all(|v| (0.0..=1.0).contains(v))
             );
         }
+    }
+
+    #[test]
+    fn the_detail_control_scales_the_local_part_and_the_maps_shape_it() {
+        let device = Device::flex();
+        let mut model = DualMineConfig::named("tiny-local").init(&device);
+        let a = Tensor::<4>::random([1, 1, 40, 36], Distribution::Uniform(0.0, 1.0), &device);
+        let b = Tensor::<4>::random([1, 1, 40, 36], Distribution::Uniform(0.0, 1.0), &device);
+        let average = values((a.clone() + b.clone()) * 0.5);
+        // Untrained: the local part adds nothing at any d.
+        for d in [0.0, 1.0] {
+            assert_eq!(
+                values(model.forward_with_detail(a.clone(), b.clone(), d).fused),
+                average
+            );
+        }
+        assert!(model.set_local_weights(&[1.0, 0.0, 0.0], &[0.0, 0.0, 0.5]));
+        let at = |d: f32| values(model.forward_with_detail(a.clone(), b.clone(), d).fused);
+        assert_eq!(at(0.0), average);
+        // Away from the clamp, F(d) − avg is d times F(1) − avg.
+        let (half, full) = (at(0.5), at(1.0));
+        let mut compared = 0;
+        for i in 0..average.len() {
+            if (0.01..0.99).contains(&full[i]) && (0.01..0.99).contains(&half[i]) {
+                let expected = average[i] + 0.5 * (full[i] - average[i]);
+                assert!((half[i] - expected).abs() < 1e-5, "{i}");
+                compared += 1;
+            }
+        }
+        assert!(compared > 100);
+        assert!(
+            !DualMineConfig::tiny()
+                .init(&device)
+                .set_local_weights(&[1.0; 3], &[1.0; 3])
+        );
     }
 }
