@@ -388,6 +388,19 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 if let Some(gain) = args.detail_gain {
                     fuser.set_detail_gain(gain);
                 }
+                // EXPERIMENT (branch detail-input): the shipped weights with the local part,
+                // its k and c hand-set, at detail d: DUALMINE_EXP_LOCAL="k0,k1,k2;c0,c1,c2;d".
+                if let Ok(spec) = std::env::var("DUALMINE_EXP_LOCAL") {
+                    let parts: Vec<Vec<f32>> = spec
+                        .split(';')
+                        .map(|p| p.split(',').filter_map(|v| v.trim().parse().ok()).collect())
+                        .collect();
+                    let device = burn::tensor::Device::flex();
+                    let mut model = dualmine::fusion::shipped::load_with_local(&task, &device)?;
+                    model.set_local_weights(&parts[0], &parts[1]);
+                    fuser = Fuser::from_model(model, device, "CPU, local part".into());
+                    fuser.set_detail(parts.get(2).and_then(|d| d.first()).copied().unwrap_or(1.0));
+                }
                 eprintln!(
                     "{task}: {} (detail gain γ = {}) on {}",
                     path.display(),

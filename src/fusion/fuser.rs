@@ -82,9 +82,9 @@ pub struct Fuser {
     model: DualMine,
     device: Device,
     description: String,
-    /// The ablations `eval` measures (every reliability map or every mixer weight fixed);
-    /// none for fusion.
-    ablation: ForwardOptions,
+    /// How inference runs: the detail control, and the ablations `eval` measures (every
+    /// reliability map or every mixer weight fixed; none for fusion).
+    options: ForwardOptions,
 }
 
 /// How many GPU probes are running now (see [`probing_gpu`]).
@@ -177,7 +177,7 @@ impl Fuser {
             model,
             device,
             description,
-            ablation: ForwardOptions::default(),
+            options: ForwardOptions::default(),
         }
     }
 
@@ -186,7 +186,7 @@ impl Fuser {
     pub fn with_fixed_reliability(&self, value: f32) -> Self {
         self.ablated(ForwardOptions {
             fixed_reliability: Some(value),
-            ..ForwardOptions::default()
+            ..self.options
         })
     }
 
@@ -195,18 +195,23 @@ impl Fuser {
     pub fn with_fixed_alpha(&self, value: f32) -> Self {
         self.ablated(ForwardOptions {
             fixed_alpha: Some(value),
-            ..ForwardOptions::default()
+            ..self.options
         })
     }
 
-    /// The same network run with `ablation`.
-    fn ablated(&self, ablation: ForwardOptions) -> Self {
+    /// The same network run with `options`.
+    fn ablated(&self, options: ForwardOptions) -> Self {
         Self {
             model: self.model.clone(),
             device: self.device.clone(),
             description: self.description.clone(),
-            ablation,
+            options,
         }
+    }
+
+    /// Sets the detail control d (0 faithful … 1 most local).
+    pub fn set_detail(&mut self, d: f32) {
+        self.options.detail = d.clamp(0.0, 1.0);
     }
 
     /// γ of the model's local term (decoder).
@@ -455,7 +460,7 @@ impl Fuser {
         let dims = [nx, ny, count];
         let options = ForwardOptions {
             gains,
-            ..self.ablation
+            ..self.options
         };
         let out = self
             .model

@@ -5,7 +5,7 @@
 use burn::tensor::Device;
 
 use super::network::model::{DualMine, DualMineConfig};
-use super::network::weights::{WeightsError, load_static};
+use super::network::weights::{WeightsError, load_static, load_static_extending};
 use crate::volume::{Modality, Volume};
 
 /// The configuration the shipped weights were trained for.
@@ -57,7 +57,28 @@ static PET_CT: &Aligned<[u8]> = &Aligned(*include_bytes!("../../assets/wdualmine
 
 /// The shipped network for `task` (one of [`TASKS`]) on `device`.
 pub fn load(task: &str, device: &Device) -> Result<DualMine, WeightsError> {
-    let bytes = match task {
+    load_static(
+        &DualMineConfig::named(CONFIG),
+        bytes_of(task)?,
+        &format!("built-in wdualmine-{CONFIG}-{task}.bpk"),
+        device,
+    )
+}
+
+/// The shipped network for `task` with the local part added (untrained: zero), the start
+/// of its training (issue 36).
+pub fn load_with_local(task: &str, device: &Device) -> Result<DualMine, WeightsError> {
+    load_static_extending(
+        &DualMineConfig::named("tiny-local"),
+        bytes_of(task)?,
+        &format!("built-in wdualmine-{CONFIG}-{task}.bpk"),
+        device,
+    )
+}
+
+/// The built-in weights of `task`.
+fn bytes_of(task: &str) -> Result<&'static [u8], WeightsError> {
+    Ok(match task {
         "ct-mri" => &CT_MRI.0,
         "pet-mri" => &PET_MRI.0,
         "spect-mri" => &SPECT_MRI.0,
@@ -67,13 +88,7 @@ pub fn load(task: &str, device: &Device) -> Result<DualMine, WeightsError> {
                 path: format!("built-in weights for {other:?} ({})", TASKS.join(", ")).into(),
             });
         }
-    };
-    load_static(
-        &DualMineConfig::named(CONFIG),
-        bytes,
-        &format!("built-in wdualmine-{CONFIG}-{task}.bpk"),
-        device,
-    )
+    })
 }
 
 #[cfg(test)]

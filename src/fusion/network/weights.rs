@@ -96,10 +96,36 @@ pub fn load_static(
     )
 }
 
+/// Builds a `config` network with the local part (`network::local`) from weights made
+/// without it: every other tensor must be present; the local part keeps its zero start.
+pub fn load_static_extending(
+    config: &DualMineConfig,
+    bytes: &'static [u8],
+    name: &str,
+    device: &Device,
+) -> Result<DualMine, WeightsError> {
+    load_from_store_allowing(
+        config.init(device),
+        BurnpackStore::from_static(bytes),
+        Path::new(name),
+        &|path: &str| path.starts_with("local."),
+    )
+}
+
 fn load_from_store<M: ModuleSnapshot>(
+    model: M,
+    store: BurnpackStore,
+    path: &Path,
+) -> Result<M, WeightsError> {
+    load_from_store_allowing(model, store, path, &|_| false)
+}
+
+/// [`load_from_store`] where the tensors `may_miss` names may be absent from the file.
+fn load_from_store_allowing<M: ModuleSnapshot>(
     mut model: M,
     store: BurnpackStore,
     path: &Path,
+    may_miss: &dyn Fn(&str) -> bool,
 ) -> Result<M, WeightsError> {
     // The store's own validation would report every mismatched tensor as a parse error (one
     // line per tensor); the result is checked below, with a short reason.
@@ -115,7 +141,12 @@ fn load_from_store<M: ModuleSnapshot>(
                 reason: e.to_string(),
                 path: path.to_path_buf(),
             })?;
-    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
+    let missing: Vec<_> = result
+        .missing
+        .iter()
+        .filter(|(name, _)| !may_miss(name))
+        .collect();
+    if !result.errors.is_empty() || !missing.is_empty() || !result.unused.is_empty() {
         let first = result
             .errors
             .first()
@@ -124,7 +155,7 @@ fn load_from_store<M: ModuleSnapshot>(
         let reason = format!(
             "{} tensors mismatched, {} missing, {} unexpected{first}",
             result.errors.len(),
-            result.missing.len(),
+            missing.len(),
             result.unused.len()
         );
         return Err(WeightsError::Mismatch {
