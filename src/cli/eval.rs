@@ -49,7 +49,7 @@ pub struct EvalArgs {
     /// `wdualmine-<config>-<task>.bpk` (or `wdualmine-<config>-all.bpk`).
     #[arg(long, default_value = "assets")]
     pub weights: PathBuf,
-    #[arg(long, default_value = "tiny", value_parser = ["tiny", "base"])]
+    #[arg(long, default_value = "tiny", value_parser = ["tiny", "tiny-local", "base"])]
     pub config: String,
     #[arg(long, default_value = "auto", value_parser = ["auto", "gpu", "cpu"])]
     pub backend: String,
@@ -387,6 +387,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 let mut fuser = Fuser::new(&config, &path, Backend::parse(&args.backend))?;
                 if let Some(gain) = args.detail_gain {
                     fuser.set_detail_gain(gain);
+                }
+                if let Some(d) = std::env::var("DUALMINE_EXP_D")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                {
+                    fuser.set_detail(d);
                 }
                 // EXPERIMENT (branch detail-input): the shipped weights with the local part,
                 // its k and c hand-set, at detail d: DUALMINE_EXP_LOCAL="k0,k1,k2;c0,c1,c2;d".

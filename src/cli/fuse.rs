@@ -69,7 +69,7 @@ pub struct FuseArgs {
     #[arg(long, default_value = "auto", value_parser = ["auto", "ct-mri", "pet-mri", "spect-mri", "pet-ct"])]
     pub task: String,
     /// Network size the `--weights` file was trained for.
-    #[arg(long, default_value = "tiny", value_parser = ["tiny", "base"])]
+    #[arg(long, default_value = "tiny", value_parser = ["tiny", "tiny-local", "base"])]
     pub config: String,
     /// Device: a hardware GPU when present (auto), or force gpu / cpu.
     #[arg(long, default_value = "auto", value_parser = ["auto", "gpu", "cpu"])]

@@ -69,7 +69,7 @@ pub struct TrainArgs {
     /// L_grad penalises F's gradients below this fraction of the stronger source's.
     #[arg(long, default_value_t = 0.7)]
     pub gradient_target: f32,
-    #[arg(long, default_value = "tiny", value_parser = ["tiny", "base"])]
+    #[arg(long, default_value = "tiny", value_parser = ["tiny", "tiny-local", "base"])]
     pub config: String,
     #[arg(long, default_value = "cpu", value_parser = ["auto", "gpu", "cpu"])]
     pub backend: String,
@@ -233,7 +233,7 @@ pub struct AverageArgs {
     /// Where the averaged weights go.
     #[arg(short, long)]
     pub output: PathBuf,
-    #[arg(long, default_value = "tiny", value_parser = ["tiny", "base"])]
+    #[arg(long, default_value = "tiny", value_parser = ["tiny", "tiny-local", "base"])]
     pub config: String,
 }
 

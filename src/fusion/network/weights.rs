@@ -96,6 +96,18 @@ pub fn load_static(
     )
 }
 
+/// [`load_into`] for a network with the local part from weights made without it (the
+/// local part keeps its start).
+pub fn load_into_extending<M: ModuleSnapshot>(model: M, path: &Path) -> Result<M, WeightsError> {
+    if !path.is_file() {
+        return Err(WeightsError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
+    let store = BurnpackStore::from_file(path).auto_extension(false);
+    load_from_store_allowing(model, store, path, &|name: &str| name.starts_with("local."))
+}
+
 /// Builds a `config` network with the local part (`network::local`) from weights made
 /// without it: every other tensor must be present; the local part keeps its zero start.
 pub fn load_static_extending(

@@ -18,7 +18,9 @@ use super::loss::{LossInputs, LossTerms, LossWeights, MI_SAMPLES, composite};
 use super::sampler::{Rng, TrainingPair, draw_batch};
 use crate::fusion::network::decoder::DEFAULT_DETAIL_GAIN;
 use crate::fusion::network::model::{DualMine, DualMineConfig};
-use crate::fusion::network::weights::{WeightsError, load_into, replace_atomically, save};
+use crate::fusion::network::weights::{
+    WeightsError, load_into, load_into_extending, replace_atomically, save,
+};
 use crate::fusion::ops::conv::conv2d;
 use crate::fusion::ops::cpu::freed_memory::KeepFreedMemory;
 use crate::fusion::ops::device::on_cpu_workers;
@@ -143,8 +145,18 @@ impl Trainer {
     /// reconstruction head and the optimiser start fresh, and γ is this run's.
     pub fn start_from(&mut self, weights: &Path) -> Result<(), TrainError> {
         let network = self.model.network.clone();
-        self.model.network = load_into(network, weights)?;
+        self.model.network = load_into_extending(network, weights)?;
         self.model.network.set_detail_gain(self.config.detail_gain);
+        // EXPERIMENT (branch detail-input): the local part's start, DUALMINE_EXP_LOCAL_INIT="k;c".
+        if let Ok(spec) = std::env::var("DUALMINE_EXP_LOCAL_INIT") {
+            let parts: Vec<Vec<f32>> = spec
+                .split(';')
+                .map(|p| p.split(',').filter_map(|v| v.trim().parse().ok()).collect())
+                .collect();
+            if parts.len() >= 2 {
+                self.model.network.set_local_weights(&parts[0], &parts[1]);
+            }
+        }
         Ok(())
     }
 
