@@ -204,10 +204,23 @@ impl DualMine {
         a: Tensor<4>,
         b: Tensor<4>,
     ) -> (FusionOutput, [Tensor<4>; 2]) {
+        self.forward_with_features_at(a, b, DEFAULT_DETAIL)
+    }
+
+    /// [`Self::forward_with_features`] at detail `detail`.
+    pub fn forward_with_features_at(
+        &self,
+        a: Tensor<4>,
+        b: Tensor<4>,
+        detail: f32,
+    ) -> (FusionOutput, [Tensor<4>; 2]) {
         let [n, _, h, w] = a.dims();
         let run = RunOptions {
             maps: Maps::Native,
-            options: ForwardOptions::default(),
+            options: ForwardOptions {
+                detail,
+                ..ForwardOptions::default()
+            },
         };
         let (output, padded) = self.run(a, b, run);
         let crop = |x: Tensor<4>| {
