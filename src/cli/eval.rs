@@ -9,13 +9,15 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 
 use dualmine::baselines::{Baseline, Plane};
 use dualmine::fusion::fuser::{Backend, Fuser};
 use dualmine::fusion::images::{FusedImage, fuse_image_pair};
+use dualmine::fusion::network::local::LocalWeights;
 use dualmine::fusion::network::model::DualMineConfig;
+use dualmine::fusion::shipped;
 use dualmine::io::aanlib::{Pair, Split, Task, split_pairs};
 use dualmine::io::image2d::{as_image8, read, to_gray8};
 use dualmine::metrics::{
@@ -49,10 +51,19 @@ pub struct EvalArgs {
     /// `wdualmine-<config>-<task>.bpk` (or `wdualmine-<config>-all.bpk`).
     #[arg(long, default_value = "assets")]
     pub weights: PathBuf,
-    #[arg(long, default_value = "tiny", value_parser = ["tiny", "tiny-local", "base"])]
+    #[arg(long, default_value = shipped::CONFIG, value_parser = ["tiny", "tiny-local", "base"])]
     pub config: String,
     #[arg(long, default_value = "auto", value_parser = ["auto", "gpu", "cpu"])]
     pub backend: String,
+    /// The detail control d of the model's row (0 faithful … 1 most local; default: the
+    /// task's, `shipped::default_detail`). A model with the local part is also scored at
+    /// d = 0, 0.25, 0.5, 0.75 and 1.
+    #[arg(long)]
+    pub detail: Option<f32>,
+    /// Run the model with this local part (`k0,k1,k2;τ0,τ1,τ2;c0,c1,c2`, `network::local`)
+    /// instead of the one stored with its weights: how it is chosen on the validation split.
+    #[arg(long)]
+    pub local: Option<String>,
     /// Also write every mean and std as CSV (task, method, metric, mean, std).
     #[arg(long)]
     pub csv: Option<PathBuf>,
@@ -82,9 +93,6 @@ pub struct Row {
     pub scores: Vec<Scores>,
     /// The locality residual of each pair (grey levels).
     pub locality: Vec<f64>,
-    /// The model only: per pair, the 5th–95th percentile span of the finest reliability map
-    /// of A over the foreground, and the mean absolute change of the fused luminance (grey
-    /// levels) when every reliability map is replaced by 0.5.
     /// The model's reliability span, and how far the fused image moves with every
     /// reliability map and with every mixer weight at 0.5 (grey levels), per pair.
     pub maps: Option<MapEffects>,
@@ -252,42 +260,72 @@ fn evaluate(
     }
     let mut kept = Vec::new();
     if let Some(fuser) = fuser {
-        let ablated = fuser.with_fixed_reliability(0.5);
-        let mixed_evenly = fuser.with_fixed_alpha(0.5);
-        let mut effects = MapEffects::default();
-        let mut fused = Vec::new();
         let label = format!("fuse {}", subject.heading);
-        let mut progress = Progress::new(&label, sources.len(), "pairs", 1);
-        for (i, s) in sources.iter().enumerate() {
-            let result = fuse_image_pair(fuser, &s.a, &s.b)?;
-            let without_maps = fuse_image_pair(&ablated, &s.a, &s.b)?;
-            let without_mixer = fuse_image_pair(&mixed_evenly, &s.a, &s.b)?;
-            let mask = foreground(as_image8(&s.a), as_image8(&s.b));
-            let span = percentile_span(&result.maps.reliability_a[0], &mask);
-            effects.spans.push(span.map_or(f64::NAN, f64::from));
-            let change = |other: &FusedImage| {
-                mean_absolute_difference(&result.maps.fused, &other.maps.fused, &mask)
-                    .map_or(f64::NAN, |d| d * 255.0)
-            };
-            effects.reliability.push(change(&without_maps));
-            effects.alpha.push(change(&without_mixer));
-            if i < examples {
-                fused.push(result.image.clone());
-                kept.push((s.a.clone(), s.b.clone(), result));
-            } else {
-                fused.push(result.image);
-            }
-            progress.set(i + 1, "");
-        }
-        progress.finish();
-        let mut model = row("W-DUALMINE (this project)".to_string(), fused)?;
+        let (fused, effects, examples) = fuse_with_model(fuser, sources, &label, examples)?;
+        kept = examples;
+        let mut model = row(MODEL_ROW.to_string(), fused)?;
         model.maps = Some(effects);
         rows.push(model);
+        if fuser.has_local_part() {
+            for d in DETAIL_CURVE {
+                let mut at = fuser.clone();
+                at.set_detail(d);
+                let label = format!("fuse {} at d = {d}", subject.heading);
+                let (fused, effects, _) = fuse_with_model(&at, sources, &label, 0)?;
+                let mut model = row(format!("W-DUALMINE d = {d}"), fused)?;
+                model.maps = Some(effects);
+                rows.push(model);
+            }
+        }
     }
     Ok(TaskResult {
         rows,
         examples: kept,
     })
+}
+
+/// The model's row at the detail it runs with (the task's default unless `--detail`).
+const MODEL_ROW: &str = "W-DUALMINE (this project)";
+
+/// The detail controls at which a model with the local part is also scored (issue 36).
+pub const DETAIL_CURVE: [f32; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
+
+/// The model's fused images of every pair, what its maps do, and its results on the first
+/// `examples` pairs (with the sources) for the figure.
+fn fuse_with_model(
+    fuser: &Fuser,
+    sources: &[Source],
+    label: &str,
+    examples: usize,
+) -> Result<(Vec<Volume>, MapEffects, Vec<(Volume, Volume, FusedImage)>)> {
+    let ablated = fuser.with_fixed_reliability(0.5);
+    let mixed_evenly = fuser.with_fixed_alpha(0.5);
+    let mut effects = MapEffects::default();
+    let (mut fused, mut kept) = (Vec::new(), Vec::new());
+    let mut progress = Progress::new(label, sources.len(), "pairs", 1);
+    for (i, s) in sources.iter().enumerate() {
+        let result = fuse_image_pair(fuser, &s.a, &s.b)?;
+        let without_maps = fuse_image_pair(&ablated, &s.a, &s.b)?;
+        let without_mixer = fuse_image_pair(&mixed_evenly, &s.a, &s.b)?;
+        let mask = foreground(as_image8(&s.a), as_image8(&s.b));
+        let span = percentile_span(&result.maps.reliability_a[0], &mask);
+        effects.spans.push(span.map_or(f64::NAN, f64::from));
+        let change = |other: &FusedImage| {
+            mean_absolute_difference(&result.maps.fused, &other.maps.fused, &mask)
+                .map_or(f64::NAN, |d| d * 255.0)
+        };
+        effects.reliability.push(change(&without_maps));
+        effects.alpha.push(change(&without_mixer));
+        if i < examples {
+            fused.push(result.image.clone());
+            kept.push((s.a.clone(), s.b.clone(), result));
+        } else {
+            fused.push(result.image);
+        }
+        progress.set(i + 1, "");
+    }
+    progress.finish();
+    Ok((fused, effects, kept))
 }
 
 /// What the model's maps do, per pair: the finest reliability map's span, and the mean
@@ -388,29 +426,20 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 if let Some(gain) = args.detail_gain {
                     fuser.set_detail_gain(gain);
                 }
-                if let Some(d) = std::env::var("DUALMINE_EXP_D")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                {
-                    fuser.set_detail(d);
+                if let Some(spec) = &args.local {
+                    let local = LocalWeights::parse(spec).context(
+                        "--local: three comma-separated lists (k; τ; c), one number per scale",
+                    )?;
+                    if !fuser.set_local_weights(&local) {
+                        bail!("--local: the {} configuration has no local part", args.config);
+                    }
                 }
-                // EXPERIMENT (branch detail-input): the shipped weights with the local part,
-                // its k and c hand-set, at detail d: DUALMINE_EXP_LOCAL="k0,k1,k2;c0,c1,c2;d".
-                if let Ok(spec) = std::env::var("DUALMINE_EXP_LOCAL") {
-                    let parts: Vec<Vec<f32>> = spec
-                        .split(';')
-                        .map(|p| p.split(',').filter_map(|v| v.trim().parse().ok()).collect())
-                        .collect();
-                    let device = burn::tensor::Device::flex();
-                    let mut model = dualmine::fusion::shipped::load_with_local(&task, &device)?;
-                    model.set_local_weights(&parts[0], &parts[1]);
-                    fuser = Fuser::from_model(model, device, "CPU, local part".into());
-                    fuser.set_detail(parts.get(2).and_then(|d| d.first()).copied().unwrap_or(1.0));
-                }
+                fuser.set_detail(args.detail.unwrap_or(shipped::default_detail(&task)));
                 eprintln!(
-                    "{task}: {} (detail gain γ = {}) on {}",
+                    "{task}: {} (detail gain γ = {}, detail d = {}) on {}",
                     path.display(),
                     fuser.detail_gain(),
+                    fuser.detail(),
                     fuser.description()
                 );
                 Some(fuser)

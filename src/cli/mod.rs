@@ -103,6 +103,10 @@ enum Command {
     /// "model soup": less seed-to-seed variation than any one of them).
     #[cfg(feature = "fusion")]
     AverageWeights(train::AverageArgs),
+    /// Give trained weights the local part that the detail control steers (`--config tiny`
+    /// → `tiny-local`): k, τ and c per scale, chosen on the validation split with `eval --local`
+    #[cfg(feature = "fusion")]
+    SetLocal(train::SetLocalArgs),
     /// Score W-DUALMINE, the classical baselines and the published peers on the AANLIB test
     /// pairs (MODEL.md's protocol) and print markdown tables.
     #[cfg(feature = "fusion")]
@@ -175,6 +179,8 @@ pub fn run() -> Result<()> {
         Command::Train(args) => train::run(&args),
         #[cfg(feature = "fusion")]
         Command::AverageWeights(args) => train::average(&args),
+        #[cfg(feature = "fusion")]
+        Command::SetLocal(args) => train::set_local(&args),
         #[cfg(feature = "fusion")]
         Command::Eval(args) => eval::run(&args),
         Command::Phantom {

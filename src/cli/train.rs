@@ -11,7 +11,9 @@ use super::progress::Progress;
 
 use dualmine::fusion::fuser::{Backend, pick_device};
 use dualmine::fusion::network::decoder::DEFAULT_DETAIL_GAIN;
+use dualmine::fusion::network::local::LocalWeights;
 use dualmine::fusion::network::model::DualMineConfig;
+use dualmine::fusion::shipped::CONFIG as LOCAL_CONFIG;
 use dualmine::fusion::network::weights::{self, save};
 use dualmine::fusion::training::loss::LossWeights;
 use dualmine::fusion::training::sampler::TrainingPair;
@@ -253,5 +255,35 @@ pub fn average(args: &AverageArgs) -> Result<()> {
         args.output.display(),
         args.inputs.len()
     );
+    Ok(())
+}
+
+/// The arguments of `dualmine set-local`.
+#[derive(clap::Args)]
+pub struct SetLocalArgs {
+    /// Trained weights of the `tiny` configuration (or `tiny-local`, whose local part is
+    /// replaced).
+    pub input: PathBuf,
+    /// The local part, `k0,k1,k2;τ0,τ1,τ2;c0,c1,c2` (`network::local`).
+    #[arg(long)]
+    pub local: String,
+    /// Where the `tiny-local` weights go.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+pub fn set_local(args: &SetLocalArgs) -> Result<()> {
+    let (device, _) = pick_device(Backend::Cpu)?;
+    let local = LocalWeights::parse(&args.local)
+        .context("--local: three comma-separated lists (k; τ; c), one number per scale")?;
+    let network = DualMineConfig::named(LOCAL_CONFIG).init(&device);
+    let mut network = weights::load_into_extending(network, &args.input)?;
+    let scales = network.scales();
+    if local.intensity.len() != scales {
+        bail!("--local: {scales} numbers per list, one per scale");
+    }
+    network.set_local_weights(&local);
+    save(&network, &args.output)?;
+    println!("wrote {} ({LOCAL_CONFIG})", args.output.display());
     Ok(())
 }

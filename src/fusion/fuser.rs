@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use burn::tensor::{Device, DeviceKind, Tensor, TensorData};
 use thiserror::Error;
 
+use super::network::local::LocalWeights;
 use super::network::model::{DualMine, DualMineConfig, ForwardOptions};
 use super::network::weights::{WeightsError, load};
 use super::ops::cpu::freed_memory::KeepFreedMemory;
@@ -78,6 +79,7 @@ pub struct FusionMaps {
 pub const GAIN_SLICES: usize = 16;
 
 /// W-DUALMINE ready to run on a device.
+#[derive(Clone)]
 pub struct Fuser {
     model: DualMine,
     device: Device,
@@ -168,7 +170,9 @@ impl Fuser {
     pub fn shipped(task: &str, backend: Backend) -> Result<Self, FuserError> {
         let (device, description) = pick_device(backend)?;
         let model = super::shipped::load(task, &device)?;
-        Ok(Self::from_model(model, device, description))
+        let mut fuser = Self::from_model(model, device, description);
+        fuser.set_detail(super::shipped::default_detail(task));
+        Ok(fuser)
     }
 
     /// Wraps a model already on `device` (e.g. one just trained).
@@ -202,16 +206,30 @@ impl Fuser {
     /// The same network run with `options`.
     fn ablated(&self, options: ForwardOptions) -> Self {
         Self {
-            model: self.model.clone(),
-            device: self.device.clone(),
-            description: self.description.clone(),
             options,
+            ..self.clone()
         }
     }
 
-    /// Sets the detail control d (0 faithful … 1 most local).
+    /// Sets the detail control d (0 faithful … 1 most local; a NaN counts as 0).
     pub fn set_detail(&mut self, d: f32) {
-        self.options.detail = d.clamp(0.0, 1.0);
+        self.options.detail = if d.is_nan() { 0.0 } else { d.clamp(0.0, 1.0) };
+    }
+
+    /// The detail control d the network runs with.
+    pub fn detail(&self) -> f32 {
+        self.options.detail
+    }
+
+    /// Whether the network has the local part that d steers (`network::local`).
+    pub fn has_local_part(&self) -> bool {
+        self.model.local_weights().is_some()
+    }
+
+    /// Replaces the local part's weights (how they are chosen on the validation split);
+    /// `false` when the network has no local part.
+    pub fn set_local_weights(&mut self, weights: &LocalWeights) -> bool {
+        self.model.set_local_weights(weights)
     }
 
     /// γ of the model's local term (decoder).

@@ -5,11 +5,12 @@
 use burn::tensor::Device;
 
 use super::network::model::{DualMine, DualMineConfig};
-use super::network::weights::{WeightsError, load_static, load_static_extending};
+use super::network::weights::{WeightsError, load_static};
 use crate::volume::{Modality, Volume};
 
-/// The configuration the shipped weights were trained for.
-pub const CONFIG: &str = "tiny";
+/// The configuration of the shipped weights: the `tiny` network trained per task, with the
+/// local part that the detail control steers (`network::local`, set by `dualmine set-local`).
+pub const CONFIG: &str = "tiny-local";
 
 /// The pairings a shipped model exists for, by task name.
 pub const TASKS: [&str; 4] = ["ct-mri", "pet-mri", "spect-mri", "pet-ct"];
@@ -44,16 +45,19 @@ pub fn swapped_for_network(studies: [&Volume; 2]) -> bool {
     rank(studies[0]) > rank(studies[1])
 }
 
+/// The default detail of every shipped model (see [`default_detail`]).
+const DEFAULT_DETAIL: f32 = 0.5;
+
 /// Burnpack's tensors are read in place, so the bytes must sit as aligned as a file buffer.
 #[repr(C, align(256))]
 struct Aligned<Bytes: ?Sized>(Bytes);
 
-static CT_MRI: &Aligned<[u8]> = &Aligned(*include_bytes!("../../assets/wdualmine-tiny-ct-mri.bpk"));
+static CT_MRI: &Aligned<[u8]> = &Aligned(*include_bytes!("../../assets/wdualmine-tiny-local-ct-mri.bpk"));
 static PET_MRI: &Aligned<[u8]> =
-    &Aligned(*include_bytes!("../../assets/wdualmine-tiny-pet-mri.bpk"));
+    &Aligned(*include_bytes!("../../assets/wdualmine-tiny-local-pet-mri.bpk"));
 static SPECT_MRI: &Aligned<[u8]> =
-    &Aligned(*include_bytes!("../../assets/wdualmine-tiny-spect-mri.bpk"));
-static PET_CT: &Aligned<[u8]> = &Aligned(*include_bytes!("../../assets/wdualmine-tiny-pet-ct.bpk"));
+    &Aligned(*include_bytes!("../../assets/wdualmine-tiny-local-spect-mri.bpk"));
+static PET_CT: &Aligned<[u8]> = &Aligned(*include_bytes!("../../assets/wdualmine-tiny-local-pet-ct.bpk"));
 
 /// The shipped network for `task` (one of [`TASKS`]) on `device`.
 pub fn load(task: &str, device: &Device) -> Result<DualMine, WeightsError> {
@@ -65,15 +69,14 @@ pub fn load(task: &str, device: &Device) -> Result<DualMine, WeightsError> {
     )
 }
 
-/// The shipped network for `task` with the local part added (untrained: zero), the start
-/// of its training (issue 36).
-pub fn load_with_local(task: &str, device: &Device) -> Result<DualMine, WeightsError> {
-    load_static_extending(
-        &DualMineConfig::named("tiny-local"),
-        bytes_of(task)?,
-        &format!("built-in wdualmine-{CONFIG}-{task}.bpk"),
-        device,
-    )
+/// The detail control d that the shipped model of `task` runs with unless the reader moves
+/// it (0 faithful … 1 most local), chosen on the validation split (`assets/MODEL_CARD.md`,
+/// "Detail control"); 0 for a task without a shipped model.
+pub fn default_detail(task: &str) -> f32 {
+    match task {
+        "ct-mri" | "pet-mri" | "spect-mri" | "pet-ct" => DEFAULT_DETAIL,
+        _ => 0.0,
+    }
 }
 
 /// The built-in weights of `task`.

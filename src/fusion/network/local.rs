@@ -1,44 +1,42 @@
-//! The local part of the fused image, steered by the detail control `d` (issue 36; on the
-//! `detail-input` branch, not trained yet). Built from what the network's maps say, so that
-//! the overlays mean what they show:
+//! The local part of the fused image, steered by the detail control `d` (issue 36). Built
+//! from what the network's maps say, so that the overlays mean what they show:
 //!
-//! `L = Σ_s k_s·(w_s − ½)·(A − B)`  — the reliability map of A at scale s, brought to full
-//! size, weighting the two images pixel by pixel (the part that makes F local);
+//! `L = Σ_s k_s·(α_s·(σ(τ_s·(w_s − ½)) − ½) + (1 − α_s)·(w_s − ½))·(A − B)` — the
+//! reliability map of A at scale s, brought to full size, weighting the two images pixel by
+//! pixel: where the map trusts A the fused image takes more of A, where it trusts B more of
+//! B. The mixer's α says how: towards 1 (the wavelet expert's way) the map is sharpened
+//! into a choice of one source (τ_s = 4 leaves it as it is near ½, larger τ_s chooses),
+//! towards 0 (the spatial expert's way) it weights as it is;
 //! `  + Σ_s c_s·(α_s·wav_s + (1 − α_s)·spa_s − (D_A,s + D_B,s)/2)` — each scale's band detail
 //! of A and of B, the spatial expert's reliability-weighted mix `spa = w·D_A + (1 − w)·D_B`
-//! and the wavelet expert's larger-magnitude pick `wav`, mixed by the mixer's α (the part
-//! that keeps edges);
-//! `  + β·tanh(r(x))` — a 3×3 head on the decoder's full-resolution features.
+//! and the wavelet expert's larger-magnitude pick `wav`, mixed by the mixer's α.
 //!
-//! The fused image is `F(d) = clamp(avg + g_A·A + g_B·B + h + γ-term + d·L, 0, 1)`. Every
-//! weight starts at zero, so an untrained head leaves F as it was at every d. Measured
-//! without training on the CT–MRI validation pairs (docs/design-history.md): the first sum
-//! alone with the scale-1 map at 0.45 reaches TEA-Net's locality, CC, SSIM and Qabf, 0.4 bit
-//! of MI short.
+//! The fused image is `F(d) = clamp(avg + (1 − d)·(g_A·A + g_B·B + h + γ-term) + d·L, 0, 1)`
+//! (`model::DualMine`): the faithful end is the decoder's global correction of the average,
+//! the detailed end the average with the local part. k_s = c_s = 0 leaves F(d) = F(0) scaled
+//! towards the average.
 
 use burn::module::{Module, Param};
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Initializer, PaddingConfig2d};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::decoder::binomial_blur;
-use crate::fusion::ops::conv::conv2d;
-
-/// Largest per-pixel value of the learned residual head (β).
-pub const HEAD_SCALE: f32 = 0.25;
 
 /// Binomial blur passes that end each scale's band (variance 1, 4, 16 pixels²).
 const BAND_PASSES: [usize; 3] = [1, 3, 12];
 
-/// The learned weights of the local part.
+/// The sharpness τ at which a map is used as it is (σ(4x) − ½ ≈ x near 0).
+pub const NEUTRAL_SHARPNESS: f32 = 4.0;
+
+/// The weights of the local part, per scale.
 #[derive(Module, Debug)]
 pub struct LocalHead {
     /// k_s: how far scale s's reliability map weights the two images.
     intensity: Param<Tensor<1>>,
+    /// τ_s: how sharply scale s's map chooses between them.
+    sharpness: Param<Tensor<1>>,
     /// c_s: how much of scale s's α-mixed band detail is added.
     detail: Param<Tensor<1>>,
-    /// r: the residual head on the decoder's finest features.
-    head: Conv2d,
 }
 
 /// The network's maps at full size, finest scale first, that the local part reads.
@@ -47,45 +45,85 @@ pub struct FullMaps<'a> {
     pub alpha: &'a [Tensor<4>],
 }
 
+/// The local part's weights as numbers, one per scale.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocalWeights {
+    pub intensity: Vec<f32>,
+    pub sharpness: Vec<f32>,
+    pub detail: Vec<f32>,
+}
+
+impl LocalWeights {
+    /// No local part at any d: k = c = 0, τ neutral.
+    pub fn none(scales: usize) -> Self {
+        Self {
+            intensity: vec![0.0; scales],
+            sharpness: vec![NEUTRAL_SHARPNESS; scales],
+            detail: vec![0.0; scales],
+        }
+    }
+
+    /// Parses `k0,k1,…;τ0,τ1,…;c0,c1,…` (the form `dualmine train --local` takes); `None`
+    /// when a part is missing, a number does not parse or the parts differ in length.
+    pub fn parse(text: &str) -> Option<Self> {
+        let parts: Vec<Vec<f32>> = text
+            .split(';')
+            .map(|p| p.split(',').map(|v| v.trim().parse::<f32>().ok()).collect())
+            .collect::<Option<_>>()?;
+        let [intensity, sharpness, detail]: [Vec<f32>; 3] = parts.try_into().ok()?;
+        let n = intensity.len();
+        let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+        (n > 0
+            && sharpness.len() == n
+            && detail.len() == n
+            && finite(&intensity)
+            && finite(&sharpness)
+            && finite(&detail))
+        .then_some(Self {
+            intensity,
+            sharpness,
+            detail,
+        })
+    }
+}
+
 impl LocalHead {
-    /// A head for `scales` scales on `channels` finest decoder channels, all weights zero.
-    pub fn new(scales: usize, channels: usize, device: &Device) -> Self {
-        let zeros = |n: usize| {
+    /// A head for `scales` scales that adds nothing ([`LocalWeights::none`]).
+    pub fn new(scales: usize, device: &Device) -> Self {
+        let none = LocalWeights::none(scales);
+        let param = |v: &[f32]| {
             Param::from_tensor(Tensor::from_data(
-                TensorData::new(vec![0.0f32; n], [n]),
+                TensorData::new(v.to_vec(), [v.len()]),
                 device,
             ))
         };
         Self {
-            intensity: zeros(scales),
-            detail: zeros(scales),
-            head: Conv2dConfig::new([channels, 1], [3, 3])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .with_initializer(Initializer::Zeros)
-                .init(device),
+            intensity: param(&none.intensity),
+            sharpness: param(&none.sharpness),
+            detail: param(&none.detail),
         }
     }
 
-    /// `L` for sources `a`, `b` (`[N, 1, H, W]`), the maps at full size and the decoder's
-    /// finest features `features` (`[N, C, H, W]`, cropped to the input).
-    pub fn forward(
-        &self,
-        a: Tensor<4>,
-        b: Tensor<4>,
-        maps: FullMaps<'_>,
-        features: Tensor<4>,
-    ) -> Tensor<4> {
+    /// `L` for sources `a`, `b` (`[N, 1, H, W]`) and the maps at full size.
+    pub fn forward(&self, a: Tensor<4>, b: Tensor<4>, maps: FullMaps<'_>) -> Tensor<4> {
         let scales = maps.reliability_a.len().min(maps.alpha.len());
-        let k = self.intensity.val();
-        let c = self.detail.val();
+        let (k, tau, c) = (
+            self.intensity.val(),
+            self.sharpness.val(),
+            self.detail.val(),
+        );
         let weight = |t: &Tensor<1>, s: usize| t.clone().slice(s..s + 1).reshape([1, 1, 1, 1]);
         let difference = a.clone() - b.clone();
-        let mut local = conv2d(&self.head, features).tanh() * HEAD_SCALE;
+        let mut local = difference.zeros_like();
         let (mut coarse_a, mut coarse_b) = (a, b);
         for s in 0..scales {
             let w = maps.reliability_a[s].clone();
             let alpha = maps.alpha[s].clone();
-            local = local + (w.clone() - 0.5) * difference.clone() * weight(&k, s);
+            // The wavelet expert's way: a choice, the map sharpened; the spatial expert's: the
+            // map as it is; the mixer's α says which way, pixel by pixel.
+            let choice = sigmoid((w.clone() - 0.5) * weight(&tau, s)) - 0.5;
+            let share = alpha.clone() * choice + (alpha.clone().neg() + 1.0) * (w.clone() - 0.5);
+            local = local + share * difference.clone() * weight(&k, s);
             let passes = BAND_PASSES[s.min(BAND_PASSES.len() - 1)];
             let (next_a, next_b) = (
                 binomial_blur(coarse_a.clone(), passes),
@@ -102,8 +140,18 @@ impl LocalHead {
         local
     }
 
-    /// Sets k_s and c_s (a hand-set start before training, or an experiment).
-    pub fn set_weights(&mut self, intensity: &[f32], detail: &[f32]) {
+    /// The weights as numbers.
+    pub fn weights(&self) -> LocalWeights {
+        let numbers = |p: &Param<Tensor<1>>| p.val().into_data().try_to_vec::<f32>().unwrap_or_default();
+        LocalWeights {
+            intensity: numbers(&self.intensity),
+            sharpness: numbers(&self.sharpness),
+            detail: numbers(&self.detail),
+        }
+    }
+
+    /// Sets the weights (chosen on the validation split: `dualmine train --local`).
+    pub fn set_weights(&mut self, weights: &LocalWeights) {
         let device = self.intensity.val().device();
         let param = |v: &[f32]| {
             Param::from_tensor(Tensor::from_data(
@@ -111,8 +159,9 @@ impl LocalHead {
                 &device,
             ))
         };
-        self.intensity = param(intensity);
-        self.detail = param(detail);
+        self.intensity = param(&weights.intensity);
+        self.sharpness = param(&weights.sharpness);
+        self.detail = param(&weights.detail);
     }
 }
 
@@ -134,10 +183,8 @@ mod tests {
     #[test]
     fn an_untrained_head_adds_nothing_and_each_weight_follows_its_map() {
         let device = Device::flex();
-        let mut head = LocalHead::new(3, 4, &device);
+        let mut head = LocalHead::new(3, &device);
         let (a, b, maps, alphas) = inputs(&device);
-        let features =
-            Tensor::<4>::random([1, 4, 24, 20], Distribution::Uniform(-1.0, 1.0), &device);
         let run = |head: &LocalHead, maps: &[Tensor<4>], alphas: &[Tensor<4>]| {
             values(head.forward(
                 a.clone(),
@@ -146,25 +193,35 @@ mod tests {
                     reliability_a: maps,
                     alpha: alphas,
                 },
-                features.clone(),
             ))
         };
         assert!(run(&head, &maps, &alphas).iter().all(|v| *v == 0.0));
-        // k_0 = 1 alone: (w_0 − ½)(A − B) exactly; maps at ½ give nothing.
-        head.set_weights(&[1.0, 0.0, 0.0], &[0.0; 3]);
-        let got = run(&head, &maps, &alphas);
-        let (wa, va, vb) = (
-            values(maps[0].clone()),
-            values(a.clone()),
-            values(b.clone()),
-        );
-        for i in 0..got.len() {
-            assert!((got[i] - (wa[i] - 0.5) * (va[i] - vb[i])).abs() < 1e-6);
+        // k_0 = 1, τ_0 = τ alone: (α(σ(τ(w − ½)) − ½) + (1 − α)(w − ½))(A − B) exactly, with
+        // the scale-0 maps; reliability maps at ½ give nothing.
+        let only = |k: [f32; 3], tau: f32, c: [f32; 3]| LocalWeights {
+            intensity: k.to_vec(),
+            sharpness: vec![tau, 4.0, 4.0],
+            detail: c.to_vec(),
+        };
+        for tau in [4.0f32, 30.0] {
+            head.set_weights(&only([1.0, 0.0, 0.0], tau, [0.0; 3]));
+            let got = run(&head, &maps, &alphas);
+            let (wa, al, va, vb) = (
+                values(maps[0].clone()),
+                values(alphas[0].clone()),
+                values(a.clone()),
+                values(b.clone()),
+            );
+            for i in 0..got.len() {
+                let choice = 1.0 / (1.0 + (-tau * (wa[i] - 0.5)).exp()) - 0.5;
+                let share = al[i] * choice + (1.0 - al[i]) * (wa[i] - 0.5);
+                assert!((got[i] - share * (va[i] - vb[i])).abs() < 1e-5);
+            }
+            let half: Vec<Tensor<4>> = maps.iter().map(|m| m.clone() * 0.0 + 0.5).collect();
+            assert!(run(&head, &half, &alphas).iter().all(|v| v.abs() < 1e-6));
         }
-        let half: Vec<Tensor<4>> = maps.iter().map(|m| m.clone() * 0.0 + 0.5).collect();
-        assert!(run(&head, &half, &alphas).iter().all(|v| v.abs() < 1e-6));
         // c_0 = 1 alone: α = ½ and α = its map give different images (the mixer shapes it).
-        head.set_weights(&[0.0; 3], &[1.0, 0.0, 0.0]);
+        head.set_weights(&only([0.0; 3], 4.0, [1.0, 0.0, 0.0]));
         let mixed = run(&head, &maps, &alphas);
         let even: Vec<Tensor<4>> = alphas.iter().map(|m| m.clone() * 0.0 + 0.5).collect();
         let evenly = run(&head, &maps, &even);
@@ -175,5 +232,16 @@ mod tests {
             .sum::<f32>()
             / mixed.len() as f32;
         assert!(change > 1e-3, "{change}");
+    }
+
+    #[test]
+    fn local_weights_parse_from_text_and_refuse_bad_text() {
+        let parsed = LocalWeights::parse("0, 0.5, 0; 4, 30, 4; 0.2, 0, 0").expect("parses");
+        assert_eq!(parsed.intensity, vec![0.0, 0.5, 0.0]);
+        assert_eq!(parsed.sharpness, vec![4.0, 30.0, 4.0]);
+        assert_eq!(parsed.detail, vec![0.2, 0.0, 0.0]);
+        for bad in ["", "1;2", "1,2;3;4", "a;b;c", "1;inf;0", "1;2;3;4"] {
+            assert_eq!(LocalWeights::parse(bad), None, "{bad}");
+        }
     }
 }

@@ -20,7 +20,7 @@ use burn::tensor::{Device, Tensor};
 use super::decoder::{Correction, Decoder};
 use super::encoder::Encoder;
 use super::experts::{SpatialExpert, WaveletExpert};
-use super::local::{FullMaps, LocalHead};
+use super::local::{FullMaps, LocalHead, LocalWeights};
 use super::mixer::SoftGradientMixer;
 use super::reliability::ReliabilityHead;
 use crate::fusion::ops::device::{is_plain_cpu, on_cpu_workers};
@@ -82,13 +82,11 @@ impl DualMineConfig {
             decoder: Decoder::new(&self.channels, device),
             local: self
                 .local
-                .then(|| LocalHead::new(self.channels.len(), self.channels[0], device)),
+                .then(|| LocalHead::new(self.channels.len(), device)),
         }
     }
 }
 
-/// The detail control's value when none is given (not yet chosen on validation).
-pub const DEFAULT_DETAIL: f32 = 0.5;
 
 /// The network.
 #[derive(Module, Debug)]
@@ -204,23 +202,11 @@ impl DualMine {
         a: Tensor<4>,
         b: Tensor<4>,
     ) -> (FusionOutput, [Tensor<4>; 2]) {
-        self.forward_with_features_at(a, b, DEFAULT_DETAIL)
-    }
-
-    /// [`Self::forward_with_features`] at detail `detail`.
-    pub fn forward_with_features_at(
-        &self,
-        a: Tensor<4>,
-        b: Tensor<4>,
-        detail: f32,
-    ) -> (FusionOutput, [Tensor<4>; 2]) {
         let [n, _, h, w] = a.dims();
         let run = RunOptions {
             maps: Maps::Native,
-            options: ForwardOptions {
-                detail,
-                ..ForwardOptions::default()
-            },
+            // Training runs at d = 0: the local part is set afterwards (`dualmine set-local`).
+            options: ForwardOptions::default(),
         };
         let (output, padded) = self.run(a, b, run);
         let crop = |x: Tensor<4>| {
@@ -372,16 +358,13 @@ impl DualMine {
             + correction.offset.clone()
             + self.decoder.local_detail(a.clone(), b.clone(), finest_a);
         let residual = match &self.local {
+            // F(d) = avg + (1 − d)·(global correction) + d·L (`network::local`).
             Some(head) => {
-                // The experts' fused features at the finest scale, cropped to the input.
-                let finest = fused[0].clone();
-                let [n, c, _, _] = finest.dims();
-                let features = slice(finest, [0..n, 0..c, 0..h, 0..w]);
                 let maps = FullMaps {
                     reliability_a: &full_w,
                     alpha: &full_alpha,
                 };
-                residual + head.forward(a.clone(), b.clone(), maps, features) * detail
+                residual * (1.0 - detail) + head.forward(a.clone(), b.clone(), maps) * detail
             }
             None => residual,
         };
@@ -396,16 +379,21 @@ impl DualMine {
         (output, fine)
     }
 
-    /// Sets the local part's k_s and c_s (`network::local`), when the network has one;
-    /// returns whether it has.
-    pub fn set_local_weights(&mut self, intensity: &[f32], detail: &[f32]) -> bool {
+    /// Sets the local part's weights (`network::local`), when the network has one; returns
+    /// whether it has.
+    pub fn set_local_weights(&mut self, weights: &LocalWeights) -> bool {
         match &mut self.local {
             Some(head) => {
-                head.set_weights(intensity, detail);
+                head.set_weights(weights);
                 true
             }
             None => false,
         }
+    }
+
+    /// The local part's weights, when the network has one.
+    pub fn local_weights(&self) -> Option<LocalWeights> {
+        self.local.as_ref().map(LocalHead::weights)
     }
 
     /// Channels of the finest encoder scale.
@@ -459,7 +447,13 @@ mod tests {
                 average
             );
         }
-        assert!(model.set_local_weights(&[1.0, 0.0, 0.0], &[0.0, 0.0, 0.5]));
+        let weights = LocalWeights {
+            intensity: vec![1.0, 0.0, 0.0],
+            sharpness: vec![16.0, 4.0, 4.0],
+            detail: vec![0.0, 0.0, 0.5],
+        };
+        assert!(model.set_local_weights(&weights));
+        assert_eq!(model.local_weights(), Some(weights.clone()));
         let at = |d: f32| values(model.forward_with_detail(a.clone(), b.clone(), d).fused);
         assert_eq!(at(0.0), average);
         // Away from the clamp, F(d) − avg is d times F(1) − avg.
@@ -476,7 +470,7 @@ mod tests {
         assert!(
             !DualMineConfig::tiny()
                 .init(&device)
-                .set_local_weights(&[1.0; 3], &[1.0; 3])
+                .set_local_weights(&weights)
         );
     }
 }

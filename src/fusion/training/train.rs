@@ -147,16 +147,6 @@ impl Trainer {
         let network = self.model.network.clone();
         self.model.network = load_into_extending(network, weights)?;
         self.model.network.set_detail_gain(self.config.detail_gain);
-        // EXPERIMENT (branch detail-input): the local part's start, DUALMINE_EXP_LOCAL_INIT="k;c".
-        if let Ok(spec) = std::env::var("DUALMINE_EXP_LOCAL_INIT") {
-            let parts: Vec<Vec<f32>> = spec
-                .split(';')
-                .map(|p| p.split(',').filter_map(|v| v.trim().parse().ok()).collect())
-                .collect();
-            if parts.len() >= 2 {
-                self.model.network.set_local_weights(&parts[0], &parts[1]);
-            }
-        }
         Ok(())
     }
 
@@ -232,28 +222,10 @@ impl Trainer {
         chroma: [Tensor<4>; 2],
         sample: &[i64],
     ) -> LossTerms {
-        // EXPERIMENT (branch detail-input): DUALMINE_EXP_ALTERNATE trains d = 0 and d = 1 on
-        // alternate steps; at d = 1 the gradient term is DUALMINE_EXP_GRAD_BOOST times heavier
-        // and aims at DUALMINE_EXP_TARGET1 of the stronger source's gradient.
-        let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<f32>().ok());
-        let mut weights = self.config.loss.clone();
-        let detail = if std::env::var("DUALMINE_EXP_ALTERNATE").is_ok() {
-            if self.step % 2 == 1 {
-                weights.gradient *= env("DUALMINE_EXP_GRAD_BOOST").unwrap_or(1.0);
-                if let Some(target) = env("DUALMINE_EXP_TARGET1") {
-                    weights.gradient_target = target;
-                }
-                1.0
-            } else {
-                0.0
-            }
-        } else {
-            env("DUALMINE_EXP_TRAIN_D").unwrap_or(crate::fusion::network::model::DEFAULT_DETAIL)
-        };
-        let (output, [fine_a, fine_b]) =
-            self.model
-                .network
-                .forward_with_features_at(a.clone(), b.clone(), detail);
+        let (output, [fine_a, fine_b]) = self
+            .model
+            .network
+            .forward_with_features(a.clone(), b.clone());
         let reconstruct = |f: Tensor<4>| sigmoid(conv2d(&self.model.reconstruction, f));
         let inputs = LossInputs {
             reconstructed_a: reconstruct(fine_a),
@@ -264,7 +236,7 @@ impl Trainer {
             fused: output.fused,
             reliability_a: output.reliability_a,
         };
-        composite(inputs, &weights, sample)
+        composite(inputs, &self.config.loss, sample)
     }
 
     /// The trained network, ready for inference (no autodiff).
