@@ -277,9 +277,16 @@ fn the_spect_flag_fuses_with_the_shipped_spect_model() {
         true,
     );
     assert!(String::from_utf8_lossy(&result.stderr).contains("spect-mri"));
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/wdualmine-tiny-spect-mri.bpk");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/wdualmine-tiny-local-spect-mri.bpk");
     let by_file = dir.path().join("file.png");
-    fuse([&colour, &gray], &by_file, Some(&file), &[], true);
+    // The task names the default detail control.
+    fuse(
+        [&colour, &gray],
+        &by_file,
+        Some(&file),
+        &["--task", "spect-mri"],
+        true,
+    );
     let pet = dir.path().join("pet.png");
     fuse([&colour, &gray], &pet, None, &["--task", "pet-mri"], true);
     let read = |p: &Path| io::load(p, None).expect("fused").data;

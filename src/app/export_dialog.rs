@@ -231,10 +231,10 @@ pub fn start(
         .study(session.pair.reference)
         .cloned()
         .ok_or("no reference study")?;
-    let mut model = format!(
-        "built-in {} weights",
-        session.job.as_ref().map_or("", |j| j.task)
-    );
+    let mut model = match &session.job {
+        Some(job) => format!("built-in {} weights, detail d = {}", job.task, job.detail),
+        None => "built-in weights".to_string(),
+    };
     if let Some((t, metric)) = &session.registration {
         model += &format!("; the second {}", t.note(*metric));
     }

@@ -27,6 +27,11 @@ pub struct FusionInputs {
     pub task: &'static str,
     /// True when the viewer's study A is the network's B (the outputs' A/B swap back).
     pub swapped: bool,
+    /// The detail control d (0 faithful … 1 most local detail).
+    pub detail: f32,
+    /// The slice fused first (the one in view); the others follow in order from it, then
+    /// those before it.
+    pub first_slice: usize,
 }
 
 impl FusionInputs {
@@ -44,6 +49,8 @@ impl FusionInputs {
             dims: a.geometry.dims,
             task,
             swapped,
+            detail: shipped::default_detail(task),
+            first_slice: 0,
         }
     }
 }
@@ -67,6 +74,8 @@ pub struct FusionJob {
     pub total: usize,
     pub done: usize,
     pub started: Instant,
+    /// The detail control it fuses at.
+    pub detail: f32,
     /// Set when the job ended, with how long it ran.
     pub elapsed: Option<Duration>,
     pub error: Option<String>,
@@ -83,7 +92,7 @@ impl FusionJob {
         let pause = Arc::new(AtomicBool::new(false));
         let total = inputs.dims[2];
         let slice_pixels = inputs.dims[0] * inputs.dims[1];
-        let (swapped, task) = (inputs.swapped, inputs.task);
+        let (swapped, task, detail) = (inputs.swapped, inputs.task, inputs.detail);
         let flags = (cancel.clone(), pause.clone());
         let worker = move || {
             let fuse = || {
@@ -118,6 +127,7 @@ impl FusionJob {
             error: None,
             swapped,
             task,
+            detail,
             slice_pixels,
         };
         if let Err(e) = std::thread::Builder::new()
@@ -152,7 +162,7 @@ impl FusionJob {
         loop {
             match self.events.try_recv() {
                 Ok(JobEvent::Batch { first, maps }) => {
-                    self.done = self.done.max(first + maps.fused.len() / self.slice_len());
+                    self.done += maps.fused.len() / self.slice_len();
                     batches.push((first, maps));
                 }
                 Ok(JobEvent::Finished) => {
@@ -190,22 +200,21 @@ fn run(
     send: &mut dyn FnMut(JobEvent) -> bool,
 ) -> Result<(), String> {
     let model = shipped::load(inputs.task, &device).map_err(|e| e.to_string())?;
-    let fuser = Fuser::from_model(model, device, description);
+    let mut fuser = Fuser::from_model(model, device, description);
+    fuser.set_detail(inputs.detail);
     let [nx, ny, nz] = inputs.dims;
     let slice = nx * ny;
     // One mix for the whole volume (Fuser::volume_gains), so that slices do not flicker.
     let gains = fuser
         .volume_gains(&inputs.a, &inputs.b, inputs.dims)
         .map_err(|e| e.to_string())?;
-    let mut first = 0;
-    while first < nz {
+    for (first, count) in batch_order(nz, inputs.first_slice) {
         while pause.load(Ordering::Relaxed) && !cancel.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(20));
         }
         if cancel.load(Ordering::Relaxed) {
             return Err("fusion was cancelled".into());
         }
-        let count = BATCH.min(nz - first);
         let range = first * slice..(first + count) * slice;
         let maps = fuser
             .fuse_normalised(
@@ -220,7 +229,44 @@ fn run(
         if !send(JobEvent::Batch { first, maps }) {
             return Ok(());
         }
-        first += count;
     }
     Ok(())
+}
+
+/// The batches of `slices` slices as (first slice, count): from `start` (clamped) to the
+/// end, then from 0 to `start`, each slice once.
+fn batch_order(slices: usize, start: usize) -> Vec<(usize, usize)> {
+    let start = start.min(slices.saturating_sub(1));
+    let mut order = Vec::new();
+    for (from, to) in [(start, slices), (0, start)] {
+        let mut first = from;
+        while first < to {
+            let count = BATCH.min(to - first);
+            order.push((first, count));
+            first += count;
+        }
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slice_in_view_is_fused_first_and_every_slice_once() {
+        assert_eq!(batch_order(5, 0), vec![(0, 2), (2, 2), (4, 1)]);
+        assert_eq!(batch_order(5, 3), vec![(3, 2), (0, 2), (2, 1)]);
+        assert_eq!(batch_order(5, 99), vec![(4, 1), (0, 2), (2, 2)]);
+        assert_eq!(batch_order(0, 0), vec![]);
+        for start in 0..7 {
+            let mut seen = vec![0; 7];
+            for (first, count) in batch_order(7, start) {
+                for slice in first..first + count {
+                    seen[slice] += 1;
+                }
+            }
+            assert!(seen.iter().all(|&n| n == 1), "{start}: {seen:?}");
+        }
+    }
 }

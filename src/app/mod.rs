@@ -248,6 +248,17 @@ impl ViewerApp {
         self.apply_overlays();
     }
 
+    /// Fuses again at the detail control `d` (the slice in view first).
+    pub fn set_detail(&mut self, d: f32) {
+        let (Some(session), Some((device, description))) = (&mut self.session, &self.compute)
+        else {
+            return;
+        };
+        if let Err(e) = session.set_detail(d, device.clone(), description.clone()) {
+            self.error = Some(e);
+        }
+    }
+
     fn poll_loading(&mut self) {
         let Some(receiver) = &self.loading else {
             return;
@@ -466,6 +477,7 @@ impl eframe::App for ViewerApp {
         self.registration_banners(ui);
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
         self.panel_rect = None;
+        let mut detail_chosen = None;
         if let Some(session) = &mut self.session {
             // Resizable, and nothing in it may widen it: its contents wrap, and the VOI tables
             // scroll sideways within it when the panel is dragged narrower than they are.
@@ -477,7 +489,11 @@ impl eframe::App for ViewerApp {
                     egui::ScrollArea::vertical()
                         .auto_shrink([false, false])
                         .show(ui, |ui| {
-                            panels::layer_panel(ui, session, &mut self.settings);
+                            if let Some(d) =
+                                panels::layer_panel(ui, session, &mut self.settings)
+                            {
+                                detail_chosen = Some(d);
+                            }
                             ui.separator();
                             panels::readout(ui, session);
                             ui.separator();
@@ -488,6 +504,9 @@ impl eframe::App for ViewerApp {
                         });
                 });
             self.panel_rect = Some(panel.response.rect);
+        }
+        if let Some(d) = detail_chosen {
+            self.set_detail(d);
         }
         egui::CentralPanel::default().show(ui, |ui| self.panes(ui));
     }

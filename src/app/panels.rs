@@ -41,9 +41,12 @@ pub const SHORTCUTS: [(&str, &str); 18] = [
     ("Drop folders on the window", "open them"),
 ];
 
-/// The layer list: every layer with its switches. Returns true when fusion should restart.
-pub fn layer_panel(ui: &mut Ui, session: &mut Session, settings: &mut ViewSettings) {
+/// The layer list: every layer with its switches. Returns the detail control d when the
+/// reader has just chosen another (the fusion then runs again at it).
+pub fn layer_panel(ui: &mut Ui, session: &mut Session, settings: &mut ViewSettings) -> Option<f32> {
     ui.heading("Layers");
+    let mut detail = session.detail_or_default();
+    let (mut detail_moved, mut detail_chosen) = (false, false);
     let reference = session.pair.reference;
     let ids: Vec<LayerId> = session.layers.iter().map(|l| l.id).collect();
     for id in ids {
@@ -84,6 +87,7 @@ pub fn layer_panel(ui: &mut Ui, session: &mut Session, settings: &mut ViewSettin
                         }
                     });
                 if id == LayerId::Fused {
+                    (detail_moved, detail_chosen) = detail_slider(ui, &mut detail);
                     chroma_choice(ui, &mut layer.style.chroma_from);
                 }
                 if matches!(id, LayerId::Study(side) if side != reference) {
@@ -119,6 +123,26 @@ pub fn layer_panel(ui: &mut Ui, session: &mut Session, settings: &mut ViewSettin
         }
         Compare::Off => {}
     }
+    if detail_moved {
+        session.detail = Some(detail);
+    }
+    detail_chosen.then_some(detail)
+}
+
+/// The fused image's detail control: 0 faithful (close to the average of the two studies),
+/// 1 the most local detail (each pixel leaning to the study its reliability map trusts).
+/// Whether it moved, and whether the reader has settled on the value (let go of the
+/// slider, or typed it).
+fn detail_slider(ui: &mut Ui, detail: &mut f32) -> (bool, bool) {
+    let response = ui
+        .add(egui::Slider::new(detail, 0.0..=1.0).step_by(0.05).text("detail"))
+        .on_hover_text(
+            "0: faithful, close to the average of the two studies; 1: the most local detail, \
+             each pixel leaning to the study its reliability map trusts. The slice in view is \
+             fused again first, the rest in the background.",
+        );
+    let settled = response.drag_stopped() || (response.changed() && !response.dragged());
+    (response.changed(), settled)
 }
 
 /// Which study, if any, lends the fused image its colours (its colour map's chroma under

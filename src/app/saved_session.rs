@@ -136,6 +136,7 @@ impl ViewerApp {
                 .iter()
                 .map(|m| [m.from, m.to])
                 .collect(),
+            detail: session.detail,
         })
     }
 
@@ -235,7 +236,15 @@ impl ViewerApp {
             .iter()
             .any(|l| l.layer == LayerId::Fused.name());
         let fusing = session.job.is_some();
-        if wants_outputs && session.fusion_allowed && (saved.registration.is_some() || !fusing) {
+        // A session fusing already (opened with the studies) fuses again only when the
+        // saved detail control differs from the one it runs at.
+        let detail = saved.detail.filter(|d| d.is_finite()).map(|d| d.clamp(0.0, 1.0));
+        let detail_changed = detail != session.detail;
+        session.detail = detail;
+        if wants_outputs
+            && session.fusion_allowed
+            && (saved.registration.is_some() || !fusing || detail_changed)
+        {
             self.start_fusion();
         }
         let Some(session) = &mut self.session else {

@@ -43,6 +43,9 @@ pub struct Session {
     pub box_drag: Option<[[f32; 3]; 2]>,
     /// The MIP pane's projection, kept while what it shows is unchanged.
     pub mip: Option<MipCache>,
+    /// The detail control d the reader chose for the fused image (0 faithful … 1 most local
+    /// detail); `None`: the model's default for the studies' task.
+    pub detail: Option<f32>,
 }
 
 impl Session {
@@ -76,6 +79,7 @@ impl Session {
             hover: None,
             job: None,
             fusion_allowed,
+            detail: None,
             registration: None,
             vois: Vec::new(),
             vois_made: 0,
@@ -132,13 +136,7 @@ impl Session {
 
     /// Starts fusing the two studies on `device` (replacing any earlier result).
     pub fn start_fusion(&mut self, device: Device, description: String) -> Result<(), String> {
-        let Some(b) = self.pair.b.clone() else {
-            return Err("fusion needs two studies".into());
-        };
-        if let Some(job) = &self.job {
-            job.cancel();
-        }
-        let inputs = FusionInputs::new(&self.pair.a, &b);
+        let inputs = self.fusion_inputs()?;
         self.layers.retain(|l| matches!(l.id, LayerId::Study(_)));
         let like = self.pair.a.clone();
         // The fused image in grey; a PET or SPECT overlay draws above it in its own colours.
@@ -152,6 +150,49 @@ impl Session {
         self.layers.extend(outputs);
         self.job = Some(FusionJob::start(inputs, device, description));
         Ok(())
+    }
+
+    /// Fuses again at the detail control `d` (the reader moved it): the axial slice in view
+    /// first, then the rest in the background; the outputs keep their styles and show the
+    /// earlier fusion until each slice is replaced.
+    pub fn set_detail(
+        &mut self,
+        d: f32,
+        device: Device,
+        description: String,
+    ) -> Result<(), String> {
+        self.detail = Some(d.clamp(0.0, 1.0));
+        if !self.layers.iter().any(|l| l.id == LayerId::Fused) {
+            return Ok(());
+        }
+        let inputs = self.fusion_inputs()?;
+        self.job = Some(FusionJob::start(inputs, device, description));
+        Ok(())
+    }
+
+    /// The detail control the fusion runs at: the reader's, or the model's default.
+    pub fn detail_or_default(&self) -> f32 {
+        self.detail.unwrap_or_else(|| {
+            let task = self.job.as_ref().map_or("", |j| j.task);
+            shipped::default_detail(task)
+        })
+    }
+
+    /// The network's inputs for the two studies at the chosen detail, starting with the
+    /// axial slice in view; any running job is cancelled.
+    fn fusion_inputs(&mut self) -> Result<FusionInputs, String> {
+        let Some(b) = self.pair.b.clone() else {
+            return Err("fusion needs two studies".into());
+        };
+        if let Some(job) = &self.job {
+            job.cancel();
+        }
+        let mut inputs = FusionInputs::new(&self.pair.a, &b);
+        inputs.detail = self
+            .detail
+            .unwrap_or_else(|| shipped::default_detail(inputs.task));
+        inputs.first_slice = self.slice(Orientation::Axial);
+        Ok(inputs)
     }
 
     /// Copies finished batches into the output layers. Returns true when anything changed.

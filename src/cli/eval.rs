@@ -60,7 +60,7 @@ pub struct EvalArgs {
     /// d = 0, 0.25, 0.5, 0.75 and 1.
     #[arg(long)]
     pub detail: Option<f32>,
-    /// Run the model with this local part (`k0,k1,k2;τ0,τ1,τ2;c0,c1,c2`, `network::local`)
+    /// Run the model with this local part (`k0,k1,k2;τ0,τ1,τ2;c0,c1,c2;u`, `network::local`)
     /// instead of the one stored with its weights: how it is chosen on the validation split.
     #[arg(long)]
     pub local: Option<String>,
@@ -428,7 +428,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 }
                 if let Some(spec) = &args.local {
                     let local = LocalWeights::parse(spec).context(
-                        "--local: three comma-separated lists (k; τ; c), one number per scale",
+                        "--local: k; τ; c (one number per scale each) and u (0 … 1)",
                     )?;
                     if !fuser.set_local_weights(&local) {
                         bail!("--local: the {} configuration has no local part", args.config);

@@ -69,8 +69,13 @@ pub struct FuseArgs {
     #[arg(long, default_value = "auto", value_parser = ["auto", "ct-mri", "pet-mri", "spect-mri", "pet-ct"])]
     pub task: String,
     /// Network size the `--weights` file was trained for.
-    #[arg(long, default_value = "tiny", value_parser = ["tiny", "tiny-local", "base"])]
+    #[arg(long, default_value = shipped::CONFIG, value_parser = ["tiny", "tiny-local", "base"])]
     pub config: String,
+    /// The detail control d: 0 keeps the fusion faithful (close to the average), 1 adds the
+    /// most local detail (each pixel leaning to the source its reliability map trusts).
+    /// Default: the task's, chosen on the validation split (`assets/MODEL_CARD.md`).
+    #[arg(long)]
+    pub detail: Option<f32>,
     /// Device: a hardware GPU when present (auto), or force gpu / cpu.
     #[arg(long, default_value = "auto", value_parser = ["auto", "gpu", "cpu"])]
     pub backend: String,
@@ -127,24 +132,35 @@ pub fn run(args: &FuseArgs) -> Result<()> {
     }
 }
 
-/// The network chosen by `--weights`/`--task` (from the studies' modalities for auto).
+/// The network chosen by `--weights`/`--task` (from the studies' modalities for auto), at
+/// the detail control `--detail` or the task's default.
 fn make_fuser(args: &FuseArgs, studies: [&Volume; 2]) -> Result<Fuser> {
     let backend = Backend::parse(&args.backend);
-    let fuser = match &args.weights {
-        Some(weights) => {
-            eprintln!(
-                "model: W-DUALMINE {} from {}",
-                args.config,
-                weights.display()
-            );
-            Fuser::new(&DualMineConfig::named(&args.config), weights, backend)?
-        }
+    let (mut fuser, mut line) = match &args.weights {
+        Some(weights) => (
+            Fuser::new(&DualMineConfig::named(&args.config), weights, backend)?,
+            format!("W-DUALMINE {} from {}", args.config, weights.display()),
+        ),
         None => {
             let task = shipped_task(&args.task, studies)?;
-            eprintln!("model: built-in W-DUALMINE {} {task}", shipped::CONFIG);
-            Fuser::shipped(task, backend)?
+            (
+                Fuser::shipped(task, backend)?,
+                format!("built-in W-DUALMINE {} {task}", shipped::CONFIG),
+            )
         }
     };
+    if fuser.has_local_part() {
+        let task = shipped_task(&args.task, studies).unwrap_or("");
+        let d = args.detail.unwrap_or(shipped::default_detail(task));
+        if !(0.0..=1.0).contains(&d) {
+            bail!("--detail {d}: the detail control runs from 0 to 1");
+        }
+        fuser.set_detail(d);
+        line += &format!(", detail d = {d}");
+    } else if args.detail.is_some() {
+        bail!("--detail: the {} network has no local part to steer", args.config);
+    }
+    eprintln!("model: {line}");
     eprintln!("device: {}", fuser.description());
     Ok(fuser)
 }
@@ -223,6 +239,9 @@ fn fuse_volumes(args: &FuseArgs) -> Result<()> {
                 shipped_task(&args.task, [&first, &second])?
             ),
         };
+        if fuser.has_local_part() {
+            model += &format!(", detail d = {}", fuser.detail());
+        }
         if let Some((t, metric)) = &registration {
             model += &format!("; the second {}", t.note(*metric));
         }

@@ -264,7 +264,7 @@ pub struct SetLocalArgs {
     /// Trained weights of the `tiny` configuration (or `tiny-local`, whose local part is
     /// replaced).
     pub input: PathBuf,
-    /// The local part, `k0,k1,k2;τ0,τ1,τ2;c0,c1,c2` (`network::local`).
+    /// The local part, `k0,k1,k2;τ0,τ1,τ2;c0,c1,c2;u` (`network::local`).
     #[arg(long)]
     pub local: String,
     /// Where the `tiny-local` weights go.
@@ -275,7 +275,7 @@ pub struct SetLocalArgs {
 pub fn set_local(args: &SetLocalArgs) -> Result<()> {
     let (device, _) = pick_device(Backend::Cpu)?;
     let local = LocalWeights::parse(&args.local)
-        .context("--local: three comma-separated lists (k; τ; c), one number per scale")?;
+        .context("--local: k; τ; c (one number per scale each) and u (0 … 1)")?;
     let network = DualMineConfig::named(LOCAL_CONFIG).init(&device);
     let mut network = weights::load_into_extending(network, &args.input)?;
     let scales = network.scales();

@@ -28,6 +28,9 @@ pub struct SavedSession {
     pub vois: Vec<SavedVoi>,
     /// Distances: both ends in the pair grid's continuous voxel coordinates.
     pub distances: Vec<[[f32; 3]; 2]>,
+    /// The fused image's detail control d the reader chose (absent: the model's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<f32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -11,10 +11,12 @@
 //! of A and of B, the spatial expert's reliability-weighted mix `spa = w·D_A + (1 − w)·D_B`
 //! and the wavelet expert's larger-magnitude pick `wav`, mixed by the mixer's α.
 //!
-//! The fused image is `F(d) = clamp(avg + (1 − d)·(g_A·A + g_B·B + h + γ-term) + d·L, 0, 1)`
-//! (`model::DualMine`): the faithful end is the decoder's global correction of the average,
-//! the detailed end the average with the local part. k_s = c_s = 0 leaves F(d) = F(0) scaled
-//! towards the average.
+//! The fused image is `F(d) = clamp(avg + (1 − u·d)·(g_A·A + g_B·B + h + γ-term) + d·L, 0, 1)`
+//! (`model::DualMine`): the faithful end is the decoder's global correction of the average;
+//! towards the detailed end the local part is added and, as far as the fade u says, the
+//! global correction taken away (u = 1: the detailed end is the average with the local
+//! part; u = 0: the correction stays, as a PET's larger share of the mix must). With k_s =
+//! c_s = 0 and u = 0, F(d) = F(0) at every d.
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::sigmoid;
@@ -37,6 +39,8 @@ pub struct LocalHead {
     sharpness: Param<Tensor<1>>,
     /// c_s: how much of scale s's α-mixed band detail is added.
     detail: Param<Tensor<1>>,
+    /// u (one number): how far d takes away the decoder's global correction.
+    fade: Param<Tensor<1>>,
 }
 
 /// The network's maps at full size, finest scale first, that the local part reads.
@@ -51,25 +55,33 @@ pub struct LocalWeights {
     pub intensity: Vec<f32>,
     pub sharpness: Vec<f32>,
     pub detail: Vec<f32>,
+    /// u: how far d takes away the decoder's global correction (0 … 1).
+    pub fade: f32,
 }
 
 impl LocalWeights {
-    /// No local part at any d: k = c = 0, τ neutral.
+    /// No local part at any d: k = c = 0, τ neutral, u = 0.
     pub fn none(scales: usize) -> Self {
         Self {
             intensity: vec![0.0; scales],
             sharpness: vec![NEUTRAL_SHARPNESS; scales],
             detail: vec![0.0; scales],
+            fade: 0.0,
         }
     }
 
-    /// Parses `k0,k1,…;τ0,τ1,…;c0,c1,…` (the form `dualmine train --local` takes); `None`
-    /// when a part is missing, a number does not parse or the parts differ in length.
+    /// Parses `k0,k1,…;τ0,τ1,…;c0,c1,…;u` (the form `dualmine set-local --local` takes); `None`
+    /// when a part is missing, a number does not parse, the lists differ in length or u is
+    /// outside 0 … 1.
     pub fn parse(text: &str) -> Option<Self> {
-        let parts: Vec<Vec<f32>> = text
+        let mut parts: Vec<Vec<f32>> = text
             .split(';')
             .map(|p| p.split(',').map(|v| v.trim().parse::<f32>().ok()).collect())
             .collect::<Option<_>>()?;
+        let fade = match parts.pop()?.as_slice() {
+            [u] if (0.0..=1.0).contains(u) => *u,
+            _ => return None,
+        };
         let [intensity, sharpness, detail]: [Vec<f32>; 3] = parts.try_into().ok()?;
         let n = intensity.len();
         let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
@@ -83,6 +95,7 @@ impl LocalWeights {
             intensity,
             sharpness,
             detail,
+            fade,
         })
     }
 }
@@ -101,6 +114,7 @@ impl LocalHead {
             intensity: param(&none.intensity),
             sharpness: param(&none.sharpness),
             detail: param(&none.detail),
+            fade: param(&[none.fade]),
         }
     }
 
@@ -147,6 +161,7 @@ impl LocalHead {
             intensity: numbers(&self.intensity),
             sharpness: numbers(&self.sharpness),
             detail: numbers(&self.detail),
+            fade: numbers(&self.fade).first().copied().unwrap_or(0.0),
         }
     }
 
@@ -162,6 +177,12 @@ impl LocalHead {
         self.intensity = param(&weights.intensity);
         self.sharpness = param(&weights.sharpness);
         self.detail = param(&weights.detail);
+        self.fade = param(&[weights.fade]);
+    }
+
+    /// u as a `[1]` tensor.
+    pub fn fade(&self) -> Tensor<1> {
+        self.fade.val()
     }
 }
 
@@ -202,6 +223,7 @@ mod tests {
             intensity: k.to_vec(),
             sharpness: vec![tau, 4.0, 4.0],
             detail: c.to_vec(),
+            fade: 1.0,
         };
         for tau in [4.0f32, 30.0] {
             head.set_weights(&only([1.0, 0.0, 0.0], tau, [0.0; 3]));
@@ -236,11 +258,14 @@ mod tests {
 
     #[test]
     fn local_weights_parse_from_text_and_refuse_bad_text() {
-        let parsed = LocalWeights::parse("0, 0.5, 0; 4, 30, 4; 0.2, 0, 0").expect("parses");
+        let parsed = LocalWeights::parse("0, 0.5, 0; 4, 30, 4; 0.2, 0, 0; 0.5").expect("parses");
         assert_eq!(parsed.intensity, vec![0.0, 0.5, 0.0]);
         assert_eq!(parsed.sharpness, vec![4.0, 30.0, 4.0]);
         assert_eq!(parsed.detail, vec![0.2, 0.0, 0.0]);
-        for bad in ["", "1;2", "1,2;3;4", "a;b;c", "1;inf;0", "1;2;3;4"] {
+        assert_eq!(parsed.fade, 0.5);
+        for bad in [
+            "", "1;2;3", "1,2;3;4;1", "a;b;c;1", "1;inf;0;1", "1;2;3;4;5", "1;2;3;2", "1;2;3;1,1",
+        ] {
             assert_eq!(LocalWeights::parse(bad), None, "{bad}");
         }
     }

@@ -358,13 +358,14 @@ impl DualMine {
             + correction.offset.clone()
             + self.decoder.local_detail(a.clone(), b.clone(), finest_a);
         let residual = match &self.local {
-            // F(d) = avg + (1 − d)·(global correction) + d·L (`network::local`).
+            // F(d) = avg + (1 − u·d)·(global correction) + d·L (`network::local`).
             Some(head) => {
                 let maps = FullMaps {
                     reliability_a: &full_w,
                     alpha: &full_alpha,
                 };
-                residual * (1.0 - detail) + head.forward(a.clone(), b.clone(), maps) * detail
+                let kept = (head.fade() * (-detail) + 1.0).reshape([1, 1, 1, 1]);
+                residual * kept + head.forward(a.clone(), b.clone(), maps) * detail
             }
             None => residual,
         };
@@ -451,6 +452,7 @@ mod tests {
             intensity: vec![1.0, 0.0, 0.0],
             sharpness: vec![16.0, 4.0, 4.0],
             detail: vec![0.0, 0.0, 0.5],
+            fade: 1.0,
         };
         assert!(model.set_local_weights(&weights));
         assert_eq!(model.local_weights(), Some(weights.clone()));
