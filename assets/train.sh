@@ -3,10 +3,11 @@
 #
 #   sh assets/train.sh [OUT]        (from the repository root, ../shared/data beside it)
 #
-# Writes OUT/wdualmine-tiny-{ct-mri,pet-mri,spect-mri,pet-ct}.bpk (default OUT: runs/recipe),
-# the validation tables (OUT/validation.md), the test tables (OUT/test.md) and the PET–CT
-# table on STS_002 (OUT/pet-ct.md). Copy the four files into assets/ to ship them. Every choice below (steps, λ, detail gains) was made on
-# the validation split (assets/validation-split.txt); see assets/MODEL_CARD.md.
+# Writes OUT/wdualmine-tiny-local-{ct-mri,pet-mri,spect-mri,pet-ct}.bpk (default OUT:
+# runs/recipe), the validation tables (OUT/validation.md), the test tables (OUT/test.md) and
+# the PET–CT table on STS_002 (OUT/pet-ct.md). Copy the four files into assets/ to ship them.
+# Every choice below (steps, λ, detail gains, the local parts) was made on the validation
+# split (assets/validation-split.txt; STS_002 for PET–CT); see assets/MODEL_CARD.md.
 # DUALMINE may name the binary (default: the release build of this checkout).
 set -eu
 OUT=${1:-runs/recipe}
@@ -51,6 +52,18 @@ for seed in 0 1 2; do
 done
 "$DUALMINE" average-weights -o "$OUT/wdualmine-tiny-pet-ct.bpk" "$OUT/pet-ct-seed0.bpk" \
     "$OUT/pet-ct-seed1.bpk" "$OUT/pet-ct-seed2.bpk"
+
+# The local part the detail control steers (issue 36): k, τ, c per scale and the fade u,
+# chosen on the validation split with `eval --split validation --local … --detail 1`
+# (model card, "Detail control"). The trained network is unchanged at d = 0.
+setlocal() {
+    "$DUALMINE" set-local "$OUT/wdualmine-tiny-$1.bpk" --local "$2" \
+        -o "$OUT/wdualmine-tiny-local-$1.bpk"
+}
+setlocal ct-mri "0,0.5,0;4,50,4;0,0,0;1"
+setlocal pet-mri "0,0.8,0;4,50,4;0,0,0;0"
+setlocal spect-mri "0.4,0.4,0.4;50,50,50;0,0,0;0"
+setlocal pet-ct "0,0.8,0;4,50,4;0,0,0;0"
 
 "$DUALMINE" eval --task all --data "$DATA" --weights "$OUT" --backend cpu --split validation \
     --no-fmi > "$OUT/validation.md"

@@ -1,7 +1,8 @@
 //! `dualmine eval` end to end on the shared AANLIB CT–MRI test pairs, with untrained weights
-//! written by the test: the untrained network returns exactly the average, so its row must
-//! equal the Average baseline's row number for number, and the peers' rows must carry
-//! MODEL.md's published means. Also `--csv` and `--figure`.
+//! written by the test: the untrained network (with its local part) returns exactly the
+//! average at every detail control d, so its rows — at the default d and along the curve
+//! d = 0 … 1 — must equal the Average baseline's row number for number, and the peers' rows
+//! must carry MODEL.md's published means. Also `--csv` and `--figure`.
 
 #![cfg(feature = "fusion")]
 
@@ -21,7 +22,8 @@ fn eval_prints_peers_baselines_and_the_model() {
     let data = aanlib.parent().expect("shared data folder").to_path_buf();
     let dir = tempfile::tempdir().expect("temp dir");
     let weights = dir.path().join("tiny.bpk");
-    save(&DualMineConfig::tiny().init(&Device::flex()), &weights).expect("save weights");
+    let untrained = DualMineConfig::named("tiny-local").init(&Device::flex());
+    save(&untrained, &weights).expect("save weights");
     let (csv, figure) = (dir.path().join("scores.csv"), dir.path().join("figure.png"));
     let output = Command::new(env!("CARGO_BIN_EXE_dualmine"))
         .args(["eval", "--task", "ct-mri", "--no-fmi", "--backend", "cpu"])
@@ -49,6 +51,13 @@ fn eval_prints_peers_baselines_and_the_model() {
         line[method.len() + 4..].to_string()
     };
     assert_eq!(row("W-DUALMINE (this project)"), row("Average"));
+    for d in ["0", "0.25", "0.5", "0.75", "1"] {
+        assert_eq!(
+            row(&format!("W-DUALMINE d = {d}")),
+            row("Average"),
+            "d = {d}"
+        );
+    }
     assert!(row("AdaFuse").starts_with(" 5.0592 ± 0.235 | 3.3570 ± 0.198 | 0.8306"));
     assert!(row("ASFE-Fusion").starts_with(" 5.4855 ± 0.273 | 3.1463 ± 0.161 | 0.8302"));
     row("TEA-Net");
@@ -74,8 +83,9 @@ fn eval_prints_peers_baselines_and_the_model() {
     assert!(locality("AdaFuse").starts_with("| AdaFuse | 0.95 ± "));
     let table = std::fs::read_to_string(&csv).expect("csv written");
     assert!(table.starts_with("task,method,metric,mean,std\n"));
-    // 8 rows × (12 metrics + locality), and the model's span and its two ablations.
-    assert_eq!(table.lines().count(), 1 + 8 * 13 + 3);
+    // 13 rows (8 and the curve's 5) × (12 metrics + locality), and the model's span and its
+    // two ablations at the default d and along the curve.
+    assert_eq!(table.lines().count(), 1 + 13 * 13 + 6 * 3);
     let image = image::open(&figure).expect("figure readable");
     // Two rows of 256² tiles, 4-pixel gaps, and the colour bar (24 pixels) under them.
     assert_eq!((image.width(), image.height()), (7 * 260 - 4, 2 * 260 + 24));

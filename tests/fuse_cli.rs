@@ -277,7 +277,8 @@ fn the_spect_flag_fuses_with_the_shipped_spect_model() {
         true,
     );
     assert!(String::from_utf8_lossy(&result.stderr).contains("spect-mri"));
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/wdualmine-tiny-local-spect-mri.bpk");
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/wdualmine-tiny-local-spect-mri.bpk");
     let by_file = dir.path().join("file.png");
     // The task names the default detail control.
     fuse(
@@ -316,7 +317,7 @@ fn fusing_without_a_desktop_session_prints_only_the_model_and_the_device() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 2, "stderr: {stderr}");
-    assert!(lines[0].starts_with("model: built-in W-DUALMINE tiny spect-mri"));
+    assert!(lines[0].starts_with("model: built-in W-DUALMINE tiny-local spect-mri"));
     assert!(lines[1].starts_with("device: "), "{}", lines[1]);
     assert!(out.exists());
 }

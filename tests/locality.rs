@@ -93,3 +93,48 @@ fn shipped_reliability_maps_spread_and_change_the_fusion() {
         assert!(locality > 0.3, "{task:?}: locality {locality}");
     }
 }
+
+/// Issue 36, line 3: at the detailed end (d = 1) of the CT–MRI model, the mixer weights and
+/// the reliability maps shape the image — each set to 0.5 everywhere moves the fused image
+/// by at least 2 grey levels over the foreground — and the detail control adds local detail
+/// that the faithful end (d = 0) does not have. On the first test pair.
+#[test]
+fn at_full_detail_the_maps_and_the_mixer_shape_the_ct_mri_fusion() {
+    let Some(aanlib) = common::shared_data("aanlib") else {
+        return;
+    };
+    let mut fuser = Fuser::shipped("ct-mri", Backend::Cpu).expect("built-in weights");
+    assert!(fuser.has_local_part());
+    let pair = &pairs(&aanlib, Task::CtMri, "test").expect("test pairs")[0];
+    let (a, b) = (read(&pair.a).expect("A"), read(&pair.b).expect("B"));
+    let mask = foreground(image8(&a), image8(&b));
+    let locality_at = |fuser: &Fuser| {
+        let result = fuse_image_pair(fuser, &a, &b).expect("fused");
+        locality_residual(image8(&a), image8(&b), image8(&result.image)).expect("cells")
+    };
+    fuser.set_detail(0.0);
+    let faithful = locality_at(&fuser);
+    fuser.set_detail(1.0);
+    let detailed = locality_at(&fuser);
+    let result = fuse_image_pair(&fuser, &a, &b).expect("fused");
+    let change = |other: &Fuser| {
+        let moved = fuse_image_pair(other, &a, &b).expect("fused");
+        mean_absolute_difference(&result.maps.fused, &moved.maps.fused, &mask).expect("foreground")
+            * 255.0
+    };
+    let (alpha, maps) = (
+        change(&fuser.with_fixed_alpha(0.5)),
+        change(&fuser.with_fixed_reliability(0.5)),
+    );
+    eprintln!(
+        "CT-MRI {}: locality {faithful:.2} at d = 0, {detailed:.2} at d = 1; at d = 1 α at 0.5 \
+         moves it {alpha:.2}, the maps at 0.5 {maps:.2} grey levels",
+        pair.name
+    );
+    assert!(alpha >= 2.0, "α at 0.5: {alpha}");
+    assert!(maps >= 2.0, "maps at 0.5: {maps}");
+    assert!(
+        detailed >= 10.0 * faithful.max(1.0),
+        "{faithful} → {detailed}"
+    );
+}

@@ -17,6 +17,7 @@ use dualmine::app::vois;
 use dualmine::phantom::PhantomSize;
 use dualmine::volume::Volume;
 use dualmine::volume::colormap::ColorMap;
+use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 
 #[test]
@@ -229,4 +230,77 @@ fn without_a_desktop_dialog_the_window_says_so_and_takes_a_typed_path() {
     h.run_steps(2);
     assert!(path.is_file(), "the session was saved where typed");
     assert_eq!(h.state().error(), None);
+}
+
+/// Issue 36, line 6: on STS_001 MR T1 + PET and CT + PET, the fused layer's detail slider
+/// fuses again at the chosen d (the pane changes), and a saved session reopens at that d.
+#[test]
+fn the_detail_slider_refuses_the_pane_and_the_session_keeps_it() {
+    let studies =
+        ["MR_T1", "CT", "PET"].map(|m| common::shared_data(&format!("dicom/sts/STS_001/{m}")));
+    let [Some(mr), Some(ct), Some(pet)] = studies else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    for anatomy in [mr, ct] {
+        let sources = vec![
+            dualmine::app::Source::Path(anatomy.clone()),
+            dualmine::app::Source::Path(pet.clone()),
+        ];
+        let mut first = harness(sources, true);
+        wait_until(&mut first, "fusion to finish", fused);
+        let before = first.state().session().expect("open").detail_or_default();
+        let chosen = if before < 0.5 { 1.0 } else { 0.0 };
+        let fused_slice = |h: &App<'_>| {
+            let session = h.state().session().expect("open");
+            let layer = session.layer(LayerId::Fused).expect("fused layer");
+            let [nx, ny, _] = session.dims();
+            let z = session.slice(dualmine::volume::plane::Orientation::Axial);
+            layer.volume.data[z * nx * ny..(z + 1) * nx * ny].to_vec()
+        };
+        let (values_before, pane_before) = (
+            fused_slice(&first),
+            pane_image(&mut first, PaneKind::Fusion),
+        );
+        first
+            .get_by_role_and_label(Role::Slider, "detail")
+            .set_value_accesskit(f64::from(chosen));
+        first.run_steps(2);
+        let job_detail = |h: &App<'_>| {
+            let session = h.state().session().expect("open");
+            session.job.as_ref().map(|j| j.detail)
+        };
+        assert_eq!(job_detail(&first), Some(chosen), "{}", anatomy.display());
+        wait_until(&mut first, "fusion at the new detail", fused);
+        let values_after = fused_slice(&first);
+        let moved = values_before
+            .iter()
+            .zip(&values_after)
+            // The fused layer holds 0 … 1.
+            .filter(|(x, y)| (*x - *y).abs() > 2.0 / 255.0)
+            .count();
+        let pane_after = pane_image(&mut first, PaneKind::Fusion);
+        let changed_pixels = pane_before
+            .pixels()
+            .zip(pane_after.pixels())
+            .filter(|(x, y)| x != y)
+            .count();
+        println!(
+            "{}: d {before} → {chosen}: {moved} voxels of the slice moved over 2 grey levels, \
+             {changed_pixels} pane pixels changed",
+            anatomy.display()
+        );
+        assert!(moved > values_before.len() / 100, "{moved} voxels moved");
+        assert!(changed_pixels > 0);
+
+        let path = dir.path().join("detail.json");
+        first.state().save_session(&path).expect("saved");
+        let mut second = harness(vec![], false);
+        second.state_mut().open_session(&path).expect("opens");
+        wait_until(&mut second, "the session to load and fuse", |app| {
+            fused(app) && app.session().is_some_and(|s| s.detail == Some(chosen))
+        });
+        assert_eq!(job_detail(&second), Some(chosen));
+        assert_eq!(fused_slice(&second), values_after);
+    }
 }

@@ -67,6 +67,8 @@ pub struct ViewerApp {
     auto_fuse: bool,
     /// Overlays to switch on once they exist (`--overlays`).
     overlays: Vec<String>,
+    /// The detail control new studies are fused at (`--detail`; `None`: the model's).
+    detail: Option<f32>,
     /// Where each pane was drawn in the last frame (for tests and screenshots).
     pub pane_rects: Vec<(PaneKind, Orientation, Rect)>,
     /// Where the MIP pane was drawn in the last frame, when shown.
@@ -114,6 +116,7 @@ impl ViewerApp {
             benchmark: None,
             auto_fuse: true,
             overlays: Vec::new(),
+            detail: None,
             pane_rects: Vec::new(),
             panel_rect: None,
             path_prompt: None,
@@ -160,6 +163,12 @@ impl ViewerApp {
     /// left out). Any other name is reported in the status bar.
     pub fn with_overlays(mut self, names: Vec<String>) -> Self {
         self.overlays = names;
+        self
+    }
+
+    /// Fuses new studies at the detail control `d` (`None`: the model's default).
+    pub fn with_detail(mut self, d: Option<f32>) -> Self {
+        self.detail = d;
         self
     }
 
@@ -274,7 +283,9 @@ impl ViewerApp {
         match outcome {
             LoadOutcome::Loaded(volumes) => match studies::pair(volumes) {
                 Ok(pair) => {
-                    self.session = Some(Session::new(pair));
+                    let mut session = Session::new(pair);
+                    session.detail = self.detail;
+                    self.session = Some(session);
                     // New studies start from the default view, in the layout chosen.
                     self.settings = ViewSettings {
                         layout: self.settings.layout,
@@ -489,9 +500,7 @@ impl eframe::App for ViewerApp {
                     egui::ScrollArea::vertical()
                         .auto_shrink([false, false])
                         .show(ui, |ui| {
-                            if let Some(d) =
-                                panels::layer_panel(ui, session, &mut self.settings)
-                            {
+                            if let Some(d) = panels::layer_panel(ui, session, &mut self.settings) {
                                 detail_chosen = Some(d);
                             }
                             ui.separator();

@@ -135,7 +135,11 @@ pub fn layer_panel(ui: &mut Ui, session: &mut Session, settings: &mut ViewSettin
 /// slider, or typed it).
 fn detail_slider(ui: &mut Ui, detail: &mut f32) -> (bool, bool) {
     let response = ui
-        .add(egui::Slider::new(detail, 0.0..=1.0).step_by(0.05).text("detail"))
+        .add(
+            egui::Slider::new(detail, 0.0..=1.0)
+                .step_by(0.05)
+                .text("detail"),
+        )
         .on_hover_text(
             "0: faithful, close to the average of the two studies; 1: the most local detail, \
              each pixel leaning to the study its reliability map trusts. The slice in view is \

@@ -238,7 +238,10 @@ impl ViewerApp {
         let fusing = session.job.is_some();
         // A session fusing already (opened with the studies) fuses again only when the
         // saved detail control differs from the one it runs at.
-        let detail = saved.detail.filter(|d| d.is_finite()).map(|d| d.clamp(0.0, 1.0));
+        let detail = saved
+            .detail
+            .filter(|d| d.is_finite())
+            .map(|d| d.clamp(0.0, 1.0));
         let detail_changed = detail != session.detail;
         session.detail = detail;
         if wants_outputs

@@ -427,11 +427,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                     fuser.set_detail_gain(gain);
                 }
                 if let Some(spec) = &args.local {
-                    let local = LocalWeights::parse(spec).context(
-                        "--local: k; τ; c (one number per scale each) and u (0 … 1)",
-                    )?;
+                    let local = LocalWeights::parse(spec)
+                        .context("--local: k; τ; c (one number per scale each) and u (0 … 1)")?;
                     if !fuser.set_local_weights(&local) {
-                        bail!("--local: the {} configuration has no local part", args.config);
+                        bail!(
+                            "--local: the {} configuration has no local part",
+                            args.config
+                        );
                     }
                 }
                 fuser.set_detail(args.detail.unwrap_or(shipped::default_detail(&task)));

@@ -158,7 +158,10 @@ fn make_fuser(args: &FuseArgs, studies: [&Volume; 2]) -> Result<Fuser> {
         fuser.set_detail(d);
         line += &format!(", detail d = {d}");
     } else if args.detail.is_some() {
-        bail!("--detail: the {} network has no local part to steer", args.config);
+        bail!(
+            "--detail: the {} network has no local part to steer",
+            args.config
+        );
     }
     eprintln!("model: {line}");
     eprintln!("device: {}", fuser.description());

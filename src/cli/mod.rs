@@ -65,6 +65,10 @@ enum Command {
         /// Reopen a saved session (its studies, view, VOIs and distances).
         #[arg(long, value_name = "FILE", conflicts_with = "studies")]
         session: Option<PathBuf>,
+        /// Fuse at this detail control d (0 faithful … 1 most local detail) instead of the
+        /// model's default; the fused layer's slider changes it.
+        #[arg(long, value_name = "D", value_parser = detail_value)]
+        detail: Option<f32>,
     },
     /// List the image series under a folder (or describe a NIfTI/PNG file).
     Info {
@@ -146,6 +150,7 @@ pub fn run() -> Result<()> {
             planes,
             mip,
             session,
+            detail,
         } => view::run(
             studies,
             benchmark_frames.map(|frames| Benchmark {
@@ -161,6 +166,7 @@ pub fn run() -> Result<()> {
                 None
             },
             session,
+            detail,
         ),
         Command::Info { path, json } => inspect::info(&path, json),
         Command::Convert {
@@ -192,6 +198,17 @@ pub fn run() -> Result<()> {
     }
 }
 
+/// A detail control from the command line: a number from 0 to 1.
+#[cfg(feature = "app")]
+fn detail_value(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(d) if (0.0..=1.0).contains(&d) => Ok(d),
+        _ => Err(format!(
+            "{text}: the detail control is a number from 0 to 1"
+        )),
+    }
+}
+
 /// With no command: the viewer on the demo (when built with it).
 fn default_command() -> Option<Command> {
     #[cfg(feature = "app")]
@@ -203,6 +220,7 @@ fn default_command() -> Option<Command> {
         planes: false,
         mip: false,
         session: None,
+        detail: None,
     });
     #[cfg(not(feature = "app"))]
     return None;

@@ -14,6 +14,7 @@ pub fn run(
     overlays: Vec<String>,
     layout: Option<dualmine::app::pane::Layout>,
     session: Option<PathBuf>,
+    detail: Option<f32>,
 ) -> Result<()> {
     let studies = if studies.is_empty() && session.is_none() {
         let folder = std::env::temp_dir().join("dualmine-demo");
@@ -47,7 +48,8 @@ pub fn run(
         Box::new(move |cc| {
             let mut app = ViewerApp::new(cc, sources)
                 .with_compute(device, description)
-                .with_overlays(overlays);
+                .with_overlays(overlays)
+                .with_detail(detail);
             if let Some(benchmark) = benchmark {
                 app = app.with_benchmark(benchmark);
             }

@@ -49,12 +49,18 @@ pub fn swapped_for_network(studies: [&Volume; 2]) -> bool {
 #[repr(C, align(256))]
 struct Aligned<Bytes: ?Sized>(Bytes);
 
-static CT_MRI: &Aligned<[u8]> = &Aligned(*include_bytes!("../../assets/wdualmine-tiny-local-ct-mri.bpk"));
-static PET_MRI: &Aligned<[u8]> =
-    &Aligned(*include_bytes!("../../assets/wdualmine-tiny-local-pet-mri.bpk"));
-static SPECT_MRI: &Aligned<[u8]> =
-    &Aligned(*include_bytes!("../../assets/wdualmine-tiny-local-spect-mri.bpk"));
-static PET_CT: &Aligned<[u8]> = &Aligned(*include_bytes!("../../assets/wdualmine-tiny-local-pet-ct.bpk"));
+static CT_MRI: &Aligned<[u8]> = &Aligned(*include_bytes!(
+    "../../assets/wdualmine-tiny-local-ct-mri.bpk"
+));
+static PET_MRI: &Aligned<[u8]> = &Aligned(*include_bytes!(
+    "../../assets/wdualmine-tiny-local-pet-mri.bpk"
+));
+static SPECT_MRI: &Aligned<[u8]> = &Aligned(*include_bytes!(
+    "../../assets/wdualmine-tiny-local-spect-mri.bpk"
+));
+static PET_CT: &Aligned<[u8]> = &Aligned(*include_bytes!(
+    "../../assets/wdualmine-tiny-local-pet-ct.bpk"
+));
 
 /// The shipped network for `task` (one of [`TASKS`]) on `device`.
 pub fn load(task: &str, device: &Device) -> Result<DualMine, WeightsError> {

@@ -156,7 +156,8 @@ impl LocalHead {
 
     /// The weights as numbers.
     pub fn weights(&self) -> LocalWeights {
-        let numbers = |p: &Param<Tensor<1>>| p.val().into_data().try_to_vec::<f32>().unwrap_or_default();
+        let numbers =
+            |p: &Param<Tensor<1>>| p.val().into_data().try_to_vec::<f32>().unwrap_or_default();
         LocalWeights {
             intensity: numbers(&self.intensity),
             sharpness: numbers(&self.sharpness),
@@ -264,7 +265,14 @@ mod tests {
         assert_eq!(parsed.detail, vec![0.2, 0.0, 0.0]);
         assert_eq!(parsed.fade, 0.5);
         for bad in [
-            "", "1;2;3", "1,2;3;4;1", "a;b;c;1", "1;inf;0;1", "1;2;3;4;5", "1;2;3;2", "1;2;3;1,1",
+            "",
+            "1;2;3",
+            "1,2;3;4;1",
+            "a;b;c;1",
+            "1;inf;0;1",
+            "1;2;3;4;5",
+            "1;2;3;2",
+            "1;2;3;1,1",
         ] {
             assert_eq!(LocalWeights::parse(bad), None, "{bad}");
         }

@@ -87,7 +87,6 @@ impl DualMineConfig {
     }
 }
 
-
 /// The network.
 #[derive(Module, Debug)]
 pub struct DualMine {

@@ -60,13 +60,19 @@ pub fn save<M: ModuleSnapshot>(model: &M, path: &Path) -> Result<(), WeightsErro
 }
 
 /// Builds a `config` network on `device` and loads its weights from `path`; every tensor
-/// must be present with the right shape.
+/// must be present with the right shape — except, for a configuration with the local part,
+/// the local part's own (weights trained without it: the network then adds no local detail
+/// at any d, `network::local`).
 pub fn load(
     config: &DualMineConfig,
     path: &Path,
     device: &Device,
 ) -> Result<DualMine, WeightsError> {
-    load_into(config.init(device), path)
+    if config.local {
+        load_into_extending(config.init(device), path)
+    } else {
+        load_into(config.init(device), path)
+    }
 }
 
 /// Loads the weights at `path` into `model` (any module); every tensor must be present with
@@ -106,22 +112,6 @@ pub fn load_into_extending<M: ModuleSnapshot>(model: M, path: &Path) -> Result<M
     }
     let store = BurnpackStore::from_file(path).auto_extension(false);
     load_from_store_allowing(model, store, path, &|name: &str| name.starts_with("local."))
-}
-
-/// Builds a `config` network with the local part (`network::local`) from weights made
-/// without it: every other tensor must be present; the local part keeps its zero start.
-pub fn load_static_extending(
-    config: &DualMineConfig,
-    bytes: &'static [u8],
-    name: &str,
-    device: &Device,
-) -> Result<DualMine, WeightsError> {
-    load_from_store_allowing(
-        config.init(device),
-        BurnpackStore::from_static(bytes),
-        Path::new(name),
-        &|path: &str| path.starts_with("local."),
-    )
 }
 
 fn load_from_store<M: ModuleSnapshot>(
@@ -281,6 +271,32 @@ mod tests {
         assert!(load(&DualMineConfig::tiny(), &truncated, &device).is_err());
         std::fs::write(&truncated, b"garbage").expect("write");
         assert!(load(&DualMineConfig::tiny(), &truncated, &device).is_err());
+    }
+
+    #[test]
+    fn weights_without_the_local_part_load_into_a_network_with_it_and_not_the_reverse() {
+        let device = Device::flex();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (tiny, local) = (dir.path().join("tiny.bpk"), dir.path().join("local.bpk"));
+        save(&DualMineConfig::tiny().init(&device), &tiny).expect("save");
+        let with_local = DualMineConfig::named("tiny-local");
+        let loaded = load(&with_local, &tiny, &device).expect("the local part may be missing");
+        assert_eq!(
+            loaded.local_weights(),
+            Some(crate::fusion::network::local::LocalWeights::none(3))
+        );
+        save(&loaded, &local).expect("save");
+        // A file with the local part is another network for `tiny` (unexpected tensors).
+        assert!(load(&DualMineConfig::tiny(), &local, &device).is_err());
+        // Only the local part may be missing: the base network's tensors may not.
+        assert!(
+            load(
+                &DualMineConfig::named("base").with_local(true),
+                &tiny,
+                &device
+            )
+            .is_err()
+        );
     }
 
     #[test]
