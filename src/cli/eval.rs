@@ -222,7 +222,7 @@ fn fuse_baseline(method: Baseline, a: &Volume, b: &Volume) -> Result<Volume> {
 /// sources) for the figure.
 pub struct TaskResult {
     pub rows: Vec<Row>,
-    pub examples: Vec<(Volume, Volume, FusedImage)>,
+    pub examples: Vec<Example>,
 }
 
 /// Scores every pair of `subject` for the results made elsewhere, the baselines and (when
@@ -290,6 +290,9 @@ const MODEL_ROW: &str = "W-DUALMINE (this project)";
 /// The detail controls at which a model with the local part is also scored (issue 36).
 pub const DETAIL_CURVE: [f32; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
 
+/// A pair's sources and the model's result on it (the figure's rows).
+type Example = (Volume, Volume, FusedImage);
+
 /// The model's fused images of every pair, what its maps do, and its results on the first
 /// `examples` pairs (with the sources) for the figure.
 fn fuse_with_model(
@@ -297,7 +300,7 @@ fn fuse_with_model(
     sources: &[Source],
     label: &str,
     examples: usize,
-) -> Result<(Vec<Volume>, MapEffects, Vec<(Volume, Volume, FusedImage)>)> {
+) -> Result<(Vec<Volume>, MapEffects, Vec<Example>)> {
     let ablated = fuser.with_fixed_reliability(0.5);
     let mixed_evenly = fuser.with_fixed_alpha(0.5);
     let mut effects = MapEffects::default();
