@@ -61,9 +61,9 @@ setlocal() {
         -o "$OUT/wdualmine-tiny-local-$1.bpk"
 }
 setlocal ct-mri "0,0.5,0;4,50,4;0,0,0;1"
-setlocal pet-mri "0,0.8,0;4,50,4;0,0,0;0"
-setlocal spect-mri "0.4,0.4,0.4;50,50,50;0,0,0;0"
-setlocal pet-ct "0,0.8,0;4,50,4;0,0,0;0"
+setlocal pet-mri "0,0.8,0;4,50,4;0,0,0;1"
+setlocal spect-mri "0.4,0.4,0.4;50,50,50;0,0,0;1"
+setlocal pet-ct "0,0.8,0;4,50,4;0,0,0;1"
 
 "$DUALMINE" eval --task all --data "$DATA" --weights "$OUT" --backend cpu --split validation \
     --no-fmi > "$OUT/validation.md"

@@ -74,14 +74,14 @@ pub fn load(task: &str, device: &Device) -> Result<DualMine, WeightsError> {
 
 /// The detail control d that the shipped model of `task` runs with unless the reader moves
 /// it (0 faithful … 1 most local), 0 for a task without a shipped model. Chosen on the
-/// validation split (`assets/MODEL_CARD.md`, "Detail control"): the d of the highest SSIM
-/// among d = 0, 0.25, 0.5, 0.75, 1 (the structure of both studies kept best), except where
-/// the real lesions of the held-out study STS_002 lose contrast as d grows (`lesion.py`'s
-/// C50): there the local part trusts the sharper anatomy inside a flat hot lesion, so PET
-/// with CT or MR starts faithful.
+/// validation data (`assets/MODEL_CARD.md`, "Detail control"): for the atlas tasks the d of
+/// the highest validation SSIM among d = 0, 0.25, 0.5, 0.75, 1 (the structure of both
+/// studies kept best); for PET the d at which the real lesion of the held-out study STS_002
+/// keeps the most uptake contrast (`lesion.py`'s C50) — PET–CT 0.5; PET–MRI 0, as its C50
+/// only falls with d (the maps trust the sharper MR inside a flat hot lesion).
 pub fn default_detail(task: &str) -> f32 {
     match task {
-        "ct-mri" => 0.5,
+        "ct-mri" | "pet-ct" => 0.5,
         "spect-mri" => 0.75,
         _ => 0.0,
     }
