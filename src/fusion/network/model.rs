@@ -281,7 +281,9 @@ impl DualMine {
         let mut fused = Vec::with_capacity(self.scales());
         let mut finest_a = None;
         let (mut rel_a, mut rel_b, mut alphas) = (Vec::new(), Vec::new(), Vec::new());
-        // The maps at full size for the local part (those of `Maps::Upsampled` when made).
+        // The maps at full size for the local part (those of `Maps::Upsampled` when made),
+        // when it adds anything (d > 0).
+        let uses_local = self.local.is_some() && detail > 0.0;
         let (mut full_w, mut full_alpha) = (Vec::new(), Vec::new());
         // A map of scale s at the input size: the finest (s = 0) is at the padded size
         // already and only cropped; coarser ones are upsampled bilinearly first.
@@ -333,13 +335,13 @@ impl DualMine {
                     rel_a.push(wa.clone());
                     let alpha = full(alpha, s);
                     alphas.push(alpha.clone());
-                    if self.local.is_some() {
+                    if uses_local {
                         full_w.push(wa);
                         full_alpha.push(alpha);
                     }
                 }
                 Maps::Native => {
-                    if self.local.is_some() {
+                    if uses_local {
                         full_w.push(full(wa.clone(), s));
                         full_alpha.push(full(alpha, s));
                     }
@@ -357,8 +359,9 @@ impl DualMine {
             + correction.offset.clone()
             + self.decoder.local_detail(a.clone(), b.clone(), finest_a);
         let residual = match &self.local {
-            // F(d) = avg + (1 − u·d)·(global correction) + d·L (`network::local`).
-            Some(head) => {
+            // F(d) = avg + (1 − u·d)·(global correction) + d·L (`network::local`); at d = 0
+            // the local part is not computed (the trained network alone, the same bits).
+            Some(head) if uses_local => {
                 let maps = FullMaps {
                     reliability_a: &full_w,
                     alpha: &full_alpha,
@@ -366,7 +369,7 @@ impl DualMine {
                 let kept = (head.fade() * (-detail) + 1.0).reshape([1, 1, 1, 1]);
                 residual * kept + head.forward(a.clone(), b.clone(), maps) * detail
             }
-            None => residual,
+            _ => residual,
         };
         let fine = [features_a[0].clone(), features_b[0].clone()];
         let output = FusionOutput {
