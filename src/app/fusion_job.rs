@@ -32,6 +32,9 @@ pub struct FusionInputs {
     /// The slice fused first (the one in view); the others follow in order from it, then
     /// those before it.
     pub first_slice: usize,
+    /// The decoder's gains for the whole volume when an earlier job on the same studies
+    /// took them (they do not depend on d): a new detail then starts with the slice in view.
+    pub gains: Option<Option<[f32; 3]>>,
 }
 
 impl FusionInputs {
@@ -51,12 +54,15 @@ impl FusionInputs {
             swapped,
             detail: shipped::default_detail(task),
             first_slice: 0,
+            gains: None,
         }
     }
 }
 
 /// A message from the job.
 pub enum JobEvent {
+    /// The decoder's gains taken for the whole volume (`None`: none could be taken).
+    Gains(Option<[f32; 3]>),
     /// Outputs for slices `first..first + n`.
     Batch {
         first: usize,
@@ -76,6 +82,8 @@ pub struct FusionJob {
     pub started: Instant,
     /// The detail control it fuses at.
     pub detail: f32,
+    /// The volume's gains once the job has them (kept for the next job on these studies).
+    pub gains: Option<Option<[f32; 3]>>,
     /// Set when the job ended, with how long it ran.
     pub elapsed: Option<Duration>,
     pub error: Option<String>,
@@ -128,6 +136,7 @@ impl FusionJob {
             swapped,
             task,
             detail,
+            gains: None,
             slice_pixels,
         };
         if let Err(e) = std::thread::Builder::new()
@@ -165,6 +174,7 @@ impl FusionJob {
                     self.done += maps.fused.len() / self.slice_len();
                     batches.push((first, maps));
                 }
+                Ok(JobEvent::Gains(gains)) => self.gains = Some(gains),
                 Ok(JobEvent::Finished) => {
                     self.elapsed = Some(self.started.elapsed());
                 }
@@ -204,10 +214,17 @@ fn run(
     fuser.set_detail(inputs.detail);
     let [nx, ny, nz] = inputs.dims;
     let slice = nx * ny;
-    // One mix for the whole volume (Fuser::volume_gains), so that slices do not flicker.
-    let gains = fuser
-        .volume_gains(&inputs.a, &inputs.b, inputs.dims)
-        .map_err(|e| e.to_string())?;
+    // One mix for the whole volume (Fuser::volume_gains), so that slices do not flicker;
+    // taken once per pair of studies.
+    let gains = match inputs.gains {
+        Some(gains) => gains,
+        None => fuser
+            .volume_gains(&inputs.a, &inputs.b, inputs.dims)
+            .map_err(|e| e.to_string())?,
+    };
+    if !send(JobEvent::Gains(gains)) {
+        return Ok(());
+    }
     for (first, count) in batch_order(nz, inputs.first_slice) {
         while pause.load(Ordering::Relaxed) && !cancel.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(20));

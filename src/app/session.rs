@@ -165,7 +165,9 @@ impl Session {
         if !self.layers.iter().any(|l| l.id == LayerId::Fused) {
             return Ok(());
         }
-        let inputs = self.fusion_inputs()?;
+        let gains = self.job.as_ref().and_then(|j| j.gains);
+        let mut inputs = self.fusion_inputs()?;
+        inputs.gains = gains;
         self.job = Some(FusionJob::start(inputs, device, description));
         Ok(())
     }

@@ -403,6 +403,41 @@ fn locality_markdown(heading: &str, rows: &[Row]) -> String {
     out
 }
 
+/// The model of `task` as the arguments say (weights, γ, local part, detail), or `None`
+/// when no weights are found (the table then leaves the model row out).
+fn model_for(args: &EvalArgs, config: &DualMineConfig, task: &str) -> Result<Option<Fuser>> {
+    let Some(path) = weights_for(&args.weights, &args.config, task) else {
+        eprintln!(
+            "{task}: no trained weights under {} — the model row is left out",
+            args.weights.display()
+        );
+        return Ok(None);
+    };
+    let mut fuser = Fuser::new(config, &path, Backend::parse(&args.backend))?;
+    if let Some(gain) = args.detail_gain {
+        fuser.set_detail_gain(gain);
+    }
+    if let Some(spec) = &args.local {
+        let local = LocalWeights::parse(spec)
+            .context("--local: k; τ; c (one number per scale each) and u (0 … 1)")?;
+        if !fuser.set_local_weights(&local) {
+            bail!(
+                "--local: the {} configuration has no local part",
+                args.config
+            );
+        }
+    }
+    fuser.set_detail(args.detail.unwrap_or(shipped::default_detail(task)));
+    eprintln!(
+        "{task}: {} (detail gain γ = {}, detail d = {}) on {}",
+        path.display(),
+        fuser.detail_gain(),
+        fuser.detail(),
+        fuser.description()
+    );
+    Ok(Some(fuser))
+}
+
 pub fn run(args: &EvalArgs) -> Result<()> {
     let config = DualMineConfig::named(&args.config);
     let set = if args.no_fmi {
@@ -423,40 +458,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     };
     for subject in subjects {
         let task = subject.task.clone();
-        let fuser = match weights_for(&args.weights, &args.config, &task) {
-            Some(path) => {
-                let mut fuser = Fuser::new(&config, &path, Backend::parse(&args.backend))?;
-                if let Some(gain) = args.detail_gain {
-                    fuser.set_detail_gain(gain);
-                }
-                if let Some(spec) = &args.local {
-                    let local = LocalWeights::parse(spec)
-                        .context("--local: k; τ; c (one number per scale each) and u (0 … 1)")?;
-                    if !fuser.set_local_weights(&local) {
-                        bail!(
-                            "--local: the {} configuration has no local part",
-                            args.config
-                        );
-                    }
-                }
-                fuser.set_detail(args.detail.unwrap_or(shipped::default_detail(&task)));
-                eprintln!(
-                    "{task}: {} (detail gain γ = {}, detail d = {}) on {}",
-                    path.display(),
-                    fuser.detail_gain(),
-                    fuser.detail(),
-                    fuser.description()
-                );
-                Some(fuser)
-            }
-            None => {
-                eprintln!(
-                    "{task}: no trained weights under {} — the model row is left out",
-                    args.weights.display()
-                );
-                None
-            }
-        };
+        let fuser = model_for(args, &config, &task)?;
         let examples = if args.figure.is_some() { 2 } else { 0 };
         let heading = subject.heading.clone();
         let TaskResult { rows, examples } = evaluate(subject, fuser.as_ref(), set, examples)?;
