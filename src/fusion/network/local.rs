@@ -15,8 +15,11 @@
 //! (`model::DualMine`): the faithful end is the decoder's global correction of the average;
 //! towards the detailed end the local part is added and, as far as the fade u says, the
 //! global correction taken away (u = 1: the detailed end is the average with the local
-//! part; u = 0: the correction stays, as a PET's larger share of the mix must). With k_s =
-//! c_s = 0 and u = 0, F(d) = F(0) at every d.
+//! part; u = 0: the correction stays). With k_s = c_s = 0 and u = 0, F(d) = F(0) at every d.
+//!
+//! k_s, τ_s, c_s and u are not trained: they are chosen on the validation split and written
+//! into trained weights by `dualmine set-local` (`assets/MODEL_CARD.md`, "Detail control";
+//! every shipped model has u = 1 and c_s = 0). The maps and α are the trained network's.
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::sigmoid;
