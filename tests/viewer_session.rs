@@ -123,11 +123,7 @@ fn a_saved_session_reopens_to_the_same_pixels_in_a_fresh_app() {
             continue;
         }
         let (before, after) = (pane_image(&mut first, kind), pane_image(&mut second, kind));
-        let differing = before
-            .pixels()
-            .zip(after.pixels())
-            .filter(|(x, y)| x != y)
-            .count();
+        let differing = differing_pixels(&before, &after);
         assert_eq!(
             differing, 0,
             "{kind:?}: {differing} pixels differ on screen"
@@ -280,11 +276,7 @@ fn the_detail_slider_refuses_the_pane_and_the_session_keeps_it() {
             .filter(|(x, y)| (*x - *y).abs() > 2.0 / 255.0)
             .count();
         let pane_after = pane_image(&mut first, PaneKind::Fusion);
-        let changed_pixels = pane_before
-            .pixels()
-            .zip(pane_after.pixels())
-            .filter(|(x, y)| x != y)
-            .count();
+        let changed_pixels = differing_pixels(&pane_before, &pane_after);
         println!(
             "{}: d {before} → {chosen}: {moved} voxels of the slice moved over 2 grey levels, \
              {changed_pixels} pane pixels changed",

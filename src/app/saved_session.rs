@@ -236,14 +236,16 @@ impl ViewerApp {
             .iter()
             .any(|l| l.layer == LayerId::Fused.name());
         let fusing = session.job.is_some();
-        // A session fusing already (opened with the studies) fuses again only when the
-        // saved detail control differs from the one it runs at.
-        let detail = saved
+        session.detail = saved
             .detail
             .filter(|d| d.is_finite())
             .map(|d| d.clamp(0.0, 1.0));
-        let detail_changed = detail != session.detail;
-        session.detail = detail;
+        // A session fusing already (opened with the studies) fuses again only when the saved
+        // detail control differs from the one its job runs at.
+        let detail_changed = session
+            .job
+            .as_ref()
+            .is_some_and(|job| job.detail != session.detail_or_default());
         if wants_outputs
             && session.fusion_allowed
             && (saved.registration.is_some() || !fusing || detail_changed)

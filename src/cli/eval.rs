@@ -88,6 +88,7 @@ pub struct EvalArgs {
 }
 
 /// One row of a task's table.
+#[derive(Clone)]
 pub struct Row {
     pub method: String,
     pub scores: Vec<Scores>,
@@ -260,28 +261,53 @@ fn evaluate(
     }
     let mut kept = Vec::new();
     if let Some(fuser) = fuser {
-        let label = format!("fuse {}", subject.heading);
-        let (fused, effects, examples) = fuse_with_model(fuser, sources, &label, examples)?;
-        kept = examples;
-        let mut model = row(MODEL_ROW.to_string(), fused)?;
-        model.maps = Some(effects);
-        rows.push(model);
-        if fuser.has_local_part() {
-            for d in DETAIL_CURVE {
-                let mut at = fuser.clone();
-                at.set_detail(d);
-                let label = format!("fuse {} at d = {d}", subject.heading);
-                let (fused, effects, _) = fuse_with_model(&at, sources, &label, 0)?;
-                let mut model = row(format!("W-DUALMINE d = {d}"), fused)?;
-                model.maps = Some(effects);
-                rows.push(model);
-            }
+        // The detail controls to score: the model's own, and along the curve when it has a
+        // local part; a curve point at the model's own d is fused once and gives both rows.
+        let curve: &[f32] = if fuser.has_local_part() {
+            &DETAIL_CURVE
+        } else {
+            &[]
+        };
+        let own = fuser.detail();
+        let mut at_own = None;
+        if !curve.contains(&own) {
+            let label = format!("fuse {}", subject.heading);
+            let (fused, effects, examples) = fuse_with_model(fuser, sources, &label, examples)?;
+            kept = examples;
+            at_own = Some(with_maps(row(MODEL_ROW.to_string(), fused)?, effects));
         }
+        let mut curve_rows = Vec::new();
+        for &d in curve {
+            let mut at = fuser.clone();
+            at.set_detail(d);
+            let label = format!("fuse {} at d = {d}", subject.heading);
+            let wanted = if d == own { examples } else { 0 };
+            let (fused, effects, examples) = fuse_with_model(&at, sources, &label, wanted)?;
+            let curve_row = with_maps(row(format!("W-DUALMINE d = {d}"), fused)?, effects);
+            if d == own {
+                kept = examples;
+                at_own = Some(Row {
+                    method: MODEL_ROW.to_string(),
+                    ..curve_row.clone()
+                });
+            }
+            curve_rows.push(curve_row);
+        }
+        rows.extend(at_own);
+        rows.extend(curve_rows);
     }
     Ok(TaskResult {
         rows,
         examples: kept,
     })
+}
+
+/// `row` with the model's map effects.
+fn with_maps(row: Row, effects: MapEffects) -> Row {
+    Row {
+        maps: Some(effects),
+        ..row
+    }
 }
 
 /// The model's row at the detail it runs with (the task's default unless `--detail`).
@@ -334,7 +360,7 @@ fn fuse_with_model(
 /// What the model's maps do, per pair: the finest reliability map's span, and the mean
 /// change of the fused image (grey levels, foreground) with every reliability map and with
 /// every mixer weight set to 0.5.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct MapEffects {
     pub spans: Vec<f64>,
     pub reliability: Vec<f64>,

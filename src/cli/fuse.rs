@@ -136,13 +136,17 @@ pub fn run(args: &FuseArgs) -> Result<()> {
 /// the detail control `--detail` or the task's default.
 fn make_fuser(args: &FuseArgs, studies: [&Volume; 2]) -> Result<Fuser> {
     let backend = Backend::parse(&args.backend);
+    // With `--weights` the task only names the default detail control (none for a colour
+    // PNG pair without `--task`).
+    let task = shipped_task(&args.task, studies);
+    let known_task = task.as_ref().ok().copied();
     let (mut fuser, mut line) = match &args.weights {
         Some(weights) => (
             Fuser::new(&DualMineConfig::named(&args.config), weights, backend)?,
             format!("W-DUALMINE {} from {}", args.config, weights.display()),
         ),
         None => {
-            let task = shipped_task(&args.task, studies)?;
+            let task = task?;
             (
                 Fuser::shipped(task, backend)?,
                 format!("built-in W-DUALMINE {} {task}", shipped::CONFIG),
@@ -150,8 +154,8 @@ fn make_fuser(args: &FuseArgs, studies: [&Volume; 2]) -> Result<Fuser> {
         }
     };
     if fuser.has_local_part() {
-        let task = shipped_task(&args.task, studies).unwrap_or("");
-        let d = args.detail.unwrap_or(shipped::default_detail(task));
+        let default = shipped::default_detail(known_task.unwrap_or_default());
+        let d = args.detail.unwrap_or(default);
         if !(0.0..=1.0).contains(&d) {
             bail!("--detail {d}: the detail control runs from 0 to 1");
         }

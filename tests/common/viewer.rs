@@ -80,6 +80,11 @@ pub fn rect_image(h: &mut App<'_>, rect: Rect) -> RgbaImage {
     .to_image()
 }
 
+/// How many pixels of two images of one size differ.
+pub fn differing_pixels(a: &RgbaImage, b: &RgbaImage) -> usize {
+    a.pixels().zip(b.pixels()).filter(|(x, y)| x != y).count()
+}
+
 pub fn pane_rect(h: &App<'_>, kind: PaneKind) -> Rect {
     h.state()
         .pane_rects

@@ -158,16 +158,6 @@ impl DualMine {
         self.forward_with(a, b, ForwardOptions::default())
     }
 
-    /// The forward pass at detail `d` (0 faithful … 1 most local; only a network with the
-    /// local part depends on it).
-    pub fn forward_with_detail(&self, a: Tensor<4>, b: Tensor<4>, d: f32) -> FusionOutput {
-        let options = ForwardOptions {
-            detail: d,
-            ..ForwardOptions::default()
-        };
-        self.forward_with(a, b, options)
-    }
-
     /// The forward pass as `options` say (ablations, given gains, detail).
     pub fn forward_with(
         &self,
@@ -436,6 +426,15 @@ mod tests {
         }
     }
 
+    /// The forward pass at detail `d`.
+    fn at_detail(model: &DualMine, a: Tensor<4>, b: Tensor<4>, d: f32) -> FusionOutput {
+        let options = ForwardOptions {
+            detail: d,
+            ..ForwardOptions::default()
+        };
+        model.forward_with(a, b, options)
+    }
+
     #[test]
     fn the_detail_control_scales_the_local_part_and_the_maps_shape_it() {
         let device = Device::flex();
@@ -446,7 +445,7 @@ mod tests {
         // Untrained: the local part adds nothing at any d.
         for d in [0.0, 1.0] {
             assert_eq!(
-                values(model.forward_with_detail(a.clone(), b.clone(), d).fused),
+                values(at_detail(&model, a.clone(), b.clone(), d).fused),
                 average
             );
         }
@@ -458,7 +457,7 @@ mod tests {
         };
         assert!(model.set_local_weights(&weights));
         assert_eq!(model.local_weights(), Some(weights.clone()));
-        let at = |d: f32| values(model.forward_with_detail(a.clone(), b.clone(), d).fused);
+        let at = |d: f32| values(at_detail(&model, a.clone(), b.clone(), d).fused);
         assert_eq!(at(0.0), average);
         // Away from the clamp, F(d) − avg is d times F(1) − avg.
         let (half, full) = (at(0.5), at(1.0));
