@@ -58,7 +58,7 @@ pub struct EvalArgs {
     /// The detail control d of the model's row (0 faithful … 1 most local; default: the
     /// task's, `shipped::default_detail`). A model with the local part is also scored at
     /// d = 0, 0.25, 0.5, 0.75 and 1.
-    #[arg(long)]
+    #[arg(long, value_name = "D", value_parser = super::detail_value)]
     pub detail: Option<f32>,
     /// Run the model with this local part (`k0,k1,k2;τ0,τ1,τ2;c0,c1,c2;u`, `network::local`)
     /// instead of the one stored with its weights: how it is chosen on the validation split.

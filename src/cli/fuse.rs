@@ -74,7 +74,7 @@ pub struct FuseArgs {
     /// The detail control d: 0 keeps the fusion faithful (close to the average), 1 adds the
     /// most local detail (each pixel leaning to the source its reliability map trusts).
     /// Default: the task's, chosen on the validation split (`assets/MODEL_CARD.md`).
-    #[arg(long)]
+    #[arg(long, value_name = "D", value_parser = super::detail_value)]
     pub detail: Option<f32>,
     /// Device: a hardware GPU when present (auto), or force gpu / cpu.
     #[arg(long, default_value = "auto", value_parser = ["auto", "gpu", "cpu"])]
@@ -156,9 +156,6 @@ fn make_fuser(args: &FuseArgs, studies: [&Volume; 2]) -> Result<Fuser> {
     if fuser.has_local_part() {
         let default = shipped::default_detail(known_task.unwrap_or_default());
         let d = args.detail.unwrap_or(default);
-        if !(0.0..=1.0).contains(&d) {
-            bail!("--detail {d}: the detail control runs from 0 to 1");
-        }
         fuser.set_detail(d);
         line += &format!(", detail d = {d}");
     } else if args.detail.is_some() {

@@ -198,8 +198,9 @@ pub fn run() -> Result<()> {
     }
 }
 
-/// A detail control from the command line: a number from 0 to 1.
-#[cfg(feature = "app")]
+/// A detail control from the command line (`view`, `fuse`, `eval --detail`): a number from
+/// 0 to 1.
+#[cfg(feature = "fusion")]
 fn detail_value(text: &str) -> Result<f32, String> {
     match text.parse::<f32>() {
         Ok(d) if (0.0..=1.0).contains(&d) => Ok(d),
