@@ -1,7 +1,7 @@
 //! `dualmine fuse` end to end, with untrained weights written by the test (so the fused
 //! result must be the plain average): a PNG pair (gray + RGB pseudo-colour) and the phantom's
 //! MR + PET series (PET resampled onto the MR grid). Real data when present: an AANLIB pair
-//! and STS_001 MR_T1 + PET.
+//! and STS_001 MR_T1 + PET (which model a PET–MR of the body gets).
 
 #![cfg(feature = "fusion")]
 
@@ -228,6 +228,28 @@ fn fuses_real_pairs_when_present() {
             io::load(&out, None).expect("fused").geometry.dims,
             [174, 158, 59]
         );
+        // An MR and a PET of the body (EXTREMITY) get the body PET model (the PET–CT
+        // weights) at d = 0, not the atlas's brain PET–MRI model.
+        let [picked, named] = ["picked.nii", "named.nii"].map(|name| dir.path().join(name));
+        let auto = fuse(
+            [&root.join("MR_T1"), &root.join("PET")],
+            &picked,
+            None,
+            &[],
+            true,
+        );
+        let stderr = String::from_utf8_lossy(&auto.stderr);
+        assert!(stderr.contains("pet-mr-body, detail d = 0"), "{stderr}");
+        let extra = ["--task", "pet-ct", "--detail", "0"];
+        fuse(
+            [&root.join("MR_T1"), &root.join("PET")],
+            &named,
+            None,
+            &extra,
+            true,
+        );
+        let load = |path: &Path| io::load(path, None).expect("fused").data;
+        assert_eq!(load(&picked), load(&named));
     }
 }
 

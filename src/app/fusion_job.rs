@@ -23,7 +23,7 @@ pub struct FusionInputs {
     pub a: Vec<f32>,
     pub b: Vec<f32>,
     pub dims: [usize; 3],
-    /// Which built-in model (`ct-mri`, `pet-mri`, `spect-mri`).
+    /// Which built-in model (one of `shipped::TASKS`).
     pub task: &'static str,
     /// True when the viewer's study A is the network's B (the outputs' A/B swap back).
     pub swapped: bool,

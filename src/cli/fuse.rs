@@ -63,10 +63,11 @@ pub struct FuseArgs {
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Which built-in model fuses (without `--weights`): ct-mri, pet-mri, spect-mri, pet-ct,
-    /// or auto — from the studies' modalities (PET + CT → pet-ct, other PET → pet-mri,
+    /// pet-mr-body, or auto — from the studies' modalities (PET + CT → pet-ct; PET + MR →
+    /// pet-mr-body when a study names a body part other than the head, else pet-mri;
     /// NM/SPECT → spect-mri, else ct-mri); a gray PNG pair is ct-mri, a colour PNG pair needs
     /// `--task pet-mri` or `--task spect-mri`.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "ct-mri", "pet-mri", "spect-mri", "pet-ct"])]
+    #[arg(long, default_value = "auto", value_parser = ["auto", "ct-mri", "pet-mri", "spect-mri", "pet-ct", "pet-mr-body"])]
     pub task: String,
     /// Network size the `--weights` file was trained for.
     #[arg(long, default_value = shipped::CONFIG, value_parser = ["tiny", "tiny-local", "base"])]

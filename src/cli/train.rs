@@ -61,7 +61,7 @@ pub struct TrainArgs {
     pub warmup: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// λ of L_avg, L_grad, L_cc, L_mi, L_rec and (optional sixth) L_rel.
+    /// λ of L_avg, L_grad, L_cc, L_mi, L_rec and (optional) L_rel and L_ssim.
     #[arg(long, default_value = "1,10,1,0.1,1,0")]
     pub lambda: String,
     /// γ of the decoder's local term: how much of the trusted source's fine detail the
@@ -77,6 +77,14 @@ pub struct TrainArgs {
     pub backend: String,
     #[arg(long, default_value_t = 100)]
     pub checkpoint_every: usize,
+    /// Fuse the training images at this detail control d (the local part of a tiny-local
+    /// network takes part when d > 0).
+    #[arg(long, default_value_t = 0.0, value_parser = super::detail_value)]
+    pub detail: f32,
+    /// Train the local part alone (needs --config tiny-local and --detail above 0); the
+    /// rest of the network stays as --init gave it.
+    #[arg(long)]
+    pub local_only: bool,
 }
 
 /// The training pairs of the chosen tasks (the validation split left out) as Y planes in
@@ -140,16 +148,18 @@ fn loss_weights(text: &str, gradient_target: f32) -> Result<LossWeights> {
         .split(',')
         .map(|v| v.trim().parse::<f32>())
         .collect::<Result<_, _>>()
-        .with_context(|| format!("--lambda {text:?}: five numbers separated by commas"))?;
-    let (average, gradient, correlation, mutual_information, reconstruction, reliability) =
-        match values[..] {
-            [avg, grad, cc, mi, rec] => (avg, grad, cc, mi, rec, 0.0),
-            [avg, grad, cc, mi, rec, rel] => (avg, grad, cc, mi, rec, rel),
-            _ => bail!(
-                "--lambda needs five or six numbers (avg, grad, cc, mi, rec[, rel]), got {}",
-                values.len()
-            ),
-        };
+        .with_context(|| format!("--lambda {text:?}: numbers separated by commas"))?;
+    let (average, gradient, correlation, mutual_information, reconstruction) = match values[..] {
+        [avg, grad, cc, mi, rec, ..] if values.len() <= 7 => (avg, grad, cc, mi, rec),
+        _ => bail!(
+            "--lambda needs five to seven numbers (avg, grad, cc, mi, rec[, rel[, ssim]]), got {}",
+            values.len()
+        ),
+    };
+    let (reliability, structure) = (
+        values.get(5).copied().unwrap_or(0.0),
+        values.get(6).copied().unwrap_or(0.0),
+    );
     Ok(LossWeights {
         average,
         gradient,
@@ -158,6 +168,7 @@ fn loss_weights(text: &str, gradient_target: f32) -> Result<LossWeights> {
         reconstruction,
         gradient_target,
         reliability,
+        structure,
     })
 }
 
@@ -183,7 +194,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             .with_learning_rate(args.lr)
             .with_warmup(args.warmup)
             .with_seed(args.seed)
-            .with_detail_gain(args.detail_gain);
+            .with_detail_gain(args.detail_gain)
+            .with_detail(args.detail)
+            .with_local_only(args.local_only);
         let mut trainer = Trainer::new(config, &device);
         if let Some(weights) = &args.init {
             trainer.start_from(weights)?;
@@ -204,7 +217,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let report = trainer.train_step(&data)?;
         let done = report.step;
         let line = format!(
-            "loss {:.4} [avg {:.4} grad {:.4} cc {:.4} mi {:.3} rec {:.4} rel {:.4}] lr {:.1e} {:.2} s/step",
+            "loss {:.4} [avg {:.4} grad {:.4} cc {:.4} mi {:.3} rec {:.4} rel {:.4} ssim {:.4}] lr {:.1e} {:.2} s/step",
             report.total,
             report.average,
             report.gradient,
@@ -212,6 +225,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             report.mutual_information,
             report.reconstruction,
             report.reliability,
+            report.structure,
             report.learning_rate,
             report.seconds,
         );
@@ -221,8 +235,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
     }
     progress.finish();
-    save(&trainer.network(), &args.output)?;
+    let network = trainer.network();
+    save(&network, &args.output)?;
     println!("wrote {}", args.output.display());
+    if let Some(local) = network.local_weights() {
+        println!("local part (k; τ; c; u): {}", local.spec());
+    }
     Ok(())
 }
 

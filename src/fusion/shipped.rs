@@ -12,19 +12,27 @@ use crate::volume::{Modality, Volume};
 /// local part that the detail control steers (`network::local`, set by `dualmine set-local`).
 pub const CONFIG: &str = "tiny-local";
 
-/// The pairings a shipped model exists for, by task name.
-pub const TASKS: [&str; 4] = ["ct-mri", "pet-mri", "spect-mri", "pet-ct"];
+/// The pairings a shipped model exists for, by task name. `pet-mr-body` is a PET with an MR
+/// of the body: it runs the `pet-ct` weights (trained on real body PET/CT slices), which keep
+/// a lesion's uptake where the atlas-trained `pet-mri` model (brain pairs) turns a tumour that
+/// is hot on the PET and dark on the MR mid-grey (`assets/MODEL_CARD.md`, "PET–MR of the body").
+pub const TASKS: [&str; 5] = ["ct-mri", "pet-mri", "spect-mri", "pet-ct", "pet-mr-body"];
 
 /// The shipped model for two studies by their modalities: a PET with a CT (and no MR) makes
-/// it `pet-ct`, another PET `pet-mri`, an NM (SPECT) study `spect-mri`, anything else
-/// `ct-mri`. `None` for a pair of colour images (PNG, no modality): their pseudo-colour can
-/// be PET or SPECT, which only the user knows.
+/// it `pet-ct`; a PET with an MR `pet-mr-body` when a study names a body part other than the
+/// head (BodyPartExamined), else `pet-mri` (the atlas's brain pairs); an NM (SPECT) study
+/// `spect-mri`, anything else `ct-mri`. `None` for a pair of colour images (PNG, no
+/// modality): their pseudo-colour can be PET or SPECT, which only the user knows.
 pub fn task_for(studies: [&Volume; 2]) -> Option<&'static str> {
     let has = |modality: Modality| studies.iter().any(|s| s.modality == modality);
     if has(Modality::Pet) && has(Modality::Ct) && !has(Modality::Mr) {
         Some("pet-ct")
     } else if has(Modality::Pet) {
-        Some("pet-mri")
+        Some(if of_the_body(studies) {
+            "pet-mr-body"
+        } else {
+            "pet-mri"
+        })
     } else if studies.iter().any(|s| s.modality == Modality::Nm) {
         Some("spect-mri")
     } else if studies.iter().any(|s| s.channels == 3) {
@@ -32,6 +40,18 @@ pub fn task_for(studies: [&Volume; 2]) -> Option<&'static str> {
     } else {
         Some("ct-mri")
     }
+}
+
+/// Whether the studies are of the body: one names a body part (BodyPartExamined) and none
+/// names the head or brain. Unnamed studies are taken for the atlas's (the head).
+fn of_the_body(studies: [&Volume; 2]) -> bool {
+    let parts: Vec<String> = studies
+        .iter()
+        .map(|s| s.identity.body_part_examined.trim().to_ascii_uppercase())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let head = |p: &String| ["HEAD", "BRAIN", "SKULL"].iter().any(|h| p.contains(h));
+    !parts.is_empty() && !parts.iter().any(head)
 }
 
 /// Whether two studies must swap to be in the order the shipped models were trained on:
@@ -77,8 +97,9 @@ pub fn load(task: &str, device: &Device) -> Result<DualMine, WeightsError> {
 /// validation data (`assets/MODEL_CARD.md`, "Detail control"): for the atlas tasks the d of
 /// the highest validation SSIM among d = 0, 0.25, 0.5, 0.75, 1 (the structure of both
 /// studies kept best); for PET the d at which the real lesion of the held-out study STS_002
-/// keeps the most uptake contrast (`lesion.py`'s C50) — PET–CT 0.5; PET–MRI 0, as its C50
-/// only falls with d (the maps trust the sharper MR inside a flat hot lesion).
+/// keeps the most uptake contrast (`lesion.py`'s C50) — PET–CT 0.5; PET–MR of the body and
+/// PET–MRI 0, as their C50 only falls with d (the maps trust the sharper MR inside a flat hot
+/// lesion).
 pub fn default_detail(task: &str) -> f32 {
     match task {
         "ct-mri" | "pet-ct" => 0.5,
@@ -93,7 +114,7 @@ fn bytes_of(task: &str) -> Result<&'static [u8], WeightsError> {
         "ct-mri" => &CT_MRI.0,
         "pet-mri" => &PET_MRI.0,
         "spect-mri" => &SPECT_MRI.0,
-        "pet-ct" => &PET_CT.0,
+        "pet-ct" | "pet-mr-body" => &PET_CT.0,
         other => {
             return Err(WeightsError::Missing {
                 path: format!("built-in weights for {other:?} ({})", TASKS.join(", ")).into(),
@@ -126,6 +147,21 @@ mod tests {
         );
         assert_eq!(task_for([&ct, &pet]), Some("pet-ct"));
         assert_eq!(task_for([&mr, &pet]), Some("pet-mri"));
+        // A named body part other than the head: the body PET model.
+        let of = |mut v: Volume, part: &str| {
+            v.identity.body_part_examined = part.into();
+            v
+        };
+        let (leg_mr, leg_pet) = (of(mr.clone(), "EXTREMITY"), of(pet.clone(), "EXTREMITY"));
+        assert_eq!(task_for([&leg_mr, &leg_pet]), Some("pet-mr-body"));
+        assert_eq!(task_for([&leg_mr, &pet]), Some("pet-mr-body"));
+        assert_eq!(
+            task_for([&of(mr.clone(), "HEAD"), &leg_pet]),
+            Some("pet-mri")
+        );
+        assert_eq!(task_for([&of(mr.clone(), "brain"), &pet]), Some("pet-mri"));
+        assert_eq!(task_for([&ct, &leg_pet]), Some("pet-ct"));
+        assert_eq!(default_detail("pet-mr-body"), 0.0);
         assert_eq!(task_for([&nm, &mr]), Some("spect-mri"));
         assert_eq!(task_for([&ct, &mr]), Some("ct-mri"));
         // A is the functional study or the CT; B the MR, or the CT beside a PET.

@@ -73,6 +73,23 @@ impl LocalWeights {
         }
     }
 
+    /// The weights in the form [`Self::parse`] reads.
+    pub fn spec(&self) -> String {
+        let list = |v: &[f32]| {
+            v.iter()
+                .map(|x| format!("{x:.4}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        format!(
+            "{};{};{};{:.4}",
+            list(&self.intensity),
+            list(&self.sharpness),
+            list(&self.detail),
+            self.fade
+        )
+    }
+
     /// Parses `k0,k1,…;τ0,τ1,…;c0,c1,…;u` (the form `dualmine set-local --local` takes); `None`
     /// when a part is missing, a number does not parse, the lists differ in length or u is
     /// outside 0 … 1.

@@ -186,16 +186,21 @@ impl DualMine {
     /// own resolution (`[N, 1, H/2^s, W/2^s]` of the padded input; the mixer weights and
     /// `reliability_b` are left out, nothing is upsampled), and the finest encoder features
     /// of A and of B (`[N, C0, H, W]`, cropped to the input size) for the reconstruction head.
+    /// `detail` is the detail control d the image is fused at (training the network runs at
+    /// d = 0, training the local part at d > 0).
     pub fn forward_with_features(
         &self,
         a: Tensor<4>,
         b: Tensor<4>,
+        detail: f32,
     ) -> (FusionOutput, [Tensor<4>; 2]) {
         let [n, _, h, w] = a.dims();
         let run = RunOptions {
             maps: Maps::Native,
-            // Training runs at d = 0: the local part is set afterwards (`dualmine set-local`).
-            options: ForwardOptions::default(),
+            options: ForwardOptions {
+                detail,
+                ..ForwardOptions::default()
+            },
         };
         let (output, padded) = self.run(a, b, run);
         let crop = |x: Tensor<4>| {
@@ -382,6 +387,11 @@ impl DualMine {
             }
             None => false,
         }
+    }
+
+    /// The local part, when the network has one (what training the local part alone updates).
+    pub fn local_head(&self) -> Option<&LocalHead> {
+        self.local.as_ref()
     }
 
     /// The local part's weights, when the network has one.

@@ -9,6 +9,9 @@
 //! - `L_cc   = 1 − ½(cc(F,A) + cc(F,B))`, Pearson per image,
 //! - `L_mi   = −½(MI(F,A) + MI(F,B))` from a differentiable soft histogram (Gaussian bins),
 //! - `L_rec  = |D(E(A)) − A|₁ + |D(E(B)) − B|₁` through a light reconstruction head,
+//! - `L_ssim = 1 − ½(SSIM(F,A) + SSIM(F,B))` [ours, issue 36], SSIM over a Gaussian-like
+//!   window (two 5×5 binomial blurs, σ ≈ 1.4 pixels; the protocol's is 11×11, σ = 1.5), for
+//!   training the local part at d = 1, where the image may depart from the average,
 //! - `L_rel  = mean_s |w_A,s − pool_s(σ_A)|₁` [ours, issue 16]: the reliability map of A at
 //!   each scale against the *structure share* of A, `σ_A = E_A / (E_A + E_B)` with `E` the
 //!   local energy of the Sobel gradient (squared magnitude, three 5×5 binomial blurs), pooled
@@ -50,6 +53,8 @@ pub struct LossWeights {
     pub gradient_target: f32,
     #[config(default = 0.0)]
     pub reliability: f32,
+    #[config(default = 0.0)]
+    pub structure: f32,
 }
 
 /// Bins of the soft histogram and how many pixels it samples per image.
@@ -66,6 +71,8 @@ pub struct LossTerms {
     pub mutual_information: Tensor<1>,
     pub reconstruction: Tensor<1>,
     pub reliability: Tensor<1>,
+    /// `L_ssim` (computed only when its λ is above 0; else 0).
+    pub structure: Tensor<1>,
 }
 
 /// Everything the loss looks at for one batch.
@@ -103,6 +110,14 @@ pub fn composite(inputs: LossInputs, weights: &LossWeights, sample: &[i64]) -> L
         .mean();
     let correlation =
         -(pearson(fused.clone(), a.clone()) + pearson(fused.clone(), b.clone())).mean() * 0.5 + 1.0;
+    let structure = if weights.structure > 0.0 {
+        -(structural_similarity(fused.clone(), a.clone())
+            + structural_similarity(fused.clone(), b.clone()))
+            * 0.5
+            + 1.0
+    } else {
+        Tensor::zeros([1], &fused.device())
+    };
     let mutual_information = -(soft_mutual_information(fused.clone(), a.clone(), sample)
         + soft_mutual_information(fused, b.clone(), sample))
     .mean()
@@ -112,7 +127,8 @@ pub fn composite(inputs: LossInputs, weights: &LossWeights, sample: &[i64]) -> L
         + correlation.clone() * weights.correlation
         + mutual_information.clone() * weights.mutual_information
         + reconstruction.clone() * weights.reconstruction
-        + reliability.clone() * weights.reliability;
+        + reliability.clone() * weights.reliability
+        + structure.clone() * weights.structure;
     LossTerms {
         total,
         average,
@@ -121,7 +137,22 @@ pub fn composite(inputs: LossInputs, weights: &LossWeights, sample: &[i64]) -> L
         mutual_information,
         reconstruction,
         reliability,
+        structure,
     }
+}
+
+/// Mean SSIM of `x` against `y` over the batch, `[1]`: local means, variances and covariance
+/// under two 5×5 binomial blurs (edges replicated), K = (0.01, 0.03) for values in [0, 1].
+pub fn structural_similarity(x: Tensor<4>, y: Tensor<4>) -> Tensor<1> {
+    let window = |t: Tensor<4>| binomial_blur(t, 2);
+    let (c1, c2) = (0.01f32 * 0.01, 0.03f32 * 0.03);
+    let (mx, my) = (window(x.clone()), window(y.clone()));
+    let vx = window(x.clone() * x.clone()) - mx.clone() * mx.clone();
+    let vy = window(y.clone() * y.clone()) - my.clone() * my.clone();
+    let cov = window(x * y) - mx.clone() * my.clone();
+    let numerator = (mx.clone() * my.clone() * 2.0 + c1) * (cov * 2.0 + c2);
+    let denominator = (mx.clone() * mx + my.clone() * my + c1) * (vx + vy + c2);
+    (numerator / denominator).mean()
 }
 
 /// The structure share of A, `E_A / (E_A + E_B)` per pixel, where `E` is the local energy of
@@ -233,6 +264,20 @@ mod tests {
         let same = scalar(soft_mutual_information(x.clone(), x.clone(), &sample).mean());
         let unrelated = scalar(soft_mutual_information(x, noise, &sample).mean());
         assert!(same > 2.0 && unrelated < 0.5, "{same} {unrelated}");
+    }
+
+    #[test]
+    fn structural_similarity_is_one_for_the_same_image_and_falls_with_noise() {
+        let device = Device::flex();
+        let x = Tensor::<4>::random([2, 1, 24, 24], Distribution::Uniform(0.0, 1.0), &device);
+        let noise = Tensor::<4>::random([2, 1, 24, 24], Distribution::Uniform(-0.2, 0.2), &device);
+        let same = scalar(structural_similarity(x.clone(), x.clone()));
+        assert!((same - 1.0).abs() < 1e-4, "{same}");
+        // A brightness and contrast change keeps structure but not SSIM's luminance/contrast.
+        let scaled = scalar(structural_similarity(x.clone(), x.clone() * 0.5 + 0.1));
+        let noisy = scalar(structural_similarity(x.clone(), x + noise));
+        assert!(scaled < 0.99 && scaled > 0.5, "{scaled}");
+        assert!(noisy < 0.95 && noisy > 0.3, "{noisy}");
     }
 
     #[test]

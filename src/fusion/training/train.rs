@@ -47,6 +47,14 @@ pub struct TrainConfig {
     /// γ of the decoder's local term (fixed for the run; see `decoder`).
     #[config(default = "DEFAULT_DETAIL_GAIN")]
     pub detail_gain: f32,
+    /// The detail control d the training images are fused at (0: the network's own fusion;
+    /// the local part is not computed).
+    #[config(default = 0.0)]
+    pub detail: f32,
+    /// Only the local part (`network::local`) is trained; the rest of the network stays as
+    /// it started (its d = 0 fusion is unchanged, bit for bit).
+    #[config(default = false)]
+    pub local_only: bool,
 }
 
 /// Why training could not go on.
@@ -64,6 +72,10 @@ pub enum TrainError {
     },
     #[error("the loss became {0} at step {1}: lower the learning rate")]
     Diverged(f32, usize),
+    #[error(
+        "training the local part alone needs a network with one (--config tiny-local) and a detail above 0"
+    )]
+    NoLocalPart,
 }
 
 /// The network and the reconstruction head used only by `L_rec`.
@@ -98,6 +110,7 @@ pub struct StepReport {
     pub mutual_information: f32,
     pub reconstruction: f32,
     pub reliability: f32,
+    pub structure: f32,
     pub seconds: f64,
 }
 
@@ -178,6 +191,10 @@ impl Trainer {
         if pairs.is_empty() {
             return Err(TrainError::NoData);
         }
+        let local = self.model.network.local_head().is_some() && self.config.detail > 0.0;
+        if self.config.local_only && !local {
+            return Err(TrainError::NoLocalPart);
+        }
         let started = Instant::now();
         let (count, side) = (self.config.batch, self.config.crop);
         let batch = draw_batch(pairs, count, side, &mut self.rng);
@@ -196,7 +213,17 @@ impl Trainer {
             return Err(TrainError::Diverged(total, self.step));
         }
         let learning_rate = self.learning_rate(self.step);
-        let gradients = GradientsParams::from_grads(terms.total.backward(), &self.model);
+        let mut gradients = terms.total.backward();
+        let gradients = if self.config.local_only {
+            let head = self
+                .model
+                .network
+                .local_head()
+                .ok_or(TrainError::NoLocalPart)?;
+            GradientsParams::from_module(&mut gradients, head)
+        } else {
+            GradientsParams::from_grads(gradients, &self.model)
+        };
         self.model = self
             .optimizer
             .step(learning_rate, self.model.clone(), gradients);
@@ -211,6 +238,7 @@ impl Trainer {
             mutual_information: first_value(terms.mutual_information),
             reconstruction: first_value(terms.reconstruction),
             reliability: first_value(terms.reliability),
+            structure: first_value(terms.structure),
             seconds: started.elapsed().as_secs_f64(),
         })
     }
@@ -222,10 +250,10 @@ impl Trainer {
         chroma: [Tensor<4>; 2],
         sample: &[i64],
     ) -> LossTerms {
-        let (output, [fine_a, fine_b]) = self
-            .model
-            .network
-            .forward_with_features(a.clone(), b.clone());
+        let (output, [fine_a, fine_b]) =
+            self.model
+                .network
+                .forward_with_features(a.clone(), b.clone(), self.config.detail);
         let reconstruct = |f: Tensor<4>| sigmoid(conv2d(&self.model.reconstruction, f));
         let inputs = LossInputs {
             reconstructed_a: reconstruct(fine_a),
@@ -302,6 +330,7 @@ impl Trainer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fusion::ops::host::values;
 
     fn phantom_pairs() -> Vec<TrainingPair> {
         // Two registered "modalities" of one shape: a bright ring in A, a filled disc with a
@@ -362,6 +391,40 @@ mod tests {
         TrainConfig::new(DualMineConfig::tiny(), LossWeights::new())
             .with_batch(1)
             .with_crop(16)
+    }
+
+    #[test]
+    fn training_the_local_part_alone_leaves_the_faithful_end_unchanged() {
+        let pairs = phantom_pairs();
+        let with_network =
+            |config: TrainConfig, network: DualMineConfig| TrainConfig { network, ..config };
+        let config = || {
+            with_network(small_config(), DualMineConfig::named("tiny-local"))
+                .with_learning_rate(1e-2)
+                .with_detail(1.0)
+                .with_local_only(true)
+        };
+        let mut trainer = Trainer::new(config(), &Device::flex());
+        let before = trainer.network();
+        for _ in 0..3 {
+            trainer.train_step(&pairs).expect("step");
+        }
+        let after = trainer.network();
+        assert_ne!(before.local_weights(), after.local_weights());
+        let input = |v: f32| Tensor::<4>::full([1, 1, 16, 16], v, &Device::flex());
+        let fused = |n: &DualMine| values(n.forward(input(0.3), input(0.7)).fused);
+        assert_eq!(fused(&before), fused(&after));
+        // Without a local part, or at d = 0, there is nothing to train.
+        for config in [
+            with_network(config(), DualMineConfig::tiny()),
+            config().with_detail(0.0),
+        ] {
+            let mut trainer = Trainer::new(config, &Device::flex());
+            assert!(matches!(
+                trainer.train_step(&pairs),
+                Err(TrainError::NoLocalPart)
+            ));
+        }
     }
 
     #[test]
