@@ -89,7 +89,10 @@ fn train_step(c: &mut Criterion) {
     group.bench_function("tiny/flex", |bench| {
         let mut step = || {
             // The training path (as `dualmine train` runs it): the fused image without maps.
-            let fused = model.forward_with_features(a.clone(), b.clone(), 0.0).0.fused;
+            let fused = model
+                .forward_with_features(a.clone(), b.clone(), 0.0)
+                .0
+                .fused;
             let loss = (fused - (a.clone() + b.clone()) / 2.0).abs().mean();
             let gradients = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(1e-4, model.clone(), gradients);

@@ -85,6 +85,10 @@ pub struct TrainArgs {
     /// rest of the network stays as --init gave it.
     #[arg(long)]
     pub local_only: bool,
+    /// With --detail and the whole network training: the λ (as --lambda) of the image at d;
+    /// each step adds it to the loss of the image at d = 0.
+    #[arg(long)]
+    pub detail_lambda: Option<String>,
 }
 
 /// The training pairs of the chosen tasks (the validation split left out) as Y planes in
@@ -196,6 +200,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             .with_seed(args.seed)
             .with_detail_gain(args.detail_gain)
             .with_detail(args.detail)
+            .with_detail_loss(
+                args.detail_lambda
+                    .as_deref()
+                    .map(|text| loss_weights(text, args.gradient_target))
+                    .transpose()?,
+            )
             .with_local_only(args.local_only);
         let mut trainer = Trainer::new(config, &device);
         if let Some(weights) = &args.init {

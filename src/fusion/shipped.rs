@@ -102,7 +102,8 @@ pub fn load(task: &str, device: &Device) -> Result<DualMine, WeightsError> {
 /// lesion).
 pub fn default_detail(task: &str) -> f32 {
     match task {
-        "ct-mri" | "pet-ct" => 0.5,
+        "ct-mri" => 0.25,
+        "pet-ct" => 0.5,
         "spect-mri" => 0.75,
         _ => 0.0,
     }

@@ -123,6 +123,12 @@ impl Decoder {
 
     /// The correction fields from fused features (finest first), at the finest size.
     pub fn correction(&self, fused: &[Tensor<4>]) -> Correction {
+        self.correction_from(self.features(fused))
+    }
+
+    /// The upward path: the decoder's features at the finest (padded input) size,
+    /// `[N, C0, H, W]`, from fused features (finest first).
+    pub fn features(&self, fused: &[Tensor<4>]) -> Tensor<4> {
         let mut x = fused[fused.len() - 1].clone();
         for (stage, skip) in self.stages.iter().zip(fused.iter().rev().skip(1)) {
             let [_, _, h, w] = skip.dims();
@@ -134,8 +140,13 @@ impl Decoder {
             x = relu(conv2d(&stage.conv1, x));
             x = relu(conv2d(&stage.conv2, x));
         }
-        // One gain per image and field: the spatial mean of the head's output.
-        let smooth = conv2d(&self.head, x).mean_dim(3).mean_dim(2).tanh() * RESIDUAL_SCALE;
+        x
+    }
+
+    /// The per-image gains and offset from the decoder's finest features: the spatial mean
+    /// of the head's output, each through `β·tanh`.
+    pub fn correction_from(&self, features: Tensor<4>) -> Correction {
+        let smooth = conv2d(&self.head, features).mean_dim(3).mean_dim(2).tanh() * RESIDUAL_SCALE;
         let [n, _, _, _] = smooth.dims();
         let field = |c: usize| slice(smooth.clone(), [0..n, c..c + 1, 0..1, 0..1]);
         Correction {

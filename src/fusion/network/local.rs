@@ -22,16 +22,23 @@
 //! every shipped model has u = 1 and c_s = 0). The maps and α are the trained network's.
 
 use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::decoder::binomial_blur;
+use crate::fusion::ops::conv::conv2d;
 
 /// Binomial blur passes that end each scale's band (variance 1, 4, 16 pixels²).
 const BAND_PASSES: [usize; 3] = [1, 3, 12];
 
 /// The sharpness τ at which a map is used as it is (σ(4x) − ½ ≈ x near 0).
 pub const NEUTRAL_SHARPNESS: f32 = 4.0;
+
+/// Largest share of A − B that the decoder's features add at a pixel (½: the fused image
+/// may go from the average all the way to A or to B).
+pub const LEARNED_SHARE: f32 = 0.5;
 
 /// The weights of the local part, per scale.
 #[derive(Module, Debug)]
@@ -44,12 +51,17 @@ pub struct LocalHead {
     detail: Param<Tensor<1>>,
     /// u (one number): how far d takes away the decoder's global correction.
     fade: Param<Tensor<1>>,
+    /// The learned lean: a 3×3 convolution of the decoder's full-resolution features giving,
+    /// per pixel, how far the image leans to A or to B (starts at zero: adds nothing).
+    lean: Conv2d,
 }
 
 /// The network's maps at full size, finest scale first, that the local part reads.
 pub struct FullMaps<'a> {
     pub reliability_a: &'a [Tensor<4>],
     pub alpha: &'a [Tensor<4>],
+    /// The decoder's finest features, `[N, C0, H, W]` at the input size.
+    pub features: Tensor<4>,
 }
 
 /// The local part's weights as numbers, one per scale.
@@ -121,8 +133,9 @@ impl LocalWeights {
 }
 
 impl LocalHead {
-    /// A head for `scales` scales that adds nothing ([`LocalWeights::none`]).
-    pub fn new(scales: usize, device: &Device) -> Self {
+    /// A head for `scales` scales and decoder features of `channels` channels that adds
+    /// nothing ([`LocalWeights::none`], the lean's convolution at zero).
+    pub fn new(scales: usize, channels: usize, device: &Device) -> Self {
         let none = LocalWeights::none(scales);
         let param = |v: &[f32]| {
             Param::from_tensor(Tensor::from_data(
@@ -135,6 +148,10 @@ impl LocalHead {
             sharpness: param(&none.sharpness),
             detail: param(&none.detail),
             fade: param(&[none.fade]),
+            lean: Conv2dConfig::new([channels, 1], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .with_initializer(Initializer::Zeros)
+                .init(device),
         }
     }
 
@@ -171,7 +188,8 @@ impl LocalHead {
             local = local + (mixed - (da + db) * 0.5) * weight(&c, s);
             (coarse_a, coarse_b) = (next_a, next_b);
         }
-        local
+        let lean = conv2d(&self.lean, maps.features).tanh() * LEARNED_SHARE;
+        local + lean * difference
     }
 
     /// The weights as numbers.
@@ -225,7 +243,7 @@ mod tests {
     #[test]
     fn an_untrained_head_adds_nothing_and_each_weight_follows_its_map() {
         let device = Device::flex();
-        let mut head = LocalHead::new(3, &device);
+        let mut head = LocalHead::new(3, 4, &device);
         let (a, b, maps, alphas) = inputs(&device);
         let run = |head: &LocalHead, maps: &[Tensor<4>], alphas: &[Tensor<4>]| {
             values(head.forward(
@@ -234,6 +252,7 @@ mod tests {
                 FullMaps {
                     reliability_a: maps,
                     alpha: alphas,
+                    features: Tensor::<4>::ones([1, 4, 24, 20], &device),
                 },
             ))
         };

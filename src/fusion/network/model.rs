@@ -82,7 +82,7 @@ impl DualMineConfig {
             decoder: Decoder::new(&self.channels, device),
             local: self
                 .local
-                .then(|| LocalHead::new(self.channels.len(), device)),
+                .then(|| LocalHead::new(self.channels.len(), self.channels[0], device)),
         }
     }
 }
@@ -344,22 +344,27 @@ impl DualMine {
                 }
             }
         }
-        let correction = match gains {
-            Some(values) => Correction::constant(values, a.dims()[0], &a.device()),
-            None => self.decoder.correction(&fused),
+        // The decoder's upward path runs when its gains or the local part need it.
+        let features = (gains.is_none() || uses_local).then(|| self.decoder.features(&fused));
+        let correction = match (gains, features.clone()) {
+            (Some(values), _) => Correction::constant(values, a.dims()[0], &a.device()),
+            (None, Some(features)) => self.decoder.correction_from(features),
+            (None, None) => self.decoder.correction(&fused),
         };
         let finest_a = finest_a.expect("the network has at least one scale");
         let residual = correction.gain_a.clone() * a.clone()
             + correction.gain_b.clone() * b.clone()
             + correction.offset.clone()
             + self.decoder.local_detail(a.clone(), b.clone(), finest_a);
-        let residual = match &self.local {
+        let residual = match (&self.local, features) {
             // F(d) = avg + (1 − u·d)·(global correction) + d·L (`network::local`); at d = 0
             // the local part is not computed (the trained network alone, the same bits).
-            Some(head) if uses_local => {
+            (Some(head), Some(features)) if uses_local => {
+                let [n, c, _, _] = features.dims();
                 let maps = FullMaps {
                     reliability_a: &full_w,
                     alpha: &full_alpha,
+                    features: slice(features, [0..n, 0..c, 0..h, 0..w]),
                 };
                 let kept = (head.fade() * (-detail) + 1.0).reshape([1, 1, 1, 1]);
                 residual * kept + head.forward(a.clone(), b.clone(), maps) * detail

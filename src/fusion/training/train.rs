@@ -47,10 +47,13 @@ pub struct TrainConfig {
     /// γ of the decoder's local term (fixed for the run; see `decoder`).
     #[config(default = "DEFAULT_DETAIL_GAIN")]
     pub detail_gain: f32,
-    /// The detail control d the training images are fused at (0: the network's own fusion;
-    /// the local part is not computed).
+    /// The detail control d of the detailed end (0: the network is trained at d = 0 alone).
+    /// With the whole network training, each step scores the image at d = 0 with `loss`
+    /// and at d with `detail_loss`; with `local_only`, at d alone with `loss`.
     #[config(default = 0.0)]
     pub detail: f32,
+    /// The λ at the detailed end (`loss` when absent).
+    pub detail_loss: Option<LossWeights>,
     /// Only the local part (`network::local`) is trained; the rest of the network stays as
     /// it started (its d = 0 fusion is unchanged, bit for bit).
     #[config(default = false)]
@@ -243,6 +246,9 @@ impl Trainer {
         })
     }
 
+    /// The step's loss: at d = 0 (the network alone), at d (the local part alone), or the
+    /// sum of both ends (the whole network with its local part); the terms reported are the
+    /// faithful end's, L_ssim the detailed end's.
     fn losses(
         &self,
         a: Tensor<4>,
@@ -250,10 +256,48 @@ impl Trainer {
         chroma: [Tensor<4>; 2],
         sample: &[i64],
     ) -> LossTerms {
+        let detail = self.config.detail;
+        let at_detail = self
+            .config
+            .detail_loss
+            .as_ref()
+            .unwrap_or(&self.config.loss);
+        if detail <= 0.0 {
+            return self.loss_at(a, b, chroma, sample, 0.0, &self.config.loss);
+        }
+        if self.config.local_only {
+            return self.loss_at(a, b, chroma, sample, detail, &self.config.loss);
+        }
+        let faithful = self.loss_at(
+            a.clone(),
+            b.clone(),
+            chroma.clone(),
+            sample,
+            0.0,
+            &self.config.loss,
+        );
+        let detailed = self.loss_at(a, b, chroma, sample, detail, at_detail);
+        LossTerms {
+            total: faithful.total + detailed.total,
+            structure: detailed.structure,
+            ..faithful
+        }
+    }
+
+    /// The loss of the image fused at `detail` with `weights`.
+    fn loss_at(
+        &self,
+        a: Tensor<4>,
+        b: Tensor<4>,
+        chroma: [Tensor<4>; 2],
+        sample: &[i64],
+        detail: f32,
+        weights: &LossWeights,
+    ) -> LossTerms {
         let (output, [fine_a, fine_b]) =
             self.model
                 .network
-                .forward_with_features(a.clone(), b.clone(), self.config.detail);
+                .forward_with_features(a.clone(), b.clone(), detail);
         let reconstruct = |f: Tensor<4>| sigmoid(conv2d(&self.model.reconstruction, f));
         let inputs = LossInputs {
             reconstructed_a: reconstruct(fine_a),
@@ -264,7 +308,7 @@ impl Trainer {
             fused: output.fused,
             reliability_a: output.reliability_a,
         };
-        composite(inputs, &self.config.loss, sample)
+        composite(inputs, weights, sample)
     }
 
     /// The trained network, ready for inference (no autodiff).
@@ -425,6 +469,32 @@ mod tests {
                 Err(TrainError::NoLocalPart)
             ));
         }
+    }
+
+    #[test]
+    fn training_both_ends_scores_the_detailed_image_and_moves_the_whole_network() {
+        let pairs = phantom_pairs();
+        let config = TrainConfig {
+            network: DualMineConfig::named("tiny-local"),
+            ..small_config()
+        }
+        .with_learning_rate(1e-2)
+        .with_detail(1.0)
+        .with_detail_loss(Some(LossWeights::new().with_structure(1.0)));
+        let mut trainer = Trainer::new(config, &Device::flex());
+        let before = trainer.network();
+        let reports: Vec<StepReport> = (0..3)
+            .map(|_| trainer.train_step(&pairs).expect("step"))
+            .collect();
+        // L_ssim is the detailed end's (the faithful end's λ_ssim is 0).
+        assert!(
+            reports
+                .iter()
+                .all(|r| r.structure > 0.0 && r.structure < 1.0)
+        );
+        let input = |v: f32| Tensor::<4>::full([1, 1, 16, 16], v, &Device::flex());
+        let fused = |n: &DualMine| values(n.forward(input(0.3), input(0.7)).fused);
+        assert_ne!(fused(&before), fused(&trainer.network()));
     }
 
     #[test]
