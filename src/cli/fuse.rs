@@ -67,7 +67,9 @@ pub struct FuseArgs {
     /// pet-mr-body when a study names a body part other than the head, else pet-mri;
     /// NM/SPECT → spect-mri, else ct-mri); a gray PNG pair is ct-mri, a colour PNG pair needs
     /// `--task pet-mri` or `--task spect-mri`.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "ct-mri", "pet-mri", "spect-mri", "pet-ct", "pet-mr-body"])]
+    #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(
+        std::iter::once("auto").chain(shipped::TASKS)
+    ))]
     pub task: String,
     /// Network size the `--weights` file was trained for.
     #[arg(long, default_value = shipped::CONFIG, value_parser = ["tiny", "tiny-local", "base"])]

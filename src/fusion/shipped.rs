@@ -6,7 +6,7 @@ use burn::tensor::Device;
 
 use super::network::model::{DualMine, DualMineConfig};
 use super::network::weights::{WeightsError, load_static};
-use crate::volume::{Modality, Volume};
+use crate::volume::{BodyPart, Modality, Volume};
 
 /// The configuration of the shipped weights: the `tiny` network trained per task, with the
 /// local part that the detail control steers (`network::local`, set by `dualmine set-local`).
@@ -45,13 +45,8 @@ pub fn task_for(studies: [&Volume; 2]) -> Option<&'static str> {
 /// Whether the studies are of the body: one names a body part (BodyPartExamined) and none
 /// names the head or brain. Unnamed studies are taken for the atlas's (the head).
 fn of_the_body(studies: [&Volume; 2]) -> bool {
-    let parts: Vec<String> = studies
-        .iter()
-        .map(|s| s.identity.body_part_examined.trim().to_ascii_uppercase())
-        .filter(|p| !p.is_empty())
-        .collect();
-    let head = |p: &String| ["HEAD", "BRAIN", "SKULL"].iter().any(|h| p.contains(h));
-    !parts.is_empty() && !parts.iter().any(head)
+    let parts = studies.map(|s| s.identity.body_part());
+    parts.contains(&BodyPart::Body) && !parts.contains(&BodyPart::Head)
 }
 
 /// Whether two studies must swap to be in the order the shipped models were trained on:

@@ -6,7 +6,7 @@
 //! otherwise; PET/NM 0 to the 99.5th percentile (an SUV window is only applied to SUV
 //! values); MR and anything else the 0.5th–99.5th percentile.
 
-use super::{Modality, Units, Volume, stats};
+use super::{BodyPart, Modality, Units, Volume, stats};
 
 /// A display window: values `center ± width/2` span 0..1 (black to white).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -49,8 +49,7 @@ impl Window {
         if let Some([center, width]) = volume.identity.stored_window {
             return Self { center, width };
         }
-        let part = volume.identity.body_part_examined.to_ascii_uppercase();
-        if ["HEAD", "BRAIN", "SKULL"].iter().any(|p| part.contains(p)) {
+        if volume.identity.body_part() == BodyPart::Head {
             Self::CT_BRAIN
         } else {
             Self::CT_SOFT_TISSUE

@@ -142,6 +142,31 @@ pub struct Identity {
     pub instances: Vec<InstanceRef>,
 }
 
+/// What BodyPartExamined says the study shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyPart {
+    /// Not stored (or blank).
+    Unnamed,
+    /// The head: a part naming the head, the brain or the skull (any case).
+    Head,
+    /// Any other named part (e.g. `EXTREMITY`, `CHEST`).
+    Body,
+}
+
+impl Identity {
+    /// What the stored BodyPartExamined says.
+    pub fn body_part(&self) -> BodyPart {
+        let part = self.body_part_examined.trim().to_ascii_uppercase();
+        if part.is_empty() {
+            BodyPart::Unnamed
+        } else if ["HEAD", "BRAIN", "SKULL"].iter().any(|h| part.contains(h)) {
+            BodyPart::Head
+        } else {
+            BodyPart::Body
+        }
+    }
+}
+
 /// One stored DICOM object: its SOP class and instance UIDs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct InstanceRef {

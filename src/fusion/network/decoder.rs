@@ -121,11 +121,6 @@ impl Decoder {
         (reliability_a - 0.5) * (detail(a) - detail(b)) * gain
     }
 
-    /// The correction fields from fused features (finest first), at the finest size.
-    pub fn correction(&self, fused: &[Tensor<4>]) -> Correction {
-        self.correction_from(self.features(fused))
-    }
-
     /// The upward path: the decoder's features at the finest (padded input) size,
     /// `[N, C0, H, W]`, from fused features (finest first).
     pub fn features(&self, fused: &[Tensor<4>]) -> Tensor<4> {

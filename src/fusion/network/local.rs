@@ -9,17 +9,22 @@
 //! towards 0 (the spatial expert's way) it weights as it is;
 //! `  + Σ_s c_s·(α_s·wav_s + (1 − α_s)·spa_s − (D_A,s + D_B,s)/2)` — each scale's band detail
 //! of A and of B, the spatial expert's reliability-weighted mix `spa = w·D_A + (1 − w)·D_B`
-//! and the wavelet expert's larger-magnitude pick `wav`, mixed by the mixer's α.
+//! and the wavelet expert's larger-magnitude pick `wav`, mixed by the mixer's α;
+//! `  + tanh(conv3×3(decoder features))·½·(A − B)` — the learned *lean*: per pixel, how far the
+//! decoder's full-resolution features move the image towards A or B (zero until trained).
 //!
 //! The fused image is `F(d) = clamp(avg + (1 − u·d)·(g_A·A + g_B·B + h + γ-term) + d·L, 0, 1)`
 //! (`model::DualMine`): the faithful end is the decoder's global correction of the average;
 //! towards the detailed end the local part is added and, as far as the fade u says, the
 //! global correction taken away (u = 1: the detailed end is the average with the local
-//! part; u = 0: the correction stays). With k_s = c_s = 0 and u = 0, F(d) = F(0) at every d.
+//! part; u = 0: the correction stays). With k_s = c_s = 0, a zero lean and u = 0, F(d) = F(0)
+//! at every d.
 //!
-//! k_s, τ_s, c_s and u are not trained: they are chosen on the validation split and written
-//! into trained weights by `dualmine set-local` (`assets/MODEL_CARD.md`, "Detail control";
-//! every shipped model has u = 1 and c_s = 0). The maps and α are the trained network's.
+//! k_s, τ_s, c_s and u are chosen on the validation split and written into trained weights by
+//! `dualmine set-local` (`assets/MODEL_CARD.md`, "Detail control"). The maps and α are the
+//! trained network's; training at both ends of d (`training::train`, `TrainConfig::detail`)
+//! trains them, the lean and these numbers for what the local part does — the shipped CT–MRI
+//! model was trained so; the others have a zero lean.
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -38,7 +43,7 @@ pub const NEUTRAL_SHARPNESS: f32 = 4.0;
 
 /// Largest share of A − B that the decoder's features add at a pixel (½: the fused image
 /// may go from the average all the way to A or to B).
-pub const LEARNED_SHARE: f32 = 0.5;
+const LEARNED_SHARE: f32 = 0.5;
 
 /// The weights of the local part, per scale.
 #[derive(Module, Debug)]

@@ -345,11 +345,16 @@ impl DualMine {
             }
         }
         // The decoder's upward path runs when its gains or the local part need it.
-        let features = (gains.is_none() || uses_local).then(|| self.decoder.features(&fused));
-        let correction = match (gains, features.clone()) {
-            (Some(values), _) => Correction::constant(values, a.dims()[0], &a.device()),
-            (None, Some(features)) => self.decoder.correction_from(features),
-            (None, None) => self.decoder.correction(&fused),
+        let (correction, features) = match gains {
+            Some(values) => (
+                Correction::constant(values, a.dims()[0], &a.device()),
+                uses_local.then(|| self.decoder.features(&fused)),
+            ),
+            None => {
+                let features = self.decoder.features(&fused);
+                let correction = self.decoder.correction_from(features.clone());
+                (correction, uses_local.then_some(features))
+            }
         };
         let finest_a = finest_a.expect("the network has at least one scale");
         let residual = correction.gain_a.clone() * a.clone()

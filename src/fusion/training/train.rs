@@ -76,7 +76,8 @@ pub enum TrainError {
     #[error("the loss became {0} at step {1}: lower the learning rate")]
     Diverged(f32, usize),
     #[error(
-        "training the local part alone needs a network with one (--config tiny-local) and a detail above 0"
+        "training at a detail above 0 needs a network with a local part (--config tiny-local), \
+         and training the local part alone needs a detail above 0"
     )]
     NoLocalPart,
 }
@@ -194,8 +195,11 @@ impl Trainer {
         if pairs.is_empty() {
             return Err(TrainError::NoData);
         }
-        let local = self.model.network.local_head().is_some() && self.config.detail > 0.0;
-        if self.config.local_only && !local {
+        // Without a local part the image at d > 0 is the one at d = 0: nothing to train there
+        // (and both ends would fuse the same image twice).
+        let has_local = self.model.network.local_head().is_some();
+        let detail = self.config.detail > 0.0;
+        if (detail && !has_local) || (self.config.local_only && !detail) {
             return Err(TrainError::NoLocalPart);
         }
         let started = Instant::now();
@@ -257,17 +261,17 @@ impl Trainer {
         sample: &[i64],
     ) -> LossTerms {
         let detail = self.config.detail;
-        let at_detail = self
-            .config
-            .detail_loss
-            .as_ref()
-            .unwrap_or(&self.config.loss);
         if detail <= 0.0 {
             return self.loss_at(a, b, chroma, sample, 0.0, &self.config.loss);
         }
         if self.config.local_only {
             return self.loss_at(a, b, chroma, sample, detail, &self.config.loss);
         }
+        let at_detail = self
+            .config
+            .detail_loss
+            .as_ref()
+            .unwrap_or(&self.config.loss);
         let faithful = self.loss_at(
             a.clone(),
             b.clone(),
