@@ -4,7 +4,9 @@
 //! training: the [`NormKernels`] operation (implemented in `training::group_norm`), burn-nn's
 //! values and gradients bit for bit.
 //!
-//! Everywhere else (the GPU, other types) burn-nn's own layer runs. Training must keep
+//! On the GPU the same arithmetic as burn-nn's layer, its reductions taken one axis at a time
+//! ([`group_norm_by_axes`]: burn-wgpu's one-pass reduction of a long group is wrong); for other
+//! types burn-nn's own layer runs. Training must keep
 //! burn-nn's rounding: a fused kernel in training with its own rounding (tried, with its own
 //! backward, 8 % faster per step) moved a from-scratch rerun of the model recipe past its
 //! reproducibility bounds (CT–MRI test MI +0.057, SPECT–MRI SSIM +0.023), and the shipped
@@ -54,7 +56,8 @@ pub fn group_norm_affine<const D: usize>(
 /// `layer` applied to `x` `[N, C, …]` (f32, the layer affine, `groups` dividing the
 /// channels): on the CPU backend the fused kernel without autodiff (burn-nn's values within
 /// f32 rounding, tested) and `training::group_norm`'s operation under autodiff (burn-nn's
-/// values and gradients bit for bit, tested); else burn-nn's layer.
+/// values and gradients bit for bit, tested); elsewhere (the GPU) [`group_norm_by_axes`]; for
+/// other types or an unaffine layer burn-nn's layer.
 pub fn group_norm<const D: usize>(layer: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
     let dims = x.dims();
@@ -73,7 +76,7 @@ pub fn group_norm<const D: usize>(layer: &GroupNorm, x: Tensor<D>) -> Tensor<D> 
         }
     }
     if !is_plain_cpu(&device) {
-        return layer.forward(x);
+        return group_norm_by_axes(x, gamma.val(), beta.val(), layer.num_groups, layer.epsilon);
     }
     let (x, gamma, beta) = (
         x.into_data(),
@@ -102,6 +105,34 @@ pub fn group_norm<const D: usize>(layer: &GroupNorm, x: Tensor<D>) -> Tensor<D> 
         Some(values) => Tensor::from_data(TensorData::new(values, dims), &device),
         None => layer.forward(Tensor::from_data(x, &device)),
     }
+}
+
+/// burn-nn's affine group normalisation (the same two passes: the mean, then the mean square
+/// of the centred values) with each group's statistics reduced one axis at a time — the last
+/// axes, the first spatial axis, the group's channels — instead of in one pass over the group.
+/// On burn-wgpu 0.22 one reduction over more than 65,536 values comes back wrong (Mesa
+/// lavapipe: the mean of a 262,144-value group read 0, `tests/fusion_backends.rs`), which is
+/// what a 256² image's 32-channel layer in 8 groups asks for: burn-nn's layer moved the shipped
+/// networks' maps by up to 0.32 there. Every axis of an image is far shorter.
+fn group_norm_by_axes<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    groups: usize,
+    epsilon: f64,
+) -> Tensor<D> {
+    let dims = x.dims();
+    let (n, c, h) = (dims[0], dims[1], dims[2]);
+    let w: usize = dims[3..].iter().product();
+    let grouped = x.reshape([n, groups, c / groups, h, w]);
+    // Each axis is of one length, so the mean of the means is the group's mean.
+    let mean = |t: Tensor<5>| t.mean_dim(4).mean_dim(3).mean_dim(2);
+    let centred = grouped.clone() - mean(grouped);
+    let variance = mean(centred.clone().square());
+    let normalised = (centred / variance.add_scalar(epsilon).sqrt()).reshape(dims);
+    let mut per_channel = [1; D];
+    per_channel[1] = c;
+    normalised * gamma.reshape(per_channel) + beta.reshape(per_channel)
 }
 
 /// `Σ term(v)` over `values`: sixteen f32 lanes over blocks of 1024 values (so the compiler
