@@ -157,6 +157,28 @@ fn group_norm_agrees_on_long_groups() {
     }
 }
 
+/// The spatial expert's attention pooling over a 512² slice's finest scale (262,144 pixels,
+/// a whole-body CT's): one softmax over the pixels on burn-wgpu went wrong there; the
+/// project's pools one axis at a time off the CPU.
+#[test]
+fn global_context_agrees_on_a_512_slice() {
+    use dualmine::fusion::network::experts::GlobalContext;
+    let gpu = match Device::wgpu_options().init() {
+        Ok(device) => device,
+        Err(error) => {
+            eprintln!("skipped: no wgpu adapter ({error})");
+            return;
+        }
+    };
+    let cpu = Device::flex();
+    let block = GlobalContext::new(8, &cpu);
+    let x = Tensor::<4>::random([1, 8, 512, 512], Distribution::Uniform(0.0, 1.0), &cpu);
+    let on_cpu = block.forward(x.clone());
+    let on_gpu = block.to_device(&gpu).forward(x.to_device(&gpu));
+    let worst = largest_difference(on_cpu, on_gpu);
+    assert!(worst < 1e-3, "CPU and wgpu differ by {worst}");
+}
+
 /// The shipped CT–MRI network on the first CT–MRI test pair (256², the size at which the
 /// layer above went wrong): at d = 0 the maps agree within 1e-3 and every fused pixel within
 /// one grey level. At d = 1 the local part still differs by a few grey levels along edges

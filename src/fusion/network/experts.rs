@@ -14,6 +14,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::fusion::ops::conv::conv2d;
 use crate::fusion::ops::detail_stack::detail_stack;
+use crate::fusion::ops::device::is_cpu;
 use crate::fusion::ops::haar::{HaarBands, dwt, idwt};
 
 fn conv(input: usize, output: usize, kernel: usize, device: &Device) -> Conv2d {
@@ -45,12 +46,8 @@ impl GlobalContext {
 
     /// `[N, C, h, w]` → `[N, C, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [n, c, h, w] = x.dims();
-        // Attention pooling: softmax weights over the pixels, weighted sum of features.
-        let weights = softmax(conv2d(&self.attention, x.clone()).reshape([n, 1, h * w]), 2);
-        let context = (x.clone().reshape([n, c, h * w]) * weights)
-            .sum_dim(2)
-            .reshape([n, c, 1, 1]);
+        let context = attention_pool(conv2d(&self.attention, x.clone()), x.clone());
+        let n = context.dims()[0];
         let squeezed = conv2d(&self.squeeze, context);
         let hidden = squeezed.dims()[1];
         let normed = self
@@ -59,6 +56,26 @@ impl GlobalContext {
             .reshape([n, hidden, 1, 1]);
         x + conv2d(&self.expand, relu(normed))
     }
+}
+
+/// Attention pooling: the softmax of `logits` `[N, 1, h, w]` over the pixels weighting a sum of
+/// `x`'s features `[N, C, h, w]`, giving `[N, C, 1, 1]`. On the CPU one softmax over the h·w
+/// pixels (the rounding the shipped weights were trained with); elsewhere the maximum and the
+/// sums taken one axis at a time — burn-wgpu's one-pass reduction of more than 65,536 values
+/// comes back wrong (`ops::group_norm::group_norm_by_axes`), and a 512² slice's finest scale
+/// has 262,144 pixels.
+fn attention_pool(logits: Tensor<4>, x: Tensor<4>) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    if is_cpu(&x.device()) {
+        let weights = softmax(logits.reshape([n, 1, h * w]), 2);
+        return (x.reshape([n, c, h * w]) * weights)
+            .sum_dim(2)
+            .reshape([n, c, 1, 1]);
+    }
+    let largest = logits.clone().max_dim(3).max_dim(2);
+    let exponentials = (logits - largest).exp();
+    let weights = exponentials.clone() / exponentials.sum_dim(3).sum_dim(2);
+    (x * weights).sum_dim(3).sum_dim(2)
 }
 
 /// The spatial (global-context) expert.
