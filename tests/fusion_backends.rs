@@ -124,9 +124,9 @@ fn largest_difference(x: Tensor<4>, y: Tensor<4>) -> f32 {
         .fold(0.0f32, f32::max)
 }
 
-/// Group normalisation of a 256² image's 32 channels in 8 groups (262,144 values a group, the
-/// encoder's second scale of a benchmark image at the first): burn-wgpu's one-pass reduction
-/// read such a group's mean as 0 and burn-nn's layer was off by 1,263; the project's layer
+/// Group normalisation of 16 and 32 channels of a 256² image in 8 groups (131,072 and 262,144
+/// values a group; the encoder's finest scale of a benchmark image is the first): through
+/// burn-wgpu's one-pass reduction burn-nn's layer was off by 1,263; the project's layer
 /// (`ops::group_norm`) reduces one axis at a time.
 #[test]
 fn group_norm_agrees_on_long_groups() {

@@ -111,9 +111,10 @@ pub fn group_norm<const D: usize>(layer: &GroupNorm, x: Tensor<D>) -> Tensor<D> 
 /// of the centred values) with each group's statistics reduced one axis at a time — the last
 /// axes, the first spatial axis, the group's channels — instead of in one pass over the group.
 /// On burn-wgpu 0.22 one reduction over more than 65,536 values comes back wrong (Mesa
-/// lavapipe: the mean of a 262,144-value group read 0, `tests/fusion_backends.rs`), which is
-/// what a 256² image's 32-channel layer in 8 groups asks for: burn-nn's layer moved the shipped
-/// networks' maps by up to 0.32 there. Every axis of an image is far shorter.
+/// lavapipe: a 262,144-value row's mean read 0, one of 131,072 was off in the fourth digit),
+/// and the encoder's finest scale of a 256² image groups 131,072 values (16 channels in 8
+/// groups): burn-nn's layer was off by 1,263 there and moved the shipped networks' maps by up
+/// to 0.32 (`tests/fusion_backends.rs`). Every axis of an image is far shorter.
 fn group_norm_by_axes<const D: usize>(
     x: Tensor<D>,
     gamma: Tensor<1>,
