@@ -180,9 +180,9 @@ fn global_context_agrees_on_a_512_slice() {
 }
 
 /// The shipped CT–MRI network on the first CT–MRI test pair (256², the size at which the
-/// layer above went wrong): at d = 0 the maps agree within 1e-3 and every fused pixel within
-/// one grey level. At d = 1 the local part still differs by a few grey levels along edges
-/// (printed; issue 37).
+/// layer above went wrong): at d = 0 and d = 1 the maps agree within 1e-3 and every fused
+/// pixel within one grey level. (With burn's `fusion` feature, burn-wgpu's fused kernels put
+/// the d = 1 image 5.6 grey levels off; the project builds burn without it, Cargo.toml.)
 #[test]
 fn shipped_weights_agree_on_a_real_pair() {
     use dualmine::fusion::network::model::ForwardOptions;
@@ -224,11 +224,9 @@ fn shipped_weights_agree_on_a_real_pair() {
             "d = {detail}: fused images differ by {fused:.2} grey levels at most, maps by {maps:.1e}"
         );
         assert!(maps < 1e-3, "d = {detail}: the maps differ by {maps}");
-        if detail == 0.0 {
-            assert!(
-                fused < 1.0,
-                "d = 0: the fused images differ by {fused} grey levels"
-            );
-        }
+        assert!(
+            fused < 1.0,
+            "d = {detail}: the fused images differ by {fused} grey levels"
+        );
     }
 }
