@@ -10,18 +10,28 @@ use dualmine::fusion::network::model::DualMineConfig;
 
 mod common;
 
+/// The wgpu device, initialised once for the whole test binary (burn registers its wgpu
+/// runtime once per process: in a second test `init` fails with "Service already
+/// initialized", and every test after the first would skip), or `None` with a printed reason.
+fn wgpu() -> Option<Device> {
+    static GPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
+    match GPU.get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string())) {
+        Ok(device) => Some(device.clone()),
+        Err(error) => {
+            eprintln!("skipped: no wgpu adapter ({error})");
+            None
+        }
+    }
+}
+
 fn values(t: Tensor<4>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().expect("f32")
 }
 
 #[test]
 fn wgpu_and_cpu_agree_on_the_same_weights() {
-    let gpu = match Device::wgpu_options().init() {
-        Ok(device) => device,
-        Err(error) => {
-            eprintln!("skipped: no wgpu adapter ({error})");
-            return;
-        }
+    let Some(gpu) = wgpu() else {
+        return;
     };
     let cpu = Device::flex();
     let model = DualMineConfig::tiny().init(&cpu);
@@ -73,12 +83,8 @@ fn training_steps_run_on_wgpu_too() {
     use dualmine::fusion::training::loss::LossWeights;
     use dualmine::fusion::training::sampler::TrainingPair;
     use dualmine::fusion::training::train::{TrainConfig, Trainer};
-    let gpu = match Device::wgpu_options().init() {
-        Ok(device) => device,
-        Err(error) => {
-            eprintln!("skipped: no wgpu adapter ({error})");
-            return;
-        }
+    let Some(gpu) = wgpu() else {
+        return;
     };
     let side = 24;
     let a: Vec<f32> = (0..side * side)
@@ -132,12 +138,8 @@ fn largest_difference(x: Tensor<4>, y: Tensor<4>) -> f32 {
 fn group_norm_agrees_on_long_groups() {
     use burn::nn::GroupNormConfig;
     use dualmine::fusion::ops::group_norm::group_norm;
-    let gpu = match Device::wgpu_options().init() {
-        Ok(device) => device,
-        Err(error) => {
-            eprintln!("skipped: no wgpu adapter ({error})");
-            return;
-        }
+    let Some(gpu) = wgpu() else {
+        return;
     };
     let cpu = Device::flex();
     for channels in [16usize, 32] {
@@ -163,12 +165,8 @@ fn group_norm_agrees_on_long_groups() {
 #[test]
 fn global_context_agrees_on_a_512_slice() {
     use dualmine::fusion::network::experts::GlobalContext;
-    let gpu = match Device::wgpu_options().init() {
-        Ok(device) => device,
-        Err(error) => {
-            eprintln!("skipped: no wgpu adapter ({error})");
-            return;
-        }
+    let Some(gpu) = wgpu() else {
+        return;
     };
     let cpu = Device::flex();
     let block = GlobalContext::new(8, &cpu);
@@ -190,12 +188,8 @@ fn shipped_weights_agree_on_a_real_pair() {
     let Some(root) = common::shared_data("aanlib/CT-MRI/test") else {
         return;
     };
-    let gpu = match Device::wgpu_options().init() {
-        Ok(device) => device,
-        Err(error) => {
-            eprintln!("skipped: no wgpu adapter ({error})");
-            return;
-        }
+    let Some(gpu) = wgpu() else {
+        return;
     };
     let cpu = Device::flex();
     let a = gray_image(&root.join("CT/16009.png"), &cpu);
