@@ -41,11 +41,7 @@ fn wgpu_and_cpu_agree_on_the_same_weights() {
     let model_gpu = model.to_device(&gpu);
     let on_gpu = model_gpu.forward(a.to_device(&gpu), b.to_device(&gpu));
     let compare = |x: Tensor<4>, y: Tensor<4>, what: &str| {
-        let worst = values(x)
-            .iter()
-            .zip(values(y.to_device(&cpu)))
-            .map(|(p, q)| (p - q).abs())
-            .fold(0.0f32, f32::max);
+        let worst = largest_difference(x, y);
         assert!(worst < 1e-3, "{what}: CPU and wgpu differ by {worst}");
     };
     compare(on_cpu.fused, on_gpu.fused, "fused");
@@ -112,11 +108,12 @@ fn training_steps_run_on_wgpu_too() {
     }
 }
 
-/// A gray PNG as `[1, 1, H, W]`, 0..1.
+/// A gray PNG, loaded as the program loads it (`io::load`), as `[1, 1, H, W]` in 0..1.
 fn gray_image(path: &std::path::Path, device: &Device) -> Tensor<4> {
-    let image = image::open(path).expect("a test PNG").to_luma8();
-    let (w, h) = (image.width() as usize, image.height() as usize);
-    let values: Vec<f32> = image.pixels().map(|p| f32::from(p[0]) / 255.0).collect();
+    let image = dualmine::io::load(path, None).expect("a test PNG");
+    assert_eq!(image.channels, 1, "{} is not gray", path.display());
+    let [w, h, _] = image.geometry.dims;
+    let values: Vec<f32> = image.data.iter().map(|v| v / 255.0).collect();
     Tensor::from_data(burn::tensor::TensorData::new(values, [1, 1, h, w]), device)
 }
 
