@@ -1,7 +1,8 @@
 //! The viewer driven through egui_kittest on the procedural phantom (written as real DICOM),
 //! drawn by the real WGSL renderer on a wgpu adapter (lavapipe in CI): scrolling, overlay
 //! toggles against stored snapshots, linear opacity, window/level drag, the series picker,
-//! the frame-of-reference warning, and scrolling while fusion runs.
+//! the frame-of-reference warning, scrolling while fusion runs, and fusion following the
+//! reader (the slice in view first, then where the reader goes).
 //!
 //! Snapshots live in tests/snapshots; `UPDATE_SNAPSHOTS=1 cargo test --test viewer` rewrites
 //! them.
@@ -11,14 +12,16 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::viewer::*;
-use dualmine::app::Source;
+use dualmine::app::fusion_job::SliceState;
 use dualmine::app::layers::LayerId;
 use dualmine::app::legend;
 use dualmine::app::pane::PaneKind;
 use dualmine::app::studies::Side;
+use dualmine::app::{Source, ViewerApp};
 use dualmine::export::{SeriesOptions, write_series};
 use dualmine::phantom::{self, PhantomSize};
 use dualmine::volume::colormap::ColorMap;
+use dualmine::volume::plane::Orientation;
 use egui::accesskit::Role;
 use egui::{Event, Modifiers, PointerButton, Pos2};
 use egui_kittest::image_snapshot;
@@ -534,6 +537,85 @@ fn scrolling_and_window_level_respond_while_fusion_runs() {
     assert!(fused.volume.data.iter().all(|v| v.is_finite()));
 }
 
+/// Where slice `k` of the running fusion is, as the viewer received it.
+fn slice_state(h: &App<'_>, k: usize) -> SliceState {
+    h.state()
+        .session()
+        .and_then(|s| s.job.as_ref())
+        .and_then(|j| j.slice_state(k))
+        .expect("a fusion job")
+}
+
+fn pause_fusion(h: &App<'_>, paused: bool) {
+    h.state()
+        .session()
+        .and_then(|s| s.job.as_ref())
+        .expect("job")
+        .set_paused(paused);
+}
+
+#[test]
+fn fusion_follows_the_reader_the_slice_in_view_first_then_where_the_reader_goes() {
+    // The demo size (128² × 48): fusion takes seconds, many batches after the first.
+    let (_dir, studies) = demo(PhantomSize::DEMO);
+    let mut h = harness(mr_and_pet(&studies), true);
+    wait_until(&mut h, "fusion to start", |a| {
+        a.session().is_some_and(|s| s.job.is_some())
+    });
+    let slices = h.state().session().expect("open").dims()[2];
+    let in_view = h.state().session().expect("open").slice(Orientation::Axial);
+    let shown = |k: usize| {
+        move |a: &ViewerApp| {
+            a.session()
+                .and_then(|s| s.job.as_ref())
+                .and_then(|j| j.slice_state(k))
+                .is_some_and(|state| state != SliceState::Pending)
+        }
+    };
+    wait_until(&mut h, "the slice in view to be fused", shown(in_view));
+    pause_fusion(&h, true);
+    let far = |from: &[usize]| -> Vec<usize> {
+        (0..slices)
+            .filter(|k| from.iter().all(|f| k.abs_diff(*f) > 12))
+            .collect()
+    };
+    for k in far(&[in_view]) {
+        assert_eq!(
+            slice_state(&h, k),
+            SliceState::Pending,
+            "slice {k} before {in_view}"
+        );
+    }
+    // The reader goes 20 slices away (a click in another plane moves the cursor the same way).
+    let target = in_view.checked_sub(20).unwrap_or(in_view + 20);
+    h.state_mut()
+        .session_mut()
+        .expect("open")
+        .scroll(Orientation::Axial, target as i64 - in_view as i64);
+    h.run_steps(2);
+    pause_fusion(&h, false);
+    wait_until(&mut h, "the slice gone to to be fused", shown(target));
+    pause_fusion(&h, true);
+    for k in far(&[in_view, target]) {
+        assert_eq!(
+            slice_state(&h, k),
+            SliceState::Pending,
+            "slice {k} before {target}"
+        );
+    }
+    pause_fusion(&h, false);
+    wait_until(&mut h, "fusion to finish", fused);
+    for k in 0..slices {
+        assert_eq!(slice_state(&h, k), SliceState::Done, "slice {k}");
+    }
+    let job = h
+        .state()
+        .session()
+        .and_then(|s| s.job.as_ref())
+        .expect("job");
+    assert_eq!((job.done, job.error.as_deref()), (slices, None));
+}
+
 #[test]
 fn compare_modes_and_orientations_change_the_fusion_pane() {
     let (_dir, studies) = demo(PhantomSize::SMALL);
@@ -560,17 +642,13 @@ fn compare_modes_and_orientations_change_the_fusion_pane() {
     h.run_steps(2);
     assert_ne!(pane_image(&mut h, PaneKind::Fusion), curtain);
     let app = h.state();
-    assert_eq!(
-        app.settings.orientation,
-        dualmine::volume::plane::Orientation::Sagittal
-    );
+    assert_eq!(app.settings.orientation, Orientation::Sagittal);
     let dims = app.session().expect("open").dims();
     assert_eq!(slice(&h), dims[0] / 2);
 }
 
 #[test]
 fn three_planes_show_the_fusion_through_the_crosshair() {
-    use dualmine::volume::plane::Orientation;
     let (_dir, studies) = demo(PhantomSize::SMALL);
     let mut h = harness(mr_and_pet(&studies), false);
     wait_until(&mut h, "the studies to load", |a| a.session().is_some());

@@ -5,6 +5,7 @@
 use egui::Color32;
 
 use super::ViewerApp;
+use super::fusion_job::SliceState;
 use super::pane::{Layout, PaneKind};
 use super::render;
 use super::studies::Side;
@@ -134,6 +135,15 @@ impl ViewerApp {
                                 .desired_width(160.0)
                                 .text(format!("fusing {}/{} slices", job.done, job.total)),
                         );
+                        let in_view = session.slice(Orientation::Axial);
+                        if job.slice_state(in_view) == Some(SliceState::Provisional) {
+                            ui.label("slice in view: its own mix until the volume's is taken")
+                                .on_hover_text(
+                                    "The volume is fused with one mix of its studies, taken \
+                                     from 16 of its slices; until then the slice in view is \
+                                     shown fused with its own",
+                                );
+                        }
                         let paused = job.is_paused();
                         if ui.button(if paused { "Resume" } else { "Pause" }).clicked() {
                             job.set_paused(!paused);

@@ -1,7 +1,11 @@
 //! Frame times, for the status bar and the scripted scroll benchmark
 //! (`dualmine view --benchmark-frames N`).
 
+use std::time::Instant;
+
 use super::ViewerApp;
+use super::fusion_job::SliceState;
+use crate::volume::plane::Orientation;
 
 /// Frame times of the last frames, for the status bar and the scroll benchmark.
 #[derive(Default)]
@@ -36,43 +40,147 @@ impl FrameTimes {
 }
 
 /// A scripted scroll through the study (the `--benchmark-frames` option): one slice per
-/// frame for `frames` frames, then the app closes.
+/// frame for `frames` frames, then the app closes. With `reading` (`--benchmark-reading`),
+/// first what a reader waits for: the slice in view fused, then a slice 150 away once the
+/// reader jumps there; then `frames` frames of scrolling while the fusion runs and as many
+/// once it has finished.
 #[derive(Clone, Copy, Debug)]
 pub struct Benchmark {
     pub frames: usize,
     /// Wait for fusion to finish before scrolling.
     pub after_fusion: bool,
+    /// Time the slice in view and a jump before scrolling (see above).
+    pub reading: bool,
 }
 
-impl ViewerApp {
-    pub(super) fn run_benchmark(&mut self, ctx: &egui::Context) {
-        let Some((benchmark, done, direction)) = &mut self.benchmark else {
-            return;
-        };
-        let Some(session) = &mut self.session else {
-            return;
-        };
-        let fusing = session.job.as_ref().is_some_and(|j| j.is_running());
-        if benchmark.after_fusion && fusing {
-            return;
-        }
-        let orientation = self.settings.orientation;
-        let last = orientation.slice_count(session.dims()).saturating_sub(1);
-        let slice = session.slice(orientation);
-        if (slice == last && *direction > 0) || (slice == 0 && *direction < 0) {
-            *direction = -*direction;
-        }
-        session.scroll(orientation, *direction);
-        *done += 1;
-        if *done > benchmark.frames {
-            report("while fusing", &self.frame_times.during_fusion);
-            report("idle", &self.frame_times.idle);
-            self.benchmark = None;
-            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+/// Slices the reading benchmark jumps.
+const JUMP: i64 = 150;
+
+/// Where a scripted benchmark is.
+pub(super) struct BenchmarkRun {
+    benchmark: Benchmark,
+    phase: Phase,
+    /// Frames scrolled in this phase.
+    scrolled: usize,
+    direction: i64,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// Until the studies are open and fusing.
+    Loading,
+    /// Until the slice in view is fused (shown), timed from the studies' opening.
+    SliceInView { since: Instant, slice: usize },
+    /// Until the slice jumped to is fused.
+    Jumped { since: Instant, slice: usize },
+    /// Scrolling while the fusion runs.
+    ScrollWhileFusing,
+    /// Waiting for the fusion to finish.
+    WaitForFusion,
+    /// Scrolling once it has.
+    ScrollIdle,
+}
+
+impl BenchmarkRun {
+    pub(super) fn new(benchmark: Benchmark) -> Self {
+        Self {
+            benchmark,
+            phase: if benchmark.reading {
+                Phase::Loading
+            } else if benchmark.after_fusion {
+                Phase::WaitForFusion
+            } else {
+                Phase::ScrollWhileFusing
+            },
+            scrolled: 0,
+            direction: 1,
         }
     }
 }
 
+impl ViewerApp {
+    pub(super) fn run_benchmark(&mut self, ctx: &egui::Context) {
+        let orientation = self.settings.orientation;
+        let (Some(run), Some(session)) = (&mut self.benchmark, &mut self.session) else {
+            return;
+        };
+        let fusing = session.job.as_ref().is_some_and(|j| j.is_running());
+        let fused = |session: &super::session::Session, slice: usize| {
+            session
+                .job
+                .as_ref()
+                .is_some_and(|j| !matches!(j.slice_state(slice), Some(SliceState::Pending) | None))
+        };
+        let axial = Orientation::Axial;
+        match run.phase {
+            Phase::Loading => {
+                if session.job.is_some() {
+                    let slice = session.slice(axial);
+                    run.phase = Phase::SliceInView {
+                        since: Instant::now(),
+                        slice,
+                    };
+                }
+            }
+            Phase::SliceInView { since, slice } => {
+                if fused(session, slice) {
+                    println!(
+                        "slice in view ({slice}) fused and shown {:.2} s after the studies opened",
+                        since.elapsed().as_secs_f32()
+                    );
+                    let last = session.dims()[2].saturating_sub(1) as i64;
+                    let step = if slice as i64 + JUMP <= last {
+                        JUMP
+                    } else {
+                        -JUMP
+                    };
+                    session.scroll(axial, step);
+                    run.phase = Phase::Jumped {
+                        since: Instant::now(),
+                        slice: session.slice(axial),
+                    };
+                }
+            }
+            Phase::Jumped { since, slice } => {
+                if fused(session, slice) {
+                    println!(
+                        "jumped to slice {slice}: fused and shown {:.2} s later",
+                        since.elapsed().as_secs_f32()
+                    );
+                    self.frame_times = FrameTimes::default();
+                    run.phase = Phase::ScrollWhileFusing;
+                }
+            }
+            Phase::ScrollWhileFusing | Phase::ScrollIdle => {
+                let last = orientation.slice_count(session.dims()).saturating_sub(1);
+                let slice = session.slice(orientation);
+                if (slice == last && run.direction > 0) || (slice == 0 && run.direction < 0) {
+                    run.direction = -run.direction;
+                }
+                session.scroll(orientation, run.direction);
+                run.scrolled += 1;
+                if run.scrolled > run.benchmark.frames {
+                    run.scrolled = 0;
+                    if matches!(run.phase, Phase::ScrollWhileFusing) && run.benchmark.reading {
+                        report("while fusing", &self.frame_times.during_fusion);
+                        self.frame_times.during_fusion.clear();
+                        run.phase = Phase::WaitForFusion;
+                    } else {
+                        report("while fusing", &self.frame_times.during_fusion);
+                        report("idle", &self.frame_times.idle);
+                        self.benchmark = None;
+                        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                    }
+                }
+            }
+            Phase::WaitForFusion => {
+                if !fusing {
+                    run.phase = Phase::ScrollIdle;
+                }
+            }
+        }
+    }
+}
 /// Prints the median and worst of frame times (seconds).
 fn report(what: &str, times: &[f32]) {
     // The first frames include shader compilation and uploads; skip them.

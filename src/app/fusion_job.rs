@@ -1,27 +1,49 @@
-//! Fusion as a background job: the network runs on its own thread, a few slices at a time,
-//! and sends each batch of outputs back as soon as it is computed, so the viewer shows
-//! results slice by slice while it keeps responding. The job can be paused and cancelled.
+//! Fusion as a background job that follows the reader: the network runs on its own thread,
+//! a few slices at a time, always on the slices nearest the one in view (the *focus*, which
+//! the viewer moves as the reader scrolls or clicks in another plane), and sends each batch
+//! of outputs back as soon as it is computed, so the viewer shows results slice by slice
+//! while it keeps responding. The job can be paused and cancelled.
+//!
+//! A volume is fused with one mix of its studies (`Fuser::volume_gains`), taken from a
+//! sample of 16 slices — 16 network passes. So that the reader does not wait for them, the
+//! slice in view is fused first with its own mix and shown as *provisional*; the sample
+//! follows (the slice in view again first whenever the reader moves to one not yet fused),
+//! then every slice, provisional ones included, with the volume's mix, nearest the focus
+//! first.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
 
-use crate::fusion::fuser::{Fuser, FusionMaps};
+use crate::fusion::fuser::{Fuser, FusionMaps, GainSample, has_foreground};
 use crate::fusion::shipped;
 use crate::volume::Volume;
 use crate::volume::intensity::Window;
 
-/// Slices per network call.
+/// Slices per network call: two small ones, one above [`LARGE_SLICE`] pixels (a large
+/// slice keeps the cores busy alone, and a batch in flight delays the slice the reader
+/// jumps to).
 const BATCH: usize = 2;
+const LARGE_SLICE: usize = 256 * 256;
 
-/// What the network is given: inputs mapped to 0..1, on one grid.
+/// How long the slice in view must stay the same before it counts as where the reader is
+/// looking (rather than scrolling through) and is fused with every core.
+const STILL: Duration = Duration::from_millis(150);
+
+/// `Control::focus_moved_ms` before the focus first moves.
+const NEVER: u64 = u64::MAX;
+
+/// What the network is given: two studies on one grid, in the network's order, each with
+/// the window that maps it to 0..1.
 pub struct FusionInputs {
-    /// The network's A (CT or emission study) and B (MR), 0..1, x fastest.
-    pub a: Vec<f32>,
-    pub b: Vec<f32>,
+    /// The network's A (CT or emission study) and B (MR), with their default windows
+    /// (`Window::default_for`: what the viewer shows by default and the network was trained
+    /// on). The job maps each slice through them as it fuses it.
+    pub a: (Arc<Volume>, Window),
+    pub b: (Arc<Volume>, Window),
     pub dims: [usize; 3],
     /// Which built-in model (one of `shipped::TASKS`).
     pub task: &'static str,
@@ -29,8 +51,8 @@ pub struct FusionInputs {
     pub swapped: bool,
     /// The detail control d (0 faithful … 1 most local detail).
     pub detail: f32,
-    /// The slice fused first (the one in view); the others follow in order from it, then
-    /// those before it.
+    /// The slice fused first (the one in view when the job starts); the others follow
+    /// nearest the focus first ([`FusionJob::set_focus`]).
     pub first_slice: usize,
     /// The decoder's gains for the whole volume when an earlier job on the same studies
     /// took them (they do not depend on d): a new detail then starts with the slice in view.
@@ -40,16 +62,17 @@ pub struct FusionInputs {
 impl FusionInputs {
     /// Orders two studies on one grid the way the network was trained
     /// (`shipped::swapped_for_network`: A the CT/PET/SPECT and B the MR, or A the PET and B
-    /// the CT) and maps each through its default window (what the viewer shows by default).
-    pub fn new(a: &Volume, b: &Volume) -> Self {
-        let swapped = shipped::swapped_for_network([a, b]);
+    /// the CT); each comes with its default window (`Window::default_for`; the viewer's study
+    /// layers keep theirs, so that it is not computed again).
+    pub fn new(a: (&Arc<Volume>, Window), b: (&Arc<Volume>, Window)) -> Self {
+        let swapped = shipped::swapped_for_network([&**a.0, &**b.0]);
         let (na, nb) = if swapped { (b, a) } else { (a, b) };
         // The viewer fuses gray studies only, so a task always exists.
-        let task = shipped::task_for([na, nb]).unwrap_or("ct-mri");
+        let task = shipped::task_for([&**na.0, &**nb.0]).unwrap_or("ct-mri");
         Self {
-            a: Window::default_for(na).normalised(na),
-            b: Window::default_for(nb).normalised(nb),
-            dims: a.geometry.dims,
+            a: (na.0.clone(), na.1),
+            b: (nb.0.clone(), nb.1),
+            dims: a.0.geometry.dims,
             task,
             swapped,
             detail: shipped::default_detail(task),
@@ -57,27 +80,165 @@ impl FusionInputs {
             gains: None,
         }
     }
+
+    /// Slices `first..first + count` of each study mapped to 0..1, x fastest.
+    fn slab(&self, first: usize, count: usize) -> (Vec<f32>, Vec<f32>) {
+        let slice = self.dims[0] * self.dims[1];
+        let voxels = first * slice..(first + count) * slice;
+        let map = |(volume, window): &(Arc<Volume>, Window)| -> Vec<f32> {
+            volume.data[voxels.clone()]
+                .iter()
+                .map(|v| window.normalise(*v))
+                .collect()
+        };
+        (map(&self.a), map(&self.b))
+    }
 }
 
 /// A message from the job.
 pub enum JobEvent {
     /// The decoder's gains taken for the whole volume (`None`: none could be taken).
     Gains(Option<[f32; 3]>),
-    /// Outputs for slices `first..first + n`.
+    /// Outputs for slices `first..first + n`; `provisional`: fused with their own mix before
+    /// the volume's was known (they come again with it).
     Batch {
         first: usize,
         maps: FusionMaps,
+        provisional: bool,
     },
     Finished,
     Failed(String),
 }
 
+/// How far a slice has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SliceState {
+    Pending,
+    /// Fused with its own mix, before the volume's was known.
+    Provisional,
+    /// Fused with the volume's mix.
+    Done,
+}
+
+/// Which slices are fused, and which batch comes next: the slices nearest the focus first.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    states: Vec<SliceState>,
+    /// Slices per batch at most.
+    batch: usize,
+}
+
+impl Schedule {
+    pub fn new(slices: usize) -> Self {
+        Self::with_batch(slices, BATCH)
+    }
+
+    /// Batches of at most `batch` (1 or 2) slices.
+    pub fn with_batch(slices: usize, batch: usize) -> Self {
+        Self {
+            states: vec![SliceState::Pending; slices],
+            batch,
+        }
+    }
+
+    pub fn state(&self, slice: usize) -> Option<SliceState> {
+        self.states.get(slice).copied()
+    }
+
+    /// Marks slices `first..first + count`; returns how many became done.
+    pub fn mark(&mut self, first: usize, count: usize, state: SliceState) -> usize {
+        let end = (first + count).min(self.states.len());
+        let mut newly_done = 0;
+        for slot in &mut self.states[first.min(end)..end] {
+            newly_done += usize::from(state == SliceState::Done && *slot != SliceState::Done);
+            *slot = state;
+        }
+        newly_done
+    }
+
+    /// The next batch as (first slice, count): the slice not yet done that is nearest
+    /// `focus` (the one after it before the one before it, at equal distance), with the next
+    /// slice away from the focus when that is not done either; `None` when all are done.
+    pub fn next_batch(&self, focus: usize) -> Option<(usize, usize)> {
+        let n = self.states.len();
+        let focus = focus.min(n.checked_sub(1)?);
+        let open = |k: usize| self.states[k] != SliceState::Done;
+        let (nearest, upward) = (0..n).find_map(|distance| {
+            let after = focus + distance;
+            let before = focus.checked_sub(distance);
+            if after < n && open(after) {
+                Some((after, true))
+            } else {
+                before.filter(|&k| open(k)).map(|k| (k, false))
+            }
+        })?;
+        let mut batch = (nearest, 1);
+        if self.batch > 1 {
+            if upward && nearest + 1 < n && open(nearest + 1) {
+                batch = (nearest, 2);
+            } else if !upward && nearest > 0 && open(nearest - 1) {
+                batch = (nearest - 1, 2);
+            }
+        }
+        Some(batch)
+    }
+}
+
+/// What the viewer and the job share: where the reader is (and since when), pause and
+/// cancel.
+struct Control {
+    focus: AtomicUsize,
+    /// When the focus last moved, in milliseconds after `start` ([`NEVER`]: it has not).
+    focus_moved_ms: AtomicU64,
+    start: Instant,
+    cancel: AtomicBool,
+    pause: AtomicBool,
+}
+
+impl Control {
+    /// Waits while paused; `Err` once cancelled.
+    fn wait_while_paused(&self) -> Result<(), String> {
+        while self.pause.load(Ordering::Relaxed) && !self.cancel.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err("fusion was cancelled".into());
+        }
+        Ok(())
+    }
+
+    fn focus(&self) -> usize {
+        self.focus.load(Ordering::Relaxed)
+    }
+
+    fn set_focus(&self, slice: usize) {
+        if self.focus.swap(slice, Ordering::Relaxed) != slice {
+            let now = self.start.elapsed().as_millis();
+            let now = u64::try_from(now).unwrap_or(NEVER - 1).min(NEVER - 1);
+            self.focus_moved_ms.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the focus has not moved for [`STILL`] (the reader is looking, not scrolling).
+    fn focus_is_still(&self) -> bool {
+        match self.focus_moved_ms.load(Ordering::Relaxed) {
+            NEVER => true,
+            ms => {
+                self.start
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(ms))
+                    >= STILL
+            }
+        }
+    }
+}
+
 /// A running (or finished) fusion.
 pub struct FusionJob {
     events: Receiver<JobEvent>,
-    cancel: Arc<AtomicBool>,
-    pause: Arc<AtomicBool>,
+    control: Arc<Control>,
     pub total: usize,
+    /// Slices fused with the volume's mix so far.
     pub done: usize,
     pub started: Instant,
     /// The detail control it fuses at.
@@ -90,34 +251,51 @@ pub struct FusionJob {
     pub swapped: bool,
     pub task: &'static str,
     slice_pixels: usize,
+    /// Each slice's state as the viewer has received it.
+    received: Schedule,
 }
 
 impl FusionJob {
     /// Starts fusing `inputs` with the built-in model for their task on `device`.
     pub fn start(inputs: FusionInputs, device: Device, description: String) -> Self {
         let (sender, events) = channel();
-        let cancel = Arc::new(AtomicBool::new(false));
-        let pause = Arc::new(AtomicBool::new(false));
         let total = inputs.dims[2];
+        let control = Arc::new(Control {
+            focus: AtomicUsize::new(inputs.first_slice),
+            focus_moved_ms: AtomicU64::new(NEVER),
+            start: Instant::now(),
+            cancel: AtomicBool::new(false),
+            pause: AtomicBool::new(false),
+        });
         let slice_pixels = inputs.dims[0] * inputs.dims[1];
         let (swapped, task, detail) = (inputs.swapped, inputs.task, inputs.detail);
-        let flags = (cancel.clone(), pause.clone());
+        let shared = control.clone();
         let worker = move || {
-            let fuse = || {
-                run(&inputs, device, description, &flags.0, &flags.1, &mut |e| {
-                    sender.send(e).is_ok()
-                })
-            };
             // On the CPU backend the network would take every core and starve the drawing
-            // (lavapipe draws on the CPU too): leave one core to the viewer.
+            // (lavapipe draws on the CPU too): the background leaves one core to the viewer;
+            // the slice the reader is looking at, not fused yet, gets every core.
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            let outcome = match rayon::ThreadPoolBuilder::new()
-                .num_threads(cores.saturating_sub(1).max(1))
-                .thread_name(|i| format!("fusion-{i}"))
-                .build()
-            {
-                Ok(pool) => pool.install(fuse),
-                Err(_) => fuse(),
+            let pool = |threads: usize, name: &'static str| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(move |i| format!("{name}-{i}"))
+                    .build()
+                    .ok()
+            };
+            let urgent = (cores > 1).then(|| pool(cores, "fusion-now")).flatten();
+            let fuse = || {
+                run(
+                    &inputs,
+                    device,
+                    description,
+                    &shared,
+                    urgent.as_ref(),
+                    &mut |e| sender.send(e).is_ok(),
+                )
+            };
+            let outcome = match pool(cores.saturating_sub(1).max(1), "fusion") {
+                Some(pool) => pool.install(fuse),
+                None => fuse(),
             };
             let _ = sender.send(match outcome {
                 Ok(()) => JobEvent::Finished,
@@ -126,8 +304,7 @@ impl FusionJob {
         };
         let mut job = Self {
             events,
-            cancel,
-            pause,
+            control,
             total,
             done: 0,
             started: Instant::now(),
@@ -138,6 +315,7 @@ impl FusionJob {
             detail,
             gains: None,
             slice_pixels,
+            received: Schedule::new(total),
         };
         if let Err(e) = std::thread::Builder::new()
             .name("fusion".into())
@@ -154,15 +332,25 @@ impl FusionJob {
     }
 
     pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
+        self.control.cancel.store(true, Ordering::Relaxed);
     }
 
     pub fn set_paused(&self, paused: bool) {
-        self.pause.store(paused, Ordering::Relaxed);
+        self.control.pause.store(paused, Ordering::Relaxed);
     }
 
     pub fn is_paused(&self) -> bool {
-        self.pause.load(Ordering::Relaxed)
+        self.control.pause.load(Ordering::Relaxed)
+    }
+
+    /// Moves the front of the queue: the slices nearest `slice` are fused next.
+    pub fn set_focus(&self, slice: usize) {
+        self.control.set_focus(slice);
+    }
+
+    /// How far `slice` has come, as received so far.
+    pub fn slice_state(&self, slice: usize) -> Option<SliceState> {
+        self.received.state(slice)
     }
 
     /// Batches computed since the last call (the job's bookkeeping is updated).
@@ -170,8 +358,18 @@ impl FusionJob {
         let mut batches = Vec::new();
         loop {
             match self.events.try_recv() {
-                Ok(JobEvent::Batch { first, maps }) => {
-                    self.done += maps.fused.len() / self.slice_len();
+                Ok(JobEvent::Batch {
+                    first,
+                    maps,
+                    provisional,
+                }) => {
+                    let count = maps.fused.len() / self.slice_len();
+                    let state = if provisional {
+                        SliceState::Provisional
+                    } else {
+                        SliceState::Done
+                    };
+                    self.done += self.received.mark(first, count, state);
                     batches.push((first, maps));
                 }
                 Ok(JobEvent::Gains(gains)) => self.gains = Some(gains),
@@ -200,90 +398,162 @@ impl FusionJob {
     }
 }
 
-/// The job's body: builds the network on `device`, then fuses batch after batch.
+/// The job's body: builds the network on `device`, takes the volume's gains (fusing the
+/// slice in view first, provisionally, whenever it is not fused yet), then fuses batch after
+/// batch nearest the focus. A batch holding the slice in view while that slice shows
+/// nothing yet and the reader is looking at it (not scrolling through) runs on `urgent`
+/// (every core) when given.
 fn run(
     inputs: &FusionInputs,
     device: Device,
     description: String,
-    cancel: &AtomicBool,
-    pause: &AtomicBool,
+    control: &Control,
+    urgent: Option<&rayon::ThreadPool>,
     send: &mut dyn FnMut(JobEvent) -> bool,
 ) -> Result<(), String> {
     let model = shipped::load(inputs.task, &device).map_err(|e| e.to_string())?;
     let mut fuser = Fuser::from_model(model, device, description);
     fuser.set_detail(inputs.detail);
     let [nx, ny, nz] = inputs.dims;
-    let slice = nx * ny;
+    let fuse = |first: usize, count: usize, gains: Option<[f32; 3]>, now: bool| {
+        let (a, b) = inputs.slab(first, count);
+        let pass = || {
+            fuser
+                .fuse_normalised(&a, &b, [nx, ny, count], count, gains, &mut |_, _| true)
+                .map_err(|e| e.to_string())
+        };
+        match urgent {
+            Some(pool) if now => pool.install(pass),
+            _ => pass(),
+        }
+    };
+    let batch = if nx * ny > LARGE_SLICE { 1 } else { BATCH };
+    let mut schedule = Schedule::with_batch(nz, batch);
     // One mix for the whole volume (Fuser::volume_gains), so that slices do not flicker;
     // taken once per pair of studies.
     let gains = match inputs.gains {
         Some(gains) => gains,
-        None => fuser
-            .volume_gains(&inputs.a, &inputs.b, inputs.dims)
-            .map_err(|e| e.to_string())?,
+        None => {
+            let mut sample = GainSample::new(nz);
+            while let Some(k) = sample.next_slice() {
+                control.wait_while_paused()?;
+                // While the reader scrolls through, the sample goes on; where the reader
+                // stops on a slice that shows nothing yet, it is fused at once (after one
+                // wait of STILL, so that a jump just made is not held up by a sample pass).
+                let pending = |focus: usize| schedule.state(focus) == Some(SliceState::Pending);
+                if pending(control.focus().min(nz - 1)) && !control.focus_is_still() {
+                    std::thread::sleep(STILL);
+                }
+                let focus = control.focus().min(nz - 1);
+                if pending(focus) && control.focus_is_still() {
+                    let maps = fuse(focus, 1, None, true)?;
+                    schedule.mark(focus, 1, SliceState::Provisional);
+                    let batch = JobEvent::Batch {
+                        first: focus,
+                        maps,
+                        provisional: true,
+                    };
+                    if !send(batch) {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                let (a, b) = inputs.slab(k, 1);
+                let gains = fuser
+                    .image_gains(&a, &b, [nx, ny, 1])
+                    .map_err(|e| e.to_string())?;
+                sample.add(
+                    gains.first().copied().unwrap_or_default(),
+                    has_foreground(&a, &b),
+                );
+            }
+            sample.median()
+        }
     };
     if !send(JobEvent::Gains(gains)) {
         return Ok(());
     }
-    for (first, count) in batch_order(nz, inputs.first_slice) {
-        while pause.load(Ordering::Relaxed) && !cancel.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if cancel.load(Ordering::Relaxed) {
-            return Err("fusion was cancelled".into());
-        }
-        let range = first * slice..(first + count) * slice;
-        let maps = fuser
-            .fuse_normalised(
-                &inputs.a[range.clone()],
-                &inputs.b[range],
-                [nx, ny, count],
-                count,
-                gains,
-                &mut |_, _| true,
-            )
-            .map_err(|e| e.to_string())?;
-        if !send(JobEvent::Batch { first, maps }) {
+    loop {
+        // Paused first, then the focus read: a pause holds the queue where the reader is.
+        control.wait_while_paused()?;
+        let focus = control.focus().min(nz.saturating_sub(1));
+        let Some((first, count)) = schedule.next_batch(focus) else {
+            break;
+        };
+        let now = (first..first + count).contains(&focus)
+            && schedule.state(focus) == Some(SliceState::Pending)
+            && control.focus_is_still();
+        let maps = fuse(first, count, gains, now)?;
+        schedule.mark(first, count, SliceState::Done);
+        let batch = JobEvent::Batch {
+            first,
+            maps,
+            provisional: false,
+        };
+        if !send(batch) {
             return Ok(());
         }
     }
     Ok(())
 }
 
-/// The batches of `slices` slices as (first slice, count): from `start` (clamped) to the
-/// end, then from 0 to `start`, each slice once.
-fn batch_order(slices: usize, start: usize) -> Vec<(usize, usize)> {
-    let start = start.min(slices.saturating_sub(1));
-    let mut order = Vec::new();
-    for (from, to) in [(start, slices), (0, start)] {
-        let mut first = from;
-        while first < to {
-            let count = BATCH.min(to - first);
-            order.push((first, count));
-            first += count;
-        }
-    }
-    order
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The batches a schedule gives when the focus stays at `focus`, in order.
+    fn order(slices: usize, focus: usize) -> Vec<(usize, usize)> {
+        let mut schedule = Schedule::new(slices);
+        let mut order = Vec::new();
+        while let Some((first, count)) = schedule.next_batch(focus) {
+            schedule.mark(first, count, SliceState::Done);
+            order.push((first, count));
+        }
+        order
+    }
+
     #[test]
-    fn the_slice_in_view_is_fused_first_and_every_slice_once() {
-        assert_eq!(batch_order(5, 0), vec![(0, 2), (2, 2), (4, 1)]);
-        assert_eq!(batch_order(5, 3), vec![(3, 2), (0, 2), (2, 1)]);
-        assert_eq!(batch_order(5, 99), vec![(4, 1), (0, 2), (2, 2)]);
-        assert_eq!(batch_order(0, 0), vec![]);
-        for start in 0..7 {
+    fn slices_are_fused_nearest_the_focus_first_and_each_once() {
+        assert_eq!(order(5, 0), vec![(0, 2), (2, 2), (4, 1)]);
+        assert_eq!(order(5, 2), vec![(2, 2), (0, 2), (4, 1)]);
+        assert_eq!(order(5, 99), vec![(4, 1), (2, 2), (0, 2)]);
+        assert_eq!(order(0, 0), vec![]);
+        let mut one_by_one = Schedule::with_batch(5, 1);
+        let mut seen = Vec::new();
+        while let Some((first, count)) = one_by_one.next_batch(2) {
+            assert_eq!(one_by_one.mark(first, count, SliceState::Done), 1);
+            seen.push((first, count));
+        }
+        assert_eq!(seen, vec![(2, 1), (3, 1), (1, 1), (4, 1), (0, 1)]);
+        for focus in 0..7 {
             let mut seen = vec![0; 7];
-            for (first, count) in batch_order(7, start) {
+            let mut distance = 0;
+            for (first, count) in order(7, focus) {
                 for slice in first..first + count {
                     seen[slice] += 1;
                 }
+                // Each batch starts no nearer the focus than the one before it.
+                let d = first
+                    .abs_diff(focus)
+                    .min((first + count - 1).abs_diff(focus));
+                assert!(d >= distance, "{focus}: {first}+{count} after {distance}");
+                distance = d;
             }
-            assert!(seen.iter().all(|&n| n == 1), "{start}: {seen:?}");
+            assert!(seen.iter().all(|&n| n == 1), "{focus}: {seen:?}");
         }
+    }
+
+    #[test]
+    fn moving_the_focus_moves_the_front_of_the_queue_and_provisional_slices_are_redone() {
+        let mut schedule = Schedule::new(300);
+        assert_eq!(schedule.mark(40, 1, SliceState::Provisional), 0);
+        assert_eq!(schedule.next_batch(40), Some((40, 2)));
+        assert_eq!(schedule.mark(40, 2, SliceState::Done), 2);
+        assert_eq!(schedule.mark(40, 2, SliceState::Done), 0);
+        assert_eq!(schedule.next_batch(40), Some((38, 2)));
+        // The reader jumps 150 slices away: the next batch is there.
+        assert_eq!(schedule.next_batch(190), Some((190, 2)));
+        assert_eq!(schedule.next_batch(41), Some((42, 2)));
+        assert_eq!(schedule.next_batch(41 + 1000), Some((299, 1)));
     }
 }

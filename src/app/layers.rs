@@ -97,6 +97,9 @@ pub struct Layer {
     /// Window presets offered for this layer (computed once: percentiles cost a pass over
     /// the volume).
     pub presets: Vec<(&'static str, Window)>,
+    /// The window the layer opened with (`Window::default_for` its volume): what the
+    /// network is fed, whatever window the reader has chosen since.
+    pub default_window: Window,
 }
 
 impl Layer {
@@ -166,6 +169,7 @@ impl Layer {
         Self {
             id,
             volume,
+            default_window: style.window,
             style,
             dirty: None,
             generation: 0,

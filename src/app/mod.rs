@@ -63,7 +63,7 @@ pub struct ViewerApp {
     compute: Option<(burn::tensor::Device, String)>,
     render_state: Option<egui_wgpu::RenderState>,
     pub frame_times: FrameTimes,
-    benchmark: Option<(Benchmark, usize, i64)>,
+    benchmark: Option<frame_times::BenchmarkRun>,
     auto_fuse: bool,
     /// Overlays to switch on once they exist (`--overlays`).
     overlays: Vec<String>,
@@ -206,7 +206,7 @@ impl ViewerApp {
 
     /// Scrolls through the study one slice per frame and closes (frame-time measurement).
     pub fn with_benchmark(mut self, benchmark: Benchmark) -> Self {
-        self.benchmark = Some((benchmark, 0, 1));
+        self.benchmark = Some(frame_times::BenchmarkRun::new(benchmark));
         self
     }
 

@@ -9,6 +9,7 @@ use super::marks::{Measurement, MipCache, SphereDrag, Voi};
 use super::studies::{Side, StudyPair};
 use crate::fusion::network::model::DualMineConfig;
 use crate::fusion::shipped;
+use crate::volume::intensity::Window;
 use crate::volume::plane::Orientation;
 use crate::volume::transform::Transform;
 
@@ -189,7 +190,14 @@ impl Session {
         if let Some(job) = &self.job {
             job.cancel();
         }
-        let mut inputs = FusionInputs::new(&self.pair.a, &b);
+        let window = |side: Side| {
+            self.layer(LayerId::Study(side))
+                .map(|l| l.default_window)
+                .unwrap_or_else(|| {
+                    Window::default_for(if side == Side::A { &self.pair.a } else { &b })
+                })
+        };
+        let mut inputs = FusionInputs::new((&self.pair.a, window(Side::A)), (&b, window(Side::B)));
         inputs.detail = self
             .detail
             .unwrap_or_else(|| shipped::default_detail(inputs.task));
@@ -197,11 +205,15 @@ impl Session {
         Ok(inputs)
     }
 
-    /// Copies finished batches into the output layers. Returns true when anything changed.
+    /// Moves the fusion's front to the axial slice in view (scrolling, or a click in another
+    /// plane, moves it), then copies finished batches into the output layers. Returns true
+    /// when anything changed.
     pub fn poll_fusion(&mut self) -> bool {
+        let in_view = self.slice(Orientation::Axial);
         let Some(job) = &mut self.job else {
             return false;
         };
+        job.set_focus(in_view);
         let batches = job.poll();
         let swapped = job.swapped;
         let changed = !batches.is_empty();

@@ -52,6 +52,15 @@ enum Command {
         /// With --benchmark-frames: wait for fusion to finish before scrolling.
         #[arg(long)]
         benchmark_after_fusion: bool,
+        /// With --benchmark-frames: first time what a reader waits for — the slice in view
+        /// fused after the studies open, then a slice 150 away after a jump — then scroll N
+        /// frames while fusing and N once fusion has finished.
+        #[arg(
+            long,
+            requires = "benchmark_frames",
+            conflicts_with = "benchmark_after_fusion"
+        )]
+        benchmark_reading: bool,
         /// Overlays to show, e.g. `fused,reliability-a,alpha-2` (layer names as in the panel,
         /// `-S` for scale S); the last one gets the right-drag's window/level.
         #[arg(long, value_delimiter = ',')]
@@ -146,6 +155,7 @@ pub fn run() -> Result<()> {
             studies,
             benchmark_frames,
             benchmark_after_fusion,
+            benchmark_reading,
             overlays,
             planes,
             mip,
@@ -156,6 +166,7 @@ pub fn run() -> Result<()> {
             benchmark_frames.map(|frames| Benchmark {
                 frames,
                 after_fusion: benchmark_after_fusion,
+                reading: benchmark_reading,
             }),
             overlays,
             if planes {
@@ -217,6 +228,7 @@ fn default_command() -> Option<Command> {
         studies: vec![],
         benchmark_frames: None,
         benchmark_after_fusion: false,
+        benchmark_reading: false,
         overlays: vec![],
         planes: false,
         mip: false,

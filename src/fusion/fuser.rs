@@ -78,6 +78,77 @@ pub struct FusionMaps {
 /// How many slices of a volume its gains are taken from (`Fuser::volume_gains`).
 pub const GAIN_SLICES: usize = 16;
 
+/// A volume's gains taken slice by slice: the slices [`Fuser::volume_gains`] samples, the
+/// gains found so far and their median. `volume_gains` fills it in one call; the viewer's
+/// job fills it a slice at a time, so that it can fuse the slice in view in between.
+#[derive(Clone, Debug)]
+pub struct GainSample {
+    slices: Vec<usize>,
+    /// The gains of the first `found.len()` slices, and whether each had foreground.
+    found: Vec<([f32; 3], bool)>,
+}
+
+impl GainSample {
+    /// The sample of a volume of `nz` slices: up to [`GAIN_SLICES`] spread evenly through it,
+    /// none for a single image (which keeps its own gains).
+    pub fn new(nz: usize) -> Self {
+        let count = if nz < 2 { 0 } else { nz.min(GAIN_SLICES) };
+        Self {
+            slices: (0..count).map(|i| (2 * i + 1) * nz / (2 * count)).collect(),
+            found: Vec::with_capacity(count),
+        }
+    }
+
+    /// Every slice of the sample, in the order their gains are added.
+    pub fn slices(&self) -> &[usize] {
+        &self.slices
+    }
+
+    /// The next slice whose gains are wanted, or `None` when all are in.
+    pub fn next_slice(&self) -> Option<usize> {
+        self.slices.get(self.found.len()).copied()
+    }
+
+    /// Adds the gains of the next slice ([`Self::next_slice`]) and whether it has
+    /// foreground ([`has_foreground`]).
+    pub fn add(&mut self, gains: [f32; 3], foreground: bool) {
+        if self.found.len() < self.slices.len() {
+            self.found.push((gains, foreground));
+        }
+    }
+
+    /// The median, channel by channel, of the gains of the slices with foreground (of all
+    /// when none has); `None` for a single image or before every slice is in.
+    pub fn median(&self) -> Option<[f32; 3]> {
+        if self.slices.is_empty() || self.found.len() < self.slices.len() {
+            return None;
+        }
+        let busy: Vec<[f32; 3]> = self.found.iter().filter(|f| f.1).map(|f| f.0).collect();
+        let kept = if busy.is_empty() {
+            self.found.iter().map(|f| f.0).collect()
+        } else {
+            busy
+        };
+        Some([0, 1, 2].map(|c| {
+            let mut values: Vec<f32> = kept.iter().map(|g| g[c]).collect();
+            values.sort_by(f32::total_cmp);
+            let middle = values.len() / 2;
+            if values.len() % 2 == 1 {
+                values[middle]
+            } else {
+                (values[middle - 1] + values[middle]) / 2.0
+            }
+        }))
+    }
+}
+
+/// Whether a slice pair (mapped to [0, 1]) counts in a volume's gains: at least a tenth of
+/// its pixels above 0.05 in either study.
+pub fn has_foreground(a: &[f32], b: &[f32]) -> bool {
+    let foreground = a.iter().zip(b).filter(|(x, y)| **x > 0.05 || **y > 0.05);
+    foreground.count() * 10 >= a.len()
+}
+
 /// W-DUALMINE ready to run on a device.
 #[derive(Clone)]
 pub struct Fuser {
@@ -362,44 +433,22 @@ impl Fuser {
         slice_pair: &dyn Fn(usize) -> (Vec<f32>, Vec<f32>),
         [nx, ny, nz]: [usize; 3],
     ) -> Result<Option<[f32; 3]>, FuserError> {
-        if nz < 2 {
-            return Ok(None);
-        }
-        let count = nz.min(GAIN_SLICES);
-        let chosen: Vec<usize> = (0..count).map(|i| (2 * i + 1) * nz / (2 * count)).collect();
-        let mut found: Vec<([f32; 3], bool)> = Vec::with_capacity(count);
+        let mut sample = GainSample::new(nz);
+        let chosen = sample.slices().to_vec();
         for group in chosen.chunks(4) {
-            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let (mut a, mut b, mut busy) = (Vec::new(), Vec::new(), Vec::new());
             for &k in group {
                 let (sa, sb) = slice_pair(k);
-                let foreground = sa.iter().zip(&sb).filter(|(x, y)| **x > 0.05 || **y > 0.05);
-                let busy = foreground.count() * 10 >= sa.len();
+                busy.push(has_foreground(&sa, &sb));
                 a.extend(sa);
                 b.extend(sb);
-                found.push(([0.0; 3], busy));
             }
             let gains = self.image_gains(&a, &b, [nx, ny, group.len()])?;
-            let start = found.len() - group.len();
-            for (slot, values) in found[start..].iter_mut().zip(gains) {
-                slot.0 = values;
+            for (values, busy) in gains.into_iter().zip(busy) {
+                sample.add(values, busy);
             }
         }
-        let busy: Vec<[f32; 3]> = found.iter().filter(|f| f.1).map(|f| f.0).collect();
-        let kept = if busy.is_empty() {
-            found.iter().map(|f| f.0).collect()
-        } else {
-            busy
-        };
-        Ok(Some([0, 1, 2].map(|c| {
-            let mut values: Vec<f32> = kept.iter().map(|g| g[c]).collect();
-            values.sort_by(f32::total_cmp);
-            let middle = values.len() / 2;
-            if values.len() % 2 == 1 {
-                values[middle]
-            } else {
-                (values[middle - 1] + values[middle]) / 2.0
-            }
-        })))
+        Ok(sample.median())
     }
 
     /// `count` images of `nx` × `ny` values (x fastest) as a `[count, 1, ny, nx]` tensor on
@@ -413,7 +462,7 @@ impl Fuser {
 
     /// The decoder's `[g_A, g_B, h]` for each of `count` images (`dims` = columns, rows,
     /// count).
-    fn image_gains(
+    pub fn image_gains(
         &self,
         a: &[f32],
         b: &[f32],
@@ -708,6 +757,26 @@ mod tests {
             values.sort_by(f32::total_cmp);
             assert!((gains[c] - (values[2] + values[3]) / 2.0).abs() < 1e-6);
         }
+        // Taken a slice at a time (the viewer's job), the same gains.
+        let mut sample = GainSample::new(nz);
+        assert_eq!(sample.slices(), &[0, 1, 2, 3, 4, 5]);
+        while let Some(k) = sample.next_slice() {
+            assert_eq!(sample.median(), None, "not before every slice is in");
+            let voxels = k * nx * ny..(k + 1) * nx * ny;
+            let (sa, sb) = (&a[voxels.clone()], &b[voxels]);
+            let one = fuser.image_gains(sa, sb, [nx, ny, 1]).expect("gains")[0];
+            sample.add(one, has_foreground(sa, sb));
+        }
+        let one_by_one = sample.median().expect("a volume");
+        for c in 0..3 {
+            assert!(
+                (one_by_one[c] - gains[c]).abs() < 1e-5,
+                "{one_by_one:?} {gains:?}"
+            );
+        }
+        assert_eq!(GainSample::new(1).next_slice(), None);
+        assert_eq!(GainSample::new(1).median(), None);
+        assert_eq!(GainSample::new(300).slices().len(), GAIN_SLICES);
         // Fused with them, every slice has the volume's gains: slice 0 alone gives the same
         // values as in the batch, and they differ from slice 0 fused with its own gains.
         let whole = fuser
