@@ -485,17 +485,10 @@ fn scrolling_and_window_level_respond_while_fusion_runs() {
     // Hold the job after its current batch, so that the interaction below provably happens
     // while fusion is under way (not before it starts or after it ends).
     let job = |h: &App<'_>| {
-        h.state()
-            .session()
-            .and_then(|s| s.job.as_ref())
-            .map(|j| (j.is_running(), j.done, j.total))
-            .expect("job")
+        let j = fusion_job(h);
+        (j.is_running(), j.done, j.total)
     };
-    h.state()
-        .session()
-        .and_then(|s| s.job.as_ref())
-        .expect("job")
-        .set_paused(true);
+    fusion_job(&h).set_paused(true);
     let start = slice(&h);
     h.key_press(egui::Key::ArrowDown);
     h.run_steps(2);
@@ -526,11 +519,7 @@ fn scrolling_and_window_level_respond_while_fusion_runs() {
         running && done < total,
         "fusion still under way ({done}/{total})"
     );
-    h.state()
-        .session()
-        .and_then(|s| s.job.as_ref())
-        .expect("job")
-        .set_paused(false);
+    fusion_job(&h).set_paused(false);
     wait_until(&mut h, "fusion to finish", fused);
     let session = h.state().session().expect("open");
     let fused = session.layer(LayerId::Fused).expect("fused");
@@ -539,19 +528,11 @@ fn scrolling_and_window_level_respond_while_fusion_runs() {
 
 /// Where slice `k` of the running fusion is, as the viewer received it.
 fn slice_state(h: &App<'_>, k: usize) -> SliceState {
-    h.state()
-        .session()
-        .and_then(|s| s.job.as_ref())
-        .and_then(|j| j.slice_state(k))
-        .expect("a fusion job")
+    fusion_job(h).slice_state(k).expect("a slice of the grid")
 }
 
 fn pause_fusion(h: &App<'_>, paused: bool) {
-    h.state()
-        .session()
-        .and_then(|s| s.job.as_ref())
-        .expect("job")
-        .set_paused(paused);
+    fusion_job(h).set_paused(paused);
 }
 
 #[test]
@@ -608,11 +589,7 @@ fn fusion_follows_the_reader_the_slice_in_view_first_then_where_the_reader_goes(
     for k in 0..slices {
         assert_eq!(slice_state(&h, k), SliceState::Done, "slice {k}");
     }
-    let job = h
-        .state()
-        .session()
-        .and_then(|s| s.job.as_ref())
-        .expect("job");
+    let job = fusion_job(&h);
     assert_eq!((job.done, job.error.as_deref()), (slices, None));
 }
 

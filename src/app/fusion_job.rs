@@ -11,9 +11,9 @@
 //! then every slice, provisional ones included, with the volume's mix, nearest the focus
 //! first.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
@@ -32,9 +32,6 @@ const LARGE_SLICE: usize = 256 * 256;
 /// How long the slice in view must stay the same before it counts as where the reader is
 /// looking (rather than scrolling through) and is fused with every core.
 const STILL: Duration = Duration::from_millis(150);
-
-/// `Control::focus_moved_ms` before the focus first moves.
-const NEVER: u64 = u64::MAX;
 
 /// What the network is given: two studies on one grid, in the network's order, each with
 /// the window that maps it to 0..1.
@@ -188,9 +185,8 @@ impl Schedule {
 /// cancel.
 struct Control {
     focus: AtomicUsize,
-    /// When the focus last moved, in milliseconds after `start` ([`NEVER`]: it has not).
-    focus_moved_ms: AtomicU64,
-    start: Instant,
+    /// When the focus last moved (`None`: it has not).
+    focus_moved: Mutex<Option<Instant>>,
     cancel: AtomicBool,
     pause: AtomicBool,
 }
@@ -213,23 +209,14 @@ impl Control {
 
     fn set_focus(&self, slice: usize) {
         if self.focus.swap(slice, Ordering::Relaxed) != slice {
-            let now = self.start.elapsed().as_millis();
-            let now = u64::try_from(now).unwrap_or(NEVER - 1).min(NEVER - 1);
-            self.focus_moved_ms.store(now, Ordering::Relaxed);
+            *self.focus_moved.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         }
     }
 
     /// Whether the focus has not moved for [`STILL`] (the reader is looking, not scrolling).
     fn focus_is_still(&self) -> bool {
-        match self.focus_moved_ms.load(Ordering::Relaxed) {
-            NEVER => true,
-            ms => {
-                self.start
-                    .elapsed()
-                    .saturating_sub(Duration::from_millis(ms))
-                    >= STILL
-            }
-        }
+        let moved = *self.focus_moved.lock().unwrap_or_else(|e| e.into_inner());
+        moved.is_none_or(|at| at.elapsed() >= STILL)
     }
 }
 
@@ -262,8 +249,7 @@ impl FusionJob {
         let total = inputs.dims[2];
         let control = Arc::new(Control {
             focus: AtomicUsize::new(inputs.first_slice),
-            focus_moved_ms: AtomicU64::new(NEVER),
-            start: Instant::now(),
+            focus_moved: Mutex::new(None),
             cancel: AtomicBool::new(false),
             pause: AtomicBool::new(false),
         });

@@ -177,6 +177,14 @@ impl Layer {
         }
     }
 
+    /// Puts `volume` in place of the layer's (a study moved by registration): it is drawn
+    /// anew, and its default window — what the network is fed — is its own.
+    pub fn replace_volume(&mut self, volume: Arc<Volume>) {
+        self.default_window = Window::default_for(&volume);
+        self.volume = volume;
+        self.generation += 1;
+    }
+
     /// Writes slices `first..` from `values` (whole slices, x fastest).
     pub fn fill_slices(&mut self, first: usize, values: &[f32]) {
         let [nx, ny, nz] = self.volume.geometry.dims;

@@ -16,7 +16,6 @@ use super::layers::LayerId;
 use super::path_dialog::Purpose;
 use super::session::Session;
 use crate::volume::Volume;
-use crate::volume::intensity::Window;
 use crate::volume::register::{Options, register_with_progress};
 use crate::volume::resample::{Interpolation, background_of, resample_transformed};
 use crate::volume::transform::Transform;
@@ -117,10 +116,7 @@ pub fn apply(
         super::studies::Side::B => pair.b = Some(moved.clone()),
     }
     if let Some(layer) = session.layer_mut(LayerId::Study(other)) {
-        // What the network is fed is the moved study through its own default window.
-        layer.default_window = Window::default_for(&moved);
-        layer.volume = moved;
-        layer.generation += 1;
+        layer.replace_volume(moved);
     }
     let shown = metric.map_or(String::new(), |m| format!(", Mattes MI {m:.3}"));
     session.pair.notes.push(format!(

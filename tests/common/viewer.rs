@@ -49,6 +49,14 @@ pub fn wait_until(h: &mut App<'_>, what: &str, done: impl Fn(&ViewerApp) -> bool
     h.run_steps(2);
 }
 
+/// The open session's fusion job.
+pub fn fusion_job<'h>(h: &'h App<'_>) -> &'h dualmine::app::fusion_job::FusionJob {
+    h.state()
+        .session()
+        .and_then(|s| s.job.as_ref())
+        .expect("a fusion job")
+}
+
 pub fn fused(app: &ViewerApp) -> bool {
     app.session()
         .and_then(|s| s.job.as_ref())
