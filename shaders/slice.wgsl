@@ -31,9 +31,17 @@ struct Draw {
 // The study lending its chroma (same grid as `volume`); `volume` itself when chroma is off.
 @group(0) @binding(3) var chroma_volume: texture_3d<f32>;
 
+// The draw's switches reach the fragment stage as flat varyings, not as uniforms: Mesa's
+// lavapipe (22.3) recompiles a shader with the values of the uniforms its branches test
+// inlined each time a draw binds its block, and keeps every copy, which grew the viewer by
+// about 1 MB a frame. With no branch on a uniform there is nothing to inline.
 struct VertexOut {
     @builtin(position) position: vec4<f32>,
     @location(0) pane: vec2<f32>,
+    // mask mode, base layer, hidden, threshold on (as in `Draw`)
+    @location(1) @interpolate(flat) switches: vec4<f32>,
+    // chroma on, sRGB target
+    @location(2) @interpolate(flat) more_switches: vec2<f32>,
 };
 
 @vertex
@@ -44,6 +52,8 @@ fn vs_main(@builtin(vertex_index) index: u32) -> VertexOut {
     var out: VertexOut;
     out.position = vec4<f32>(x, y, 0.0, 1.0);
     out.pane = vec2<f32>((x + 1.0) * 0.5, (1.0 - y) * 0.5);
+    out.switches = vec4<f32>(draw.mode.x, draw.mode.z, draw.mode.w, draw.threshold.x);
+    out.more_switches = vec2<f32>(draw.chroma.x, draw.output.x);
     return out;
 }
 
@@ -64,8 +74,8 @@ fn with_chroma(luma: vec3<f32>, source: vec3<f32>) -> vec3<f32> {
 }
 
 // Colour where nothing is drawn: black for the base layer, nothing for an overlay.
-fn empty() -> vec4<f32> {
-    if draw.mode.z < 0.5 {
+fn empty(base: f32) -> vec4<f32> {
+    if base < 0.5 {
         discard;
     }
     return vec4<f32>(0.0, 0.0, 0.0, 1.0);
@@ -73,14 +83,14 @@ fn empty() -> vec4<f32> {
 
 @fragment
 fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
-    if draw.mode.w > 0.5 {
+    if in.switches.z > 0.5 {
         return vec4<f32>(0.0, 0.0, 0.0, 1.0);
     }
     let uv = (in.pane - draw.rect.xy) / draw.rect.zw;
     if any(uv < vec2<f32>(0.0)) || any(uv >= vec2<f32>(1.0)) {
-        return empty();
+        return empty(in.switches.y);
     }
-    let mask = draw.mode.x;
+    let mask = in.switches.x;
     if mask > 0.5 && mask < 1.5 {
         let cell = vec2<i32>(floor(uv * draw.mode.y));
         if ((cell.x + cell.y) & 1) == 0 {
@@ -92,20 +102,20 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
     let point = floor(draw.origin.xyz + uv.x * draw.du.xyz + uv.y * draw.dv.xyz);
     let dims = vec3<f32>(textureDimensions(volume));
     if any(point < vec3<f32>(0.0)) || any(point >= dims) {
-        return empty();
+        return empty(in.switches.y);
     }
     let value = textureLoad(volume, vec3<i32>(point), 0).r;
     if value < -1.0e38 {
         // Not computed yet (NaN on the CPU side, uploaded as -3.0e38).
-        return empty();
+        return empty(in.switches.y);
     }
-    if draw.threshold.x > 0.5 && value < draw.threshold.y {
-        return empty();
+    if in.switches.w > 0.5 && value < draw.threshold.y {
+        return empty(in.switches.y);
     }
     let t = clamp((value - draw.window.x) / draw.window.y, 0.0, 1.0);
     let entry = i32(round(t * 255.0));
     var rgb = textureLoad(lut, vec2<i32>(entry, i32(draw.window.w)), 0).rgb;
-    if draw.chroma.x > 0.5 {
+    if in.more_switches.x > 0.5 {
         let source = textureLoad(chroma_volume, vec3<i32>(point), 0).r;
         if source > -1.0e38 {
             let tc = clamp((source - draw.chroma.y) / draw.chroma.z, 0.0, 1.0);
@@ -113,7 +123,7 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
             rgb = with_chroma(rgb, textureLoad(lut, vec2<i32>(i32(round(tc * 255.0)), row), 0).rgb);
         }
     }
-    if draw.output.x > 0.5 {
+    if in.more_switches.y > 0.5 {
         rgb = to_linear(rgb);
     }
     return vec4<f32>(rgb, draw.window.z);

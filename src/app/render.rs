@@ -75,6 +75,9 @@ pub struct PaneDraw {
 struct VolumeTexture {
     texture: wgpu::Texture,
     view: wgpu::TextureView,
+    /// Which texture this is (a new one gets a new number), so a draw slot knows whether
+    /// its bind group still binds the current textures.
+    serial: u64,
     generation: u64,
     dims: [usize; 3],
     precision: Precision,
@@ -142,8 +145,21 @@ pub struct SliceRenderer {
     bind_layout: wgpu::BindGroupLayout,
     lut: wgpu::TextureView,
     volumes: HashMap<u64, VolumeTexture>,
-    prepared: HashMap<u64, Vec<(wgpu::BindGroup, bool)>>,
+    next_serial: u64,
+    /// Each pane's draws, bottom first, kept from frame to frame.
+    prepared: HashMap<u64, Vec<DrawSlot>>,
     srgb_target: bool,
+}
+
+/// One draw of a pane as the GPU holds it: its uniform buffer and bind group, kept from frame
+/// to frame while the textures it binds stay the same, so that drawing a frame makes no GPU
+/// objects and only rewrites the uniform block.
+struct DrawSlot {
+    buffer: wgpu::Buffer,
+    group: wgpu::BindGroup,
+    /// Serials of the layer's texture and of the chroma texture bound.
+    textures: (u64, u64),
+    blend: bool,
 }
 
 impl SliceRenderer {
@@ -167,7 +183,7 @@ impl SliceRenderer {
             entries: &[
                 wgpu::BindGroupLayoutEntry {
                     binding: 0,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
                     ty: wgpu::BindingType::Buffer {
                         ty: wgpu::BufferBindingType::Uniform,
                         has_dynamic_offset: false,
@@ -250,6 +266,7 @@ impl SliceRenderer {
             bind_layout,
             lut: lut.create_view(&Default::default()),
             volumes: HashMap::new(),
+            next_serial: 0,
             prepared: HashMap::new(),
             srgb_target: format.is_srgb(),
         }
@@ -294,11 +311,16 @@ impl SliceRenderer {
                 view_formats: &[],
             });
             let view = texture.create_view(&Default::default());
+            let serial = self.next_serial;
+            self.next_serial += 1;
+            // Slots binding the texture replaced would keep it alive until redrawn.
+            self.prepared.clear();
             self.volumes.insert(
                 key,
                 VolumeTexture {
                     texture,
                     view,
+                    serial,
                     generation: layer.generation,
                     dims,
                     precision,
@@ -336,7 +358,56 @@ impl SliceRenderer {
 
     /// Forgets the GPU copies of layers not in `keep`.
     pub fn retain(&mut self, keep: &[u64]) {
+        let before = self.volumes.len();
         self.volumes.retain(|key, _| keep.contains(key));
+        if self.volumes.len() != before {
+            // Their bind groups would keep the textures forgotten alive.
+            self.prepared.clear();
+        }
+    }
+
+    /// A new slot drawing `volume` (with `chroma`'s texture in the chroma slot).
+    fn new_slot(
+        &self,
+        device: &wgpu::Device,
+        volume: &VolumeTexture,
+        chroma: &VolumeTexture,
+        uniform: &[u8],
+        blend: bool,
+    ) -> DrawSlot {
+        let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("slice draw"),
+            contents: uniform,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        });
+        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("slice draw"),
+            layout: &self.bind_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: buffer.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(&volume.view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::TextureView(&self.lut),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: wgpu::BindingResource::TextureView(&chroma.view),
+                },
+            ],
+        });
+        DrawSlot {
+            buffer,
+            group,
+            textures: (volume.serial, chroma.serial),
+            blend,
+        }
     }
 
     /// Bytes of GPU memory held by layer volumes.
@@ -400,7 +471,7 @@ impl CallbackTrait for PaneCallback {
     fn prepare(
         &self,
         device: &wgpu::Device,
-        _queue: &wgpu::Queue,
+        queue: &wgpu::Queue,
         _screen: &ScreenDescriptor,
         _encoder: &mut wgpu::CommandEncoder,
         resources: &mut CallbackResources,
@@ -408,7 +479,9 @@ impl CallbackTrait for PaneCallback {
         let Some(renderer) = resources.get_mut::<SliceRenderer>() else {
             return Vec::new();
         };
-        let mut groups = Vec::with_capacity(self.draws.len());
+        let mut previous = renderer.prepared.remove(&self.pane).unwrap_or_default();
+        previous.reverse();
+        let mut slots = Vec::with_capacity(self.draws.len());
         for draw in &self.draws {
             let Some(volume) = renderer.volumes.get(&draw.layer_key) else {
                 continue;
@@ -422,38 +495,20 @@ impl CallbackTrait for PaneCallback {
             if chroma.is_none() {
                 uniform.chroma[0] = 0.0;
             }
-            let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("slice draw"),
-                contents: &uniform.bytes(),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-            let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("slice draw"),
-                layout: &renderer.bind_layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: buffer.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: wgpu::BindingResource::TextureView(&volume.view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: wgpu::BindingResource::TextureView(&renderer.lut),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: wgpu::BindingResource::TextureView(
-                            &chroma.unwrap_or(volume).view,
-                        ),
-                    },
-                ],
-            });
-            groups.push((group, draw.blend));
+            let chroma = chroma.unwrap_or(volume);
+            let bytes = uniform.bytes();
+            // The slot at the same place last frame, if it binds the same textures.
+            let slot = match previous.pop() {
+                Some(mut slot) if slot.textures == (volume.serial, chroma.serial) => {
+                    queue.write_buffer(&slot.buffer, 0, &bytes);
+                    slot.blend = draw.blend;
+                    slot
+                }
+                _ => renderer.new_slot(device, volume, chroma, &bytes, draw.blend),
+            };
+            slots.push(slot);
         }
-        renderer.prepared.insert(self.pane, groups);
+        renderer.prepared.insert(self.pane, slots);
         Vec::new()
     }
 
@@ -469,13 +524,13 @@ impl CallbackTrait for PaneCallback {
         let Some(groups) = renderer.prepared.get(&self.pane) else {
             return;
         };
-        for (group, blend) in groups {
-            pass.set_pipeline(if *blend {
+        for slot in groups {
+            pass.set_pipeline(if slot.blend {
                 &renderer.blend
             } else {
                 &renderer.opaque
             });
-            pass.set_bind_group(0, group, &[]);
+            pass.set_bind_group(0, &slot.group, &[]);
             pass.draw(0..3, 0..1);
         }
     }
@@ -503,5 +558,139 @@ mod tests {
         assert!((value(2) - 0.1234).abs() < 5e-4);
         let full = Precision::Full.texels(&[0.1234]);
         assert_eq!(full, 0.1234f32.to_le_bytes());
+    }
+
+    /// What a shader value depends on, as far as lavapipe's uniform inlining is concerned.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    enum Source {
+        Constant,
+        /// Only the draw block (and constants): lavapipe would inline it.
+        Uniform,
+        /// Something that varies per fragment or per texel.
+        Varying,
+    }
+
+    fn source_of(
+        function: &wgpu::naga::Function,
+        draw: wgpu::naga::Handle<wgpu::naga::GlobalVariable>,
+        expression: wgpu::naga::Handle<wgpu::naga::Expression>,
+    ) -> Source {
+        use wgpu::naga::Expression as E;
+        let of = |e| source_of(function, draw, e);
+        let all = |items: &[wgpu::naga::Handle<wgpu::naga::Expression>]| {
+            items
+                .iter()
+                .map(|e| of(*e))
+                .max()
+                .unwrap_or(Source::Constant)
+        };
+        match &function.expressions[expression] {
+            E::Literal(_) | E::Constant(_) | E::Override(_) | E::ZeroValue(_) => Source::Constant,
+            E::GlobalVariable(global) if *global == draw => Source::Uniform,
+            E::Compose { components, .. } => all(components),
+            E::Access { base, index } => all(&[*base, *index]),
+            E::AccessIndex { base, .. } => of(*base),
+            E::Splat { value, .. } => of(*value),
+            E::Swizzle { vector, .. } => of(*vector),
+            E::Load { pointer } => of(*pointer),
+            E::Unary { expr, .. } | E::As { expr, .. } => of(*expr),
+            E::Binary { left, right, .. } => all(&[*left, *right]),
+            E::Select {
+                condition,
+                accept,
+                reject,
+            } => all(&[*condition, *accept, *reject]),
+            E::Relational { argument, .. } => of(*argument),
+            E::Math {
+                arg,
+                arg1,
+                arg2,
+                arg3,
+                ..
+            } => all(&[Some(*arg), *arg1, *arg2, *arg3]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()),
+            _ => Source::Varying,
+        }
+    }
+
+    /// Branch conditions of `block` (nested blocks included).
+    fn conditions(
+        block: &wgpu::naga::Block,
+        found: &mut Vec<wgpu::naga::Handle<wgpu::naga::Expression>>,
+    ) {
+        use wgpu::naga::Statement as S;
+        for statement in block.iter() {
+            match statement {
+                S::Block(inner) => conditions(inner, found),
+                S::If {
+                    condition,
+                    accept,
+                    reject,
+                } => {
+                    found.push(*condition);
+                    conditions(accept, found);
+                    conditions(reject, found);
+                }
+                S::Switch { selector, cases } => {
+                    found.push(*selector);
+                    for case in cases {
+                        conditions(&case.body, found);
+                    }
+                }
+                S::Loop {
+                    body,
+                    continuing,
+                    break_if,
+                } => {
+                    found.extend(*break_if);
+                    conditions(body, found);
+                    conditions(continuing, found);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Branches of `source` that test only the draw block (what lavapipe 22.3 would inline,
+    /// recompiling the shader for every frame's block and keeping each copy), as function
+    /// names.
+    fn branches_on_the_draw_block(source: &str) -> Vec<String> {
+        let module = wgpu::naga::front::wgsl::parse_str(source).expect("slice.wgsl parses");
+        let (draw, _) = module
+            .global_variables
+            .iter()
+            .find(|(_, g)| g.name.as_deref() == Some("draw"))
+            .expect("the draw block");
+        let functions = module
+            .functions
+            .iter()
+            .map(|(_, f)| f)
+            .chain(module.entry_points.iter().map(|e| &e.function));
+        let mut found = Vec::new();
+        for function in functions {
+            let mut tested = Vec::new();
+            conditions(&function.body, &mut tested);
+            for condition in tested {
+                if source_of(function, draw, condition) == Source::Uniform {
+                    found.push(function.name.clone().unwrap_or_default());
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn no_branch_of_the_slice_shader_tests_only_the_draw_block() {
+        let shader = include_str!("../../shaders/slice.wgsl");
+        assert_eq!(branches_on_the_draw_block(shader), Vec::<String>::new());
+        // The check sees such a branch when there is one.
+        let tested = shader.replace("if in.switches.z > 0.5 {", "if draw.mode.w > 0.5 {");
+        assert_ne!(tested, shader);
+        assert_eq!(
+            branches_on_the_draw_block(&tested),
+            vec!["fs_main".to_string()]
+        );
     }
 }
