@@ -63,13 +63,17 @@ pub(super) struct BenchmarkRun {
     /// Frames scrolled in this phase.
     scrolled: usize,
     direction: i64,
+    /// When the studies were loaded (the reading benchmark's clock starts there, before the
+    /// fusion's outputs are made).
+    opened: Option<Instant>,
 }
 
 #[derive(Clone, Copy, Debug)]
 enum Phase {
     /// Until the studies are open and fusing.
     Loading,
-    /// Until the slice in view is fused (shown), timed from the studies' opening.
+    /// Until the slice in view is fused (shown), timed from the studies' loading (the fusion's
+    /// start included).
     SliceInView { since: Instant, slice: usize },
     /// Until the slice jumped to is fused.
     Jumped { since: Instant, slice: usize },
@@ -82,6 +86,12 @@ enum Phase {
 }
 
 impl BenchmarkRun {
+    /// Whether the script is scrolling (and needs a frame as soon as possible), rather than
+    /// waiting for the fusion as a reader would, with the viewer's usual frames.
+    pub(super) fn scrolls(&self) -> bool {
+        matches!(self.phase, Phase::ScrollWhileFusing | Phase::ScrollIdle)
+    }
+
     pub(super) fn new(benchmark: Benchmark) -> Self {
         Self {
             benchmark,
@@ -94,7 +104,13 @@ impl BenchmarkRun {
             },
             scrolled: 0,
             direction: 1,
+            opened: None,
         }
+    }
+
+    /// The studies are loaded: the time to the slice in view counts from now.
+    pub(super) fn studies_opened(&mut self) {
+        self.opened = Some(Instant::now());
     }
 }
 
@@ -117,7 +133,7 @@ impl ViewerApp {
                 if session.job.is_some() {
                     let slice = session.slice(axial);
                     run.phase = Phase::SliceInView {
-                        since: Instant::now(),
+                        since: run.opened.unwrap_or_else(Instant::now),
                         slice,
                     };
                 }

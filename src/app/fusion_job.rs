@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use burn::tensor::Device;
 
 use crate::fusion::fuser::{Fuser, FusionMaps, GainSample, has_foreground};
+use crate::fusion::ops::cpu::priority;
 use crate::fusion::shipped;
 use crate::volume::Volume;
 use crate::volume::intensity::Window;
@@ -189,9 +190,18 @@ struct Control {
     focus_moved: Mutex<Option<Instant>>,
     cancel: AtomicBool,
     pause: AtomicBool,
+    /// The viewer's context, asked to draw a frame whenever the job has something to show.
+    waker: Mutex<Option<egui::Context>>,
 }
 
 impl Control {
+    /// Asks the viewer for a frame (it may be waiting for input or its next progress tick).
+    fn wake(&self) {
+        if let Some(ctx) = &*self.waker.lock().unwrap_or_else(|e| e.into_inner()) {
+            ctx.request_repaint();
+        }
+    }
+
     /// Waits while paused; `Err` once cancelled.
     fn wait_while_paused(&self) -> Result<(), String> {
         while self.pause.load(Ordering::Relaxed) && !self.cancel.load(Ordering::Relaxed) {
@@ -252,23 +262,30 @@ impl FusionJob {
             focus_moved: Mutex::new(None),
             cancel: AtomicBool::new(false),
             pause: AtomicBool::new(false),
+            waker: Mutex::new(None),
         });
         let slice_pixels = inputs.dims[0] * inputs.dims[1];
         let (swapped, task, detail) = (inputs.swapped, inputs.task, inputs.detail);
         let shared = control.clone();
         let worker = move || {
-            // On the CPU backend the network would take every core and starve the drawing
-            // (lavapipe draws on the CPU too): the background leaves one core to the viewer;
-            // the slice the reader is looking at, not fused yet, gets every core.
+            // On the CPU backend the network would take every core from the drawing
+            // (lavapipe draws on the CPU too). The background runs on every core at a lower
+            // priority (it yields whenever the viewer has a frame to draw); the slice the
+            // reader is looking at, not fused yet, gets every core at the viewer's priority.
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            let pool = |threads: usize, name: &'static str| {
+            let pool = |name: &'static str, background: bool| {
                 rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
+                    .num_threads(cores)
                     .thread_name(move |i| format!("{name}-{i}"))
+                    .start_handler(move |_| {
+                        if background {
+                            priority::lower_this_thread();
+                        }
+                    })
                     .build()
                     .ok()
             };
-            let urgent = (cores > 1).then(|| pool(cores, "fusion-now")).flatten();
+            let urgent = pool("fusion-now", false);
             let fuse = || {
                 run(
                     &inputs,
@@ -276,10 +293,16 @@ impl FusionJob {
                     description,
                     &shared,
                     urgent.as_ref(),
-                    &mut |e| sender.send(e).is_ok(),
+                    &mut |e| {
+                        let sent = sender.send(e).is_ok();
+                        shared.wake();
+                        sent
+                    },
                 )
             };
-            let outcome = match pool(cores.saturating_sub(1).max(1), "fusion") {
+            // This thread too: the job's own work between passes is background work.
+            priority::lower_this_thread();
+            let outcome = match pool("fusion", true) {
                 Some(pool) => pool.install(fuse),
                 None => fuse(),
             };
@@ -287,6 +310,7 @@ impl FusionJob {
                 Ok(()) => JobEvent::Finished,
                 Err(e) => JobEvent::Failed(e),
             });
+            shared.wake();
         };
         let mut job = Self {
             events,
@@ -315,6 +339,15 @@ impl FusionJob {
 
     pub fn is_running(&self) -> bool {
         self.elapsed.is_none()
+    }
+
+    /// Has the job ask `ctx` for a frame whenever it sends something (a batch fused, the
+    /// end), so that the viewer need not draw frames only to look for them.
+    pub fn wake(&self, ctx: &egui::Context) {
+        let mut waker = self.control.waker.lock().unwrap_or_else(|e| e.into_inner());
+        if waker.is_none() {
+            *waker = Some(ctx.clone());
+        }
     }
 
     pub fn cancel(&self) {

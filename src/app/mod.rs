@@ -91,6 +91,9 @@ pub struct ViewerApp {
 }
 
 /// The side panel's width at first, and how narrow and how wide it may be dragged.
+/// How often the viewer draws while a fusion runs and nothing else asks for a frame (the
+/// progress in the status bar); a fused batch asks for one at once.
+const PROGRESS_TICK: Duration = Duration::from_millis(250);
 const PANEL_WIDTH: f32 = 330.0;
 const PANEL_MIN_WIDTH: f32 = 240.0;
 const PANEL_MAX_WIDTH: f32 = 640.0;
@@ -283,6 +286,9 @@ impl ViewerApp {
         match outcome {
             LoadOutcome::Loaded(volumes) => match studies::pair(volumes) {
                 Ok(pair) => {
+                    if let Some(run) = &mut self.benchmark {
+                        run.studies_opened();
+                    }
                     let mut session = Session::new(pair);
                     session.detail = self.detail;
                     self.session = Some(session);
@@ -352,11 +358,20 @@ impl ViewerApp {
             // Fusion has filled the network's layers: their VOI statistics exist now.
             vois::refresh(session);
         }
+        if let Some(job) = self.session.as_ref().and_then(|s| s.job.as_ref()) {
+            job.wake(ctx);
+        }
         if self.session.is_some() {
             self.frame_times.record(fusing, dt);
         }
-        if self.loading.is_some() || fusing || self.benchmark.is_some() {
+        let scripted = self.benchmark.as_ref().is_some_and(|b| b.scrolls());
+        if self.loading.is_some() || scripted {
             ctx.request_repaint_after(Duration::from_millis(16));
+        } else if fusing || self.benchmark.is_some() {
+            // The job wakes the viewer when a batch is fused; meanwhile a few frames a second
+            // keep the progress current. Drawing continuously would take a core from the
+            // fusion where the drawing is done on the CPU (lavapipe).
+            ctx.request_repaint_after(PROGRESS_TICK);
         }
     }
 

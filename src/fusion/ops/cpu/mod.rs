@@ -9,7 +9,8 @@
 //! - [`scatter`]: a slice's input-shaped gradient;
 //! - [`buffers`] (values written once in parallel, a tensor's values, disjoint writes),
 //!   [`simd`] (AVX-512 detection, loops compiled for it), [`freed_memory`] (mimalloc keeps
-//!   freed pages while the network runs), and the tests' [`test_kit`].
+//!   freed pages while the network runs), [`priority`] (background threads yield to the
+//!   viewer's), and the tests' [`test_kit`].
 #![allow(unsafe_code)]
 
 pub mod buffers;
@@ -19,6 +20,7 @@ pub mod conv_shape;
 pub mod conv_weight_direct;
 pub mod freed_memory;
 pub mod gemm_sums;
+pub mod priority;
 pub mod scatter;
 pub mod simd;
 #[cfg(test)]
