@@ -488,7 +488,7 @@ fn scrolling_and_window_level_respond_while_fusion_runs() {
         let j = fusion_job(h);
         (j.is_running(), j.done, j.total)
     };
-    fusion_job(&h).set_paused(true);
+    pause_fusion(&h, true);
     let start = slice(&h);
     h.key_press(egui::Key::ArrowDown);
     h.run_steps(2);
@@ -519,7 +519,7 @@ fn scrolling_and_window_level_respond_while_fusion_runs() {
         running && done < total,
         "fusion still under way ({done}/{total})"
     );
-    fusion_job(&h).set_paused(false);
+    pause_fusion(&h, false);
     wait_until(&mut h, "fusion to finish", fused);
     let session = h.state().session().expect("open");
     let fused = session.layer(LayerId::Fused).expect("fused");

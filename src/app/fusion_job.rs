@@ -343,7 +343,7 @@ impl FusionJob {
 
     /// Has the job ask `ctx` for a frame whenever it sends something (a batch fused, the
     /// end), so that the viewer need not draw frames only to look for them.
-    pub fn wake(&self, ctx: &egui::Context) {
+    pub fn set_waker(&self, ctx: &egui::Context) {
         let mut waker = self.control.waker.lock().unwrap_or_else(|e| e.into_inner());
         if waker.is_none() {
             *waker = Some(ctx.clone());

@@ -90,10 +90,11 @@ pub struct ViewerApp {
     desktop_dialogs: bool,
 }
 
-/// The side panel's width at first, and how narrow and how wide it may be dragged.
 /// How often the viewer draws while a fusion runs and nothing else asks for a frame (the
 /// progress in the status bar); a fused batch asks for one at once.
 const PROGRESS_TICK: Duration = Duration::from_millis(250);
+
+/// The side panel's width at first, and how narrow and how wide it may be dragged.
 const PANEL_WIDTH: f32 = 330.0;
 const PANEL_MIN_WIDTH: f32 = 240.0;
 const PANEL_MAX_WIDTH: f32 = 640.0;
@@ -359,7 +360,7 @@ impl ViewerApp {
             vois::refresh(session);
         }
         if let Some(job) = self.session.as_ref().and_then(|s| s.job.as_ref()) {
-            job.wake(ctx);
+            job.set_waker(ctx);
         }
         if self.session.is_some() {
             self.frame_times.record(fusing, dt);

@@ -479,8 +479,11 @@ impl CallbackTrait for PaneCallback {
         let Some(renderer) = resources.get_mut::<SliceRenderer>() else {
             return Vec::new();
         };
-        let mut previous = renderer.prepared.remove(&self.pane).unwrap_or_default();
-        previous.reverse();
+        let mut previous = renderer
+            .prepared
+            .remove(&self.pane)
+            .unwrap_or_default()
+            .into_iter();
         let mut slots = Vec::with_capacity(self.draws.len());
         for draw in &self.draws {
             let Some(volume) = renderer.volumes.get(&draw.layer_key) else {
@@ -498,7 +501,7 @@ impl CallbackTrait for PaneCallback {
             let chroma = chroma.unwrap_or(volume);
             let bytes = uniform.bytes();
             // The slot at the same place last frame, if it binds the same textures.
-            let slot = match previous.pop() {
+            let slot = match previous.next() {
                 Some(mut slot) if slot.textures == (volume.serial, chroma.serial) => {
                     queue.write_buffer(&slot.buffer, 0, &bytes);
                     slot.blend = draw.blend;
